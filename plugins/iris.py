@@ -1,0 +1,19 @@
+"""Fisher's iris: 150 flowers, 4 measurements in cm, species as the label."""
+
+import reducer
+
+
+def load_iris(options):
+    import pandas as pd
+
+    path = options.get("path", reducer.DATA / "iris.csv")
+    frame = pd.read_csv(path, encoding="utf-8-sig")
+    frame.attrs.update(source=str(path), first_line=2)
+    return frame
+
+
+@reducer.hookimpl
+def register_datasets(register):
+    register(reducer.Dataset(
+        name="iris", description="Fisher's iris, 150 x 4 measurements, label species",
+        load=load_iris, label="species", normalize="minmax", options={"path": str}))

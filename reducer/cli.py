@@ -1,0 +1,174 @@
+"""The command line: parse arguments, call the library, turn errors into one line and an exit code."""
+
+import argparse
+import enum
+import glob
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import LockedError, ReducerError
+
+log = logging.getLogger("reducer")
+
+
+class Exit(enum.IntEnum):
+    OK = 0
+    JOBS_FAILED = 1  # at least one job failed; the others ran
+    USAGE = 2  # bad arguments, or no job files matched
+    INTERNAL = 70  # a bug in reducer or a plugin: a traceback is in the log
+    LOCKED = 75  # another run holds the outputs folder's lock (EX_TEMPFAIL: try again later)
+    INTERRUPTED = 130  # Ctrl-C
+    TERMINATED = 143  # SIGTERM, e.g. cron's timeout
+
+
+class Terminated(BaseException):
+    """Raised by the SIGTERM handler so that cleanup (temporaries, lock) runs as on Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def expand_job_paths(patterns):
+    """Expand globs ourselves too: cron's shell passes an unmatched `jobs/*.toml` literally."""
+    paths = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        paths.extend(matches)
+    return paths
+
+
+def add_folder_options(parser):
+    parser.add_argument("--plugins", action="append", default=[], metavar="DIR",
+                        help="another folder of drop-in plugin files (repeatable)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="reducer", description="Turn wide tables into 2-D or 3-D maps "
+                                     "with an autoencoder, one TOML job file per map.")
+    parser.add_argument("--version", action="version", version=f"reducer {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="train every job and publish its outputs")
+    run.add_argument("jobs", nargs="+", metavar="JOB", help="job files (globs are expanded)")
+    run.add_argument("--outputs", metavar="DIR", help="outputs folder (default: the project's outputs/)")
+    run.add_argument("--models", metavar="DIR", help="models folder (default: the project's Models/)")
+    run.add_argument("--wait", action="store_true", help="wait for another run's lock instead of exiting 75")
+    add_folder_options(run)
+
+    check = commands.add_parser("check", help="validate job files without training")
+    check.add_argument("jobs", nargs="+", metavar="JOB")
+    add_folder_options(check)
+
+    datasets = commands.add_parser("datasets", help="list every dataset the plugins provide")
+    datasets.add_argument("--project", metavar="DIR", default=".",
+                          help="project whose plugins/ folder to scan (default: current folder)")
+    add_folder_options(datasets)
+
+    encode = commands.add_parser("encode", help="place new rows with a saved encoder")
+    encode.add_argument("input", metavar="INPUT.csv")
+    encode.add_argument("--model", required=True, metavar="MODEL.keras")
+    encode.add_argument("-o", "--output", required=True, metavar="OUT.csv")
+    encode.add_argument("--id", metavar="COLUMN", help="id column of INPUT (default: the model's, if present)")
+    encode.add_argument("--label", metavar="COLUMN", help="label column to copy through")
+    return parser
+
+
+def setup_logging(quiet):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+
+
+def cmd_datasets(args):
+    from .plugins import load_registry
+
+    registry = load_registry(args.plugins, Path(args.project))
+    for problem in registry.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    rows = [(name, reg.source, reg.dataset.description) for name, reg in sorted(registry.datasets.items())]
+    width = max((len(r[0]) for r in rows), default=4)
+    for name, source, description in rows:
+        print(f"{name:<{width}}  {description}\n{'':<{width}}  from {source}")
+    return Exit.JOBS_FAILED if registry.problems else Exit.OK
+
+
+def _job_paths(args):
+    paths = expand_job_paths(args.jobs)
+    if not paths:
+        print(f"reducer: no job files match {' '.join(args.jobs)}", file=sys.stderr)
+    return paths
+
+
+def cmd_check(args):
+    from .runner import plan
+
+    paths = _job_paths(args)
+    if not paths:
+        return Exit.USAGE
+    the_plan = plan(paths, args.plugins)
+    for job, dataset, source in the_plan.ready:
+        print(f"{job.name}: ok ({job.path}, dataset {dataset.name} from {source})")
+    for result in the_plan.failed:
+        print(f"{result.name}: invalid: {result.reason}")
+    return Exit.JOBS_FAILED if the_plan.failed else Exit.OK
+
+
+def cmd_run(args):
+    from .runner import plan, run_all
+
+    paths = _job_paths(args)
+    if not paths:
+        return Exit.USAGE
+    results = run_all(plan(paths, args.plugins), args.outputs, args.models, wait=args.wait)
+    print("summary:")
+    for result in results:
+        print(f"  {result.summary()}")
+    if any(r.status == "error" for r in results):
+        return Exit.INTERNAL
+    return Exit.JOBS_FAILED if any(r.status != "ok" for r in results) else Exit.OK
+
+
+def cmd_encode(args):
+    from .encode import encode_file
+
+    rows = encode_file(args.model, args.input, args.output, id_column=args.id, label_column=args.label)
+    log.info("encoded %d rows from %s into %s", rows, args.input, args.output)
+    return Exit.OK
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "datasets": cmd_datasets, "encode": cmd_encode}
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return Exit.USAGE
+    setup_logging(args.quiet)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return COMMANDS[args.command](args)
+    except LockedError as exc:
+        print(f"reducer: {exc}", file=sys.stderr)
+        return Exit.LOCKED
+    except ReducerError as exc:
+        print(f"reducer: {exc}", file=sys.stderr)
+        return Exit.JOBS_FAILED
+    except Terminated:
+        print("reducer: terminated by SIGTERM; published outputs are intact", file=sys.stderr)
+        return Exit.TERMINATED
+    except KeyboardInterrupt:
+        print("reducer: interrupted; published outputs are intact", file=sys.stderr)
+        return Exit.INTERRUPTED
+
+
+def entry():
+    sys.exit(int(main()))

@@ -1,0 +1,46 @@
+"""`Dataset`: what a plugin registers. Part of the public plugin contract."""
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence, Union
+
+NORMALIZE_METHODS = ("minmax", "zscore", "none")
+
+# Options every dataset accepts in a job's [dataset] table; they override the dataset's defaults.
+COMMON_OPTIONS: Mapping[str, tuple] = {
+    "label": (str,),
+    "id": (str,),
+    "features": (list,),
+    "normalize": (str,),
+}
+
+Affine = tuple  # (offset, scale): scalars or one number per feature column
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named source of rows.
+
+    name: how job files refer to it (`[dataset] name = "..."`); unique across plugins.
+    description: one line for `reducer datasets`.
+    load: ``load(options) -> pandas.DataFrame`` with one row per item. ``options`` is the job's
+        [dataset] table as a dict, minus `name`, with `path` (and any key ending in `_path`)
+        already resolved against the job file's folder. Raise ``reducer.DataError`` (or any
+        exception: it is reported with the dataset's name) when the data cannot be read.
+    label: the column holding class labels used to colour the plot, or None.
+    id: the column holding row identifiers, or None (row numbers 0, 1, 2... are used).
+    features: the numeric columns to reduce, or None for every column except label and id.
+    normalize: "minmax" (each column to [0, 1]), "zscore", "none", or a fixed affine map
+        ``(offset, scale)`` applied as ``(x - offset) / scale`` (numbers or one per feature).
+        The map is stored inside the saved encoder, so the encoder takes raw rows.
+    options: extra job options the loader understands, name -> type or tuple of types. Jobs
+        may also set `label`, `id`, `features` and `normalize`, which override the fields here.
+    """
+
+    name: str
+    description: str
+    load: Callable[[dict], Any]
+    label: Union[str, None] = None
+    id: Union[str, None] = None
+    features: Union[Sequence[str], None] = None
+    normalize: Union[str, Affine] = "minmax"
+    options: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,216 @@
+"""The job file format: read a TOML file, check every key and type, fill defaults.
+
+Relative paths inside a job (`path`, and any dataset option ending in `_path`) resolve against
+the folder holding the job file, whatever the current directory is, so cron needs no `cd`.
+The project root (default home of `outputs/`, `Models/` and `plugins/`) is the folder above
+the job file's folder when that folder is named `jobs`, else the job file's own folder.
+"""
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .dataset import COMMON_OPTIONS, NORMALIZE_METHODS
+from .errors import JobError
+
+ACTIVATIONS = ("sigmoid", "relu", "tanh", "elu", "selu", "gelu", "softplus", "linear")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden: Optional[tuple] = None  # None: sized from the column count (see model.hidden_widths)
+    latent: int = 2
+    activation: str = "sigmoid"
+    output_activation: Optional[str] = None  # None: sigmoid for data in [0, 1], else linear
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = 500
+    batch_size: int = 8
+    learning_rate: float = 0.001
+    seed: int = 1
+    log_every: int = 100
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    path: Path  # the job file, absolute
+    dataset: str
+    dataset_options: dict = field(default_factory=dict)
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+
+    @property
+    def folder(self):
+        return self.path.parent
+
+    @property
+    def project_root(self):
+        return project_root(self.path)
+
+    def resolved(self):
+        """Everything the job means, defaults filled in, as plain values for the manifest."""
+        return {
+            "name": self.name,
+            "file": str(self.path),
+            "dataset": {"name": self.dataset, **self.dataset_options},
+            "model": dataclasses.asdict(self.model),
+            "training": dataclasses.asdict(self.training),
+        }
+
+
+def project_root(job_path):
+    folder = Path(job_path).resolve().parent
+    return folder.parent if folder.name == "jobs" else folder
+
+
+# key -> (accepted types, check returning an error text or None)
+def _positive(value):
+    return None if value > 0 else "must be greater than 0"
+
+
+def _one_of(choices):
+    return lambda value: None if value in choices else f"must be one of {', '.join(map(str, choices))}"
+
+
+def _hidden_widths(value):
+    if not value or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in value):
+        return "must be a non-empty list of positive integers"
+    return None
+
+
+MODEL_KEYS = {
+    "hidden": ((list,), _hidden_widths),
+    "latent": ((int,), _one_of((2, 3))),
+    "activation": ((str,), _one_of(ACTIVATIONS)),
+    "output_activation": ((str,), _one_of(ACTIVATIONS)),
+}
+TRAINING_KEYS = {
+    "epochs": ((int,), _positive),
+    "batch_size": ((int,), _positive),
+    "learning_rate": ((float, int), _positive),
+    "seed": ((int,), lambda v: None if v >= 0 else "must be 0 or more"),
+    "log_every": ((int,), _positive),
+}
+TOP_KEYS = ("name", "dataset", "model", "training")
+
+
+def _type_name(types):
+    names = {int: "an integer", float: "a number", str: "a string", list: "a list", bool: "true/false",
+             dict: "a table"}
+    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
+
+
+def _check_value(where, key, value, types, check=None):
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if not ok:
+        raise JobError(f"{where}: {key} must be {_type_name(types)}, got {value!r}")
+    problem = check(value) if check else None
+    if problem:
+        raise JobError(f"{where}: {key} {problem}, got {value!r}")
+
+
+def _check_table(where, section, table, spec):
+    if not isinstance(table, dict):
+        raise JobError(f"{where}: [{section}] must be a table")
+    for key, value in table.items():
+        if key not in spec:
+            raise JobError(f"{where}: unknown key {key!r} in [{section}]; valid keys: {', '.join(spec)}")
+        types, check = spec[key]
+        _check_value(where, f"{section}.{key}", value, types, check)
+
+
+def read_job(path):
+    """Parse and check one job file; dataset-specific options are checked by `check_options`."""
+    path = Path(path).resolve()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise JobError(f"{path}: no such job file") from None
+    except UnicodeDecodeError as exc:
+        raise JobError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise JobError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise JobError(f"{path}: cannot read job file: {exc.strerror}") from None
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise JobError(f"{path}: unknown key {key!r}; valid keys: {', '.join(TOP_KEYS)}")
+    name = raw.get("name", path.stem)
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise JobError(f"{path}: name must be letters, digits, '_', '-' or '.', starting with a "
+                       f"letter or digit, got {name!r}")
+    dataset = raw.get("dataset")
+    if not isinstance(dataset, dict) or "name" not in dataset:
+        raise JobError(f"{path}: missing [dataset] table with a name = \"...\" key")
+    dataset = dict(dataset)
+    dataset_name = dataset.pop("name")
+    _check_value(path, "dataset.name", dataset_name, (str,))
+    model_table = raw.get("model", {})
+    training_table = raw.get("training", {})
+    _check_table(path, "model", model_table, MODEL_KEYS)
+    _check_table(path, "training", training_table, TRAINING_KEYS)
+    if "hidden" in model_table:
+        model_table = {**model_table, "hidden": tuple(model_table["hidden"])}
+    if "learning_rate" in training_table:
+        training_table = {**training_table, "learning_rate": float(training_table["learning_rate"])}
+    return Job(name=name, path=path, dataset=dataset_name,
+               dataset_options=_resolve_paths(dataset, path.parent),
+               model=ModelConfig(**model_table), training=TrainingConfig(**training_table))
+
+
+def _resolve_paths(options, folder):
+    resolved = {}
+    for key, value in options.items():
+        if (key == "path" or key.endswith("_path")) and isinstance(value, str):
+            value = str((folder / Path(value).expanduser()).resolve())
+        resolved[key] = value
+    return resolved
+
+
+def check_options(job, dataset):
+    """Check the job's [dataset] options against what the dataset accepts."""
+    accepted = {**COMMON_OPTIONS, **{k: v if isinstance(v, tuple) else (v,) for k, v in dataset.options.items()}}
+    for key, value in job.dataset_options.items():
+        if key not in accepted:
+            raise JobError(f"{job.path}: unknown key {key!r} in [dataset] for dataset "
+                           f"{dataset.name!r}; valid keys: name, {', '.join(accepted)}")
+        _check_value(job.path, f"dataset.{key}", value, accepted[key])
+    normalize = job.dataset_options.get("normalize")
+    if normalize is not None and normalize not in NORMALIZE_METHODS:
+        raise JobError(f"{job.path}: dataset.normalize must be one of {', '.join(NORMALIZE_METHODS)}, "
+                       f"got {normalize!r}")
+    for key, value in job.dataset_options.items():
+        if (key == "path" or key.endswith("_path")) and not Path(value).exists():
+            raise JobError(f"{job.path}: dataset.{key}: no such file {value}")
+
+
+def read_jobs(paths):
+    """Read every job file; returns (jobs, errors) where errors are one-line messages.
+
+    Two jobs with one name are both rejected: they would write the same outputs.
+    """
+    jobs, errors = [], []
+    for path in paths:
+        try:
+            jobs.append(read_job(path))
+        except JobError as exc:
+            errors.append((Path(path).stem, str(exc)))
+    by_name = {}
+    for job in jobs:
+        by_name.setdefault(job.name, []).append(job)
+    unique = []
+    for name, same in by_name.items():
+        if len(same) == 1:
+            unique.append(same[0])
+            continue
+        files = ", ".join(str(j.path) for j in same)
+        errors.extend((name, f"{j.path}: job name {name!r} is used by more than one job file: {files}")
+                      for j in same)
+    return unique, errors

@@ -1,0 +1,56 @@
+"""The autoencoder: how it is sized and built. Imports Keras, so import this module lazily."""
+
+import math
+
+from .tf_setup import keras
+
+
+def hidden_widths(columns, latent):
+    """Default encoder hidden widths: one layer of half the column count, at least 2 x latent,
+    at most 256 (64 columns give the seed's [32])."""
+    return (min(max(math.ceil(columns / 2), 2 * latent), 256),)
+
+
+def output_activation(config, table):
+    """Sigmoid when every normalised value is in [0, 1] (as the seed), else linear."""
+    if config.output_activation:
+        return config.output_activation
+    return "sigmoid" if table.in_unit_range else "linear"
+
+
+def build(columns, config, seed, out_activation):
+    """(encoder, decoder, autoencoder) over normalised rows; the decoder mirrors the encoder."""
+    widths = list(config.hidden)
+    counter = iter(range(seed, seed + 10_000))
+
+    def dense(units, activation, name):
+        # glorot_uniform as in the seed; one seed per layer so Keras never reuses a sequence.
+        return keras.layers.Dense(units, activation=activation, name=name,
+                                  kernel_initializer=keras.initializers.GlorotUniform(seed=next(counter)))
+
+    encoder_input = keras.Input(shape=(columns,), name="normalised_rows")
+    h = encoder_input
+    for i, width in enumerate(widths):
+        h = dense(width, config.activation, f"encoder_hidden_{i + 1}")(h)
+    code = dense(config.latent, config.activation, "code")(h)
+    encoder = keras.Model(encoder_input, code, name="encoder")
+
+    decoder_input = keras.Input(shape=(config.latent,), name="code_in")
+    h = decoder_input
+    for i, width in enumerate(reversed(widths)):
+        h = dense(width, config.activation, f"decoder_hidden_{i + 1}")(h)
+    reconstruction = dense(columns, out_activation, "reconstruction")(h)
+    decoder = keras.Model(decoder_input, reconstruction, name="decoder")
+
+    rows = keras.Input(shape=(columns,), name="rows")
+    autoencoder = keras.Model(rows, decoder(encoder(rows)), name="autoencoder")
+    return encoder, decoder, autoencoder
+
+
+def raw_row_encoder(encoder, table, name):
+    """The encoder to save: normalisation inside, so it takes raw rows and needs no reducer code."""
+    columns = len(table.features)
+    rows = keras.Input(shape=(columns,), name="raw_rows")
+    normalise = keras.layers.Normalization(mean=table.offset, variance=table.scale.astype("float64") ** 2,
+                                           name="normalise")
+    return keras.Model(rows, encoder(normalise(rows)), name=name)

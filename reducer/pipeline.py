@@ -1,0 +1,153 @@
+"""One job, start to finish: load, check, train, publish. TensorFlow is imported here lazily."""
+
+import dataclasses
+import logging
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, outputs
+from .data import make_table
+from .errors import PluginError, ReducerError, TrainingError
+from .progress import Progress
+
+log = logging.getLogger("reducer")
+OUTPUT_FILES = ("embedding.csv", "plot.png", "manifest.json")
+
+
+@dataclasses.dataclass(frozen=True)
+class Destination:
+    """Where one job's files go."""
+
+    outputs_root: Path
+    models_root: Path
+
+    def job_folder(self, name):
+        return Path(self.outputs_root) / name
+
+    def model_path(self, name):
+        return Path(self.models_root) / f"{name}.keras"
+
+    def model_info_path(self, name):
+        return Path(self.models_root) / f"{name}.json"
+
+
+def load_rows(job, dataset):
+    try:
+        return dataset.load(dict(job.dataset_options))
+    except ReducerError as exc:
+        raise type(exc)(f"dataset {dataset.name!r}: {exc}") from None
+    except Exception as exc:  # a plugin's bug: name the plugin's dataset, keep the run going
+        raise PluginError(f"dataset {dataset.name!r} failed to load: {type(exc).__name__}: {exc}") from exc
+
+
+def versions():
+    import matplotlib
+    import pandas
+
+    from .tf_setup import keras, tf
+
+    return {"python": platform.python_version(), "reducer": __version__, "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__, "pandas": pandas.__version__,
+            "matplotlib": matplotlib.__version__}
+
+
+def input_file_digest(job):
+    path = job.dataset_options.get("path")
+    if path and Path(path).is_file():
+        return {"path": path, "sha256": outputs.sha256_file(path)}
+    return None
+
+
+def run_job(job, dataset, source, destination):
+    """Train one job and publish its files; returns the manifest (a dict)."""
+    started = time.time()
+    seconds = {}
+    frame = load_rows(job, dataset)
+    table = make_table(frame, dataset, job.dataset_options)
+    seconds["load"] = time.time() - started
+    log.info("[%s] %d rows x %d columns from dataset %r", job.name, len(table.x), len(table.features),
+             dataset.name)
+
+    t = time.time()
+    from . import model as model_lib
+    from . import train
+    from .tf_setup import configure, keras
+
+    configure()
+    seconds["tensorflow_import"] = time.time() - t
+    hidden = job.model.hidden or model_lib.hidden_widths(len(table.features), job.model.latent)
+    model_config = dataclasses.replace(job.model, hidden=tuple(hidden),
+                                       output_activation=model_lib.output_activation(job.model, table))
+    job = dataclasses.replace(job, model=model_config)
+
+    t = time.time()
+    keras.utils.set_random_seed(job.training.seed)
+    encoder, _, autoencoder = model_lib.build(len(table.features), model_config, job.training.seed,
+                                              model_config.output_activation)
+    progress = Progress(job.name, job.training.epochs, job.training.log_every)
+    history = train.train(autoencoder, table.x, job.training, progress=progress)
+    saved_encoder = model_lib.raw_row_encoder(encoder, table, name=f"{job.name}_encoder")
+    coordinates = saved_encoder.predict(table.raw, batch_size=4096, verbose=0)
+    seconds["train"] = time.time() - t
+    if not np.all(np.isfinite(coordinates)):
+        raise TrainingError("training produced NaN or infinite coordinates; nothing published")
+
+    manifest = {
+        "job": job.resolved(),
+        "dataset": {"name": dataset.name, "source": source, "rows": int(table.x.shape[0]),
+                    "columns": int(table.x.shape[1]), "features": list(table.features),
+                    "label_column": table.label_column, "id_column": table.id_column,
+                    "normalize": table.normalize, "offset": table.offset.tolist(),
+                    "scale": table.scale.tolist(), "input_file": input_file_digest(job),
+                    "rows_sha256": table.sha256},
+        "versions": versions(),
+        "seed": job.training.seed,
+        "training": {"engine": "reducer compiled loop (XLA)", "epochs": job.training.epochs,
+                     "loss_per_epoch": list(history.losses), "final_loss": history.final_loss},
+    }
+    publish(job, destination, table, coordinates, saved_encoder, manifest, seconds, started)
+    return manifest
+
+
+def publish(job, destination, table, coordinates, saved_encoder, manifest, seconds, started):
+    folder = destination.job_folder(job.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    Path(destination.models_root).mkdir(parents=True, exist_ok=True)
+    targets = {
+        "model": destination.model_path(job.name),
+        "model_info": destination.model_info_path(job.name),
+        "embedding": folder / "embedding.csv",
+        "plot": folder / "plot.png",
+    }
+    staged = []
+    try:
+        t = time.time()
+        staged.append((outputs.stage(targets["model"], lambda p: outputs.save_keras(p, saved_encoder)),
+                       targets["model"]))
+        model_info = {"job": job.name, "features": list(table.features), "id_column": table.id_column,
+                      "label_column": table.label_column, "latent": job.model.latent,
+                      "reducer": manifest["versions"]["reducer"]}
+        staged.append((outputs.stage(targets["model_info"], lambda p: outputs.write_json(p, model_info)),
+                       targets["model_info"]))
+        staged.append((outputs.stage(targets["embedding"], lambda p: outputs.write_embedding(
+            p, table.ids, table.labels, coordinates)), targets["embedding"]))
+        seconds["save"] = time.time() - t
+        t = time.time()
+        staged.append((outputs.stage(targets["plot"], lambda p: outputs.write_plot(
+            p, job.name, coordinates, table.labels, manifest.get("subtitle"))), targets["plot"]))
+        seconds["plot"] = time.time() - t
+        seconds["total"] = time.time() - started
+        manifest["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
+        manifest["files"] = {name: {"path": str(target), "sha256": outputs.sha256_file(temp),
+                                    "bytes": Path(temp).stat().st_size}
+                             for name, (temp, target) in zip(targets, staged)}
+        manifest_path = folder / "manifest.json"
+        staged.append((outputs.stage(manifest_path, lambda p: outputs.write_json(p, manifest)), manifest_path))
+    except BaseException:
+        outputs.discard(staged)
+        raise
+    outputs.publish(staged)  # the manifest is last: it marks the run complete
+    outputs.archive_manifest(folder, manifest_path, outputs.run_stamp())
