@@ -1,0 +1,71 @@
+"""Shared test helpers: a small real project in a temporary folder, and the real CLI."""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "Data"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+TEST_PLUGINS = Path(__file__).resolve().parent / "plugins"
+
+
+def run_cli(*args, cwd=None, env=None, timeout=600, input=None):
+    """`python -m reducer ARGS` in a subprocess with no TTY, as cron runs it."""
+    full_env = {key: value for key, value in os.environ.items() if key != "REDUCER_PLUGINS"}
+    full_env.update({"PYTHONUNBUFFERED": "1", **(env or {})})
+    return subprocess.run([sys.executable, "-m", "reducer", *map(str, args)], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+class Project:
+    """A project folder laid out as the README says: jobs/, Data/, plugins/, outputs/, Models/."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        for name in ("jobs", "Data", "plugins"):
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+
+    def copy_data(self, name, source=None):
+        target = self.root / "Data" / name
+        shutil.copy(source or DATA / name, target)
+        return target
+
+    def job(self, name, text):
+        path = self.root / "jobs" / f"{name}.toml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    def iris_job(self, name="iris", epochs=20, extra=""):
+        self.copy_data("iris.csv")
+        return self.job(name, f"""
+            [dataset]
+            name = "iris"
+            path = "../Data/iris.csv"
+            [training]
+            epochs = {epochs}
+            batch_size = 16
+            log_every = 5
+            {extra}
+            """)
+
+    @property
+    def outputs(self):
+        return self.root / "outputs"
+
+    @property
+    def models(self):
+        return self.root / "Models"
+
+    def run(self, *args, **kwargs):
+        return run_cli(*args, cwd=kwargs.pop("cwd", self.root), **kwargs)
+
+
+@pytest.fixture
+def project(tmp_path):
+    return Project(tmp_path / "project")
