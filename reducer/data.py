@@ -31,7 +31,8 @@ class Table:
     @property
     def in_unit_range(self):
         """True when every normalised value lies in [0, 1]: a sigmoid output can reproduce it."""
-        return bool(self.x.size) and float(self.x.min()) >= 0.0 and float(self.x.max()) <= 1.0
+        slack = 1e-6  # float32 rounding of (x - min) / (max - min) can land a hair outside [0, 1]
+        return bool(self.x.size) and float(self.x.min()) >= -slack and float(self.x.max()) <= 1.0 + slack
 
 
 def _where(frame, row):
