@@ -1,0 +1,34 @@
+"""The README's drop-in plugin example works verbatim."""
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from conftest import REPO
+
+
+def readme_block(marker):
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    for block in re.findall(r"```(?:python|toml)\n(.*?)```", text, flags=re.S):
+        if marker in block:
+            return block
+    raise AssertionError(f"no code block with {marker!r} in README.md")
+
+
+def test_plugin_example_is_short():
+    assert len(readme_block("# plugins/spirals.py").strip().splitlines()) <= 30
+
+
+def test_readme_plugin_example_runs_a_job(project):
+    (project.root / "plugins" / "spirals.py").write_text(readme_block("# plugins/spirals.py"))
+    job = readme_block('name = "spirals"')
+    (project.root / "jobs" / "spirals.toml").write_text(job + "[training]\nepochs = 5\n")
+    listed = project.run("datasets")
+    assert "spirals" in listed.stdout and "two interleaved spirals" in listed.stdout
+    result = project.run("run", "jobs/spirals.toml")
+    assert result.returncode == 0, result.stderr
+    embedding = pd.read_csv(project.outputs / "spirals" / "embedding.csv")
+    assert len(embedding) == 300 and set(embedding["label"]) == {"left", "right"}
+    assert (project.models / "spirals.keras").is_file()
+    assert Path(project.outputs / "spirals" / "manifest.json").is_file()
