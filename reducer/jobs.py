@@ -7,6 +7,7 @@ the job file's folder when that folder is named `jobs`, else the job file's own 
 """
 
 import dataclasses
+import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -116,12 +117,19 @@ def _check_value(where, key, value, types, check=None):
         raise JobError(f"{where}: {key} {problem}, got {value!r}")
 
 
+def unknown_key(where, key, valid, place=""):
+    """The error for a key nobody reads: list the valid ones and guess the intended one."""
+    guess = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.6)
+    hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+    return JobError(f"{where}: unknown key {key!r}{place}; valid keys: {', '.join(valid)}{hint}")
+
+
 def _check_table(where, section, table, spec):
     if not isinstance(table, dict):
         raise JobError(f"{where}: [{section}] must be a table")
     for key, value in table.items():
         if key not in spec:
-            raise JobError(f"{where}: unknown key {key!r} in [{section}]; valid keys: {', '.join(spec)}")
+            raise unknown_key(where, key, spec, f" in [{section}]")
         types, check = spec[key]
         _check_value(where, f"{section}.{key}", value, types, check)
 
@@ -136,12 +144,16 @@ def read_job(path):
     except UnicodeDecodeError as exc:
         raise JobError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
+        # tomllib ends its message with "(at line L, column C)": lead with the place instead.
+        found = re.search(r"^(.*) \(at line (\d+), column (\d+)\)$", str(exc))
+        if found:
+            raise JobError(f"{path}, line {found[2]}, column {found[3]}: invalid TOML: {found[1]}") from None
         raise JobError(f"{path}: invalid TOML: {exc}") from None
     except OSError as exc:
         raise JobError(f"{path}: cannot read job file: {exc.strerror}") from None
     for key in raw:
         if key not in TOP_KEYS:
-            raise JobError(f"{path}: unknown key {key!r}; valid keys: {', '.join(TOP_KEYS)}")
+            raise unknown_key(path, key, TOP_KEYS)
     name = raw.get("name", path.stem)
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise JobError(f"{path}: name must be letters, digits, '_', '-' or '.', starting with a "
@@ -179,8 +191,7 @@ def check_options(job, dataset):
     accepted = {**COMMON_OPTIONS, **{k: v if isinstance(v, tuple) else (v,) for k, v in dataset.options.items()}}
     for key, value in job.dataset_options.items():
         if key not in accepted:
-            raise JobError(f"{job.path}: unknown key {key!r} in [dataset] for dataset "
-                           f"{dataset.name!r}; valid keys: name, {', '.join(accepted)}")
+            raise unknown_key(job.path, key, ["name", *accepted], f" in [dataset] for dataset {dataset.name!r}")
         _check_value(job.path, f"dataset.{key}", value, accepted[key])
     normalize = job.dataset_options.get("normalize")
     if normalize is not None and normalize not in NORMALIZE_METHODS:
