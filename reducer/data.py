@@ -12,6 +12,7 @@ from .errors import DataError, PluginError
 
 log = logging.getLogger(__name__)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_SCALE = 1e19  # sqrt(FLOAT32_MAX) is 1.8e19: see make_table
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,36 @@ class Table:
         return bool(self.x.size) and float(self.x.min()) >= -slack and float(self.x.max()) <= 1.0 + slack
 
 
-def _where(frame, row):
-    """'row 7 (line 8 of data.csv)' when the loader told us where rows came from."""
+def where(frame, row):
+    """'row 7 (line 8)' when the loader told us where rows came from, else 'row 7'.
+
+    Loaders may set ``frame.attrs["lines"]`` (the file line of each row) or
+    ``frame.attrs["first_line"]`` (the line of row 0, when every row is one line).
+    """
     text = f"row {row + 1}"
-    source, first_line = frame.attrs.get("source"), frame.attrs.get("first_line")
-    if source and first_line is not None:
-        text += f" (line {row + first_line} of {source})"
+    lines, first_line = frame.attrs.get("lines"), frame.attrs.get("first_line")
+    if lines is not None and row < len(lines):
+        text += f" (line {int(lines[row])})"
+    elif first_line is not None:
+        text += f" (line {row + first_line})"
     return text
+
+
+def _rows_text(frame, rows, limit=3):
+    shown = ", ".join(where(frame, int(r)) for r in rows[:limit])
+    return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
+def _origin(frame, dataset):
+    """What a message about these rows should start with: the data file, else the dataset."""
+    source = frame.attrs.get("source") if hasattr(frame, "attrs") else None
+    return str(source) if source else f"dataset {dataset.name!r}"
+
+
+def _names(columns, limit=20):
+    names = [str(c) for c in columns]
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} columns in all)" if len(names) > limit else "")
 
 
 def _find_column(frame, name, role):
@@ -50,8 +74,7 @@ def _find_column(frame, name, role):
     for column in frame.columns:
         if str(column) == str(name):
             return column
-    existing = ", ".join(str(c) for c in frame.columns)
-    raise DataError(f"{role} column {name!r} not found; the columns are: {existing}")
+    raise DataError(f"{role} column {name!r} not found; the columns are: {_names(frame.columns)}")
 
 
 def _is_text(values):
@@ -63,34 +86,40 @@ def _is_text(values):
     return not pd.to_numeric(values.astype("string").str.strip(), errors="coerce").notna().any()
 
 
+MISSING_WORDS = ("", "nan", "na", "n/a", "null", "none")
+
+
 def numeric_column(frame, column):
+    """The column as float64, or a DataError naming the column, the row and the cell."""
     import pandas as pd
 
     values = frame[column]
     if values.dtype == bool or not (pd.api.types.is_numeric_dtype(values) or values.dtype == object
                                      or pd.api.types.is_string_dtype(values)):
-        raise DataError(f"column {column!r} is not numeric (type {values.dtype})")
+        raise DataError(f"column {column!r} is not numeric (type {values.dtype}); expected numbers")
+    text = None
     if not pd.api.types.is_numeric_dtype(values):
-        stripped = values.astype("string").str.strip()
-        numbers = pd.to_numeric(stripped, errors="coerce")
-        bad = numbers.isna() & stripped.notna() & (stripped != "") & ~stripped.str.lower().isin(
-            ["nan", "na", "n/a", "null", "none"])
+        text = values.astype("string").str.strip()
+        numbers = pd.to_numeric(text, errors="coerce")
+        missing_word = text.isna() | text.str.lower().isin(MISSING_WORDS)
+        bad = (numbers.isna() & ~missing_word).fillna(False).to_numpy(dtype=bool)
         if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"column {column!r}, {_where(frame, row)}: expected a number, "
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"column {column!r}, {where(frame, row)}: expected a number, "
                             f"got {values.iloc[row]!r}")
         values = numbers
     values = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    missing = np.isnan(values)
-    if missing.any():
-        first = int(np.flatnonzero(missing)[0])
-        raise DataError(f"column {column!r} has {int(missing.sum())} blank or NaN cell(s), first at "
-                        f"{_where(frame, first)}; fill or drop them before reducing")
-    too_big = ~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX)
-    if too_big.any():
-        first = int(np.flatnonzero(too_big)[0])
-        raise DataError(f"column {column!r}, {_where(frame, first)}: value {values[first]!r} is "
-                        f"infinite or too large for float32 (max {FLOAT32_MAX:.3g})")
+    missing = np.flatnonzero(np.isnan(values))
+    if missing.size:
+        raise DataError(f"column {column!r} has {missing.size} missing cell(s) (blank, NA or NaN) at "
+                        f"{_rows_text(frame, missing)}; expected a number in every row: fill or drop "
+                        f"those rows first (reducer never fills them silently)")
+    too_big = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX))
+    if too_big.size:
+        row = int(too_big[0])
+        written = text.iloc[row] if text is not None else values[row]
+        raise DataError(f"column {column!r}, {where(frame, row)}: value {written!r} is infinite or "
+                        f"beyond float32 (largest {FLOAT32_MAX:.4g}); expected a finite number")
     return values
 
 
@@ -116,15 +145,34 @@ def make_table(frame, dataset, options):
     """Check the rows a dataset loaded and normalise them.
 
     options: the job's [dataset] table; `label`, `id`, `features`, `normalize` there override
-    the dataset's own choices.
+    the dataset's own choices. Problems with the rows raise DataError starting with the data
+    file (or the dataset's name when the plugin did not say which file).
     """
     import pandas as pd
 
     if not isinstance(frame, pd.DataFrame):
         raise PluginError(f"dataset {dataset.name!r}: load() must return a pandas DataFrame, "
                           f"got {type(frame).__name__}")
+    origin = _origin(frame, dataset)
+    try:
+        return _make_table(frame, dataset, options, origin)
+    except DataError as exc:
+        raise DataError(f"{origin}: {exc}") from None
+
+
+def _make_table(frame, dataset, options, origin):
+    import pandas as pd
+
+    if frame.columns.nlevels != 1:
+        raise PluginError(f"dataset {dataset.name!r}: load() returned {frame.columns.nlevels} levels of "
+                          f"column names; expected one name per column")
+    names = [str(c) for c in frame.columns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DataError(f"column name(s) {', '.join(map(repr, twice))} appear more than once; "
+                        f"expected unique column names")
     if len(frame) < 2:
-        raise DataError(f"{len(frame)} data row(s); at least 2 rows are needed to reduce")
+        raise DataError(f"{len(frame)} data row{'' if len(frame) == 1 else 's'}; expected at least 2 rows")
     label_column = _find_column(frame, options.get("label", dataset.label), "label")
     id_column = _find_column(frame, options.get("id", dataset.id), "id")
     if "features" in options or dataset.features is not None:
@@ -134,11 +182,12 @@ def make_table(frame, dataset, options):
         features = [c for c in frame.columns if c not in (label_column, id_column)]
         text = [c for c in features if _is_text(frame[c])]
         if text:
-            log.info("skipping text column(s) %s; name them in features to be told why",
-                     ", ".join(map(str, text)))
+            log.info("%s: skipping text column(s) %s; name them in features to be told why",
+                     origin, ", ".join(map(str, text)))
             features = [c for c in features if c not in text]
     if not features:
-        raise DataError("no feature columns left after removing the label and id columns")
+        raise DataError(f"no numeric feature columns besides the label and id; the columns are: "
+                        f"{_names(frame.columns)}")
     raw = np.column_stack([numeric_column(frame, column) for column in features])
 
     normalize = options.get("normalize", dataset.normalize)
@@ -148,20 +197,39 @@ def make_table(frame, dataset, options):
     elif normalize not in NORMALIZE_METHODS:
         raise PluginError(f"dataset {dataset.name!r}: normalize must be one of "
                           f"{', '.join(NORMALIZE_METHODS)} or (offset, scale), got {normalize!r}")
-    constant = [str(c) for c, spread in zip(features, np.ptp(raw, axis=0)) if spread == 0]
-    if len(constant) == len(features):
-        raise DataError("every feature column is constant; there is nothing to reduce")
-    if constant:
-        log.warning("constant column(s) carry no information: %s", ", ".join(constant))
-    offset, scale = _affine(normalize, raw, fixed)
     raw32 = raw.astype(np.float32)
+    # Judged in float32, the precision the model sees: 1e20 and 1e20 + 1 are one value there.
+    constant = [str(c) for c, spread in zip(features, np.ptp(raw32, axis=0)) if spread == 0]
+    if len(constant) == len(features):
+        raise DataError(f"every feature column is constant ({_names(constant)}); expected at least one "
+                        f"column whose values vary")
+    if constant:
+        log.warning("%s: constant column(s) %s carry no information; kept, but they do not shape the map",
+                    origin, ", ".join(map(repr, constant)))
+    offset, scale = _affine(normalize, raw, fixed)
+    # The saved encoder normalises with a Keras Normalization layer, which stores scale**2 in
+    # float32: a spread beyond ~1.8e19 would overflow there and map every row to 0.
+    too_wide = np.flatnonzero(scale > MAX_SCALE)
+    if too_wide.size:
+        column = features[int(too_wide[0])]
+        raise DataError(f"column {str(column)!r} spans {raw[:, too_wide[0]].min():.4g} to "
+                        f"{raw[:, too_wide[0]].max():.4g}, too wide to normalise in float32 (scale "
+                        f"{scale[too_wide[0]]:.3g}, at most {MAX_SCALE:.0e}); divide it by a power of ten first")
     offset32, scale32 = offset.astype(np.float32), scale.astype(np.float32)
     x = ((raw32 - offset32) / scale32).astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        column = features[int(np.flatnonzero(~np.isfinite(x).all(axis=0))[0])]
+        raise DataError(f"column {str(column)!r} overflows float32 once normalised ({normalize}); "
+                        f"rescale it or choose another normalize")
 
     labels = frame[label_column].to_numpy() if label_column is not None else None
-    if labels is not None and pd.isna(labels).any():
-        row = int(np.flatnonzero(pd.isna(labels))[0])
-        raise DataError(f"label column {label_column!r} is blank at {_where(frame, row)}")
+    if labels is not None:
+        blank = np.flatnonzero(pd.isna(labels) | np.array([str(v).strip() == "" for v in labels]))
+        if blank.size:
+            tail = blank[0] > 0 and blank.size == len(labels) - blank[0]
+            hint = " (the label list is shorter than the rows?)" if tail else ""
+            raise DataError(f"label column {str(label_column)!r} is blank in {blank.size} of {len(labels)} "
+                            f"rows, at {_rows_text(frame, blank)}{hint}; expected a label in every row")
     ids = frame[id_column].to_numpy() if id_column is not None else np.arange(len(frame))
     digest = hashlib.sha256(np.ascontiguousarray(raw32).tobytes())
     for extra in (labels, ids):

@@ -8,9 +8,11 @@ sha256: it is the consumer's "done" marker. A copy of every manifest stays in
 """
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 import secrets
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ import numpy as np
 from .errors import OutputError
 
 TEMP_MARK = ".tmp-"
+TEMP_PID = re.compile(r"\.tmp-(\d+)-[0-9a-f]+")
 HISTORY_KEEP = 100  # manifests kept per job
 
 
@@ -45,10 +48,29 @@ def _fsync_path(path, directory=False):
         os.close(fd)
 
 
+def _os_error(exc):
+    """The OSError behind `exc`, if any: libraries (Keras, h5py) wrap a full disk in their own types."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _output_error(target, exc):
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        reason += "; the previous version is untouched"
+    return OutputError(f"cannot write {target}: {reason}")
+
+
 def stage(target, write):
     """Call write(temp) for a temporary file beside `target`; return the synced temp path.
 
-    A failure (a full disk, say) removes the temporary and raises OutputError naming the target.
+    A failure (a full disk, say) removes the temporary and raises OutputError naming the target;
+    the target itself is never touched before `publish`.
     """
     temp = temp_path(target)
     try:
@@ -58,20 +80,30 @@ def stage(target, write):
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp)
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        cause = _os_error(exc) if isinstance(exc, Exception) else None
+        if cause is not None:
+            raise _output_error(target, cause) from None
         raise
     return temp
 
 
 def publish(staged):
-    """Rename each (temp, target) pair into place, in order, then fsync their folders."""
+    """Rename each (temp, target) pair into place, in order, then fsync their folders.
+
+    Put the file that marks completion (the manifest) last. If a rename fails, the temporaries
+    not yet renamed are removed and OutputError is raised.
+    """
     folders = set()
-    for temp, target in staged:
-        os.replace(temp, target)
+    for i, (temp, target) in enumerate(staged):
+        try:
+            os.replace(temp, target)
+        except OSError as exc:
+            discard(staged[i:])
+            raise _output_error(target, exc) from None
         folders.add(Path(target).parent)
     for folder in folders:
-        _fsync_path(folder, directory=True)
+        with contextlib.suppress(OSError):  # some file systems cannot fsync a folder
+            _fsync_path(folder, directory=True)
 
 
 def discard(staged):
@@ -80,12 +112,31 @@ def discard(staged):
             os.unlink(temp)
 
 
+def _owner_alive(path):
+    """True when the temporary's writer (the pid in its name) is another live process."""
+    found = TEMP_PID.search(path.name)
+    if not found or int(found[1]) == os.getpid():
+        return False
+    try:
+        os.kill(int(found[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def remove_stale_temporaries(folder):
-    """Temporaries left by a killed run; call only while holding the run lock."""
+    """Temporaries left in `folder` (and its history/) by a killed run; returns those removed.
+
+    Call only while holding the run lock. A temporary whose writer is still alive is left
+    alone: a run on another outputs folder may share the models folder.
+    """
     folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    stale = [p for p in folder.glob(f".*{TEMP_MARK}*") if p.is_file()]
+    stale = []
+    for place in (folder, folder / "history"):
+        if place.is_dir():
+            stale += [p for p in place.glob(f".*{TEMP_MARK}*") if p.is_file() and not _owner_alive(p)]
     for path in stale:
         with contextlib.suppress(OSError):
             path.unlink()
@@ -96,12 +147,21 @@ def ensure_writable_folder(folder):
     """Create `folder` and prove a file can be written there, before any training starts."""
     folder = Path(folder)
     try:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder")
         folder.mkdir(parents=True, exist_ok=True)
         probe = temp_path(folder / "write-check")
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
         raise OutputError(f"cannot write to folder {folder}: {exc.strerror or exc}") from None
+
+
+def check_folder(folder):
+    """Prove `folder` can take files when it exists; when it does not, its parent was checked."""
+    folder = Path(folder)
+    if folder.exists() or folder.is_symlink():
+        ensure_writable_folder(folder)
 
 
 def write_embedding(path, ids, labels, coordinates):
@@ -133,14 +193,32 @@ def write_plot(path, title, coordinates, labels, subtitle=None):
     draw(path, title, coordinates, labels, subtitle)
 
 
-def archive_manifest(job_folder, manifest_path, stamp):
-    """Keep a copy of this run's manifest in history/, pruning the oldest beyond HISTORY_KEEP."""
+def stage_manifest(job_folder, manifest, stamp):
+    """Stage this run's manifest and its copy in history/: [(temp, target)], in publishing order.
+
+    Both are staged before anything is published, so a disk that fills up here leaves the
+    previous run's files as they were; the history copy is renamed after the manifest, so
+    history/ only ever holds manifests that were published.
+    """
     history = Path(job_folder) / "history"
-    history.mkdir(exist_ok=True)
-    target = history / f"{stamp}-manifest.json"
-    publish([(stage(target, lambda temp: temp.write_bytes(Path(manifest_path).read_bytes())), target)])
-    kept = sorted(history.glob("*-manifest.json"))
-    for old in kept[:-HISTORY_KEEP]:
+    try:
+        history.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise _output_error(history, exc) from None
+    staged = []
+    try:
+        for target in (Path(job_folder) / "manifest.json", history / f"{stamp}-manifest.json"):
+            staged.append((stage(target, lambda temp: write_json(temp, manifest)), target))
+    except BaseException:
+        discard(staged)
+        raise
+    return staged
+
+
+def prune_history(job_folder, keep=HISTORY_KEEP):
+    """Remove the oldest manifests in history/ beyond `keep`."""
+    kept = sorted((Path(job_folder) / "history").glob("*-manifest.json"))
+    for old in kept[:-keep]:
         with contextlib.suppress(OSError):
             old.unlink()
 

@@ -4,6 +4,7 @@ import dataclasses
 import logging
 import platform
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +35,25 @@ class Destination:
         return Path(self.models_root) / f"{name}.json"
 
 
-def load_rows(job, dataset):
+def load_rows(job, dataset, source=None):
     try:
         return dataset.load(dict(job.dataset_options))
     except ReducerError as exc:
         raise type(exc)(f"dataset {dataset.name!r}: {exc}") from None
-    except Exception as exc:  # a plugin's bug: name the plugin's dataset, keep the run going
-        raise PluginError(f"dataset {dataset.name!r} failed to load: {type(exc).__name__}: {exc}") from exc
+    except (Exception, SystemExit) as exc:  # a plugin's bug: name the plugin, keep the run going
+        raise PluginError(f"dataset {dataset.name!r}{f' (plugin {source})' if source else ''} failed to "
+                          f"load{_raised_at(exc, source)}: {type(exc).__name__}: {exc}") from exc
+
+
+def _raised_at(exc, source):
+    """' at line N of plugin.py' for the plugin file's innermost frame, when there is one."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if source and f.filename == str(source)]
+    return f" at line {frames[-1].lineno} of {Path(frames[-1].filename).name}" if frames else ""
+
+
+def load_table(job, dataset, source=None):
+    """The job's rows, loaded by the dataset's plugin and checked: a `data.Table`."""
+    return make_table(load_rows(job, dataset, source), dataset, job.dataset_options)
 
 
 def versions():
@@ -65,8 +78,7 @@ def run_job(job, dataset, source, destination):
     """Train one job and publish its files; returns the manifest (a dict)."""
     started = time.time()
     seconds = {}
-    frame = load_rows(job, dataset)
-    table = make_table(frame, dataset, job.dataset_options)
+    table = load_table(job, dataset, source)
     seconds["load"] = time.time() - started
     log.info("[%s] %d rows x %d columns from dataset %r", job.name, len(table.x), len(table.features),
              dataset.name)
@@ -114,8 +126,8 @@ def run_job(job, dataset, source, destination):
 
 def publish(job, destination, table, coordinates, saved_encoder, manifest, seconds, started):
     folder = destination.job_folder(job.name)
-    folder.mkdir(parents=True, exist_ok=True)
-    Path(destination.models_root).mkdir(parents=True, exist_ok=True)
+    outputs.ensure_writable_folder(folder)
+    outputs.ensure_writable_folder(destination.models_root)
     targets = {
         "model": destination.model_path(job.name),
         "model_info": destination.model_info_path(job.name),
@@ -144,10 +156,9 @@ def publish(job, destination, table, coordinates, saved_encoder, manifest, secon
         manifest["files"] = {name: {"path": str(target), "sha256": outputs.sha256_file(temp),
                                     "bytes": Path(temp).stat().st_size}
                              for name, (temp, target) in zip(targets, staged)}
-        manifest_path = folder / "manifest.json"
-        staged.append((outputs.stage(manifest_path, lambda p: outputs.write_json(p, manifest)), manifest_path))
+        staged += outputs.stage_manifest(folder, manifest, outputs.run_stamp())
     except BaseException:
         outputs.discard(staged)
         raise
-    outputs.publish(staged)  # the manifest is last: it marks the run complete
-    outputs.archive_manifest(folder, manifest_path, outputs.run_stamp())
+    outputs.publish(staged)  # the manifest comes after the files it lists: it marks the run complete
+    outputs.prune_history(folder)

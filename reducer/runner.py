@@ -31,10 +31,16 @@ class JobResult:
     manifest: Optional[dict] = None
 
     def summary(self):
+        """One line: name, status, seconds, then the final loss or the reason it failed."""
         head = f"{self.name}: {self.status} in {self.seconds:.1f}s"
         if self.status == "ok":
             return f"{head}, final loss {self.final_loss:.6f}"
-        return f"{head}: {self.reason}"
+        return f"{head}: {one_line(self.reason)}"
+
+
+def one_line(text):
+    """Messages from libraries (pandas, Keras) sometimes span lines; a summary line must not."""
+    return " ".join(str(text).split())
 
 
 @dataclass
@@ -55,7 +61,7 @@ def plan(job_paths, plugin_dirs=(), project_root=None):
     registry = load_registry(plugin_dirs, project_root)
     for problem in registry.problems:
         log.warning("%s", problem)
-    failed = [JobResult(name, "failed", reason=message) for name, message in errors]
+    failed = [JobResult(name, "failed", reason=one_line(message)) for name, message in errors]
     ready = []
     for job in jobs:
         try:
@@ -66,14 +72,18 @@ def plan(job_paths, plugin_dirs=(), project_root=None):
                 raise JobError(f"{job.path}: dataset.name: {exc}" + (f" (note: {notes})" if notes else ""))
             check_options(job, dataset)
         except ReducerError as exc:
-            failed.append(JobResult(job.name, "failed", reason=str(exc)))
+            failed.append(JobResult(job.name, "failed", reason=one_line(exc)))
             continue
         ready.append((job, dataset, registry.datasets[job.dataset].source))
     return Plan(ready, failed, registry)
 
 
 def run_all(the_plan, outputs_root=None, models_root=None, wait=False):
-    """Run every ready job under the outputs folder's lock; returns JobResults in job order."""
+    """Run every ready job under the outputs folder's lock.
+
+    Returns a JobResult per job: those that failed validation first, then the others in order.
+    Raises LockedError when another run holds the lock and `wait` is false.
+    """
     results = list(the_plan.failed)
     for result in results:
         log.error("[%s] %s", result.name, result.reason)
@@ -84,12 +94,16 @@ def run_all(the_plan, outputs_root=None, models_root=None, wait=False):
     try:
         outputs.ensure_writable_folder(destination.outputs_root)
         outputs.ensure_writable_folder(destination.models_root)
-    except ReducerError as exc:
-        return results + [JobResult(job.name, "failed", reason=str(exc)) for job, _, _ in the_plan.ready]
+    except ReducerError as exc:  # before any training: no job could publish
+        log.error("%s; no job was run", exc)
+        return results + [JobResult(job.name, "failed", reason=one_line(exc)) for job, _, _ in the_plan.ready]
     with run_lock(destination.outputs_root, wait=wait):
-        outputs.remove_stale_temporaries(destination.models_root)
-        for job, _, _ in the_plan.ready:
-            outputs.remove_stale_temporaries(destination.job_folder(job.name))
+        folders = [destination.outputs_root, destination.models_root]
+        stale = [path for folder in folders + [destination.job_folder(job.name) for job, _, _ in the_plan.ready]
+                 for path in outputs.remove_stale_temporaries(folder)]
+        if stale:
+            log.info("removed %d temporary file(s) left by an interrupted run: %s", len(stale),
+                     ", ".join(str(p) for p in stale))
         for job, dataset, source in the_plan.ready:
             results.append(_run_one(job, dataset, source, destination))
     return results
@@ -99,15 +113,16 @@ def _run_one(job, dataset, source, destination):
     started = time.time()
     log.info("[%s] started (%s, dataset %s)", job.name, job.path, dataset.name)
     try:
+        outputs.check_folder(destination.job_folder(job.name))  # before training, not after
         manifest = run_job(job, dataset, source, destination)
     except ReducerError as exc:
-        result = JobResult(job.name, "failed", time.time() - started, reason=str(exc))
-        log.error("[%s] failed: %s", job.name, exc)
+        result = JobResult(job.name, "failed", time.time() - started, reason=one_line(exc))
+        log.error("[%s] failed, nothing published (previous outputs kept): %s", job.name, result.reason)
         return result
     except Exception as exc:  # a bug: keep the traceback in the log, keep the other jobs going
-        log.error("[%s] internal error:\n%s", job.name, traceback.format_exc().rstrip())
+        log.error("[%s] internal error, nothing published:\n%s", job.name, traceback.format_exc().rstrip())
         return JobResult(job.name, "error", time.time() - started,
-                         reason=f"internal error: {type(exc).__name__}: {exc}")
+                         reason=one_line(f"internal error: {type(exc).__name__}: {exc}"))
     result = JobResult(job.name, "ok", time.time() - started, manifest["training"]["final_loss"],
                        manifest=manifest)
     log.info("[%s] published to %s", job.name, destination.job_folder(job.name))
