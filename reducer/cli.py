@@ -41,6 +41,12 @@ def expand_job_paths(patterns):
     return paths
 
 
+def _positive_int(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text!r}")
+    return int(text)
+
+
 def add_folder_options(parser):
     parser.add_argument("--plugins", action="append", default=[], metavar="DIR",
                         help="another folder of drop-in plugin files (repeatable)")
@@ -59,6 +65,11 @@ def build_parser():
     run.add_argument("--models", metavar="DIR", help="models folder (default: the project's Models/)")
     run.add_argument("--wait", action="store_true", help="wait for another run's lock instead of exiting 75")
     add_folder_options(run)
+    spread = run.add_mutually_exclusive_group()
+    spread.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                        help="train up to N jobs at once in separate processes (default 1)")
+    spread.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="send each job to this Dask scheduler (needs reducer[dask])")
 
     check = commands.add_parser("check", help="validate job files without training")
     check.add_argument("jobs", nargs="+", metavar="JOB")
@@ -126,7 +137,21 @@ def cmd_run(args):
     paths = _job_paths(args)
     if not paths:
         return Exit.USAGE
-    results = run_all(plan(paths, args.plugins), args.outputs, args.models, wait=args.wait)
+    client = None
+    if args.scheduler:  # before any work: a wrong address is a usage error
+        from .parallel import SchedulerError, connect
+
+        try:
+            client = connect(args.scheduler)
+        except SchedulerError as exc:
+            print(f"reducer: {exc}", file=sys.stderr)
+            return Exit.USAGE
+    try:
+        results = run_all(plan(paths, args.plugins), args.outputs, args.models, wait=args.wait,
+                          workers=args.workers, client=client)
+    finally:
+        if client is not None:
+            client.close()
     print("summary:")
     for result in results:
         print(f"  {result.summary()}")

@@ -16,7 +16,7 @@ from .errors import JobError, PluginError, ReducerError
 from .jobs import check_options, read_jobs
 from .lock import run_lock
 from .pipeline import Destination, run_job
-from .plugins import load_registry
+from .plugins import load_registry, plugin_dirs as plugin_folders
 
 log = logging.getLogger("reducer")
 
@@ -50,6 +50,7 @@ class Plan:
     ready: list  # (job, dataset, source)
     failed: list  # JobResult
     registry: object
+    folders: tuple = ()  # every plugin folder scanned: worker processes load the same plugins
 
 
 def plan(job_paths, plugin_dirs=(), project_root=None):
@@ -75,10 +76,10 @@ def plan(job_paths, plugin_dirs=(), project_root=None):
             failed.append(JobResult(job.name, "failed", reason=one_line(exc)))
             continue
         ready.append((job, dataset, registry.datasets[job.dataset].source))
-    return Plan(ready, failed, registry)
+    return Plan(ready, failed, registry, tuple(plugin_folders(plugin_dirs, project_root)))
 
 
-def run_all(the_plan, outputs_root=None, models_root=None, wait=False):
+def run_all(the_plan, outputs_root=None, models_root=None, wait=False, workers=1, client=None):
     """Run every ready job under the outputs folder's lock.
 
     Returns a JobResult per job: those that failed validation first, then the others in order.
@@ -104,6 +105,10 @@ def run_all(the_plan, outputs_root=None, models_root=None, wait=False):
         if stale:
             log.info("removed %d temporary file(s) left by an interrupted run: %s", len(stale),
                      ", ".join(str(p) for p in stale))
+        if workers > 1 or client is not None:  # worker processes, or a Dask cluster: parallel.py
+            from .parallel import run_parallel
+
+            return results + run_parallel(the_plan, destination, workers, client)
         for job, dataset, source in the_plan.ready:
             results.append(_run_one(job, dataset, source, destination))
     return results
