@@ -13,6 +13,7 @@ from .errors import DataError, PluginError
 log = logging.getLogger(__name__)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_SCALE = 1e19  # sqrt(FLOAT32_MAX) is 1.8e19: see make_table
+MIN_SCALE = 1e-7  # Keras's epsilon: see make_table
 
 
 @dataclass(frozen=True)
@@ -207,14 +208,17 @@ def _make_table(frame, dataset, options, origin):
         log.warning("%s: constant column(s) %s carry no information; kept, but they do not shape the map",
                     origin, ", ".join(map(repr, constant)))
     offset, scale = _affine(normalize, raw, fixed)
-    # The saved encoder normalises with a Keras Normalization layer, which stores scale**2 in
-    # float32: a spread beyond ~1.8e19 would overflow there and map every row to 0.
-    too_wide = np.flatnonzero(scale > MAX_SCALE)
-    if too_wide.size:
-        column = features[int(too_wide[0])]
-        raise DataError(f"column {str(column)!r} spans {raw[:, too_wide[0]].min():.4g} to "
-                        f"{raw[:, too_wide[0]].max():.4g}, too wide to normalise in float32 (scale "
-                        f"{scale[too_wide[0]]:.3g}, at most {MAX_SCALE:.0e}); divide it by a power of ten first")
+    # The saved encoder normalises with a Keras Normalization layer (model.raw_row_encoder),
+    # which stores scale**2 in float32 and divides by max(scale, 1e-7): a scale beyond ~1.8e19
+    # maps every row to 0, one below 1e-7 is silently clamped. Either would publish a collapsed
+    # map from a model that trained well, so refuse with the fix instead.
+    for bad, limit, verb in ((scale > MAX_SCALE, f"at most {MAX_SCALE:.0e}", "divide"),
+                             (scale < MIN_SCALE, f"at least {MIN_SCALE:.0e}", "multiply")):
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise DataError(f"column {str(features[k])!r} spans {raw[:, k].min():.4g} to {raw[:, k].max():.4g}, "
+                            f"a scale of {scale[k]:.3g} under normalize = {normalize!r}; the saved encoder "
+                            f"needs one {limit}: {verb} the column by a power of ten first")
     offset32, scale32 = offset.astype(np.float32), scale.astype(np.float32)
     x = ((raw32 - offset32) / scale32).astype(np.float32)
     if not np.all(np.isfinite(x)):

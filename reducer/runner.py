@@ -91,7 +91,9 @@ def run_all(the_plan, outputs_root=None, models_root=None, wait=False, workers=1
     if not the_plan.ready:
         return results
     root = the_plan.ready[0][0].project_root
-    destination = Destination(Path(outputs_root or root / "outputs"), Path(models_root or root / "Models"))
+    # Absolute, so that log lines and manifests name the folders whatever the current directory.
+    destination = Destination(Path(outputs_root or root / "outputs").absolute(),
+                              Path(models_root or root / "Models").absolute())
     try:
         outputs.ensure_writable_folder(destination.outputs_root)
         outputs.ensure_writable_folder(destination.models_root)

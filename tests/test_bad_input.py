@@ -1,0 +1,238 @@
+"""Every kind of bad input gets one line that names the file and the row, column or key, and
+says what was expected. Fixtures are real files: tests/data/csv/, tests/data/jobs/ and the
+plugins in tests/plugins/hostile/.
+
+Most checks call the library the way `reducer run` does (`runner.plan`, then
+`pipeline.load_table`); a few go through the real CLI to show the line a cron log gets.
+"""
+
+import logging
+import re
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import TEST_DATA, TEST_PLUGINS, run_cli
+from reducer.errors import ReducerError
+from reducer.pipeline import load_table
+from reducer.runner import plan
+
+CSV = TEST_DATA / "csv"
+JOBS = TEST_DATA / "jobs"
+HOSTILE = TEST_PLUGINS / "hostile"
+
+
+def csv_job(tmp_path, fixture, **options):
+    """A job file in a temporary folder naming a CSV fixture by absolute path."""
+    lines = ['[dataset]', 'name = "csv"', f'path = "{CSV / fixture}"']
+    lines += [f"{key} = {value!r}".replace("'", '"') for key, value in options.items()]
+    path = tmp_path / "jobs" / f"{Path(fixture).stem}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def load(job_path, plugins=()):
+    """What `reducer run` does before training: check the job, load and check its rows."""
+    the_plan = plan([job_path], plugins)
+    assert not the_plan.failed, the_plan.failed[0].reason
+    (job, dataset, source), = the_plan.ready
+    return load_table(job, dataset, source)
+
+
+def message_of(job_path, plugins=()):
+    with pytest.raises(ReducerError) as caught:
+        load(job_path, plugins)
+    message = str(caught.value)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+# fixture, job options, the parts the one-line message must contain (the file is always checked)
+CSV_CASES = [
+    ("empty.csv", {}, ["the file is empty", "expected a header line"]),
+    ("blank_lines_only.csv", {}, ["the file is empty"]),
+    ("header_only.csv", {}, ["only a header line, no data rows", "expected at least 2 rows"]),
+    ("single_row.csv", {}, ["1 data row", "expected at least 2 rows"]),
+    ("non_numeric.csv", {"label": "label", "id": "id"},
+     ["column 'b'", "row 3 (line 5)", "expected a number", "got 'abc'"]),
+    ("missing_cells.csv", {"label": "label", "id": "id"},
+     ["column 'c'", "3 missing cell(s)", "row 2 (line 3)", "row 4 (line 5)", "expected a number in every row"]),
+    ("inf.csv", {"label": "label", "id": "id"}, ["column 'b'", "row 2 (line 3)", "'inf'", "expected a finite number"]),
+    ("overflow_1e400.csv", {"label": "label", "id": "id"},
+     ["column 'c'", "row 3 (line 4)", "'1e400'", "expected a finite number"]),
+    ("beyond_float32.csv", {"label": "label", "id": "id"}, ["column 'b'", "row 3 (line 4)", "'1e39'", "float32"]),
+    ("too_wide.csv", {"label": "label", "id": "id"},
+     ["column 'c' spans -3e+25 to 4e+25", "needs one at most 1e+19", "divide the column by a power of ten"]),
+    ("too_narrow.csv", {"label": "label", "id": "id"},
+     ["column 'b' spans 1e-09 to 2.5e-09", "needs one at least 1e-07", "multiply the column by a power of ten"]),
+    ("all_constant.csv", {"label": "label", "id": "id"}, ["every feature column is constant (a, b, c)",
+                                                          "expected at least one column whose values vary"]),
+    ("good.csv", {"label": "species"}, ["label column 'species' not found", "the columns are: id, a, b, c, label"]),
+    ("good.csv", {"id": "sample"}, ["id column 'sample' not found", "the columns are: id, a, b, c, label"]),
+    ("good.csv", {"features": ["a", "petal"]}, ["feature column 'petal' not found", "the columns are: id, a"]),
+    ("semicolons.csv", {}, ["line 1", "contains ';'", 'set delimiter = ";" in [dataset]']),
+    ("tabs.csv", {}, ["line 1", "contains tab", r'set delimiter = "\t" in [dataset]']),
+    ("ragged_long.csv", {}, ["line 4", "6 field(s), expected 5 as in the header"]),
+    ("ragged_short.csv", {}, ["line 5", "3 field(s), expected 5 as in the header"]),
+    ("latin1.csv", {"label": "label"}, ["line 2", "not utf-8 text", "byte 0xe9", 'encoding = "latin-1"']),
+    ("duplicate_columns.csv", {}, ["line 1", "column 'a' appears twice in the header"]),
+    ("blank_label.csv", {"label": "label", "id": "id"},
+     ["label column 'label' is blank in 1 of 3 rows", "row 2 (line 3)", "expected a label in every row"]),
+]
+
+
+@pytest.mark.parametrize("fixture, options, parts", CSV_CASES,
+                         ids=[f"{c[0]}-{'-'.join(c[1]) or 'defaults'}" for c in CSV_CASES])
+def test_bad_csv_is_one_line_naming_file_and_place(tmp_path, fixture, options, parts):
+    message = message_of(csv_job(tmp_path, fixture, **options))
+    assert str(CSV / fixture) in message
+    for part in parts:
+        assert part in message, message
+
+
+def test_a_utf8_byte_order_mark_just_works(tmp_path):
+    table = load(csv_job(tmp_path, "bom.csv", id="id", label="label"))
+    assert table.id_column == "id"  # not "\ufeffid"
+    assert table.features == ("a", "b", "c") and list(table.ids) == ["s1", "s2", "s3", "s4"]
+
+
+def test_non_utf8_file_reads_with_the_suggested_encoding(tmp_path):
+    table = load(csv_job(tmp_path, "latin1.csv", label="label", id="id", encoding="latin-1"))
+    assert list(table.labels) == ["café", "thé", "café"]
+
+
+def test_the_right_delimiter_reads_the_file(tmp_path):
+    table = load(csv_job(tmp_path, "semicolons.csv", delimiter=";", id="id", label="label"))
+    assert table.features == ("a", "b", "c") and table.raw.shape == (3, 3)
+
+
+def test_one_constant_column_works_with_a_warning(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="reducer"):
+        table = load(csv_job(tmp_path, "one_constant.csv", id="id", label="label"))
+    assert table.features == ("a", "b", "c")
+    warning, = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert str(CSV / "one_constant.csv") in warning and "'b'" in warning and "constant" in warning
+
+
+def test_huge_but_representable_values_are_normalised(tmp_path):
+    table = load(csv_job(tmp_path, "huge_values.csv", id="id", label="label"))
+    assert table.x.min() == 0.0 and table.x.max() == 1.0  # minmax over 1e12 .. 1e15 magnitudes
+
+
+# job fixture(s), the parts the message must contain
+JOB_CASES = [
+    (["malformed.toml"], ["line 3, column 8", "invalid TOML"]),
+    (["misspelled_key.toml"], ["unknown key 'epoch' in [training]", "valid keys: epochs, batch_size",
+                               "did you mean 'epochs'?"]),
+    (["misspelled_section.toml"], ["unknown key 'trainig'", "valid keys: name, dataset, model, training",
+                                   "did you mean 'training'?"]),
+    (["misspelled_dataset_option.toml"], ["unknown key 'delimeter' in [dataset] for dataset 'csv'",
+                                          "valid keys: name, label, id, features, normalize, path, delimiter",
+                                          "did you mean 'delimiter'?"]),
+    (["epochs_zero.toml"], ["training.epochs must be greater than 0, got 0"]),
+    (["batch_zero.toml"], ["training.batch_size must be greater than 0, got 0"]),
+    (["latent_five.toml"], ["model.latent must be one of 2, 3, got 5"]),
+    (["negative_learning_rate.toml"], ["training.learning_rate must be greater than 0, got -0.01"]),
+    (["epochs_text.toml"], ["training.epochs must be an integer, got 'ten'"]),
+    (["header_text.toml"], ["dataset.header must be true/false, got 'yes'"]),
+    (["missing_data_file.toml"], ["dataset.path: no such file", "no_such_file.csv"]),
+    (["unknown_dataset.toml"], ["dataset.name: unknown dataset 'irls'", "known datasets: csv, iris, uci_digits"]),
+]
+
+
+@pytest.mark.parametrize("fixtures, parts", JOB_CASES, ids=[c[0][0] for c in JOB_CASES])
+def test_bad_job_file_is_one_line_naming_file_and_key(fixtures, parts):
+    the_plan = plan([JOBS / name for name in fixtures])
+    assert not the_plan.ready
+    (failed,) = the_plan.failed
+    assert failed.status == "failed" and "\n" not in failed.reason
+    assert str(JOBS / fixtures[0]) in failed.reason
+    for part in parts:
+        assert part in failed.reason, failed.reason
+
+
+def test_duplicate_job_names_fail_both_before_training_and_keep_the_others():
+    the_plan = plan([JOBS / "twin_a.toml", JOBS / "good.toml", JOBS / "twin_b.toml"])
+    assert [job.name for job, _, _ in the_plan.ready] == ["good"]
+    reasons = [r.reason for r in the_plan.failed]
+    assert len(reasons) == 2 and all("job name 'twin' is used by more than one job file" in r for r in reasons)
+    assert all(str(JOBS / "twin_a.toml") in r and str(JOBS / "twin_b.toml") in r for r in reasons)
+
+
+def hostile_job(tmp_path, dataset):
+    path = tmp_path / "jobs" / f"{dataset}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'[dataset]\nname = "{dataset}"\n', encoding="utf-8")
+    return path
+
+
+def _line_of(path, text):
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def test_plugin_that_raises_while_loading_names_plugin_file_and_line(tmp_path):
+    plugin = HOSTILE / "hostile_load_raises.py"
+    message = message_of(hostile_job(tmp_path, "hostile_raises"), [HOSTILE])
+    assert f"dataset 'hostile_raises' (plugin {plugin}) failed to load" in message
+    assert f"at line {_line_of(plugin, 'raise ConnectionError')} of hostile_load_raises.py" in message
+    assert "ConnectionError: sensor feed offline" in message
+
+
+def test_plugin_that_calls_sys_exit_fails_its_job_only(tmp_path):
+    message = message_of(hostile_job(tmp_path, "hostile_exits"), [HOSTILE])
+    assert "dataset 'hostile_exits'" in message and "SystemExit: giving up" in message
+
+
+def test_plugin_that_fails_to_import_is_named_when_a_job_needs_it(tmp_path):
+    the_plan = plan([hostile_job(tmp_path, "lab_sensors")], [HOSTILE])
+    (failed,) = the_plan.failed
+    assert "unknown dataset 'lab_sensors'" in failed.reason
+    assert f"plugin {HOSTILE / 'bad_import_raises.py'} failed to import" in failed.reason
+    assert "needs the 'labsensors' package" in failed.reason and "\n" not in failed.reason
+
+
+SHAPE_CASES = [
+    ("hostile_list", ["load() must return a pandas DataFrame, got list"]),
+    ("hostile_transposed", ["label column 'kind' not found", "the columns are: 0, 1, 2",
+                            "(40 columns in all)"]),
+    ("hostile_short_label", ["label column 'kind' is blank in 10 of 40 rows", "row 31",
+                             "the label list is shorter than the rows?"]),
+    ("hostile_duplicate_columns", ["column name(s) 'a' appear more than once"]),
+    ("hostile_no_rows", ["0 data rows; expected at least 2 rows"]),
+]
+
+
+@pytest.mark.parametrize("dataset, parts", SHAPE_CASES, ids=[c[0] for c in SHAPE_CASES])
+def test_plugin_returning_the_wrong_shape_is_named(tmp_path, dataset, parts):
+    message = message_of(hostile_job(tmp_path, dataset), [HOSTILE])
+    assert f"dataset '{dataset}'" in message
+    for part in parts:
+        assert part in message, message
+
+
+def test_the_cli_prints_one_line_per_bad_job_and_no_traceback(tmp_path):
+    """Through the real command: bad jobs never reach TensorFlow, and the log stays readable."""
+    project = tmp_path / "project"
+    shutil.copytree(JOBS, project / "jobs")
+    shutil.copytree(CSV, project / "csv")
+    (project / "jobs" / "bad_data.toml").write_text(textwrap.dedent("""
+        [dataset]
+        name = "csv"
+        path = "../csv/non_numeric.csv"
+        """))
+    (project / "jobs" / "offline.toml").write_text('[dataset]\nname = "hostile_raises"\n')
+    wanted = ["malformed", "misspelled_key", "unknown_dataset", "bad_data", "offline"]
+    result = run_cli("run", *[f"jobs/{name}.toml" for name in wanted], "--plugins", HOSTILE, cwd=project)
+    assert result.returncode == 1, result.stderr
+    summary = result.stdout.splitlines()
+    assert summary[0] == "summary:" and len(summary) == 1 + len(wanted)
+    for name in wanted:
+        line, = [s for s in summary if s.startswith(f"  {name}: failed in ")]
+        assert str(project / "jobs" / f"{name}.toml") in line or str(project / "csv") in line \
+            or "hostile_load_raises.py" in line
+    assert "Traceback" not in result.stderr and "epoch =" not in result.stderr
+    assert re.search(r"non_numeric\.csv: column 'b', row 3 \(line 5\): expected a number, got 'abc'", result.stdout)
+    assert not (project / "outputs" / "bad_data").exists()

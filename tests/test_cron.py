@@ -1,0 +1,297 @@
+"""`reducer run` left to cron: atomic publication, one run at a time, failure isolation, exit
+codes. Real subprocesses of the real command, real signals, real files.
+
+One module-scoped run of four jobs (two good, one diverging, one invalid) gives the published
+"previous night" that the other tests copy and then interrupt, lock or starve of disk space.
+"""
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import Project, run_cli
+from reducer import outputs
+from reducer.errors import OutputError
+
+LONG = 'epochs = 1000000\nlog_every = 1\n'  # far longer than any test waits: it is interrupted
+
+
+def iris(project, name, training="", model=""):
+    project.copy_data("iris.csv")
+    return project.job(name, f'[dataset]\nname = "iris"\npath = "../Data/iris.csv"\n'
+                             f'[model]\n{model}\n[training]\nbatch_size = 16\n{training}')
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    """A project after one real nightly run; returns (project, CompletedProcess)."""
+    project = Project(tmp_path_factory.mktemp("night") / "project")
+    iris(project, "iris_a", "epochs = 5\n")
+    iris(project, "iris_b", "epochs = 5\nseed = 2\n")
+    iris(project, "diverges", "epochs = 5\nlearning_rate = 1e30\n", model='activation = "linear"')
+    project.job("bad_key", '[dataset]\nname = "iris"\n[training]\nepoch = 5\n')
+    return project, project.run("run", "jobs/*.toml")  # the glob reaches reducer unexpanded, as from cron
+
+
+def clone(night, tmp_path):
+    project, _ = night
+    shutil.copytree(project.root, tmp_path / "project", symlinks=True)
+    return Project(tmp_path / "project")
+
+
+def published(project):
+    """Every published file (relative path -> bytes), the lock file aside."""
+    return {str(p.relative_to(project.root)): p.read_bytes()
+            for folder in (project.outputs, project.models) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != ".reducer.lock" and outputs.TEMP_MARK not in p.name}
+
+
+def temporaries(project):
+    return sorted(p for folder in (project.outputs, project.models) for p in folder.rglob(f"*{outputs.TEMP_MARK}*"))
+
+
+def assert_consistent(project, job):
+    """The job's manifest lists files whose sha256 matches, and the encoder is a whole zip."""
+    manifest = json.loads((project.outputs / job / "manifest.json").read_text())
+    written_in = Path(manifest["job"]["file"]).parents[1]  # the project a clone was copied from
+    for entry in manifest["files"].values():
+        path = project.root / Path(entry["path"]).relative_to(written_in)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], path
+    with zipfile.ZipFile(project.models / f"{job}.keras") as archive:
+        assert archive.testzip() is None
+    return manifest
+
+
+def start(project, *args):
+    """The real command in the background, its log in a file, as cron runs it."""
+    log = open(project.root / f"log-{time.monotonic_ns()}.txt", "w+")
+    env = {k: v for k, v in os.environ.items() if k != "REDUCER_PLUGINS"}
+    process = subprocess.Popen([sys.executable, "-m", "reducer", *map(str, args)], cwd=project.root,
+                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                               env={**env, "PYTHONUNBUFFERED": "1"})
+    process.log_path = Path(log.name)
+    return process
+
+
+def wait_for_line(process, text, timeout=240):
+    """Block until `text` appears in the process's log (never a blind sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in process.log_path.read_text():
+            return
+        if process.poll() is not None:
+            pytest.fail(f"exited {process.returncode} before logging {text!r}:\n{process.log_path.read_text()}")
+        time.sleep(0.05)
+    pytest.fail(f"no {text!r} in the log after {timeout}s:\n{process.log_path.read_text()}")
+
+
+@pytest.fixture
+def processes():
+    """Kill whatever a failing test left running."""
+    started = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_one_bad_job_of_several_fails_alone(night):
+    project, result = night
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "summary:" and len(lines) == 5
+    by_name = {line.split(":")[0].strip(): line for line in lines[1:]}
+    for good in ("iris_a", "iris_b"):
+        assert by_name[good].startswith(f"  {good}: ok in ") and ", final loss 0." in by_name[good]
+        assert_consistent(project, good)
+    assert "diverges: failed in " in by_name["diverges"] and "training diverged" in by_name["diverges"]
+    assert "bad_key: failed in " in by_name["bad_key"] and "unknown key 'epoch'" in by_name["bad_key"]
+    assert "[diverges] failed, nothing published" in result.stderr
+    assert not (project.outputs / "diverges").exists() and not list(project.models.glob("diverges*"))
+    assert "Traceback" not in result.stderr
+
+
+def test_published_files_are_0644_with_a_history_copy_of_the_manifest(night):
+    project, _ = night
+    files = [p for p in list(project.outputs.rglob("*")) + list(project.models.rglob("*")) if p.is_file()]
+    assert len(files) >= 12
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o644, path
+    history, = (project.outputs / "iris_a" / "history").iterdir()
+    assert history.name.endswith("-manifest.json")
+    assert history.read_bytes() == (project.outputs / "iris_a" / "manifest.json").read_bytes()
+    assert not temporaries(project)
+
+
+def test_kill_9_mid_publication_keeps_the_previous_outputs_and_the_rerun_cleans_up(night, tmp_path, processes):
+    project = clone(night, tmp_path)
+    before = published(project)
+    run = start(project, "run", "jobs/iris_a.toml")
+    processes.append(run)
+    watched = [project.models, project.outputs / "iris_a", project.outputs / "iris_a" / "history"]
+    seen = []
+    while run.poll() is None and not seen:  # SIGKILL the moment a file is being staged
+        seen = [e.name for folder in watched for e in os.scandir(folder)
+                if outputs.TEMP_MARK in e.name and "write-check" not in e.name]
+        time.sleep(0.001)
+    if not seen:
+        pytest.fail(f"the run ended ({run.returncode}) before it staged a file:\n{run.log_path.read_text()}")
+    run.send_signal(signal.SIGKILL)
+    assert run.wait() == -signal.SIGKILL
+
+    assert published(project) == before  # byte for byte: nothing half-written, nothing replaced
+    assert_consistent(project, "iris_a")
+    left = temporaries(project)
+    assert left, "the kill should have left a temporary behind"
+
+    rerun = project.run("run", "jobs/iris_a.toml")
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"removed {len(left)} temporary file(s) left by an interrupted run" in rerun.stderr
+    assert not temporaries(project)
+    assert_consistent(project, "iris_a")
+    assert len(list((project.outputs / "iris_a" / "history").iterdir())) == 2
+
+
+def test_sigterm_ends_the_run_cleanly_with_143(night, tmp_path, processes):
+    project = clone(night, tmp_path)
+    iris(project, "iris_a", LONG)
+    before = published(project)
+    run = start(project, "run", "jobs/iris_a.toml")
+    processes.append(run)
+    wait_for_line(run, "[iris_a] epoch =    1 loss = ")
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=120) == 143
+    log = run.log_path.read_text()
+    assert "reducer: terminated by SIGTERM; published outputs are intact" in log and "Traceback" not in log
+    assert published(project) == before and not temporaries(project)
+
+
+def test_a_second_run_exits_75_at_once_and_with_wait_runs_after_the_first(night, tmp_path, processes):
+    project = clone(night, tmp_path)
+    iris(project, "iris_a", LONG)
+    first = start(project, "run", "jobs/iris_a.toml")
+    processes.append(first)
+    wait_for_line(first, "[iris_a] epoch =    1 loss = ")  # training: the lock is held
+
+    before = published(project)
+    second = project.run("run", "jobs/iris_b.toml", timeout=120)
+    assert second.returncode == 75, second.stderr
+    assert f"another reducer run holds {project.outputs / '.reducer.lock'} (pid {first.pid} since " in second.stderr
+    assert "use --wait" in second.stderr and "Traceback" not in second.stderr
+    assert "[iris_b] started" not in second.stderr and published(project) == before
+
+    waiting = start(project, "run", "--wait", "jobs/iris_b.toml")
+    processes.append(waiting)
+    wait_for_line(waiting, f"waiting for the lock on {project.outputs / '.reducer.lock'}, held by pid {first.pid}")
+    assert "[iris_b] started" not in waiting.log_path.read_text()
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=120) == 143
+    assert waiting.wait(timeout=300) == 0, waiting.log_path.read_text()
+    assert "  iris_b: ok in " in waiting.log_path.read_text()
+    assert len(list((project.outputs / "iris_b" / "history").iterdir())) == 2
+    assert_consistent(project, "iris_b")
+
+
+def test_an_unmatched_glob_exits_2(project):
+    iris(project, "iris", "epochs = 5\n")
+    result = project.run("run", "jobs/nightly-*.toml")
+    assert result.returncode == 2
+    assert "reducer: no job files match jobs/nightly-*.toml" in result.stderr and not result.stdout
+
+
+@pytest.mark.parametrize("option", ["--outputs", "--models"])
+def test_an_unwritable_folder_fails_before_training(project, option):
+    """Root ignores permission bits, so the folder is made unwritable by putting it under a file."""
+    iris(project, "iris", "epochs = 5\n")
+    (project.root / "plain-file").write_text("not a folder\n")
+    result = project.run("run", "jobs/iris.toml", option, "plain-file/sub")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines()[1].startswith("  iris: failed in 0.0s: cannot write to folder ")
+    assert f"{project.root / 'plain-file' / 'sub'}: Not a directory" in result.stdout
+    assert "[iris] started" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB tmpfs, for a real full disk; skipped where mounting is not allowed."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); "
+                    f"test_stage_on_a_full_disk covers the library")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_while_publishing_keeps_the_previous_files(night, tmp_path, tiny_disk):
+    project = clone(night, tmp_path)
+    disk = Project(tiny_disk)
+    shutil.copytree(project.outputs, disk.outputs)
+    shutil.copytree(project.models, disk.models)
+    before = published(disk)
+    with open(tiny_disk / "filler", "wb", buffering=0) as filler:  # fill every last block
+        with pytest.raises(OSError) as full:
+            while True:
+                filler.write(b"\0" * 4096)
+        assert full.value.errno == errno.ENOSPC
+    result = project.run("run", "jobs/iris_a.toml", "--outputs", disk.outputs, "--models", disk.models)
+    assert result.returncode == 1, result.stderr
+    assert f"  iris_a: failed in " in result.stdout
+    assert f"cannot write {disk.models / 'iris_a.keras'}: No space left on device; the previous version is untouched" \
+        in result.stdout
+    assert published(disk) == before and not temporaries(disk)
+    assert "Traceback" not in result.stderr
+
+
+def test_stage_on_a_full_disk_removes_the_temporary_and_keeps_the_target(tmp_path):
+    """ENOSPC simulated at the library level: the write function fails half way, as a full disk
+    would make it (the tmpfs test above does it for real where mounting is allowed)."""
+    target = tmp_path / "embedding.csv"
+    target.write_text("previous\n")
+
+    def half_then_full(temp):
+        temp.write_text("half a fi")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def wrapped_by_a_library(temp):  # Keras and h5py wrap the OSError in their own types
+        try:
+            half_then_full(temp)
+        except OSError as exc:
+            raise RuntimeError("could not save") from exc
+
+    for write in (half_then_full, wrapped_by_a_library):
+        with pytest.raises(OutputError, match=f"cannot write {target}: No space left on device; "
+                                              f"the previous version is untouched"):
+            outputs.stage(target, write)
+        assert target.read_text() == "previous\n"
+        assert [p.name for p in tmp_path.iterdir()] == ["embedding.csv"]
+
+
+def test_stale_temporaries_of_a_live_writer_are_left_alone(tmp_path):
+    """Two runs on different outputs folders may share Models/: only dead writers' files go."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = tmp_path / ".iris.tmp-999999999-0badf00d.keras"
+        alive = tmp_path / f".wine.tmp-{sleeper.pid}-0badf00d.keras"
+        history = tmp_path / "history" / ".x-manifest.tmp-999999999-00000000.json"
+        history.parent.mkdir()
+        for path in (dead, alive, history):
+            path.write_bytes(b"partial")
+        assert sorted(outputs.remove_stale_temporaries(tmp_path)) == sorted([dead, history])
+        assert alive.exists() and not dead.exists() and not history.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
