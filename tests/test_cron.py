@@ -337,3 +337,16 @@ def test_a_signal_during_the_renames_is_delivered_after_the_last_one(tmp_path, m
         signal.signal(signal.SIGTERM, previous)
     assert [t.read_text() for t in targets] == ["new\n", "new\n"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["embedding.csv", "manifest.json"]
+
+
+def test_a_bug_outside_any_job_exits_70_with_its_traceback(tmp_path):
+    """Python's own exit status for an uncaught exception is 1, which cron would read as "a job
+    failed". The bug is planted in a real subprocess: the real `main` must turn it into 70."""
+    script = ("import sys, reducer.cli as cli\n"
+              "cli.COMMANDS['datasets'] = lambda args: {}['planted bug']\n"
+              "sys.exit(int(cli.main(['datasets'])))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 70, result.stderr
+    assert "internal error (a bug in reducer" in result.stderr
+    assert "Traceback" in result.stderr and "KeyError: 'planted bug'" in result.stderr
