@@ -2,7 +2,8 @@
 
 Options (job [dataset] table): path (required), label, id, features, normalize (the common
 options), delimiter (default ","), header (default true; false names columns 0, 1, 2...),
-encoding (default utf-8; a byte-order mark is accepted).
+encoding (default utf-8; a byte-order mark is accepted), streaming (default false: true reads
+a file larger than memory in chunks of chunk_rows lines, see reducer/streaming.py).
 
 The file is read with Python's `csv` module rather than `pandas.read_csv` so that every row
 keeps its line number (blank lines are skipped, quoted fields may span lines) and a row with
@@ -129,4 +130,6 @@ def register_datasets(register):
     register(reducer.Dataset(
         name="csv", description="any CSV file: set path, and label, id, features as needed",
         load=load_csv, normalize="minmax",
-        options={"path": str, "delimiter": str, "header": bool, "encoding": str}))
+        # streaming, chunk_rows: a file larger than memory, read by reducer/csv_cache.py
+        options={"path": str, "delimiter": str, "header": bool, "encoding": str, "streaming": bool,
+                 "chunk_rows": int}))

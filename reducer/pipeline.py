@@ -76,6 +76,10 @@ def input_file_digest(job):
 
 def run_job(job, dataset, source, destination):
     """Train one job and publish its files; returns the manifest (a dict)."""
+    if dataset.name == "csv" and job.dataset_options.get("streaming"):  # larger than memory
+        from .streaming import run_streamed_job
+
+        return run_streamed_job(job, dataset, source, destination)
     started = time.time()
     seconds = {}
     table = load_table(job, dataset, source)
@@ -124,7 +128,10 @@ def run_job(job, dataset, source, destination):
     return manifest
 
 
-def publish(job, destination, table, coordinates, saved_encoder, manifest, seconds, started):
+def publish(job, destination, table, coordinates, saved_encoder, manifest, seconds, started,
+            write_embedding=None):
+    """Stage every file, then rename them into place, the manifest last. write_embedding(path),
+    when given, writes embedding.csv instead of `table` and `coordinates` (streaming.py)."""
     folder = destination.job_folder(job.name)
     outputs.ensure_writable_folder(folder)
     outputs.ensure_writable_folder(destination.models_root)
@@ -144,8 +151,8 @@ def publish(job, destination, table, coordinates, saved_encoder, manifest, secon
                       "reducer": manifest["versions"]["reducer"]}
         staged.append((outputs.stage(targets["model_info"], lambda p: outputs.write_json(p, model_info)),
                        targets["model_info"]))
-        staged.append((outputs.stage(targets["embedding"], lambda p: outputs.write_embedding(
-            p, table.ids, table.labels, coordinates)), targets["embedding"]))
+        staged.append((outputs.stage(targets["embedding"], write_embedding or (lambda p: outputs.write_embedding(
+            p, table.ids, table.labels, coordinates))), targets["embedding"]))
         seconds["save"] = time.time() - t
         t = time.time()
         staged.append((outputs.stage(targets["plot"], lambda p: outputs.write_plot(

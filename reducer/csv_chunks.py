@@ -1,0 +1,349 @@
+"""Reading a delimited text file a block of rows at a time, every row checked as the
+in-memory CSV dataset (plugins/csv_table.py) checks it, for files larger than memory.
+
+Each block of about `chunk_rows` lines is parsed by pandas' C parser; a block in which
+anything looks wrong (a cell that is not a number, a blank, a short or long row, bytes that
+are not in the encoding) is parsed again with Python's `csv` module, which knows the line of
+every row, so the error names the row and the line however deep in the file it is. A block
+never ends inside a quoted field. Only ASCII-compatible encodings (utf-8, latin-1, cp1252...):
+blocks are cut at newline bytes.
+"""
+
+import codecs
+import csv
+import dataclasses
+import io
+import itertools
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .data import FLOAT32_MAX, MISSING_WORDS
+from .errors import DataError
+
+log = logging.getLogger("reducer")
+
+CHUNK_ROWS = 100_000
+COMMON_DELIMITERS = (",", ";", "\t", "|")
+MAX_FIELD = 10 * 1024 * 1024  # as plugins/csv_table.py: csv's default (128 KiB) is too small for some files
+
+
+@dataclasses.dataclass
+class _Layout:
+    """What the header (or first row) says about the file, and which columns play which part."""
+
+    path: Path
+    codec: str
+    encoding: str  # as the job wrote it, for messages
+    delimiter: str
+    header: bool
+    columns: list
+    features: list = None  # column positions
+    label: int = None
+    id: int = None
+
+    def where(self, row, line):
+        return f"row {row + 1} (line {line})"
+
+
+def _check_encoding(path, encoding):
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        raise DataError(f"{path}: unknown encoding {encoding!r} (the encoding option)") from None
+    if 'a,\n"'.encode(codec, errors="replace") != b'a,\n"':
+        raise DataError(f"{path}: streaming = true reads encodings in which commas, quotes and line ends are "
+                        f"single ASCII bytes (utf-8, latin-1, cp1252...), not {encoding!r}")
+    return codec
+
+
+def _decode(layout, data, first_line):
+    try:
+        return data.decode(layout.codec)
+    except UnicodeDecodeError as exc:
+        line = first_line + data.count(b"\n", 0, exc.start)
+        raise DataError(f"{layout.path}, line {line}: not {layout.encoding} text "
+                        f"(byte 0x{data[exc.start]:02x}); "
+                        f"set the encoding option in [dataset], e.g. encoding = \"latin-1\"") from None
+
+
+def _describe(delimiter):
+    return "tab" if delimiter == "\t" else repr(delimiter)
+
+
+def _read_record(handle, layout, line):
+    """(record, lines it spans) of the next non-blank record, or (None, lines read) at the end."""
+    skipped = 0
+    while True:
+        data = handle.readline()
+        if not data:
+            return None, skipped
+        count = 1
+        while data.count(b'"') % 2:  # a quoted field spans lines
+            more = handle.readline()
+            if not more:
+                break
+            data, count = data + more, count + 1
+        text = _decode(layout, data, line + skipped)
+        try:
+            record = next(csv.reader(io.StringIO(text, newline=""), delimiter=layout.delimiter,
+                                     skipinitialspace=True), [])
+        except csv.Error as exc:
+            raise DataError(f"{layout.path}, line {line + skipped}: cannot parse: {exc}") from None
+        if record and any(cell.strip() for cell in record):
+            return record, skipped + count
+        skipped += count
+
+
+def _check_header(layout, line):
+    columns = layout.columns
+    if len(columns) == 1:
+        counts = {d: columns[0].count(d) for d in COMMON_DELIMITERS if d != layout.delimiter}
+        other = max(counts, key=counts.get)
+        if counts[other]:
+            raise DataError(f"{layout.path}, line {line}: the header is one field {columns[0][:60]!r} when "
+                            f"split "
+                            f"on {_describe(layout.delimiter)}, but it contains {_describe(other)}; set the "
+                            f"delimiter option in [dataset]")
+    seen = set()
+    for position, name in enumerate(columns):
+        if not name:
+            raise DataError(f"{layout.path}, line {line}: column {position + 1} of the header has no name")
+        if name in seen:
+            raise DataError(f"{layout.path}, line {line}: column {name!r} appears twice in the header")
+        seen.add(name)
+
+
+def _line_blocks(handle, first_line, chunk_rows):
+    """(first line number, bytes) of about `chunk_rows` lines each, never ending inside a quoted field."""
+    line = first_line
+    while True:
+        lines = list(itertools.islice(handle, chunk_rows))
+        if not lines:
+            return
+        data = b"".join(lines)
+        count, quotes = len(lines), data.count(b'"')
+        while quotes % 2:
+            more = handle.readline()
+            if not more:
+                break
+            data, count, quotes = data + more, count + 1, quotes + more.count(b'"')
+        yield line, data
+        line += count
+
+
+def _read_block(layout, data, dtype=None):
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        # With index_col=False, pandas only warns when a block's first row has too many fields.
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        return pd.read_csv(io.BytesIO(data), sep=layout.delimiter, header=None, index_col=False,
+                           names=range(len(layout.columns)), dtype=dtype, na_filter=False,
+                           skipinitialspace=True, encoding=layout.codec, engine="c")
+
+
+def _fast(layout, data):
+    """(features float64, ids, labels) of a block by pandas' C parser, or None if anything is off."""
+
+    wanted = set(layout.features)
+    try:
+        frame = _read_block(layout, data, dtype={k: (np.float64 if k in wanted else object)
+                                                 for k in range(len(layout.columns))})
+    except (ValueError, UnicodeError, Warning):  # bad cells, too many fields, bad bytes: _exact says where
+        return None
+    last = len(layout.columns) - 1
+    if last not in wanted and (frame[last] == "").any():  # a short row is padded with blanks
+        return None
+    x = frame[layout.features].to_numpy(dtype=np.float64)
+    if not np.isfinite(x).all() or (np.abs(x) > FLOAT32_MAX).any():
+        return None
+    labels = None if layout.label is None else frame[layout.label].to_numpy(dtype=object)
+    if labels is not None and (frame[layout.label].str.strip() == "").any():
+        return None
+    ids = None if layout.id is None else frame[layout.id].to_numpy(dtype=object)
+    return x, ids, labels
+
+
+def _exact(layout, data, first_line, first_row):
+    """The rows of a block parsed with the `csv` module, every cell checked; DataError names the
+    first problem by column, row and line. Returns what `_fast` returns."""
+    import pandas as pd
+
+    text = _decode(layout, data, first_line)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=layout.delimiter, skipinitialspace=True)
+    records, lines, start = [], [], first_line
+    try:
+        for record in reader:
+            line, start = start, first_line + reader.line_num
+            if not record or all(not cell.strip() for cell in record):
+                continue
+            if len(record) != len(layout.columns):
+                raise DataError(
+                    f"{layout.path}, line {line}: {len(record)} field(s), expected {len(layout.columns)} "
+                    f"as in "
+                    f"{'the header' if layout.header else 'the first row'} (delimiter "
+                    f"{_describe(layout.delimiter)}); a stray delimiter, a missing cell or an unquoted "
+                    f"{_describe(layout.delimiter)} in a value?")
+            records.append(record)
+            lines.append(line)
+    except csv.Error as exc:
+        where = first_line + reader.line_num - 1
+        raise DataError(f"{layout.path}, line {where}: cannot parse: {exc}") from None
+    frame = pd.DataFrame(records, columns=range(len(layout.columns)), dtype=object)
+    x = np.empty((len(frame), len(layout.features)), dtype=np.float64)
+    for k, position in enumerate(layout.features):
+        name = layout.columns[position]
+        cells = frame[position].astype("string").str.strip()
+        numbers = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = np.flatnonzero(~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX))
+        if bad.size:
+            row = int(bad[0])
+            cell = records[row][position]
+            where = layout.where(first_row + row, lines[row])
+            if cell.strip().lower() in MISSING_WORDS:
+                raise DataError(f"{layout.path}: column {name!r} has a missing cell (blank, NA or NaN) at "
+                                f"{where}; "
+                                f"expected a number in every row: fill or drop those rows first (reducer "
+                                f"never fills them silently)")
+            if np.isnan(numbers[row]):
+                raise DataError(f"{layout.path}: column {name!r}, {where}: expected a number, got {cell!r}")
+            raise DataError(f"{layout.path}: column {name!r}, {where}: value {cell.strip()!r} is infinite or "
+                            f"beyond float32 (largest {FLOAT32_MAX:.4g}); expected a finite number")
+        x[:, k] = numbers
+    labels = None
+    if layout.label is not None:
+        labels = frame[layout.label].to_numpy(dtype=object)
+        blank = [i for i, value in enumerate(labels) if not str(value).strip()]
+        if blank:
+            raise DataError(f"{layout.path}: label column {layout.columns[layout.label]!r} is blank at "
+                            f"{layout.where(first_row + blank[0], lines[blank[0]])}; expected a label in "
+                            f"every row")
+    ids = None if layout.id is None else frame[layout.id].to_numpy(dtype=object)
+    return x, ids, labels
+
+
+def _choose_columns(layout, wanted, first_block):
+    """Label, id and feature positions; without features, every column but the label and id
+    that has a number in the first block (as data.make_table, judged on that block)."""
+
+    def position(name, role):
+        if name is None:
+            return None
+        for k, column in enumerate(layout.columns):
+            if column == str(name):
+                return k
+        shown = ", ".join(layout.columns[:20]) + (f", ... ({len(layout.columns)} columns in all)"
+                                                   if len(layout.columns) > 20 else "")
+        raise DataError(f"{layout.path}: {role} column {name!r} not found; the columns are: {shown}")
+
+    layout.label = position(wanted["label"], "label")
+    layout.id = position(wanted["id"], "id")
+    if wanted["features"] is not None:
+        layout.features = [position(n, "feature") for n in wanted["features"]]
+    else:
+        candidates = [k for k in range(len(layout.columns)) if k not in (layout.label, layout.id)]
+        frame = _typed_frame(layout, first_block)
+        text = [k for k in candidates if not _has_number(frame[k])]
+        if text:
+            log.info("%s: skipping text column(s) %s; name them in features to be told why", layout.path,
+                     ", ".join(layout.columns[k] for k in text))
+        layout.features = [k for k in candidates if k not in text]
+    if not layout.features:
+        raise DataError(f"{layout.path}: no numeric feature columns besides the label and id")
+
+
+def _typed_frame(layout, data):
+    """The block with the column types pandas' C parser infers (numbers as numbers)."""
+    import pandas as pd
+
+    width = len(layout.columns)
+    try:
+        return _read_block(layout, data)
+    except (ValueError, UnicodeError, Warning):  # a bad row (reported later, by line): every cell as text
+        rows = [r for r in csv.reader(io.StringIO(data.decode(layout.codec, errors="replace"), newline=""),
+                                      delimiter=layout.delimiter, skipinitialspace=True) if r]
+        return pd.DataFrame([(r + [""] * width)[:width] for r in rows], columns=range(width), dtype=object)
+
+
+def _has_number(values):
+    """Whether a column holds any number; only columns the parser left as text are looked at
+    cell by cell."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(values):
+        return len(values) > 0
+    return bool(pd.to_numeric(values.astype("string").str.strip(), errors="coerce").notna().any())
+
+
+class CsvChunks:
+    """The checked rows of one CSV, block by block: use as a context manager, then iterate
+    for (features as float64 rows x columns, ids or None, labels or None) per block.
+
+    label, id, features: column names (None: no label, no id, every column but those with a
+    number in the first block). After entering: `features`, `label_column`, `id_column`.
+    """
+
+    def __init__(self, path, delimiter=",", header=True, encoding="utf-8", label=None, id=None,
+                 features=None, chunk_rows=CHUNK_ROWS):
+        path = Path(path)
+        if len(delimiter) != 1:
+            raise DataError(f"{path}: delimiter must be one character, got {delimiter!r}")
+        self.layout = _Layout(path=path, codec=_check_encoding(path, encoding), encoding=encoding,
+                              delimiter=delimiter, header=header, columns=[])
+        self.wanted = {"label": label, "id": id, "features": features}
+        self.chunk_rows = chunk_rows
+        self.handle = None
+
+    def __enter__(self):
+        layout = self.layout
+        csv.field_size_limit(MAX_FIELD)
+        try:
+            self.handle = open(layout.path, "rb")
+        except OSError as exc:
+            raise DataError(f"{layout.path}: cannot read: {exc.strerror or exc}") from None
+        try:
+            self._start()
+        except BaseException:
+            self.handle.close()
+            raise
+        return self
+
+    def _start(self):
+        layout, handle = self.layout, self.handle
+        if layout.codec == "utf-8" and handle.read(3) != codecs.BOM_UTF8:
+            handle.seek(0)  # a byte-order mark (Excel writes one) is skipped, anything else kept
+        start = handle.tell()
+        record, spans = _read_record(handle, layout, 1)
+        if record is None:
+            raise DataError(f"{layout.path}: the file is empty; expected a header line and at least 2 rows")
+        if layout.header:
+            layout.columns = [cell.strip() for cell in record]
+            _check_header(layout, spans)
+            first_line = spans + 1
+        else:
+            layout.columns = [str(k) for k in range(len(record))]
+            handle.seek(start)  # the first record is data
+            first_line = 1
+        self.blocks = _line_blocks(handle, first_line, self.chunk_rows)
+        self.first = next(self.blocks, None)
+        if self.first is None:
+            raise DataError(f"{layout.path}: only a header line, no data rows; expected at least 2 rows")
+        _choose_columns(layout, self.wanted, self.first[1])
+        self.features = tuple(layout.columns[k] for k in layout.features)
+        self.label_column = None if layout.label is None else layout.columns[layout.label]
+        self.id_column = None if layout.id is None else layout.columns[layout.id]
+
+    def __exit__(self, *exc):
+        self.handle.close()
+
+    def __iter__(self):
+        rows = 0
+        for line, data in itertools.chain([self.first], self.blocks):
+            parsed = _fast(self.layout, data)
+            if parsed is None:
+                parsed = _exact(self.layout, data, line, rows)
+            rows += len(parsed[0])
+            yield parsed

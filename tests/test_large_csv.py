@@ -1,0 +1,202 @@
+"""`streaming = true`: the csv dataset read in chunks into a binary cache, trained from it in
+shuffled chunks, written out in chunks. The cache must hold exactly what the in-memory path
+sees, bad rows deep in the file must still name their line, and a run must publish the same
+files the in-memory path would (layout, ids, labels, row digest)."""
+
+import json
+import os
+import re
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import DATA, Project
+from reducer import csv_cache
+from reducer.data import make_table
+from reducer.errors import DataError
+from reducer.plugins import load_registry
+
+
+@pytest.fixture(scope="module")
+def csv_dataset():
+    return load_registry().get("csv")
+
+
+def in_memory(dataset, options):
+    return make_table(dataset.load(options), dataset, options)
+
+
+def awkward_csv(path):
+    """A byte-order mark, ';' delimiters, blank lines, a quoted label spanning two lines, a
+    quoted delimiter, an id column: every way a row and its line can part company."""
+    rng = np.random.default_rng(3)
+    lines = ["id;x;y;z;kind"]
+    for i in range(1200):
+        kind = {0: "plain", 1: '"two\nlines"', 2: '"semi;colon"'}[i % 3] if i % 97 == 0 else f"k{i % 4}"
+        lines.append(f"s{i};{rng.normal():.5f};{rng.normal() * 50:.3f};{rng.integers(0, 9)};{kind}")
+        if i % 250 == 0:
+            lines.append("")
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode() + b"\n")
+    return path
+
+
+@pytest.mark.parametrize("source, options", [
+    ("wine", {"label": "cultivar", "id": "sample_id"}),
+    ("iris", {"normalize": "zscore"}),  # the text column `species` is skipped, as in memory
+    ("awkward", {"delimiter": ";", "label": "kind", "id": "id"}),
+])
+def test_the_cache_holds_what_the_in_memory_path_sees(csv_dataset, tmp_path, source, options):
+    path = awkward_csv(tmp_path / "awkward.csv") if source == "awkward" else DATA / f"{source}.csv"
+    options = {"path": str(path), **options}
+    memory = in_memory(csv_dataset, options)
+    cached = csv_cache.open_table(options, csv_dataset, tmp_path / "cache" / "job", chunk_rows=70)
+    assert cached.rows == len(memory.raw) and cached.features == memory.features
+    assert np.array_equal(cached.raw(0, cached.rows), memory.raw)
+    np.testing.assert_allclose(cached.offset, memory.offset, rtol=1e-6)
+    np.testing.assert_allclose(cached.scale, memory.scale, rtol=1e-6)
+    assert cached.in_unit_range == memory.in_unit_range
+    assert cached.sha256 == memory.sha256  # values, labels and ids, in order
+    if memory.labels is not None:
+        assert list(cached.labels(0, cached.rows)) == list(memory.labels)
+    assert [str(i) for chunk in cached.id_chunks(size=100) for i in chunk] == [str(i) for i in memory.ids]
+
+
+def big_csv(path, edit=None, rows=3000):
+    rng = np.random.default_rng(0)
+    lines = ["id,a,b,c,label"] + [f"r{i},{rng.normal():.4f},{rng.normal():.4f},{rng.normal():.4f},k{i % 3}"
+                                  for i in range(rows)]
+    if edit:
+        edit(lines)
+    path.write_bytes("\n".join(lines).encode("utf-8", errors="surrogateescape") + b"\n")
+    return path
+
+
+MISSING = "(blank, NA or NaN)"
+
+
+def line(number, text):
+    def edit(lines):
+        lines[number - 1] = text
+    return edit
+
+
+def quoted_then(number, text):
+    def edit(lines):
+        lines[5] = 'r4,1,2,3,"a label\non two lines"'  # from here on, line = row + 2
+        lines[number - 2] = text
+    return edit
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (line(2718, "r2716,1.0,abc,2.0,k1"), "column 'b', row 2717 (line 2718): expected a number, got 'abc'"),
+    (line(2718, "r2716,1.0,,2.0,k1"), f"column 'b' has a missing cell {MISSING} at row 2717 (line 2718)"),
+    (line(2718, "r2716,1.0,NA,2.0,k1"), f"column 'b' has a missing cell {MISSING} at row 2717 (line 2718)"),
+    (line(2718, "r2716,1.0,1e400,2.0,k1"), "column 'b', row 2717 (line 2718): value '1e400' is infinite"),
+    (line(2718, "r2716,1.0,2.0,k1"), "line 2718: 4 field(s), expected 5 as in the header"),
+    (line(2718, "r2716,1.0,2.0,3.0,k1,more"), "line 2718: 6 field(s), expected 5 as in the header"),
+    (line(2502, "r2500,1.0,2.0,3.0,k1,more"), "line 2502: 6 field(s), expected 5"),  # first row of a block
+    (line(2718, "r2716,1.0,2.0,3.0, "), "label column 'label' is blank at row 2717 (line 2718)"),
+    (line(2718, "r2716,1.0,2.0,3.0,k\udcff"), "line 2718: not utf-8 text (byte 0xff)"),
+    (quoted_then(2719, "r2716,1.0,abc,2.0,k1"), "column 'b', row 2717 (line 2719): expected a number"),
+])
+def test_a_bad_row_deep_in_the_file_names_its_line(csv_dataset, tmp_path, edit, expected):
+    path = big_csv(tmp_path / "data.csv", edit)
+    options = {"path": str(path), "label": "label", "id": "id"}
+    with pytest.raises(DataError) as streamed:
+        csv_cache.open_table(options, csv_dataset, tmp_path / "cache" / "job", chunk_rows=500)
+    message = str(streamed.value)
+    assert message.startswith((f"{path}: {expected}", f"{path}, {expected}")) and "\n" not in message, message
+    with pytest.raises(DataError) as loaded:  # the in-memory path names the same line
+        in_memory(csv_dataset, options)
+    assert re.search(r"line \d+", expected).group() in str(loaded.value)
+    assert not (tmp_path / "cache" / "job").exists() and not list((tmp_path / "cache").iterdir())
+
+
+def test_the_cache_is_reused_until_the_csv_or_the_job_changes(csv_dataset, tmp_path):
+    path = big_csv(tmp_path / "data.csv")
+    options = {"path": str(path), "label": "label", "id": "id"}
+    folder = tmp_path / "cache" / "job"
+    first = csv_cache.open_table(options, csv_dataset, folder, chunk_rows=700)
+    written = (folder / "raw.f32").stat().st_mtime_ns
+    again = csv_cache.open_table(options, csv_dataset, folder, chunk_rows=700)
+    assert not first.reused and again.reused and again.sha256 == first.sha256
+    assert (folder / "raw.f32").stat().st_mtime_ns == written
+
+    (folder.parent / ".job.tmp-123-abcd").mkdir()  # what a killed build leaves behind
+    big_csv(path, line(10, "r8,5.0,5.0,5.0,k2"))  # same size, new content, new mtime
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    changed = csv_cache.open_table(options, csv_dataset, folder, chunk_rows=700)
+    assert not changed.reused and changed.sha256 != first.sha256
+    assert changed.raw(8, 1).tolist() == [[5.0, 5.0, 5.0]]
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["job"]
+
+    relabelled = csv_cache.open_table({**options, "label": "a", "features": ["b", "c"]}, csv_dataset, folder)
+    assert not relabelled.reused and relabelled.features == ("b", "c") and relabelled.label_column == "a"
+
+
+def streamed_project(root):
+    project = Project(root)
+    project.copy_data("wine.csv")
+    project.job("wine", """
+        [dataset]
+        name = "csv"
+        path = "../Data/wine.csv"
+        id = "sample_id"
+        label = "cultivar"
+        streaming = true
+        chunk_rows = 50
+        [training]
+        epochs = 6
+        batch_size = 16
+        log_every = 3
+        """)
+    return project
+
+
+def test_a_streamed_run_publishes_what_the_in_memory_path_would(csv_dataset, tmp_path):
+    project = streamed_project(tmp_path / "project")
+    result = project.run("run", "jobs/wine.toml")
+    assert result.returncode == 0, result.stderr
+    assert "streamed; cache written to" in result.stderr and "[wine] epoch =    6 loss = " in result.stderr
+    embedding = pd.read_csv(project.outputs / "wine" / "embedding.csv")
+    source = pd.read_csv(project.root / "Data" / "wine.csv")
+    assert list(embedding.columns) == ["id", "label", "component_1", "component_2"]
+    assert list(embedding["id"]) == list(source["sample_id"])
+    assert list(embedding["label"]) == list(source["cultivar"])
+    assert np.isfinite(embedding[["component_1", "component_2"]].to_numpy()).all()
+    raw = (project.outputs / "wine" / "embedding.csv").read_bytes()
+    assert b"\r\n" not in raw and raw.endswith(b"\n")
+    assert (project.outputs / "wine" / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (project.models / "wine.keras").is_file()
+
+    manifest = json.loads((project.outputs / "wine" / "manifest.json").read_text())
+    memory = in_memory(csv_dataset, {"path": str(project.root / "Data" / "wine.csv"), "label": "cultivar",
+                                     "id": "sample_id"})
+    assert manifest["dataset"]["rows"] == 178 and manifest["dataset"]["features"] == list(memory.features)
+    assert manifest["dataset"]["rows_sha256"] == memory.sha256
+    assert manifest["streaming"]["chunk_rows"] == 50 and manifest["streaming"]["cache_reused"] is False
+    assert len(manifest["training"]["loss_per_epoch"]) == 6
+    for entry in manifest["files"].values():
+        assert os.path.getsize(entry["path"]) == entry["bytes"]
+    assert (project.outputs / ".cache" / "wine" / "raw.f32").stat().st_size == 178 * 13 * 4
+
+
+def test_a_streamed_run_with_a_bad_row_fails_in_one_line_before_training(tmp_path):
+    project = Project(tmp_path / "project")
+    big_csv(project.root / "Data" / "data.csv", line(2718, "r2716,1.0,2.0,3.0,k1,more"))
+    project.job("deep", """
+        [dataset]
+        name = "csv"
+        path = "../Data/data.csv"
+        label = "label"
+        streaming = true
+        chunk_rows = 400
+        """)
+    result = project.run("run", "jobs/deep.toml")
+    assert result.returncode == 1, result.stderr
+    summary = [text for text in result.stdout.splitlines() if text.startswith("  deep: failed")]
+    assert summary and "data.csv, line 2718: 6 field(s), expected 5" in summary[0], result.stdout
+    assert "Traceback" not in result.stderr and "epoch" not in result.stderr
+    assert not (project.outputs / "deep" / "manifest.json").exists()
