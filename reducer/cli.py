@@ -6,6 +6,7 @@ import glob
 import logging
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 from . import __version__
@@ -193,6 +194,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("reducer: interrupted; published outputs are intact", file=sys.stderr)
         return Exit.INTERRUPTED
+    except Exception:  # a bug outside any one job: Python's own exit code 1 would read "a job failed"
+        log.critical("internal error (a bug in reducer, please report it):\n%s", traceback.format_exc().rstrip())
+        return Exit.INTERNAL
 
 
 def entry():

@@ -14,6 +14,8 @@ import json
 import os
 import re
 import secrets
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -87,6 +89,28 @@ def stage(target, write):
     return temp
 
 
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGTERM and Ctrl-C for the milliseconds the renames take, then deliver them.
+
+    A run stopped half way through the renames would leave new files beside the old manifest.
+    (Blocking the signals with a mask would not do: TensorFlow's threads would take them.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = {number: signal.signal(number, lambda signum, frame: caught.append(signum))
+                for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        for number in caught:
+            signal.raise_signal(number)
+
+
 def publish(staged):
     """Rename each (temp, target) pair into place, in order, then fsync their folders.
 
@@ -94,13 +118,14 @@ def publish(staged):
     not yet renamed are removed and OutputError is raised.
     """
     folders = set()
-    for i, (temp, target) in enumerate(staged):
-        try:
-            os.replace(temp, target)
-        except OSError as exc:
-            discard(staged[i:])
-            raise _output_error(target, exc) from None
-        folders.add(Path(target).parent)
+    with _signals_deferred():
+        for i, (temp, target) in enumerate(staged):
+            try:
+                os.replace(temp, target)
+            except OSError as exc:
+                discard(staged[i:])
+                raise _output_error(target, exc) from None
+            folders.add(Path(target).parent)
     for folder in folders:
         with contextlib.suppress(OSError):  # some file systems cannot fsync a folder
             _fsync_path(folder, directory=True)

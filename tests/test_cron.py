@@ -1,8 +1,11 @@
 """`reducer run` left to cron: atomic publication, one run at a time, failure isolation, exit
-codes. Real subprocesses of the real command, real signals, real files.
+codes. Real subprocesses of the real command, real signals, a real full disk where a tmpfs can
+be mounted, real files.
 
 One module-scoped run of four jobs (two good, one diverging, one invalid) gives the published
 "previous night" that the other tests copy and then interrupt, lock or starve of disk space.
+Signals are sent when the log or the folders show the moment (a staged temporary, the first
+epoch line), never after a blind sleep.
 """
 
 import errno
@@ -134,21 +137,32 @@ def test_published_files_are_0644_with_a_history_copy_of_the_manifest(night):
     assert not temporaries(project)
 
 
-def test_kill_9_mid_publication_keeps_the_previous_outputs_and_the_rerun_cleans_up(night, tmp_path, processes):
+def interrupt_while_staging(project, signal_number, job="iris_a"):
+    """Run `job` and send `signal_number` the moment one of its files is being staged."""
+    run = start(project, "run", f"jobs/{job}.toml")
+    watched = [project.models, project.outputs / job, project.outputs / job / "history"]
+    seen = []
+    try:
+        while run.poll() is None and not seen:
+            seen = [e.name for folder in watched if folder.is_dir() for e in os.scandir(folder)
+                    if outputs.TEMP_MARK in e.name and "write-check" not in e.name]
+            time.sleep(0.001)
+        if not seen:
+            pytest.fail(f"the run ended ({run.returncode}) before it staged a file:\n{run.log_path.read_text()}")
+        run.send_signal(signal_number)
+        run.wait(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    return run
+
+
+def test_kill_9_mid_publication_keeps_the_previous_outputs_and_the_rerun_cleans_up(night, tmp_path):
     project = clone(night, tmp_path)
     before = published(project)
-    run = start(project, "run", "jobs/iris_a.toml")
-    processes.append(run)
-    watched = [project.models, project.outputs / "iris_a", project.outputs / "iris_a" / "history"]
-    seen = []
-    while run.poll() is None and not seen:  # SIGKILL the moment a file is being staged
-        seen = [e.name for folder in watched for e in os.scandir(folder)
-                if outputs.TEMP_MARK in e.name and "write-check" not in e.name]
-        time.sleep(0.001)
-    if not seen:
-        pytest.fail(f"the run ended ({run.returncode}) before it staged a file:\n{run.log_path.read_text()}")
-    run.send_signal(signal.SIGKILL)
-    assert run.wait() == -signal.SIGKILL
+    killed = interrupt_while_staging(project, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
 
     assert published(project) == before  # byte for byte: nothing half-written, nothing replaced
     assert_consistent(project, "iris_a")
@@ -163,21 +177,17 @@ def test_kill_9_mid_publication_keeps_the_previous_outputs_and_the_rerun_cleans_
     assert len(list((project.outputs / "iris_a" / "history").iterdir())) == 2
 
 
-def test_sigterm_ends_the_run_cleanly_with_143(night, tmp_path, processes):
+def test_sigterm_mid_publication_exits_143_and_leaves_nothing_behind(night, tmp_path):
     project = clone(night, tmp_path)
-    iris(project, "iris_a", LONG)
     before = published(project)
-    run = start(project, "run", "jobs/iris_a.toml")
-    processes.append(run)
-    wait_for_line(run, "[iris_a] epoch =    1 loss = ")
-    run.send_signal(signal.SIGTERM)
-    assert run.wait(timeout=120) == 143
-    log = run.log_path.read_text()
+    stopped = interrupt_while_staging(project, signal.SIGTERM)
+    assert stopped.returncode == 143
+    log = stopped.log_path.read_text()
     assert "reducer: terminated by SIGTERM; published outputs are intact" in log and "Traceback" not in log
     assert published(project) == before and not temporaries(project)
 
 
-def test_a_second_run_exits_75_at_once_and_with_wait_runs_after_the_first(night, tmp_path, processes):
+def test_a_second_run_exits_75_at_once_and_with_wait_runs_once_the_holder_dies(night, tmp_path, processes):
     project = clone(night, tmp_path)
     iris(project, "iris_a", LONG)
     first = start(project, "run", "jobs/iris_a.toml")
@@ -195,8 +205,8 @@ def test_a_second_run_exits_75_at_once_and_with_wait_runs_after_the_first(night,
     processes.append(waiting)
     wait_for_line(waiting, f"waiting for the lock on {project.outputs / '.reducer.lock'}, held by pid {first.pid}")
     assert "[iris_b] started" not in waiting.log_path.read_text()
-    first.send_signal(signal.SIGTERM)
-    assert first.wait(timeout=120) == 143
+    first.send_signal(signal.SIGKILL)  # flock: the kernel frees the lock with its holder, no stale pid file
+    first.wait()
     assert waiting.wait(timeout=300) == 0, waiting.log_path.read_text()
     assert "  iris_b: ok in " in waiting.log_path.read_text()
     assert len(list((project.outputs / "iris_b" / "history").iterdir())) == 2
@@ -295,3 +305,48 @@ def test_stale_temporaries_of_a_live_writer_are_left_alone(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_signal_during_the_renames_is_delivered_after_the_last_one(tmp_path, monkeypatch):
+    """SIGTERM between two renames would leave new files beside the old manifest: it waits.
+    The signal is sent from inside the first rename, the one moment a real run cannot aim at."""
+    targets = [tmp_path / "embedding.csv", tmp_path / "manifest.json"]
+    for target in targets:
+        target.write_text("old\n")
+    staged = [(outputs.stage(t, lambda temp: temp.write_text("new\n")), t) for t in targets]
+
+    class Stop(BaseException):
+        pass
+
+    def stop(signum, frame):
+        raise Stop()
+
+    rename = os.replace
+
+    def rename_then_signal(source, target):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # a handler not deferred would run here, between the two renames
+        rename(source, target)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        monkeypatch.setattr(os, "replace", rename_then_signal)
+        with pytest.raises(Stop):
+            outputs.publish(staged)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert [t.read_text() for t in targets] == ["new\n", "new\n"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["embedding.csv", "manifest.json"]
+
+
+def test_a_bug_outside_any_job_exits_70_with_its_traceback(tmp_path):
+    """Python's own exit status for an uncaught exception is 1, which cron would read as "a job
+    failed". The bug is planted in a real subprocess: the real `main` must turn it into 70."""
+    script = ("import sys, reducer.cli as cli\n"
+              "cli.COMMANDS['datasets'] = lambda args: {}['planted bug']\n"
+              "sys.exit(int(cli.main(['datasets'])))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 70, result.stderr
+    assert "internal error (a bug in reducer" in result.stderr
+    assert "Traceback" in result.stderr and "KeyError: 'planted bug'" in result.stderr
