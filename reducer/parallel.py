@@ -254,7 +254,8 @@ def connect(address, timeout=SCHEDULER_TIMEOUT_S):
     try:  # checked first: a Client built on a bad address fails slowly and noisily
         parse_host_port(parse_address(address)[1])
     except ValueError as exc:
-        raise SchedulerError(f"--scheduler {address!r} is not an address like tcp://HOST:PORT: {exc}") from None
+        raise SchedulerError(f"--scheduler {address!r} is not an address like tcp://HOST:PORT: "
+                             f"{exc}") from None
     try:
         return Client(address, timeout=f"{timeout}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:

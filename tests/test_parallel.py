@@ -38,7 +38,8 @@ def test_workers_give_the_sequential_bytes_and_a_killed_worker_fails_its_job_alo
     project.job("sudden_death", '[dataset]\nname = "parallel_sudden_death"\n')
     out = tmp_path / "outputs"
     result = project.run("run", *jobs, project.root / "jobs" / "sudden_death.toml", "--workers", "2",
-                         "--plugins", TEST_PLUGINS / "parallel", "--outputs", out, "--models", tmp_path / "models")
+                         "--plugins", TEST_PLUGINS / "parallel", "--outputs", out,
+                         "--models", tmp_path / "models")
     assert result.returncode == 1, result.stderr
     assert "running 4 job(s) in up to 2 worker processes" in result.stderr
     summary = result.stdout.splitlines()
