@@ -97,14 +97,14 @@ def _load_modules(dirs, problems):
                 continue
             try:
                 loaded.append((_import_dropin(path), str(path)))
-            except Exception as exc:  # a plugin's bug must not stop the others
+            except (Exception, SystemExit) as exc:  # a plugin's bug must not stop the others
                 problems.append(f"plugin {path} failed to import: {type(exc).__name__}: {exc}")
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = entry_point.dist
         source = f"package {dist.name} {dist.version}" if dist else f"entry point {entry_point.value}"
         try:
             loaded.append((entry_point.load(), source))
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             problems.append(f"plugin {source} ({entry_point.value}) failed to import: "
                             f"{type(exc).__name__}: {exc}")
     return loaded
@@ -135,7 +135,7 @@ def load_registry(extra_dirs=(), project_root=None):
 
         try:
             impl.function(*[{"register": register}[name] for name in impl.argnames])
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             registry.broken.append(f"plugin {source} failed in register_datasets: "
                                      f"{type(exc).__name__}: {exc}")
             continue

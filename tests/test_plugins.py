@@ -31,8 +31,9 @@ def test_environment_variable_adds_folders(monkeypatch):
 def test_broken_plugin_is_named_and_others_still_work():
     registry = load_registry([TEST_PLUGINS / "broken"])
     assert "cubes" in registry.datasets and "iris" in registry.datasets
-    [problem] = registry.problems
-    assert "raises_on_import.py" in problem and "broken on purpose" in problem
+    exits, raises = registry.problems
+    assert "raises_on_import.py" in raises and "broken on purpose" in raises
+    assert "exits_on_import.py" in exits and "SystemExit" in exits
 
 
 def test_duplicate_dataset_name_names_both_sources():
