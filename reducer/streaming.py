@@ -52,6 +52,10 @@ def run_streamed_job(job, dataset, source, destination):
     chunk_rows = options.get("chunk_rows", csv_cache.CHUNK_ROWS)
     if chunk_rows < 1:
         raise JobError(f"{job.path}: dataset.chunk_rows must be 1 or more, got {chunk_rows}")
+    objective = getattr(job.model, "objective", "reconstruction")
+    if objective != "reconstruction":  # the neighbour graph needs every row in memory
+        raise JobError(f"{job.path}: model.objective = {objective!r} needs the rows in memory; "
+                       f"streaming = true trains the reconstruction objective only")
     cache_folder = Path(destination.outputs_root) / CACHE_FOLDER / job.name
     table = csv_cache.open_table(options, dataset, cache_folder, chunk_rows)
     seconds["load"] = time.time() - started
@@ -68,6 +72,8 @@ def run_streamed_job(job, dataset, source, destination):
     hidden = job.model.hidden or model_lib.hidden_widths(len(table.features), job.model.latent)
     model_config = dataclasses.replace(job.model, hidden=tuple(hidden),
                                        output_activation=model_lib.output_activation(job.model, table))
+    if getattr(model_config, "latent_activation", "") is None:  # resolved as pipeline.run_job does
+        model_config = dataclasses.replace(model_config, latent_activation=model_config.activation)
     job = dataclasses.replace(job, model=model_config)
 
     t = time.time()
@@ -103,7 +109,7 @@ def run_streamed_job(job, dataset, source, destination):
                       "plot_sample_seed": SAMPLE_SEED},
     }
     t = time.time()
-    quality = _quality(autoencoder, table, sample_raw, sample_coordinates, sample_labels)
+    quality = _quality(job, autoencoder, table, sample_raw, sample_coordinates, sample_labels)
     if quality is not None:
         manifest["quality"], manifest["subtitle"] = quality
     seconds["quality"] = time.time() - t
@@ -177,16 +183,20 @@ def write_embedding(path, table, encoder):
                                          float_format="%.9g")
 
 
-def _quality(autoencoder, table, sample_raw, coordinates, labels):
-    """(the manifest's quality section, the plot's subtitle) on the sample, or None when this
-    checkout has no quality metrics."""
+def _quality(job, autoencoder, table, sample_raw, coordinates, labels):
+    """(the manifest's quality section, the plot's subtitle) on the sample, or None when the
+    job turns them off ([quality] enabled = false) or this checkout has no quality metrics."""
     try:
         from . import quality
     except ImportError:
         return None
+    settings = getattr(job, "quality", None)
+    if settings is not None and not settings.enabled:
+        return None
     x = table.normalised(sample_raw)
     reconstruction = autoencoder.predict(x, batch_size=4096, verbose=0)
-    section = quality.evaluate(x, coordinates, labels, reconstruction)
+    limit = {"max_rows": settings.max_rows} if settings is not None else {}
+    section = quality.evaluate(x, coordinates, labels, reconstruction, **limit)
     section["sampled"] = bool(section["rows"] < table.rows)
     section["rows_in_table"] = table.rows
     return section, quality.subtitle(section)
