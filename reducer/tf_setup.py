@@ -2,12 +2,50 @@
 only training and encoding paths do it."""
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ start-up chatter in nightly logs
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+
+def _import_without_sklearn():
+    """Import TensorFlow and Keras without scikit-learn. Keras imports it (and SciPy) only for
+    its scikit-learn wrappers, which reducer does not use: ~1.5 s and ~60 MiB per process when
+    scikit-learn is installed. A later `import sklearn` (a plugin's) works as usual."""
+    hidden = "sklearn" not in sys.modules
+    if hidden:
+        sys.modules["sklearn"] = None  # makes `import sklearn` raise ImportError
+    try:
+        import keras
+        import tensorflow as tf
+    finally:
+        if hidden and sys.modules.get("sklearn", 0) is None:
+            del sys.modules["sklearn"]
+    return keras, tf
+
+
+keras, tf = _import_without_sklearn()
+
+# XLA CPU options for the training loop's tiny matmuls (see train.py and benchmarks/README.md):
+# without them each matmul is a call into Eigen or YNNPACK costing ~1.5 us of set-up, with them
+# XLA emits its own small-matmul kernels. Single-threaded Eigen is what reducer's one-thread
+# default does anyway. XLA reads XLA_FLAGS at its first compilation, so setting it here, after
+# the import, still counts; an unknown flag aborts the process, hence the version check (the
+# YNNPACK flag is known to exist in TensorFlow 2.21; extend the range once a version is tested).
+_XLA_FLAGS = {"xla_cpu_multi_thread_eigen": "false"}
+if tuple(int(p) for p in tf.__version__.split(".")[:2]) == (2, 21):
+    _XLA_FLAGS["xla_cpu_experimental_ynn_fusion_type"] = ""
+
+
+def _add_xla_flags(flags):
+    current = os.environ.get("XLA_FLAGS", "")
+    extra = [f"--{name}={value}" for name, value in flags.items() if f"--{name}" not in current]
+    if extra:
+        os.environ["XLA_FLAGS"] = " ".join([current, *extra]).strip()
+
+
+if os.environ.get("REDUCER_XLA_DEFAULTS", "1") != "0":
+    _add_xla_flags(_XLA_FLAGS)
 
 _configured = False
 

@@ -2,8 +2,22 @@
 smaller last batch), compiled with XLA so that many epochs run in one call.
 
 `fit` spends nearly all its time on per-step Python and dispatch overhead for models this
-small; here a whole chunk of epochs is one compiled `tf.while_loop`, and the host only wakes
-up between chunks to report progress.
+small. Here a chunk of epochs is one compiled loop and the host only wakes up between chunks
+to report progress. What makes each step cheap (see benchmarks/README.md for the numbers):
+
+- One step body for every batch. The last, smaller batch of an epoch is padded to the batch
+  size and its padding rows get weight 0, so its loss and gradients are exactly those of the
+  smaller batch, and only one step is compiled.
+- The optimizer state lives in the loop as plain tensors, Adam's moments as one flat vector:
+  Keras' per-variable update becomes a few fused kernels. The arithmetic is Keras' own Adam
+  (keras/src/optimizers/adam.py), term by term.
+- A chain of Dense layers runs as matmul + bias + activation, with gradients written as
+  matmuls on explicitly transposed operands. XLA then emits every matmul as its own small
+  kernel instead of calling a GEMM library (~1.5 us of set-up per call at these sizes); see
+  tf_setup.py for the XLA flags that allow it. Any other model runs through Keras'
+  `stateless_call`, same math, slower.
+
+The trained weights are written back into the Keras model's variables at the end.
 """
 
 import math
@@ -14,8 +28,9 @@ import numpy as np
 from .errors import TrainingError
 from .tf_setup import keras, tf
 
-# Steps per compiled call: large enough to hide dispatch cost, small enough for live progress.
-STEPS_PER_CALL = 2000
+# Optimizer steps per compiled call: large enough to hide the per-call cost, small enough that
+# the progress display moves a few times a second.
+STEPS_PER_CALL = 4000
 
 
 @dataclass(frozen=True)
@@ -27,32 +42,181 @@ class History:
         return self.losses[-1]
 
 
-def _epoch_runner(model, optimizer, rows, columns, batch_size):
-    full_batches, last = divmod(rows, batch_size)
+@tf.custom_gradient
+def _matmul(a, w):
+    """a @ w whose gradients are matmuls of row-major, explicitly transposed operands: XLA's
+    own small-matmul kernels take only that form (TensorFlow's gradient of MatMul contracts a
+    transposed dimension, which XLA hands to a GEMM library at ~1.5 us per call)."""
+
+    def gradient(upstream):
+        return tf.matmul(upstream, tf.transpose(w)), tf.matmul(tf.transpose(a), upstream)
+
+    return tf.matmul(a, w), gradient
+
+
+def _dense_chain(model):
+    """The model's Dense layers in call order, or None when it is anything else."""
+    chain = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model):
+            inner = _dense_chain(layer)
+            if inner is None:
+                return None
+            chain.extend(inner)
+        elif (type(layer) is keras.layers.Dense and not getattr(layer, "lora_enabled", False)
+              and layer.compute_dtype == "float32" and layer.trainable):
+            chain.append(layer)
+        else:
+            return None
+    return chain
+
+
+def _forward(model, sample):
+    """forward(params, rows) -> model(rows), with params in `model.trainable_variables` order."""
     variables = model.trainable_variables
+    position = {id(v): i for i, v in enumerate(variables)}
+    chain = _dense_chain(model)
+    if chain is not None and not model.non_trainable_variables:
+        try:
+            plan = [(position[id(layer.kernel)], None if layer.bias is None else position[id(layer.bias)],
+                     layer.activation) for layer in chain]
+        except KeyError:
+            plan = None
+        if plan is not None and len(plan) + sum(b is not None for _, b, _ in plan) == len(variables):
+            def dense_chain(params, rows):
+                h = rows
+                for kernel, bias, activation in plan:
+                    h = _matmul(h, params[kernel])
+                    if bias is not None:
+                        h = h + params[bias]
+                    h = activation(h)
+                return h
 
-    def step(batch):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(model(batch, training=True) - batch))
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss
+            # A functional model could branch; the chain must give exactly what Keras gives.
+            params = [tf.convert_to_tensor(v) for v in variables]
+            if np.allclose(dense_chain(params, sample).numpy(), model(sample).numpy(), rtol=1e-5, atol=1e-6):
+                return dense_chain
 
-    @tf.function(jit_compile=True)
-    def run(x, order, epochs):
-        """Train `epochs` epochs (<= order's first dimension); return each epoch's mean loss."""
-        losses = tf.TensorArray(tf.float32, size=tf.shape(order)[0])
-        for e in tf.range(epochs):
-            shuffled = tf.gather(x, order[e])
-            total = tf.constant(0.0)
-            for b in tf.range(full_batches):
-                batch = tf.slice(shuffled, [b * batch_size, 0], [batch_size, columns])
-                total += step(batch) * batch_size
-            if last:  # Python-level: the partial batch has its own static shape
-                total += step(shuffled[full_batches * batch_size:]) * last
-            losses = losses.write(e, total / rows)
-        return losses.stack()
+    non_trainable = list(model.non_trainable_variables)
 
-    return run
+    def keras_call(params, rows):
+        return model.stateless_call(params, non_trainable, rows, training=True)[0]
+
+    return keras_call
+
+
+def _adam_constants(learning_rate):
+    adam = keras.optimizers.Adam(learning_rate=learning_rate)  # Keras' defaults for the rest
+    return float(learning_rate), float(adam.beta_1), float(adam.beta_2), float(adam.epsilon)
+
+
+class Trainer:
+    """Adam + MSE training state of one model, advanced by compiled chunks of epochs.
+
+    run() may be called with differently sized row sets (one compilation per shape); the
+    optimizer state carries over. write_weights() puts the current weights into the model.
+    """
+
+    def __init__(self, model, learning_rate, batch_size):
+        self.model = model
+        self.batch_size = batch_size
+        self.variables = list(model.trainable_variables)
+        self.shapes = [tuple(v.shape) for v in self.variables]
+        sizes = [math.prod(s) for s in self.shapes]
+        self.offsets = np.cumsum([0] + sizes).tolist()
+        self.params = [tf.convert_to_tensor(v) for v in self.variables]
+        self.m = tf.zeros([sum(sizes)])
+        self.v = tf.zeros([sum(sizes)])
+        self.step = tf.constant(0, tf.int64)  # Adam's `iterations`
+        self.constants = _adam_constants(learning_rate)
+        self._forward = None
+        self._runners = {}
+
+    def run(self, x, orders, capacity=None):
+        """Train one epoch per row of `orders` (int, each a permutation of x's rows, in the
+        order the batches take them); return each epoch's mean loss over its rows (numpy).
+
+        capacity: the number of epochs the compiled call is built for (default len(orders));
+        keep it fixed across calls so that a shorter last chunk does not compile again.
+        """
+        x = tf.convert_to_tensor(x, dtype=tf.float32)
+        rows, columns = x.shape
+        epochs = len(orders)
+        capacity = max(capacity or epochs, epochs)
+        batch = min(self.batch_size, rows)
+        steps = math.ceil(rows / batch)
+        padded = np.zeros((capacity, steps * batch), dtype=np.int32)  # padding: row 0, weight 0
+        padded[:epochs, :rows] = orders
+        if self._forward is None:
+            self._forward = _forward(self.model, x[:16])
+        key = (rows, columns, batch, capacity)
+        if key not in self._runners:
+            self._runners[key] = self._compile(rows, batch, steps)
+        self.params, self.m, self.v, self.step, losses = self._runners[key](
+            x, tf.constant(padded), tf.constant(epochs, tf.int32), self.params, self.m, self.v, self.step)
+        return losses.numpy()[:epochs]
+
+    def write_weights(self):
+        for variable, value in zip(self.variables, self.params):
+            variable.assign(value)
+
+    def _compile(self, rows, batch, steps):
+        forward, shapes, offsets = self._forward, self.shapes, self.offsets
+        learning_rate, beta_1, beta_2, epsilon = self.constants
+        row_in_batch = tf.range(batch)
+
+        def adam(params, gradients, m, v, step):
+            # keras/src/optimizers/adam.py update_step, on all variables at once.
+            local_step = tf.cast(step, tf.float32)
+            beta_1_power = tf.pow(tf.constant(beta_1, tf.float32), local_step)
+            beta_2_power = tf.pow(tf.constant(beta_2, tf.float32), local_step)
+            alpha = tf.constant(learning_rate, tf.float32) * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+            gradient = tf.concat([tf.reshape(g, [-1]) for g in gradients], 0)
+            m = m + (gradient - m) * (1 - beta_1)
+            v = v + (tf.square(gradient) - v) * (1 - beta_2)
+            change = (m * alpha) / (tf.sqrt(v) + epsilon)
+            params = [p - tf.reshape(change[offsets[i]:offsets[i + 1]], shapes[i]) for i, p in enumerate(params)]
+            return params, m, v
+
+        def train_step(x, order, b, params, m, v, step):
+            rows_taken = tf.gather(x, tf.slice(order, [b * batch], [batch]))
+            weight = tf.cast(b * batch + row_in_batch < rows, tf.float32)  # 0 on the padding
+            count = tf.cast(tf.minimum(batch, rows - b * batch), tf.float32)
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                reconstruction = forward(params, rows_taken)
+                # Keras' MeanSquaredError: mean over columns, then sum over the batch / batch size.
+                total = tf.reduce_sum(tf.reduce_mean(tf.square(rows_taken - reconstruction), axis=-1) * weight)
+                loss = total / count
+            gradients = tape.gradient(loss, params)
+            params, m, v = adam(params, gradients, m, v, step + 1)
+            return params, m, v, step + 1, total
+
+        @tf.function(jit_compile=True, autograph=False)
+        def run(x, orders, epochs, params, m, v, step):
+            capacity = orders.shape[0]
+
+            def epoch(e, params, m, v, step, losses):
+                order = tf.gather(orders, e)
+
+                def one_batch(b, params, m, v, step, total):
+                    params, m, v, step, batch_total = train_step(x, order, b, params, m, v, step)
+                    return b + 1, params, m, v, step, total + batch_total
+
+                _, params, m, v, step, total = tf.while_loop(
+                    lambda b, *_: b < steps, one_batch, (tf.constant(0), params, m, v, step, tf.constant(0.0)))
+                # Keras' epoch loss: the batch losses weighted by batch size, over the epoch's rows.
+                return e + 1, params, m, v, step, losses + tf.one_hot(e, capacity) * (total / rows)
+
+            # `epochs` bounds a plain while loop (no maximum_iterations), so it is a run-time
+            # value: a shorter last chunk reuses the compiled code.
+            _, params, m, v, step, losses = tf.while_loop(
+                lambda e, *_: e < epochs, epoch, (tf.constant(0), params, m, v, step, tf.zeros([capacity])))
+            return params, m, v, step, losses
+
+        return run
 
 
 def train(autoencoder, x, config, progress=None):
@@ -61,29 +225,44 @@ def train(autoencoder, x, config, progress=None):
     config: the job's TrainingConfig. progress(losses) is called after each chunk of epochs
     with the per-epoch losses so far. Raises TrainingError when the loss stops being finite.
     """
-    rows, columns = x.shape
-    batch_size = min(config.batch_size, rows)
-    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-    optimizer.build(autoencoder.trainable_variables)
-    run = _epoch_runner(autoencoder, optimizer, rows, columns, batch_size)
-    steps_per_epoch = math.ceil(rows / batch_size)
+    rows = x.shape[0]
+    trainer = Trainer(autoencoder, config.learning_rate, config.batch_size)
+    steps_per_epoch = math.ceil(rows / min(config.batch_size, rows))
     chunk = max(1, min(config.epochs, STEPS_PER_CALL // steps_per_epoch))
     shuffle = np.random.default_rng(config.seed)
     x_tensor = tf.convert_to_tensor(x, dtype=tf.float32)
     losses = []
-    done = 0
-    while done < config.epochs:
-        epochs = min(chunk, config.epochs - done)
-        order = np.zeros((chunk, rows), dtype=np.int32)  # fixed shape: one compilation only
-        for e in range(epochs):
-            order[e] = shuffle.permutation(rows)
-        chunk_losses = run(x_tensor, tf.constant(order), tf.constant(epochs)).numpy()[:epochs]
-        losses.extend(float(v) for v in chunk_losses)
-        done += epochs
-        if not np.all(np.isfinite(chunk_losses)):
-            first = int(np.flatnonzero(~np.isfinite(chunk_losses))[0])
-            raise TrainingError(f"training diverged: loss is {chunk_losses[first]} at epoch "
-                                f"{done - epochs + first + 1}; try a smaller learning_rate")
-        if progress:
-            progress(losses)
+    try:
+        while len(losses) < config.epochs:
+            epochs = min(chunk, config.epochs - len(losses))
+            orders = np.stack([shuffle.permutation(rows) for _ in range(epochs)])
+            chunk_losses = trainer.run(x_tensor, orders, capacity=chunk)
+            losses.extend(float(v) for v in chunk_losses)
+            if not np.all(np.isfinite(chunk_losses)):
+                first = int(np.flatnonzero(~np.isfinite(chunk_losses))[0])
+                raise TrainingError(f"training diverged: loss is {chunk_losses[first]} at epoch "
+                                    f"{len(losses) - epochs + first + 1}; try a smaller learning_rate")
+            if progress:
+                progress(losses)
+    finally:
+        trainer.write_weights()
     return History(tuple(losses))
+
+
+def _epoch_runner(model, optimizer, rows, columns, batch_size):
+    """run(x, order, epochs) -> per-epoch losses, training `model` in place: the interface
+    streaming.py uses. One Trainer per (model, optimizer) pair, so the Adam state carries over
+    between row counts; the weights are written back after every call. New code: use Trainer."""
+    trainer = getattr(optimizer, "_reducer_trainer", None)
+    if trainer is None or trainer.model is not model:
+        learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        trainer = Trainer(model, learning_rate, batch_size)
+        optimizer._reducer_trainer = trainer
+
+    def run(x, order, epochs):
+        order = np.asarray(order)
+        losses = trainer.run(x, order[:int(epochs)], capacity=order.shape[0])
+        trainer.write_weights()
+        return tf.constant(losses)
+
+    return run
