@@ -1,0 +1,146 @@
+"""The training engine against Keras `fit`: same losses, every row used, repeatable, logged."""
+
+import re
+
+import numpy as np
+import pytest
+
+ROWS, COLUMNS, BATCH = 61, 6, 8  # 61 = 7 x 8 + 5: every epoch ends with a batch of 5
+
+
+@pytest.fixture(scope="module")
+def tf_modules():
+    from reducer import model as model_lib
+    from reducer import train
+    from reducer.tf_setup import configure, keras, tf
+
+    configure()
+    return model_lib, train, keras, tf
+
+
+def small_data(seed=0):
+    return np.random.default_rng(seed).uniform(0, 1, size=(ROWS, COLUMNS)).astype("float32")
+
+
+def autoencoder(model_lib, seed=3, hidden=(4,)):
+    from reducer.jobs import ModelConfig
+
+    return model_lib.build(COLUMNS, ModelConfig(hidden=hidden, latent=2), seed, "sigmoid")[2]
+
+
+def config(**values):
+    from reducer.jobs import TrainingConfig
+
+    return TrainingConfig(**{"epochs": 12, "batch_size": BATCH, "learning_rate": 0.01, "seed": 5, **values})
+
+
+def test_engine_matches_keras_fit_batch_for_batch(tf_modules):
+    """Same initial weights, same batches in the same order (no shuffle): every epoch's loss
+    and the final weights agree with fit's to float32 rounding, the short last batch included."""
+    model_lib, train, keras, _ = tf_modules
+    x = small_data()
+    epochs = 12
+    fitted, engine_model = autoencoder(model_lib), autoencoder(model_lib)
+    fitted.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="mse")
+    fit_losses = fitted.fit(x, x, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0).history["loss"]
+
+    trainer = train.Trainer(engine_model, learning_rate=0.01, batch_size=BATCH)
+    engine_losses = trainer.run(x, np.tile(np.arange(ROWS), (epochs, 1)))
+    trainer.write_weights()
+
+    np.testing.assert_allclose(engine_losses, fit_losses, rtol=2e-4)
+    assert fit_losses[-1] < 0.95 * fit_losses[0]  # it did learn: the comparison means something
+    for ours, theirs in zip(engine_model.get_weights(), fitted.get_weights()):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-5)
+
+
+def test_shuffled_training_reaches_fits_loss(tf_modules):
+    """With shuffling (each side its own shuffle), the final losses agree within a few percent."""
+    model_lib, train, keras, _ = tf_modules
+    x = small_data(1)
+    fitted, engine_model = autoencoder(model_lib), autoencoder(model_lib)
+    fitted.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="mse")
+    fit_loss = fitted.fit(x, x, batch_size=BATCH, epochs=60, verbose=0).history["loss"][-1]
+    ours = train.train(engine_model, x, config(epochs=60)).final_loss
+    assert ours == pytest.approx(fit_loss, rel=0.05)
+
+
+def test_every_row_counts_once_per_epoch_with_a_short_last_batch(tf_modules):
+    """With learning rate 0 the weights never move, so each epoch's loss must be the mean
+    squared error over all rows, computed by hand: a dropped last batch, or padding rows that
+    counted, would change it. One row is made far off so that losing it would show."""
+    model_lib, train, _, _ = tf_modules
+    x = small_data(2)
+    x[ROWS - 1] = 1.0  # far from the sigmoid outputs of a fresh model
+    model = autoencoder(model_lib)
+    before = model.get_weights()
+    expected = float(np.mean((model.predict(x, verbose=0).astype(np.float64) - x) ** 2))
+
+    history = train.train(model, x, config(epochs=3, learning_rate=0.0))
+
+    assert history.losses == pytest.approx([expected] * 3, rel=1e-5)
+    for after, start in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(after, start)
+
+
+def test_same_seed_same_weights_bit_for_bit(tf_modules):
+    model_lib, train, _, _ = tf_modules
+    x = small_data(3)
+    runs = []
+    for seed in (5, 5, 6):
+        model = autoencoder(model_lib)
+        history = train.train(model, x, config(seed=seed))
+        runs.append((history.losses, model.get_weights()))
+    (losses_a, weights_a), (losses_b, weights_b), (losses_c, weights_c) = runs
+    assert losses_a == losses_b
+    assert all(np.array_equal(a, b) for a, b in zip(weights_a, weights_b))
+    assert not all(np.array_equal(a, c) for a, c in zip(weights_a, weights_c))  # the seed matters
+
+
+def test_chunks_carry_the_optimizer_state(tf_modules, monkeypatch):
+    """Epochs split over several compiled calls (a shorter last one too) train exactly as one call."""
+    model_lib, train, _, _ = tf_modules
+    x = small_data(4)
+    whole, split = autoencoder(model_lib), autoencoder(model_lib)
+    one_call = train.train(whole, x, config(epochs=7))
+    monkeypatch.setattr(train, "STEPS_PER_CALL", 2 * 8)  # 2 epochs of 8 steps per call: 2+2+2+1
+    four_calls = train.train(split, x, config(epochs=7))
+    assert four_calls.losses == pytest.approx(one_call.losses, rel=1e-6)
+    for a, b in zip(whole.get_weights(), split.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_models_other_than_a_dense_chain_train_the_same_way(tf_modules):
+    """A model the fast path does not handle (here: an extra identity Activation layer) goes
+    through Keras' own call and reaches the same losses as the equivalent Dense chain."""
+    model_lib, train, keras, _ = tf_modules
+    x = small_data(5)
+    chain = autoencoder(model_lib)
+    inputs = keras.Input(shape=(COLUMNS,))
+    other = keras.Model(inputs, keras.layers.Activation("linear")(chain(inputs)))
+    assert train._dense_chain(other) is None
+    reference = autoencoder(model_lib)
+    orders = np.tile(np.arange(ROWS), (6, 1))
+    losses_other = train.Trainer(other, 0.01, BATCH).run(x, orders)
+    losses_chain = train.Trainer(reference, 0.01, BATCH).run(x, orders)
+    np.testing.assert_allclose(losses_other, losses_chain, rtol=1e-4)
+
+
+def test_diverging_training_is_a_training_error(tf_modules):
+    from reducer.errors import TrainingError
+
+    model_lib, train, _, _ = tf_modules
+    x = small_data(6) * 1e30
+    with pytest.raises(TrainingError, match="diverged"):
+        train.train(autoencoder(model_lib), x, config(epochs=2))
+
+
+def test_loss_lines_in_a_real_runs_log(project):
+    """`epoch =    N loss = x.xxxxxx` every log_every epochs and at the end, no carriage
+    returns when stderr is not a terminal (cron's log)."""
+    job = project.iris_job(epochs=12)  # log_every = 5
+    result = project.run("run", job, "--outputs", project.outputs, "--models", project.models)
+    assert result.returncode == 0, result.stderr
+    epochs = [int(n) for n in re.findall(r"\[iris\] epoch = +(\d+) loss = \d+\.\d{6}$", result.stderr, re.M)]
+    assert epochs == [5, 10, 12]
+    assert "\r" not in result.stderr
