@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from .csv_chunks import CHUNK_ROWS, CsvChunks
-from .data import MAX_SCALE, MIN_SCALE
+from .data import check_spread
 from .dataset import NORMALIZE_METHODS
 from .errors import DataError
+from .outputs import sha256_file
 
 log = logging.getLogger("reducer")
 
@@ -255,29 +256,13 @@ def _build(path, key, folder, chunk_rows):
         raise DataError(f"{path}: {rows} data row{'' if rows == 1 else 's'}; expected at least 2 rows")
     names = list(reader.features)
     min32, max32 = stats.min.astype(np.float32), stats.max.astype(np.float32)
-    constant = [name for name, lo, hi in zip(names, min32, max32) if lo == hi]
-    if len(constant) == len(names):
-        raise DataError(f"{path}: every feature column is constant; expected at least one column whose "
-                        f"values vary")
-    if constant:
-        log.warning("%s: constant column(s) %s carry no information; kept, but they do not shape the map",
-                    path, ", ".join(map(repr, constant)))
     offset, scale = stats.affine(normalize)
-    for bad, limit, verb in ((scale > MAX_SCALE, f"at most {MAX_SCALE:.0e}", "divide"),
-                             (scale < MIN_SCALE, f"at least {MIN_SCALE:.0e}", "multiply")):
-        if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{path}: column {names[k]!r} spans {stats.min[k]:.4g} to {stats.max[k]:.4g}, "
-                            f"a scale of {scale[k]:.3g} under normalize = {normalize!r}; the saved encoder "
-                            f"needs one {limit}: {verb} the column by a power of ten first")
-    offset32, scale32 = offset.astype(np.float32), scale.astype(np.float32)
-    with np.errstate(over="ignore"):
-        x_min = ((min32 - offset32) / scale32).astype(np.float32)
-        x_max = ((max32 - offset32) / scale32).astype(np.float32)
-    if not (np.isfinite(x_min).all() and np.isfinite(x_max).all()):
-        k = int(np.flatnonzero(~(np.isfinite(x_min) & np.isfinite(x_max)))[0])
-        raise DataError(f"{path}: column {names[k]!r} overflows float32 once normalised ({normalize}); "
-                        f"rescale it or choose another normalize")
+    try:
+        offset32, scale32 = check_spread(names, min32, max32, offset, scale, normalize, path)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    x_min = ((min32 - offset32) / scale32).astype(np.float32)
+    x_max = ((max32 - offset32) / scale32).astype(np.float32)
     label_names = list(label_codes)
     meta = {
         "key": key, "rows": rows, "features": names, "normalize": normalize,
@@ -289,19 +274,11 @@ def _build(path, key, folder, chunk_rows):
         os.unlink(folder / "labels.i32")
     if reader.id_column is None:
         os.unlink(folder / "ids.csv")
-    meta["input_sha256"] = _sha256_file(path)
+    meta["input_sha256"] = sha256_file(path)
     meta["rows_sha256"] = _rows_digest(raw_digest, _table(folder, {**meta, "rows_sha256": "",
                                                                     "input_sha256": ""}, False))
     meta["seconds"] = round(time.time() - started, 3)
     return meta
-
-
-def _sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _rows_digest(raw_digest, table):

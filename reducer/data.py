@@ -12,8 +12,8 @@ from .errors import DataError, PluginError
 
 log = logging.getLogger(__name__)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-MAX_SCALE = 1e19  # sqrt(FLOAT32_MAX) is 1.8e19: see make_table
-MIN_SCALE = 1e-7  # Keras's epsilon: see make_table
+MAX_SCALE = 1e19  # sqrt(FLOAT32_MAX) is 1.8e19: see check_spread
+MIN_SCALE = 1e-7  # Keras's epsilon: see check_spread
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,42 @@ def _affine(method, values, fixed):
     return offset, scale
 
 
+def check_spread(features, low32, high32, offset, scale, normalize, origin):
+    """Checks shared by the in-memory and the streamed table, from each column's float32 range.
+
+    Constant columns: a warning, or an error when every column is. Scales the saved encoder
+    cannot hold, and values that overflow float32 once normalised: errors. Returns the float32
+    (offset, scale).
+    """
+    # Judged in float32, the precision the model sees: 1e20 and 1e20 + 1 are one value there.
+    constant = [str(c) for c, lo, hi in zip(features, low32, high32) if lo == hi]
+    if len(constant) == len(features):
+        raise DataError(f"every feature column is constant ({_names(constant)}); expected at least one "
+                        f"column whose values vary")
+    if constant:
+        log.warning("%s: constant column(s) %s carry no information; kept, but they do not shape the map",
+                    origin, ", ".join(map(repr, constant)))
+    # The saved encoder normalises with a Keras Normalization layer (model.raw_row_encoder),
+    # which stores scale**2 in float32 and divides by max(scale, 1e-7): a scale beyond ~1.8e19
+    # maps every row to 0, one below 1e-7 is silently clamped. Either would publish a collapsed
+    # map from a model that trained well, so refuse with the fix instead.
+    for bad, limit, verb in ((scale > MAX_SCALE, f"at most {MAX_SCALE:.0e}", "divide"),
+                             (scale < MIN_SCALE, f"at least {MIN_SCALE:.0e}", "multiply")):
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise DataError(f"column {str(features[k])!r} spans {low32[k]:.4g} to {high32[k]:.4g}, "
+                            f"a scale of {scale[k]:.3g} under normalize = {normalize!r}; the saved encoder "
+                            f"needs one {limit}: {verb} the column by a power of ten first")
+    offset32, scale32 = offset.astype(np.float32), scale.astype(np.float32)
+    with np.errstate(over="ignore"):
+        ends = np.stack([(low32 - offset32) / scale32, (high32 - offset32) / scale32]).astype(np.float32)
+    if not np.isfinite(ends).all():
+        column = features[int(np.flatnonzero(~np.isfinite(ends).all(axis=0))[0])]
+        raise DataError(f"column {str(column)!r} overflows float32 once normalised ({normalize}); "
+                        f"rescale it or choose another normalize")
+    return offset32, scale32
+
+
 def make_table(frame, dataset, options):
     """Check the rows a dataset loaded and normalise them.
 
@@ -199,32 +235,10 @@ def _make_table(frame, dataset, options, origin):
         raise PluginError(f"dataset {dataset.name!r}: normalize must be one of "
                           f"{', '.join(NORMALIZE_METHODS)} or (offset, scale), got {normalize!r}")
     raw32 = raw.astype(np.float32)
-    # Judged in float32, the precision the model sees: 1e20 and 1e20 + 1 are one value there.
-    constant = [str(c) for c, spread in zip(features, np.ptp(raw32, axis=0)) if spread == 0]
-    if len(constant) == len(features):
-        raise DataError(f"every feature column is constant ({_names(constant)}); expected at least one "
-                        f"column whose values vary")
-    if constant:
-        log.warning("%s: constant column(s) %s carry no information; kept, but they do not shape the map",
-                    origin, ", ".join(map(repr, constant)))
     offset, scale = _affine(normalize, raw, fixed)
-    # The saved encoder normalises with a Keras Normalization layer (model.raw_row_encoder),
-    # which stores scale**2 in float32 and divides by max(scale, 1e-7): a scale beyond ~1.8e19
-    # maps every row to 0, one below 1e-7 is silently clamped. Either would publish a collapsed
-    # map from a model that trained well, so refuse with the fix instead.
-    for bad, limit, verb in ((scale > MAX_SCALE, f"at most {MAX_SCALE:.0e}", "divide"),
-                             (scale < MIN_SCALE, f"at least {MIN_SCALE:.0e}", "multiply")):
-        if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            raise DataError(f"column {str(features[k])!r} spans {raw[:, k].min():.4g} to {raw[:, k].max():.4g}, "
-                            f"a scale of {scale[k]:.3g} under normalize = {normalize!r}; the saved encoder "
-                            f"needs one {limit}: {verb} the column by a power of ten first")
-    offset32, scale32 = offset.astype(np.float32), scale.astype(np.float32)
+    offset32, scale32 = check_spread(features, raw32.min(axis=0), raw32.max(axis=0), offset, scale,
+                                     normalize, origin)
     x = ((raw32 - offset32) / scale32).astype(np.float32)
-    if not np.all(np.isfinite(x)):
-        column = features[int(np.flatnonzero(~np.isfinite(x).all(axis=0))[0])]
-        raise DataError(f"column {str(column)!r} overflows float32 once normalised ({normalize}); "
-                        f"rescale it or choose another normalize")
 
     labels = frame[label_column].to_numpy() if label_column is not None else None
     if labels is not None:
