@@ -27,6 +27,19 @@ class ModelConfig:
     latent: int = 2
     activation: str = "sigmoid"
     output_activation: Optional[str] = None  # None: sigmoid for data in [0, 1], else linear
+    # "reconstruction" (the seed's) or "neighbors" (a UMAP-style loss on a kNN graph, plus
+    # reconstruction_weight x the reconstruction loss; see neighbor_train.py)
+    objective: str = "reconstruction"
+    latent_activation: Optional[str] = None  # None: `activation` (reconstruction), linear (neighbors)
+    n_neighbors: int = 15  # neighbors only: each row's nearest rows in the graph
+    min_dist: float = 0.1  # neighbors only: how tightly the map may pack neighbours (UMAP's)
+    reconstruction_weight: float = 0.0  # neighbors only: weight of the reconstruction loss
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    enabled: bool = True  # false: no `quality` section, no metrics in the summary or plot
+    max_rows: int = 4000  # metrics on a fixed-seed sample of this many rows when there are more
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,16 @@ class TrainingConfig:
     learning_rate: float = 0.001
     seed: int = 1
     log_every: int = 100
+    negative_samples: int = 80  # neighbors only: random rows pushed away from each row per step
+
+
+# What `objective = "neighbors"` changes in the defaults: the shipped neighbour preset.
+NEIGHBORS_DEFAULTS = {
+    "model": {"hidden": [96, 96], "activation": "relu", "latent_activation": "linear"},
+    "training": {"epochs": 400, "batch_size": 128, "learning_rate": 0.02},
+}
+NEIGHBORS_ONLY = {"model": ("n_neighbors", "min_dist", "reconstruction_weight"),
+                  "training": ("negative_samples",)}
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,7 @@ class Job:
     dataset_options: dict = field(default_factory=dict)
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
+    quality: QualityConfig = QualityConfig()
 
     @property
     def folder(self):
@@ -63,6 +87,7 @@ class Job:
             "dataset": {"name": self.dataset, **self.dataset_options},
             "model": dataclasses.asdict(self.model),
             "training": dataclasses.asdict(self.training),
+            "quality": dataclasses.asdict(self.quality),
         }
 
 
@@ -91,6 +116,11 @@ MODEL_KEYS = {
     "latent": ((int,), _one_of((2, 3))),
     "activation": ((str,), _one_of(ACTIVATIONS)),
     "output_activation": ((str,), _one_of(ACTIVATIONS)),
+    "objective": ((str,), _one_of(("reconstruction", "neighbors"))),
+    "latent_activation": ((str,), _one_of(ACTIVATIONS)),
+    "n_neighbors": ((int,), _positive),
+    "min_dist": ((float, int), lambda v: None if 0 <= v < 1 else "must be at least 0 and below 1"),
+    "reconstruction_weight": ((float, int), lambda v: None if v >= 0 else "must be 0 or more"),
 }
 TRAINING_KEYS = {
     "epochs": ((int,), _positive),
@@ -98,8 +128,13 @@ TRAINING_KEYS = {
     "learning_rate": ((float, int), _positive),
     "seed": ((int,), lambda v: None if v >= 0 else "must be 0 or more"),
     "log_every": ((int,), _positive),
+    "negative_samples": ((int,), _positive),
 }
-TOP_KEYS = ("name", "dataset", "model", "training")
+QUALITY_KEYS = {
+    "enabled": ((bool,), None),
+    "max_rows": ((int,), lambda v: None if v >= 10 else "must be at least 10"),
+}
+TOP_KEYS = ("name", "dataset", "model", "training", "quality")
 
 
 def _type_name(types):
@@ -168,13 +203,28 @@ def read_job(path):
     training_table = raw.get("training", {})
     _check_table(path, "model", model_table, MODEL_KEYS)
     _check_table(path, "training", training_table, TRAINING_KEYS)
+    quality_table = raw.get("quality", {})
+    _check_table(path, "quality", quality_table, QUALITY_KEYS)
+    if model_table.get("objective") == "neighbors":
+        model_table = {**NEIGHBORS_DEFAULTS["model"], **model_table}
+        training_table = {**NEIGHBORS_DEFAULTS["training"], **training_table}
+    else:
+        for section, table in (("model", model_table), ("training", training_table)):
+            for key in NEIGHBORS_ONLY[section]:
+                if key in table:
+                    raise JobError(f"{path}: {section}.{key} applies only with "
+                                   f"[model] objective = \"neighbors\"")
     if "hidden" in model_table:
         model_table = {**model_table, "hidden": tuple(model_table["hidden"])}
+    for key in ("min_dist", "reconstruction_weight"):
+        if key in model_table:
+            model_table = {**model_table, key: float(model_table[key])}
     if "learning_rate" in training_table:
         training_table = {**training_table, "learning_rate": float(training_table["learning_rate"])}
     return Job(name=name, path=path, dataset=dataset_name,
                dataset_options=_resolve_paths(dataset, path.parent),
-               model=ModelConfig(**model_table), training=TrainingConfig(**training_table))
+               model=ModelConfig(**model_table), training=TrainingConfig(**training_table),
+               quality=QualityConfig(**quality_table))
 
 
 def _resolve_paths(options, folder):

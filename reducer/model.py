@@ -32,7 +32,7 @@ def build(columns, config, seed, out_activation):
     h = encoder_input
     for i, width in enumerate(widths):
         h = dense(width, config.activation, f"encoder_hidden_{i + 1}")(h)
-    code = dense(config.latent, config.activation, "code")(h)
+    code = dense(config.latent, config.latent_activation or config.activation, "code")(h)
     encoder = keras.Model(encoder_input, code, name="encoder")
 
     decoder_input = keras.Input(shape=(config.latent,), name="code_in")

@@ -96,20 +96,35 @@ def run_job(job, dataset, source, destination):
     seconds["tensorflow_import"] = time.time() - t
     hidden = job.model.hidden or model_lib.hidden_widths(len(table.features), job.model.latent)
     model_config = dataclasses.replace(job.model, hidden=tuple(hidden),
-                                       output_activation=model_lib.output_activation(job.model, table))
+                                       output_activation=model_lib.output_activation(job.model, table),
+                                       latent_activation=job.model.latent_activation or job.model.activation)
     job = dataclasses.replace(job, model=model_config)
 
+    graph = None
+    if model_config.objective == "neighbors":  # the kNN graph first (neighbor_train.py)
+        from . import neighbor_train
+
+        graph = neighbor_train.graph_of(table.x, model_config, seconds)
     t = time.time()
     keras.utils.set_random_seed(job.training.seed)
-    encoder, _, autoencoder = model_lib.build(len(table.features), model_config, job.training.seed,
-                                              model_config.output_activation)
+    encoder, decoder, autoencoder = model_lib.build(len(table.features), model_config, job.training.seed,
+                                                    model_config.output_activation)
     progress = Progress(job.name, job.training.epochs, job.training.log_every)
-    history = train.train(autoencoder, table.x, job.training, progress=progress)
+    if graph is not None:
+        history = neighbor_train.train(encoder, decoder, table.x, graph, model_config, job.training,
+                                       progress=progress)
+    else:
+        history = train.train(autoencoder, table.x, job.training, progress=progress)
     saved_encoder = model_lib.raw_row_encoder(encoder, table, name=f"{job.name}_encoder")
     coordinates = saved_encoder.predict(table.raw, batch_size=4096, verbose=0)
     seconds["train"] = time.time() - t
     if not np.all(np.isfinite(coordinates)):
         raise TrainingError("training produced NaN or infinite coordinates; nothing published")
+    quality = None
+    if job.quality.enabled:
+        t = time.time()
+        quality = measure_quality(job, table, coordinates, decoder)
+        seconds["quality"] = time.time() - t
 
     manifest = {
         "job": job.resolved(),
@@ -123,9 +138,26 @@ def run_job(job, dataset, source, destination):
         "seed": job.training.seed,
         "training": {"engine": "reducer compiled loop (XLA)", "epochs": job.training.epochs,
                      "loss_per_epoch": list(history.losses), "final_loss": history.final_loss},
+        "quality": quality,
     }
+    if graph is not None:
+        manifest["training"].update(engine="reducer neighbour loop (XLA)", graph=graph.details())
+    if quality is not None:
+        from .quality import subtitle
+
+        manifest["subtitle"] = subtitle(quality)
     publish(job, destination, table, coordinates, saved_encoder, manifest, seconds, started)
     return manifest
+
+
+def measure_quality(job, table, coordinates, decoder):
+    """The manifest's `quality` section (reducer/quality.py); the decoder's reconstruction counts
+    only where the decoder was trained."""
+    from . import quality
+
+    trained_decoder = job.model.objective != "neighbors" or job.model.reconstruction_weight > 0
+    reconstruction = decoder.predict(coordinates, batch_size=4096, verbose=0) if trained_decoder else None
+    return quality.evaluate(table.x, coordinates, table.labels, reconstruction, max_rows=job.quality.max_rows)
 
 
 def publish(job, destination, table, coordinates, saved_encoder, manifest, seconds, started,

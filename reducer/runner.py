@@ -34,8 +34,19 @@ class JobResult:
         """One line: name, status, seconds, then the final loss or the reason it failed."""
         head = f"{self.name}: {self.status} in {self.seconds:.1f}s"
         if self.status == "ok":
-            return f"{head}, final loss {self.final_loss:.6f}"
+            quality = quality_text((self.manifest or {}).get("quality"))
+            return f"{head}, final loss {self.final_loss:.6f}{quality}"
         return f"{head}: {one_line(self.reason)}"
+
+
+def quality_text(quality):
+    """', trustworthiness 0.983, kNN accuracy 0.981' from a manifest's quality section (issue 5)."""
+    if not quality or quality.get("trustworthiness_5") is None:
+        return ""
+    text = f", trustworthiness {quality['trustworthiness_5']:.3f}"
+    if quality.get("knn_accuracy") is not None:
+        text += f", kNN accuracy {quality['knn_accuracy']:.3f}"
+    return text
 
 
 def one_line(text):

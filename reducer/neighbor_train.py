@@ -1,0 +1,167 @@
+"""The training engine for `objective = "neighbors"`: a UMAP-style loss on the encoder's codes,
+compiled with XLA so that a whole chunk of steps is one call.
+
+Each step takes `batch_size` rows chosen at random, with all their graph edges:
+- attraction: -w_ij log q_ij along every edge, q = 1 / (1 + a d^2b) (UMAP's curve; a and b
+  come from `min_dist`);
+- repulsion: -log(1 - q) from `negative_samples` random rows per row, weighted so that each
+  row feels REPULSION_PER_WEIGHT x its total edge weight of repulsion, UMAP's balance;
+- plus `reconstruction_weight` x the decoder's mean squared error on the step's rows.
+
+Only the chosen rows move: their neighbours' and negatives' positions are read from a buffer
+of every row's code, computed at the start of each compiled call (every `STEPS_PER_CALL`
+steps) and kept fresh by writing each step's new codes of the chosen rows into it. That keeps
+a step to one small forward and backward pass. Random rows come from an integer hash of
+(seed, step, slot), which is cheap inside XLA and makes a run bit-for-bit repeatable with its
+seed. The learning rate falls linearly from `learning_rate` to 0 over the run (Adam).
+"""
+
+import math
+import time
+
+import numpy as np
+
+from .errors import TrainingError
+from .tf_setup import keras, tf
+from .train import History
+
+STEPS_PER_CALL = 1000  # the host reports progress between calls
+# Repulsion per unit of a row's edge weight. UMAP draws 5 negatives per sampled edge for the
+# edge's head, but each sampled edge pulls both of its ends, so a row feels 2 units of pull per
+# 5 of push; here a row is pulled once per unit of weight when it is chosen: 5 / 2 = 2.5.
+REPULSION_PER_WEIGHT = 2.5
+REPULSION_FLOOR = 1e-3  # keeps -log(1 - q) finite when a negative lands on the row itself
+DISTANCE_FLOOR = 1e-6  # keeps the gradient of d^2b finite at d = 0
+
+
+def _hash(values):
+    """lowbias32 (Chris Wellons): a well-mixed 32-bit integer hash, elementwise on uint32."""
+    values = tf.bitwise.bitwise_xor(values, tf.bitwise.right_shift(values, 16))
+    values = values * tf.constant(0x7FEB352D, tf.uint32)
+    values = tf.bitwise.bitwise_xor(values, tf.bitwise.right_shift(values, 15))
+    values = values * tf.constant(0x846CA68B, tf.uint32)
+    return tf.bitwise.bitwise_xor(values, tf.bitwise.right_shift(values, 16))
+
+
+def _random_rows(seed, step, shape, rows):
+    """Row indices in [0, rows), a pure function of (seed, step, slot)."""
+    slots = tf.constant(np.arange(math.prod(shape), dtype=np.uint32).reshape(shape))
+    key = _hash(tf.cast(step, tf.uint32) * tf.constant(0x9E3779B1, tf.uint32) + tf.constant(seed, tf.uint32))
+    return tf.cast(_hash(slots ^ key) % tf.constant(rows, tf.uint32), tf.int32)
+
+
+def _runner(encoder, decoder, optimizer, graph, rows, batch, negatives, a, b, reconstruction_weight, seed):
+    variables = list(encoder.trainable_variables)
+    if reconstruction_weight > 0:
+        variables += decoder.trainable_variables
+    seed = int(seed) & 0xFFFFFFFF
+
+    def curve(d2):
+        """a d^2b; exp(b log(.)) because XLA's pow is three times slower on CPU."""
+        return a * tf.exp(b * tf.math.log(d2 + DISTANCE_FLOOR))
+
+    def step(x, neighbours, weights, repulsion, codes, number):
+        chosen = _random_rows(seed, 2 * number, (batch,), rows)
+        others = _random_rows(seed, 2 * number + 1, (batch, negatives), rows)
+        # One pass over every pair: the row's graph neighbours, then its random negatives.
+        degree = neighbours.shape[1]
+        pairs = tf.concat([tf.gather(neighbours, chosen), others], axis=1)  # batch x (degree + negatives)
+        pull = tf.gather(weights, chosen)
+        push = tf.gather(repulsion, chosen)
+        rows_in = tf.gather(x, chosen)
+        with tf.GradientTape() as tape:
+            z = encoder(rows_in, training=True)
+            # Gathering each column of scalars is faster in XLA than gathering rows of codes.
+            d2 = sum(tf.square(z[:, None, axis] - tf.gather(column, pairs))
+                     for axis, column in enumerate(tf.unstack(codes, axis=1)))
+            u = curve(d2)
+            # -log q = log(1 + u) pulls along edges; -log(1 - q) = log((1 + u) / u) pushes apart.
+            near, far = u[:, :degree], u[:, degree:]
+            apart = tf.reduce_sum(tf.math.log((1.0 + far) / (far + REPULSION_FLOOR)), axis=1)
+            loss = (tf.reduce_sum(pull * tf.math.log1p(near)) + tf.reduce_sum(push * apart)) / batch
+            if reconstruction_weight > 0:
+                loss += reconstruction_weight * tf.reduce_mean(tf.square(decoder(z, training=True) - rows_in))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        # The chosen rows' codes are fresh: keep them, so the buffer goes stale more slowly.
+        codes = tf.tensor_scatter_nd_update(codes, chosen[:, None], z)
+        return loss, codes
+
+    # autograph=False: converting this code to graph form took longer than compiling it.
+    @tf.function(jit_compile=True, autograph=False)
+    def run(x, neighbours, weights, repulsion, start, steps):
+        """Steps start .. start + steps - 1; their losses (the first `steps` of STEPS_PER_CALL)."""
+
+        def body(s, codes, losses):
+            loss, codes = step(x, neighbours, weights, repulsion, codes, start + s)
+            return s + 1, codes, losses.write(s, loss)
+
+        # A while loop on a runtime bound: XLA compiles it once for every value of `steps`.
+        _, _, losses = tf.while_loop(
+            lambda s, codes, losses: s < steps, body,
+            (tf.constant(0), encoder(x, training=False), tf.TensorArray(tf.float32, size=STEPS_PER_CALL)))
+        return losses.stack()
+
+    return run
+
+
+def train(encoder, decoder, x, graph, model_config, training_config, progress=None):
+    """Train `encoder` (and `decoder` when reconstruction counts) in place; returns a `History`
+    of the mean loss per epoch, an epoch being ceil(rows / batch_size) steps.
+
+    Raises TrainingError when the loss stops being finite.
+    """
+    from .neighbors import curve_parameters
+
+    rows = len(x)
+    batch = min(training_config.batch_size, rows)
+    steps_per_epoch = math.ceil(rows / batch)
+    total = training_config.epochs * steps_per_epoch
+    schedule = keras.optimizers.schedules.PolynomialDecay(
+        training_config.learning_rate, decay_steps=total, end_learning_rate=0.0, power=1.0)
+    optimizer = keras.optimizers.Adam(learning_rate=schedule)
+    variables = list(encoder.trainable_variables)
+    if model_config.reconstruction_weight > 0:
+        variables += decoder.trainable_variables
+    optimizer.build(variables)
+    a, b = curve_parameters(model_config.min_dist)
+    run = _runner(encoder, decoder, optimizer, graph, rows, batch, training_config.negative_samples,
+                  a, b, float(model_config.reconstruction_weight), training_config.seed)
+    x_tensor = tf.convert_to_tensor(x, dtype=tf.float32)
+    # Each row's repulsion, shared out over its negatives.
+    repulsion = REPULSION_PER_WEIGHT * graph.weights.sum(axis=1) / training_config.negative_samples
+    graph_tensors = (tf.constant(graph.neighbours), tf.constant(graph.weights),
+                     tf.constant(repulsion, tf.float32))
+    step_losses = []
+    epoch_losses = []
+    while len(step_losses) < total:
+        start, steps = len(step_losses), min(STEPS_PER_CALL, total - len(step_losses))
+        chunk = run(x_tensor, *graph_tensors, tf.constant(start, tf.int32), tf.constant(steps, tf.int32))
+        chunk = chunk.numpy()[:steps]
+        if not np.all(np.isfinite(chunk)):
+            bad = int(np.flatnonzero(~np.isfinite(chunk))[0])
+            raise TrainingError(f"training diverged: loss is {chunk[bad]} at epoch "
+                                f"{(start + bad) // steps_per_epoch + 1}; try a smaller learning_rate")
+        step_losses.extend(chunk.tolist())
+        finished = len(step_losses) // steps_per_epoch
+        epoch_losses.extend(float(np.mean(step_losses[e * steps_per_epoch:(e + 1) * steps_per_epoch]))
+                            for e in range(len(epoch_losses), finished))
+        if progress and epoch_losses:
+            progress(epoch_losses)
+    return History(tuple(epoch_losses))
+
+
+def graph_of(x, model_config, seconds):
+    """The fuzzy kNN graph of the normalised rows `x`; records in `seconds` the time to import
+    scikit-learn (`graph_import`: paid once per process, the quality metrics need it too) and
+    to build the graph (`graph`)."""
+    started = time.time()
+    import scipy.optimize  # noqa: F401
+    import sklearn.neighbors  # noqa: F401
+
+    from .neighbors import fuzzy_graph
+
+    seconds["graph_import"] = time.time() - started
+    started = time.time()
+    graph = fuzzy_graph(x, model_config.n_neighbors)
+    seconds["graph"] = time.time() - started
+    return graph

@@ -1,0 +1,243 @@
+"""Map quality (issue 5): the metrics on cases a person can check by hand, the job keys, and
+the neighbour objective end to end: better separated clusters than the reconstruction
+objective, a saved encoder that reloads in a fresh process, a run repeatable bit for bit."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO, Project
+from reducer import quality
+from reducer.errors import JobError
+from reducer.jobs import read_job
+from reducer.neighbors import fuzzy_graph
+
+
+def clusters(per_cluster=30, k=10, columns=20, seed=0):
+    """k tight clusters; their centres are all the same distance apart (4 x one-hot vectors)
+    when there are enough columns, else spaced 5 apart along the first axis."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(k), per_cluster)
+    if columns >= k:
+        centres = 4.0 * np.eye(columns)[:k]
+    else:
+        centres = np.eye(columns)[[0] * k] * 5.0 * np.arange(k)[:, None]
+    x = centres[labels] + rng.normal(0, 0.3, (len(labels), columns))
+    return x, labels
+
+
+# --- the metrics ---------------------------------------------------------------------------
+
+def test_a_perfect_map_scores_one():
+    x, labels = clusters(k=4, columns=2)
+    result = quality.evaluate(x, x.copy(), labels)
+    assert result["trustworthiness_5"] == pytest.approx(1.0)
+    assert result["trustworthiness_12"] == pytest.approx(1.0)
+    assert result["knn_accuracy"] == pytest.approx(1.0)
+    # PCA to 2-D of 2-D data loses nothing either.
+    assert result["pca"]["trustworthiness_5"] == pytest.approx(1.0)
+    assert result["pca"]["reconstruction_mse"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_shuffled_map_scores_low():
+    x, labels = clusters(k=4, columns=2)
+    shuffled = x[np.random.default_rng(1).permutation(len(x))]
+    result = quality.evaluate(x, shuffled, labels)
+    assert result["trustworthiness_5"] < 0.6  # a random map scores about 0.5
+    assert result["knn_accuracy"] < 0.45  # four classes: chance is 0.25
+
+
+def test_reconstruction_mse_is_the_mean_squared_error():
+    x = np.zeros((20, 3))
+    result = quality.evaluate(x + np.arange(20)[:, None], np.arange(40.0).reshape(20, 2),
+                              reconstruction=x + np.arange(20)[:, None] + 0.5)
+    assert result["reconstruction_mse"] == pytest.approx(0.25)
+    assert result["knn_accuracy"] is None and "knn" not in result
+
+
+def test_knn_accuracy_leaves_out_classes_of_one_and_copes_with_tiny_classes():
+    coordinates = np.array([[0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [50, 50]], dtype=float)
+    labels = np.array(["a", "a", "a", "b", "b", "lonely"])
+    accuracy, details = quality.knn_accuracy(coordinates, labels)
+    assert details["rows_left_out"] == 1 and details["classes"] == 2 and details["rows"] == 5
+    assert details["folds"] == 3  # the largest class has 3 rows: no more folds than that
+    assert 0.0 <= accuracy <= 1.0
+    accuracy, details = quality.knn_accuracy(coordinates[:3], ["x", "y", "z"])
+    assert accuracy is None and "fewer than two classes" in details["reason"]
+
+
+def test_large_data_is_sampled_with_a_fixed_seed():
+    x, labels = clusters(per_cluster=60, k=5, columns=3)
+    first = quality.evaluate(x, x[:, :2], labels, max_rows=100)
+    again = quality.evaluate(x, x[:, :2], labels, max_rows=100)
+    assert first["rows"] == 100 and first["sampled"] is True
+    assert first == again
+    assert quality.evaluate(x, x[:, :2], labels)["sampled"] is False
+
+
+def test_subtitle_names_both_numbers_and_pca():
+    x, labels = clusters(k=3, columns=2)
+    text = quality.subtitle(quality.evaluate(x, x, labels))
+    assert text.startswith("trustworthiness@5 1.000 (PCA 1.000)") and "kNN accuracy 1.000" in text
+
+
+# --- the graph -----------------------------------------------------------------------------
+
+def test_fuzzy_graph_is_symmetric_and_stays_inside_clusters():
+    x, labels = clusters(k=3)
+    graph = fuzzy_graph(x, k=5)
+    dense = np.zeros((len(x), len(x)))
+    for row in range(len(x)):
+        count = graph.degree[row]
+        dense[row, graph.neighbours[row, :count]] = graph.weights[row, :count]
+    np.testing.assert_allclose(dense, dense.T, atol=1e-6)
+    assert np.all(dense <= 1.0) and np.all(graph.degree >= 5)
+    rows, cols = np.nonzero(dense)
+    assert np.all(labels[rows] == labels[cols])
+    assert np.all(graph.weights[graph.neighbours == np.arange(len(x))[:, None]] == 0)  # padding
+
+
+def test_duplicate_rows_do_not_break_the_graph():
+    x = np.repeat(np.arange(10.0)[:, None], 3, axis=0) * np.ones((1, 4))
+    graph = fuzzy_graph(x, k=4)
+    assert np.all(np.isfinite(graph.weights)) and graph.edges > 0
+
+
+# --- job keys ------------------------------------------------------------------------------
+
+def write_job(folder, text):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "job.toml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_neighbors_objective_fills_in_its_own_defaults(tmp_path):
+    job = read_job(write_job(tmp_path, """
+        [dataset]
+        name = "iris"
+        [model]
+        objective = "neighbors"
+        hidden = [16]
+        """))
+    assert job.model.objective == "neighbors" and job.model.hidden == (16,)  # what is set wins
+    assert job.model.activation == "relu" and job.model.latent_activation == "linear"
+    assert job.training.batch_size > 8 and job.model.reconstruction_weight == 0.0
+    plain = read_job(write_job(tmp_path / "plain", '[dataset]\nname = "iris"\n'))
+    assert plain.model.objective == "reconstruction" and plain.training.batch_size == 8
+    assert plain.quality.enabled is True
+
+
+@pytest.mark.parametrize("table, message", [
+    ("[model]\nn_neighbors = 10\n", 'model.n_neighbors applies only with [model] objective = "neighbors"'),
+    ("[training]\nnegative_samples = 5\n", "training.negative_samples applies only"),
+    ("[model]\nobjective = \"umap\"\n", "model.objective must be one of reconstruction, neighbors"),
+    ("[model]\nobjective = \"neighbors\"\nmin_dist = 1.5\n", "model.min_dist must be at least 0"),
+    ("[quality]\nenabled = \"no\"\n", "quality.enabled must be true/false"),
+    ("[quality]\nmetrics = false\n", "unknown key 'metrics' in [quality]"),
+])
+def test_bad_keys_are_one_line_errors(tmp_path, table, message):
+    path = write_job(tmp_path, '[dataset]\nname = "iris"\n' + table)
+    with pytest.raises(JobError) as error:
+        read_job(path)
+    assert message in str(error.value) and str(path) in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_shipped_neighbour_jobs_read():
+    for name in ("digits_neighbors", "iris_neighbors"):
+        job = read_job(REPO / "jobs" / f"{name}.toml")
+        assert job.model.objective == "neighbors" and job.quality.enabled
+
+
+# --- end to end: one `reducer run` of four jobs --------------------------------------------
+
+@pytest.fixture(scope="module")
+def clusters_run(tmp_path_factory):
+    project = Project(tmp_path_factory.mktemp("quality") / "project")
+    x, labels = clusters()
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
+    frame["cluster"] = [f"c{v}" for v in labels]
+    frame.to_csv(project.root / "Data" / "clusters.csv", index=False)
+    dataset = '[dataset]\nname = "csv"\npath = "../Data/clusters.csv"\nlabel = "cluster"\n'
+    project.job("reconstruction", dataset + "[training]\nepochs = 8\nbatch_size = 16\n")
+    neighbours = dataset + textwrap.dedent("""
+        [model]
+        objective = "neighbors"
+        hidden = [32, 32]
+        [training]
+        epochs = 100
+        batch_size = 32
+        seed = 7
+        log_every = 50
+        """)
+    project.job("neighbors", neighbours)
+    project.job("neighbors_again", neighbours)
+    project.job("no_metrics", dataset + "[training]\nepochs = 2\n[quality]\nenabled = false\n")
+    result = project.run("run", "jobs/*.toml")
+    return project, result
+
+
+def manifest(project, name):
+    return json.loads((project.outputs / name / "manifest.json").read_text())
+
+
+def test_every_job_ran_and_the_summary_shows_quality(clusters_run):
+    project, result = clusters_run
+    assert result.returncode == 0, result.stderr
+    lines = {line.split(":")[0].strip(): line for line in result.stdout.splitlines() if ": ok in" in line}
+    assert set(lines) == {"reconstruction", "neighbors", "neighbors_again", "no_metrics"}
+    assert "trustworthiness 0." in lines["neighbors"] and "kNN accuracy " in lines["neighbors"]
+    assert "trustworthiness" not in lines["no_metrics"]
+    assert manifest(project, "no_metrics")["quality"] is None
+
+
+def test_manifest_quality_section(clusters_run):
+    project, _ = clusters_run
+    section = manifest(project, "reconstruction")["quality"]
+    assert section["rows"] == 300 and section["sampled"] is False
+    for key in ("trustworthiness_5", "trustworthiness_12", "knn_accuracy", "reconstruction_mse"):
+        assert 0.0 <= section[key] <= 1.0 and 0.0 <= section["pca"][key] <= 1.0
+    neighbours = manifest(project, "neighbors")
+    assert neighbours["quality"]["reconstruction_mse"] is None  # reconstruction_weight = 0: no decoder
+    assert neighbours["training"]["graph"]["edges"] > 0
+    assert neighbours["subtitle"].startswith("trustworthiness@5 ")
+
+
+def test_neighbour_objective_separates_clusters_better(clusters_run):
+    project, _ = clusters_run
+    plain = manifest(project, "reconstruction")["quality"]["knn_accuracy"]
+    neighbours = manifest(project, "neighbors")["quality"]["knn_accuracy"]
+    assert neighbours >= 0.95
+    assert neighbours > plain + 0.1
+
+
+def test_neighbour_run_is_repeatable_bit_for_bit(clusters_run):
+    project, _ = clusters_run
+    first = (project.outputs / "neighbors" / "embedding.csv").read_bytes()
+    assert first == (project.outputs / "neighbors_again" / "embedding.csv").read_bytes()
+
+
+def test_neighbour_encoder_reloads_in_a_fresh_process(clusters_run):
+    project, _ = clusters_run
+    script = textwrap.dedent(f"""
+        import os
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+        import keras, numpy as np, pandas as pd
+        encoder = keras.models.load_model({str(project.models / "neighbors.keras")!r})
+        rows = pd.read_csv({str(project.root / "Data" / "clusters.csv")!r}).drop(columns="cluster")
+        print(repr(encoder.predict(rows.to_numpy("float32"), verbose=0).tolist()))
+        """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=Path(project.root))  # no reducer import, no custom objects
+    assert done.returncode == 0, done.stderr
+    again = np.array(eval(done.stdout))
+    published = pd.read_csv(project.outputs / "neighbors" / "embedding.csv")
+    np.testing.assert_allclose(again, published[["component_1", "component_2"]].to_numpy(), rtol=1e-6,
+                               atol=1e-6)
