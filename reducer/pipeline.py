@@ -155,9 +155,12 @@ def measure_quality(job, table, coordinates, decoder):
     only where the decoder was trained."""
     from . import quality
 
+    def reconstruction(rows):  # called for the sampled rows only: cheap on large tables
+        return decoder.predict(coordinates[rows], batch_size=4096, verbose=0)
+
     trained_decoder = job.model.objective != "neighbors" or job.model.reconstruction_weight > 0
-    reconstruction = decoder.predict(coordinates, batch_size=4096, verbose=0) if trained_decoder else None
-    return quality.evaluate(table.x, coordinates, table.labels, reconstruction, max_rows=job.quality.max_rows)
+    return quality.evaluate(table.x, coordinates, table.labels, reconstruction if trained_decoder else None,
+                            max_rows=job.quality.max_rows)
 
 
 def publish(job, destination, table, coordinates, saved_encoder, manifest, seconds, started,

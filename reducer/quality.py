@@ -92,12 +92,14 @@ def scores(x, coordinates, labels=None):
 def evaluate(x, coordinates, labels=None, reconstruction=None, max_rows=MAX_ROWS, seed=SEED):
     """The manifest's `quality` section for a map of the normalised rows `x`.
 
-    reconstruction: the decoder's output for every row of `x`, or None when there is none.
+    reconstruction: the decoder's output for every row of `x`; or a function that returns it
+    for the row indices it is given (called with the sample's only); or None when there is none.
+    Everything, PCA's fit included, is computed on the same fixed-seed sample.
     """
-    x = np.asarray(x, dtype=np.float64)
-    coordinates = np.asarray(coordinates, dtype=np.float64)
+    x = np.asarray(x)
     chosen = sample_rows(len(x), max_rows, seed)
-    xs, cs = x[chosen], coordinates[chosen]
+    xs = x[chosen].astype(np.float64)
+    cs = np.asarray(coordinates)[chosen].astype(np.float64)
     ls = None if labels is None else np.asarray(labels)[chosen]
     result = {"rows": int(len(chosen)), "sampled": bool(len(chosen) < len(x)), "sample_seed": seed,
               "trustworthiness_k": list(TRUSTWORTHINESS_K)}
@@ -106,10 +108,14 @@ def evaluate(x, coordinates, labels=None, reconstruction=None, max_rows=MAX_ROWS
         result["knn_accuracy"], result["knn"] = knn_accuracy(cs, ls)
     else:
         result["knn_accuracy"] = None
+    if callable(reconstruction):
+        reconstruction = reconstruction(chosen)
+    elif reconstruction is not None:
+        reconstruction = np.asarray(reconstruction)[chosen]
     result["reconstruction_mse"] = (None if reconstruction is None
-                                    else float(np.mean((np.asarray(reconstruction, np.float64) - x) ** 2)))
-    pca_coordinates, pca_mse = pca(x, coordinates.shape[1])
-    result["pca"] = {**scores(xs, pca_coordinates[chosen], ls), "reconstruction_mse": pca_mse}
+                                    else float(np.mean((np.asarray(reconstruction, np.float64) - xs) ** 2)))
+    pca_coordinates, pca_mse = pca(xs, cs.shape[1])
+    result["pca"] = {**scores(xs, pca_coordinates, ls), "reconstruction_mse": pca_mse}
     return result
 
 

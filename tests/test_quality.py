@@ -79,6 +79,10 @@ def test_large_data_is_sampled_with_a_fixed_seed():
     assert first["rows"] == 100 and first["sampled"] is True
     assert first == again
     assert quality.evaluate(x, x[:, :2], labels)["sampled"] is False
+    asked = []
+    sampled = quality.evaluate(x, x[:, :2], labels, max_rows=100,
+                               reconstruction=lambda rows: asked.append(rows) or x[rows] + 0.1)
+    assert len(asked[0]) == 100 and sampled["reconstruction_mse"] == pytest.approx(0.01)
 
 
 def test_subtitle_names_both_numbers_and_pca():
