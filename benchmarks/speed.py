@@ -182,7 +182,7 @@ def main():
     startup = startup_times()
     flops = flop_count(epochs=args.epochs)
 
-    print(f"\n| what | wall s | final loss | notes |\n| --- | ---: | ---: | --- |")
+    print("\n| what | wall s | final loss | notes |\n| --- | ---: | ---: | --- |")
     if fit:
         print(f"| Keras fit, batch {BATCH}, {args.epochs} epochs | {fit['seconds']:.1f} | {fit['final_loss']:.6f} | |")
     steady = engine["steady_us_per_step"]

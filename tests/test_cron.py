@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project, run_cli
+from conftest import Project
 from reducer import outputs
 from reducer.errors import OutputError
 
@@ -259,7 +259,7 @@ def test_a_full_disk_while_publishing_keeps_the_previous_files(night, tmp_path, 
         assert full.value.errno == errno.ENOSPC
     result = project.run("run", "jobs/iris_a.toml", "--outputs", disk.outputs, "--models", disk.models)
     assert result.returncode == 1, result.stderr
-    assert f"  iris_a: failed in " in result.stdout
+    assert "  iris_a: failed in " in result.stdout
     assert f"cannot write {disk.models / 'iris_a.keras'}: No space left on device; the previous version is untouched" \
         in result.stdout
     assert published(disk) == before and not temporaries(disk)
