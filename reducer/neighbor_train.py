@@ -13,7 +13,7 @@ of every row's code, computed at the start of each compiled call (every `STEPS_P
 steps) and kept fresh by writing each step's new codes of the chosen rows into it. That keeps
 a step to one small forward and backward pass. Random rows come from an integer hash of
 (seed, step, slot), which is cheap inside XLA and makes a run bit-for-bit repeatable with its
-seed. The learning rate falls linearly from `learning_rate` to 0 over the run (Adam).
+seed. Adam (beta_1 = BETA_1), its learning rate falling linearly from `learning_rate` to 0.
 """
 
 import math
@@ -30,6 +30,9 @@ STEPS_PER_CALL = 1000  # the host reports progress between calls
 # edge's head, but each sampled edge pulls both of its ends, so a row feels 2 units of pull per
 # 5 of push; here a row is pulled once per unit of weight when it is chosen: 5 / 2 = 2.5.
 REPULSION_PER_WEIGHT = 2.5
+# Adam's first-moment decay, below Keras's 0.9: the targets (the code buffer) move every step,
+# and less momentum overshoots them less (digits, 5 seeds: trustworthiness 0.9862 vs 0.9845).
+BETA_1 = 0.7
 REPULSION_FLOOR = 1e-3  # keeps -log(1 - q) finite when a negative lands on the row itself
 DISTANCE_FLOOR = 1e-6  # keeps the gradient of d^2b finite at d = 0
 
@@ -118,7 +121,7 @@ def train(encoder, decoder, x, graph, model_config, training_config, progress=No
     total = training_config.epochs * steps_per_epoch
     schedule = keras.optimizers.schedules.PolynomialDecay(
         training_config.learning_rate, decay_steps=total, end_learning_rate=0.0, power=1.0)
-    optimizer = keras.optimizers.Adam(learning_rate=schedule)
+    optimizer = keras.optimizers.Adam(learning_rate=schedule, beta_1=BETA_1)
     variables = list(encoder.trainable_variables)
     if model_config.reconstruction_weight > 0:
         variables += decoder.trainable_variables
