@@ -85,6 +85,9 @@ def main():
     parser.add_argument("--parametric", action="store_true", help="add umap-learn's ParametricUMAP")
     args = parser.parse_args()
 
+    import sklearn.decomposition  # noqa: F401  (imports are not fit time)
+    import sklearn.manifold  # noqa: F401
+
     rows, notes = [], []
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
@@ -141,7 +144,8 @@ def main():
                 if args.parametric:
                     from umap.parametric_umap import ParametricUMAP
 
-                    parametric = ParametricUMAP(n_components=dims, random_state=0, verbose=False)
+                    parametric = ParametricUMAP(n_components=dims, random_state=0, verbose=False,
+                                                keras_fit_kwargs={"verbose": 0})
                     coordinates, seconds, cpu = timed(lambda: parametric.fit_transform(x))
                     rows.append(Row(name, "umap-learn ParametricUMAP", "0", seconds, cpu,
                                     quality.scores(x, coordinates, labels)))
