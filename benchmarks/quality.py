@@ -23,7 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -47,9 +46,9 @@ class Row:
     def line(self):
         cpu = "" if self.cpu is None else f"{self.cpu:.1f}"
         s = self.scores
-        knn = "" if s["knn_accuracy"] is None else f"{s['knn_accuracy']:.3f}"
+        knn = "" if s["knn_accuracy"] is None else f"{s['knn_accuracy']:.4f}"
         return (f"| {self.dataset} | {self.method} | {self.seed} | {self.seconds:.2f} | {cpu} | "
-                f"{s['trustworthiness_5']:.3f} | {s['trustworthiness_12']:.3f} | {knn} |")
+                f"{s['trustworthiness_5']:.4f} | {s['trustworthiness_12']:.4f} | {knn} |")
 
 
 def ready_job(file_name):

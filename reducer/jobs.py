@@ -31,7 +31,7 @@ class ModelConfig:
     # reconstruction_weight x the reconstruction loss; see neighbor_train.py)
     objective: str = "reconstruction"
     latent_activation: Optional[str] = None  # None: `activation` (reconstruction), linear (neighbors)
-    n_neighbors: int = 15  # neighbors only: each row's nearest rows in the graph
+    n_neighbors: int = 15  # neighbors only: graph neighbours per row, the row itself counted (UMAP's)
     min_dist: float = 0.1  # neighbors only: how tightly the map may pack neighbours (UMAP's)
     reconstruction_weight: float = 0.0  # neighbors only: weight of the reconstruction loss
 
@@ -118,7 +118,7 @@ MODEL_KEYS = {
     "output_activation": ((str,), _one_of(ACTIVATIONS)),
     "objective": ((str,), _one_of(("reconstruction", "neighbors"))),
     "latent_activation": ((str,), _one_of(ACTIVATIONS)),
-    "n_neighbors": ((int,), _positive),
+    "n_neighbors": ((int,), lambda v: None if v >= 2 else "must be at least 2 (it counts the row itself)"),
     "min_dist": ((float, int), lambda v: None if 0 <= v < 1 else "must be at least 0 and below 1"),
     "reconstruction_weight": ((float, int), lambda v: None if v >= 0 else "must be 0 or more"),
 }

@@ -47,14 +47,15 @@ def knn_accuracy(coordinates, labels, k=KNN_K, folds=KNN_FOLDS, seed=SEED):
                                        return_counts=True)
     kept = counts[codes] >= 2
     details = {"k": k, "rows": int(kept.sum()), "classes": int((counts >= 2).sum()),
-               "rows_left_out": int((~kept).sum())}
+               "rows_left_out": int((~kept).sum())}  # k: the one used, fewer on tiny data
     if details["classes"] < 2:
         details["reason"] = "fewer than two classes with at least two rows"
         return None, details
     codes, coordinates = codes[kept], coordinates[kept]
     splits = min(folds, int(counts[counts >= 2].max()))
     smallest_train = len(codes) - int(np.ceil(len(codes) / splits))
-    classifier = KNeighborsClassifier(n_neighbors=min(k, smallest_train))
+    details["k"] = min(k, smallest_train)
+    classifier = KNeighborsClassifier(n_neighbors=details["k"])
     details["folds"] = splits
     with warnings.catch_warnings():
         # "The least populated class has only N members": expected, and handled above.

@@ -95,7 +95,7 @@ def test_subtitle_names_both_numbers_and_pca():
 
 def test_fuzzy_graph_is_symmetric_and_stays_inside_clusters():
     x, labels = clusters(k=3)
-    graph = fuzzy_graph(x, k=5)
+    graph = fuzzy_graph(x, n_neighbors=6)  # the row itself and 5 others
     dense = np.zeros((len(x), len(x)))
     for row in range(len(x)):
         count = graph.degree[row]
@@ -109,7 +109,7 @@ def test_fuzzy_graph_is_symmetric_and_stays_inside_clusters():
 
 def test_duplicate_rows_do_not_break_the_graph():
     x = np.repeat(np.arange(10.0)[:, None], 3, axis=0) * np.ones((1, 4))
-    graph = fuzzy_graph(x, k=4)
+    graph = fuzzy_graph(x, n_neighbors=4)
     assert np.all(np.isfinite(graph.weights)) and graph.edges > 0
 
 
