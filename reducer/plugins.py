@@ -149,8 +149,17 @@ def _add(registry, dataset, source):
     if name in registry.duplicates:
         registry.duplicates[name] += f" and {source}"
         return
+    if name in registry.datasets and _same_file(registry.datasets[name].source, source):
+        return  # the same plugin file in two folders (e.g. a second checkout's plugins/): one plugin
     if name in registry.datasets:
         first = registry.datasets.pop(name).source
         registry.duplicates[name] = f"dataset {name!r} is registered twice: by {first} and {source}"
         return
     registry.datasets[name] = Registered(dataset, source)
+
+
+def _same_file(first, second):
+    try:
+        return Path(first).read_bytes() == Path(second).read_bytes()
+    except OSError:  # "package NAME VERSION" sources are not files
+        return False

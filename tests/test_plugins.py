@@ -4,7 +4,7 @@ import csv
 import sys
 import textwrap
 
-from conftest import TEST_PLUGINS, run_cli
+from conftest import REPO, TEST_PLUGINS, run_cli
 
 from reducer.plugins import load_registry
 
@@ -94,3 +94,12 @@ def test_datasets_command_reports_a_broken_plugin_and_still_lists(tmp_path):
     assert result.returncode == 1
     assert "raises_on_import.py" in result.stderr and "Traceback" not in result.stderr
     assert "cubes" in result.stdout
+
+
+def test_identical_copy_of_a_builtin_in_another_folder_is_one_plugin(tmp_path):
+    # A second checkout's plugins/ beside the installed reducer's: same file, not a duplicate.
+    copy = tmp_path / "plugins"
+    copy.mkdir()
+    (copy / "iris.py").write_bytes((REPO / "plugins" / "iris.py").read_bytes())
+    registry = load_registry([copy])
+    assert registry.problems == [] and registry.datasets["iris"].source.endswith("plugins/iris.py")
