@@ -5,6 +5,7 @@ import logging
 import platform
 import time
 import traceback
+from concurrent import futures
 from pathlib import Path
 
 import numpy as np
@@ -89,8 +90,7 @@ def run_job(job, dataset, source, destination):
 
     t = time.time()
     from . import model as model_lib
-    from . import train
-    from .tf_setup import configure, keras
+    from .tf_setup import configure
 
     configure()
     seconds["tensorflow_import"] = time.time() - t
@@ -105,25 +105,21 @@ def run_job(job, dataset, source, destination):
         from . import neighbor_train
 
         graph = neighbor_train.graph_of(table.x, model_config, seconds)
-    t = time.time()
-    keras.utils.set_random_seed(job.training.seed)
-    encoder, decoder, autoencoder = model_lib.build(len(table.features), model_config, job.training.seed,
-                                                    model_config.output_activation)
-    progress = Progress(job.name, job.training.epochs, job.training.log_every)
-    if graph is not None:
-        history = neighbor_train.train(encoder, decoder, table.x, graph, model_config, job.training,
-                                       progress=progress)
-    else:
-        history = train.train(autoencoder, table.x, job.training, progress=progress)
-    saved_encoder = model_lib.raw_row_encoder(encoder, table, name=f"{job.name}_encoder")
-    coordinates = saved_encoder.predict(table.raw, batch_size=4096, verbose=0)
-    seconds["train"] = time.time() - t
-    if not np.all(np.isfinite(coordinates)):
-        raise TrainingError("training produced NaN or infinite coordinates; nothing published")
+    # After the graph, which imports scikit-learn too: two threads importing it at once can
+    # deadlock in its circular imports (Python's _DeadlockError).
+    reference = start_quality_reference(job, table)
+    try:
+        decoder, saved_encoder, coordinates, history = train_and_encode(
+            job, table, model_config, graph, seconds)
+    except Exception:
+        if reference is not None:  # leave nothing of this job running into the next one
+            reference.cancel()
+            futures.wait([reference])
+        raise
     quality = None
     if job.quality.enabled:
         t = time.time()
-        quality = measure_quality(job, table, coordinates, decoder)
+        quality = measure_quality(job, reference.result(), coordinates, decoder)
         seconds["quality"] = time.time() - t
 
     manifest = {
@@ -150,17 +146,57 @@ def run_job(job, dataset, source, destination):
     return manifest
 
 
-def measure_quality(job, table, coordinates, decoder):
-    """The manifest's `quality` section (reducer/quality.py); the decoder's reconstruction counts
-    only where the decoder was trained."""
+def train_and_encode(job, table, model_config, graph, seconds):
+    """Build and train the model, then place every row: (decoder, the saved encoder with the
+    input's normalisation inside, coordinates, history)."""
+    from . import model as model_lib
+    from . import neighbor_train, train
+    from .tf_setup import keras
+
+    t = time.time()
+    keras.utils.set_random_seed(job.training.seed)
+    encoder, decoder, autoencoder = model_lib.build(len(table.features), model_config, job.training.seed,
+                                                    model_config.output_activation)
+    progress = Progress(job.name, job.training.epochs, job.training.log_every)
+    if graph is not None:
+        history = neighbor_train.train(encoder, decoder, table.x, graph, model_config, job.training,
+                                       progress=progress)
+    else:
+        history = train.train(autoencoder, table.x, job.training, progress=progress)
+    saved_encoder = model_lib.raw_row_encoder(encoder, table, name=f"{job.name}_encoder")
+    coordinates = saved_encoder.predict(table.raw, batch_size=4096, verbose=0)
+    seconds["train"] = time.time() - t
+    if not np.all(np.isfinite(coordinates)):
+        raise TrainingError("training produced NaN or infinite coordinates; nothing published")
+    return decoder, saved_encoder, coordinates, history
+
+
+def start_quality_reference(job, table):
+    """Start the map-independent half of the quality metrics (quality.Reference: scikit-learn's
+    import, the input's neighbour ranks, PCA) in a background thread; a Future, or None when the
+    job turns the metrics off. It runs while the model trains: training holds one core and,
+    inside its compiled loop, not the GIL, so on two cores the metrics add ~0.1 s, not ~1.5 s.
+    Started after TensorFlow's import (tf_setup hides scikit-learn from Keras during it) and
+    after anything else in this thread that imports scikit-learn."""
+    if not job.quality.enabled:
+        return None
     from . import quality
 
+    pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="reducer-quality")
+    try:
+        return pool.submit(quality.Reference, table.x, table.labels, job.model.latent, job.quality.max_rows)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one task
+
+
+def measure_quality(job, reference, coordinates, decoder):
+    """The manifest's `quality` section (reducer/quality.py); the decoder's reconstruction counts
+    only where the decoder was trained."""
     def reconstruction(rows):  # called for the sampled rows only: cheap on large tables
         return decoder.predict(coordinates[rows], batch_size=4096, verbose=0)
 
     trained_decoder = job.model.objective != "neighbors" or job.model.reconstruction_weight > 0
-    return quality.evaluate(table.x, coordinates, table.labels, reconstruction if trained_decoder else None,
-                            max_rows=job.quality.max_rows)
+    return reference.evaluate(coordinates, reconstruction if trained_decoder else None)
 
 
 def publish(job, destination, table, coordinates, saved_encoder, manifest, seconds, started,

@@ -1,6 +1,6 @@
 """How faithful a map is: the numbers every run records in its manifest's `quality` section.
 
-- trustworthiness at k=5 and k=12 (scikit-learn's): 1.0 when no point's map neighbours are
+- trustworthiness at k=5 and k=12 (scikit-learn's arithmetic, InputRanks): 1.0 when no point's map neighbours are
   strangers in the input; it falls as the map invents neighbourhoods the data does not have.
 - kNN accuracy: how often a point's label is the majority label of its 10 nearest map
   neighbours, in stratified 10-fold cross-validation with a fixed seed (labelled data only).
@@ -22,15 +22,44 @@ SEED = 0  # fixed, not the job's seed: metrics of runs with different seeds stay
 MAX_ROWS = 4000
 
 
-def trustworthiness(x, coordinates, k):
-    """scikit-learn's trustworthiness, with k capped where the data are too few for it."""
-    from sklearn.manifold import trustworthiness as sklearn_trustworthiness
+class InputRanks:
+    """For every row of the input, the rank (1 = nearest) of every other row by distance.
 
-    rows = len(x)
-    k = min(k, (rows - 1) // 2)  # scikit-learn requires k < rows / 2
-    if k < 1:
-        return None
-    return float(sklearn_trustworthiness(x, coordinates, n_neighbors=k))
+    The expensive half of trustworthiness, and it depends on the input only: computed once per
+    run and shared by every map and every k (scikit-learn's `trustworthiness` redoes it on each
+    of the run's four calls). The arithmetic is scikit-learn's, step by step, so the numbers are
+    the same to the last bit (tests/test_quality.py compares them).
+    """
+
+    def __init__(self, x):
+        from sklearn.metrics import pairwise_distances
+
+        distances = pairwise_distances(x)  # euclidean, as scikit-learn's trustworthiness
+        np.fill_diagonal(distances, np.inf)  # a row is not its own neighbour
+        order = np.argsort(distances, axis=1)
+        del distances
+        rows = len(x)
+        self.ranks = np.zeros((rows, rows), dtype=np.int32)  # int32: half the memory, same values
+        self.ranks[np.arange(rows)[:, None], order] = np.arange(1, rows + 1, dtype=np.int32)
+
+    def trustworthiness(self, coordinates, k):
+        """1.0 when no row's k nearest map neighbours are strangers in the input; k is capped
+        where the rows are too few for it (scikit-learn requires k < rows / 2)."""
+        from sklearn.neighbors import NearestNeighbors
+
+        rows = len(self.ranks)
+        k = min(k, (rows - 1) // 2)
+        if k < 1:
+            return None
+        nearest = NearestNeighbors(n_neighbors=k).fit(coordinates).kneighbors(return_distance=False)
+        excess = self.ranks[np.arange(rows)[:, None], nearest].astype(np.int64) - k
+        penalty = np.sum(excess[excess > 0])
+        return float(1.0 - penalty * (2.0 / (rows * k * (2.0 * rows - 3.0 * k - 1.0))))
+
+
+def trustworthiness(x, coordinates, k):
+    """Trustworthiness of one map at one k (InputRanks, for more than one)."""
+    return InputRanks(np.asarray(x, dtype=np.float64)).trustworthiness(coordinates, k)
 
 
 def knn_accuracy(coordinates, labels, k=KNN_K, folds=KNN_FOLDS, seed=SEED):
@@ -83,41 +112,57 @@ def sample_rows(rows, max_rows, seed=SEED):
     return np.sort(np.random.default_rng(seed).choice(rows, size=max_rows, replace=False))
 
 
-def scores(x, coordinates, labels=None):
-    """trustworthiness at each k and kNN accuracy (None without labels) of one map."""
-    result = {f"trustworthiness_{k}": trustworthiness(x, coordinates, k) for k in TRUSTWORTHINESS_K}
-    result["knn_accuracy"] = None if labels is None else knn_accuracy(coordinates, labels)[0]
-    return result
+class Reference:
+    """Everything the metrics need that does not depend on the map: the fixed-seed sample, the
+    input's neighbour ranks and PCA's numbers. The costly part (pipeline.py builds it in a
+    background thread while the model trains); `evaluate` then scores the map in a moment."""
+
+    def __init__(self, x, labels=None, dims=2, max_rows=MAX_ROWS, seed=SEED):
+        x = np.asarray(x)
+        self.total_rows = len(x)
+        self.seed = seed
+        self.chosen = sample_rows(len(x), max_rows, seed)
+        self.x = x[self.chosen].astype(np.float64)
+        self.labels = None if labels is None else np.asarray(labels)[self.chosen]
+        self.input_ranks = InputRanks(self.x)
+        pca_coordinates, pca_mse = pca(self.x, dims)
+        self.pca = {**self.scores(pca_coordinates), "reconstruction_mse": pca_mse}
+
+    def scores(self, coordinates):
+        """trustworthiness at each k and kNN accuracy (None without labels) of one map of the sample."""
+        result = {f"trustworthiness_{k}": self.input_ranks.trustworthiness(coordinates, k)
+                  for k in TRUSTWORTHINESS_K}
+        result["knn_accuracy"] = None if self.labels is None else knn_accuracy(coordinates, self.labels)[0]
+        return result
+
+    def evaluate(self, coordinates, reconstruction=None):
+        """The manifest's `quality` section for the map `coordinates` of every row.
+
+        reconstruction: the decoder's output for every row; or a function that returns it for
+        the row indices it is given (called with the sample's only); or None when there is none.
+        """
+        cs = np.asarray(coordinates)[self.chosen].astype(np.float64)
+        result = {"rows": int(len(self.chosen)), "sampled": bool(len(self.chosen) < self.total_rows),
+                  "sample_seed": self.seed, "trustworthiness_k": list(TRUSTWORTHINESS_K)}
+        result.update({f"trustworthiness_{k}": self.input_ranks.trustworthiness(cs, k) for k in TRUSTWORTHINESS_K})
+        if self.labels is not None:
+            result["knn_accuracy"], result["knn"] = knn_accuracy(cs, self.labels)
+        else:
+            result["knn_accuracy"] = None
+        if callable(reconstruction):
+            reconstruction = reconstruction(self.chosen)
+        elif reconstruction is not None:
+            reconstruction = np.asarray(reconstruction)[self.chosen]
+        result["reconstruction_mse"] = (None if reconstruction is None
+                                        else float(np.mean((np.asarray(reconstruction, np.float64) - self.x) ** 2)))
+        result["pca"] = dict(self.pca)
+        return result
 
 
 def evaluate(x, coordinates, labels=None, reconstruction=None, max_rows=MAX_ROWS, seed=SEED):
-    """The manifest's `quality` section for a map of the normalised rows `x`.
-
-    reconstruction: the decoder's output for every row of `x`; or a function that returns it
-    for the row indices it is given (called with the sample's only); or None when there is none.
-    Everything, PCA's fit included, is computed on the same fixed-seed sample.
-    """
-    x = np.asarray(x)
-    chosen = sample_rows(len(x), max_rows, seed)
-    xs = x[chosen].astype(np.float64)
-    cs = np.asarray(coordinates)[chosen].astype(np.float64)
-    ls = None if labels is None else np.asarray(labels)[chosen]
-    result = {"rows": int(len(chosen)), "sampled": bool(len(chosen) < len(x)), "sample_seed": seed,
-              "trustworthiness_k": list(TRUSTWORTHINESS_K)}
-    result.update(scores(xs, cs, None))
-    if ls is not None:
-        result["knn_accuracy"], result["knn"] = knn_accuracy(cs, ls)
-    else:
-        result["knn_accuracy"] = None
-    if callable(reconstruction):
-        reconstruction = reconstruction(chosen)
-    elif reconstruction is not None:
-        reconstruction = np.asarray(reconstruction)[chosen]
-    result["reconstruction_mse"] = (None if reconstruction is None
-                                    else float(np.mean((np.asarray(reconstruction, np.float64) - xs) ** 2)))
-    pca_coordinates, pca_mse = pca(xs, cs.shape[1])
-    result["pca"] = {**scores(xs, pca_coordinates, ls), "reconstruction_mse": pca_mse}
-    return result
+    """The manifest's `quality` section for a map of the normalised rows `x` (see Reference).
+    Everything, PCA's fit included, is computed on the same fixed-seed sample."""
+    return Reference(x, labels, np.shape(coordinates)[1], max_rows, seed).evaluate(coordinates, reconstruction)
 
 
 def subtitle(quality):

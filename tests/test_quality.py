@@ -85,6 +85,30 @@ def test_large_data_is_sampled_with_a_fixed_seed():
     assert len(asked[0]) == 100 and sampled["reconstruction_mse"] == pytest.approx(0.01)
 
 
+def test_trustworthiness_is_scikit_learns_to_the_last_bit():
+    """InputRanks shares the input's ranks between maps and k; the numbers must not move."""
+    from sklearn.manifold import trustworthiness as sklearn_trustworthiness
+
+    rng = np.random.default_rng(5)
+    x, _ = clusters(per_cluster=25, k=4, columns=6)
+    ties = np.round(rng.uniform(0, 3, (90, 5)))  # whole numbers: many equal distances
+    for data in (x, ties):
+        ranks = quality.InputRanks(data)
+        for coordinates in (data[:, :2], rng.normal(size=(len(data), 2)), np.round(data[:, :2] * 0.5)):
+            for k in (1, 5, 12):
+                assert ranks.trustworthiness(coordinates, k) == sklearn_trustworthiness(data, coordinates,
+                                                                                        n_neighbors=k)
+    assert quality.InputRanks(x[:2]).trustworthiness(x[:2, :2], 5) is None  # too few rows for any k
+
+
+def test_the_reference_scores_any_number_of_maps_as_evaluate_does():
+    x, labels = clusters(k=4, columns=5)
+    reference = quality.Reference(x, labels, dims=2)
+    for coordinates in (x[:, :2], x[:, 2:4] * 3.0):
+        assert reference.evaluate(coordinates, reconstruction=x + 0.1) == quality.evaluate(
+            x, coordinates, labels, reconstruction=x + 0.1)
+
+
 def test_subtitle_names_both_numbers_and_pca():
     x, labels = clusters(k=3, columns=2)
     text = quality.subtitle(quality.evaluate(x, x, labels))
