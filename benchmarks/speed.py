@@ -118,7 +118,9 @@ def startup_times(repeats=3):
 
 
 def end_to_end(folder):
-    """`reducer run jobs/digits.toml` into a temporary outputs/models folder; wall, RSS, stages."""
+    """`reducer run jobs/digits.toml` into a temporary outputs/models folder; wall, RSS, stages,
+    final loss. The first run starts with an empty compiled-code cache (outputs/.cache/xla),
+    later runs into the same folder find the training loop there, as every night after the first."""
     outputs, models = Path(folder) / "outputs", Path(folder) / "Models"
     seconds, rss, output = timed_process([sys.executable, "-m", "reducer", "run", "jobs/digits.toml",
                                           "--outputs", outputs, "--models", models])
@@ -178,7 +180,12 @@ def main():
     fit = None if args.skip_fit else run_part("fit", args.epochs, env={"REDUCER_XLA_DEFAULTS": "0"})
     print(f"fit: {fit}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
-        e2e_seconds, e2e_rss, stages, e2e_loss, _ = end_to_end(folder)
+        # TensorFlow's persistent XLA cache as reducer uses it (xla_cache.py), the engine alone
+        cache = {"TF_XLA_FLAGS": f"--tf_xla_persistent_cache_directory={Path(folder) / 'xla'}",
+                 "TF_CPP_MIN_LOG_LEVEL": "3"}
+        engine_cached = [run_part("engine", args.epochs, env=cache) for _ in range(2)]
+        print(f"engine with the cache, empty then filled: {engine_cached}", flush=True)
+        e2e = [end_to_end(folder) for _ in range(3)]  # an empty compiled-code cache, then a filled one
     startup = startup_times()
     flops = flop_count(epochs=args.epochs)
 
@@ -189,11 +196,18 @@ def main():
     print(f"| reducer engine, same | {engine['seconds']:.2f} | {engine['final_loss']:.6f} | "
           f"first call (trace + XLA compile + first chunk) {engine['first_call_seconds']:.2f} s"
           + (f", then {steady:.1f} us/step |" if steady else " |"))
+    for when, part in zip(("empty", "filled"), engine_cached):
+        print(f"| reducer engine, XLA cache {when} | {part['seconds']:.2f} | {part['final_loss']:.6f} | "
+              f"first call {part['first_call_seconds']:.2f} s |")
     if fit:
         print(f"| ratio fit / engine | {fit['seconds'] / engine['seconds']:.1f}x | "
               f"{engine['final_loss'] / fit['final_loss'] - 1:+.1%} | |")
-    print(f"| `reducer run jobs/digits.toml` end to end | {e2e_seconds:.1f} | {e2e_loss:.6f} | "
-          f"peak RSS {e2e_rss:.0f} MiB; stages: {', '.join(f'{k} {v:.1f}' for k, v in stages.items())} |")
+        print(f"| ratio fit / engine, XLA cache filled | {fit['seconds'] / engine_cached[1]['seconds']:.1f}x | | |")
+    for number, (e2e_seconds, e2e_rss, stages, e2e_loss, _) in enumerate(e2e, 1):
+        cache = "empty" if number == 1 else "filled"
+        print(f"| `reducer run jobs/digits.toml` end to end, run {number} (compiled-code cache {cache}) | "
+              f"{e2e_seconds:.1f} | {e2e_loss:.6f} | peak RSS {e2e_rss:.0f} MiB; stages: "
+              f"{', '.join(f'{k} {v:.1f}' for k, v in stages.items())} |")
     for command, (seconds, imported) in startup.items():
         print(f"| `{command}` (best of 3) | {seconds:.2f} | | TensorFlow imported: {'yes' if imported else 'no'} |")
     achieved = flops / engine["seconds"] / 1e9

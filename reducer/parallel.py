@@ -135,12 +135,16 @@ def _on_sigterm(signum, frame):
     raise SystemExit(143)  # unwinds, so staged temporaries are removed as on Ctrl-C
 
 
-def _worker_main(send, job_path, plugin_folders, outputs_root, models_root, threads, quiet):
+def _worker_main(send, job_path, plugin_folders, outputs_root, models_root, threads, quiet, compile_cache=False):
     """Entry point of one local worker process: run one job, send its result, exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     signal.signal(signal.SIGTERM, _on_sigterm)
     _die_with_parent()
     sys.stderr = _NotATerminal(sys.stderr)
+    if compile_cache:
+        from . import xla_cache
+
+        xla_cache.enable(outputs_root)
     send.send(run_job_file(job_path, plugin_folders, outputs_root, models_root, threads, quiet))
     send.close()
 
@@ -148,7 +152,7 @@ def _worker_main(send, job_path, plugin_folders, outputs_root, models_root, thre
 # ---------------------------------------------------------------- the parent's side
 
 
-def run_parallel(the_plan, destination, workers=1, client=None):
+def run_parallel(the_plan, destination, workers=1, client=None, compile_cache=False):
     """Run the plan's ready jobs in worker processes, or on Dask when `client` is given.
 
     Call with the outputs folder's lock held. Returns JobResults in job order.
@@ -158,6 +162,7 @@ def run_parallel(the_plan, destination, workers=1, client=None):
         "outputs_root": str(Path(destination.outputs_root).resolve()),
         "models_root": str(Path(destination.models_root).resolve()),
         "quiet": log.getEffectiveLevel() > logging.INFO,
+        "compile_cache": compile_cache,  # worker processes only: Dask workers are not ours to set up
     }
     jobs = [job for job, _, _ in the_plan.ready]
     if client is not None:
@@ -212,7 +217,7 @@ def _run_in_processes(jobs, args, workers):
                 process = context.Process(
                     target=_worker_main, name=f"reducer-{job.name}",
                     args=(send, str(job.path), args["plugin_folders"], args["outputs_root"],
-                          args["models_root"], threads, args["quiet"]))
+                          args["models_root"], threads, args["quiet"], args["compile_cache"]))
                 process.start()
                 send.close()  # only the child holds the sending end now: its death reads as EOF
                 running[index] = _Running(job, process, receive, time.time())

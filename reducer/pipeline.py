@@ -111,10 +111,15 @@ def run_job(job, dataset, source, destination):
     try:
         decoder, saved_encoder, coordinates, history = train_and_encode(
             job, table, model_config, graph, seconds)
-    except Exception:
+    except Exception as exc:
         if reference is not None:  # leave nothing of this job running into the next one
             reference.cancel()
             futures.wait([reference])
+        from . import xla_cache
+
+        cache_error = xla_cache.explain(exc)
+        if cache_error is not None:
+            raise cache_error from exc
         raise
     quality = None
     if job.quality.enabled:
@@ -164,7 +169,7 @@ def train_and_encode(job, table, model_config, graph, seconds):
     else:
         history = train.train(autoencoder, table.x, job.training, progress=progress)
     saved_encoder = model_lib.raw_row_encoder(encoder, table, name=f"{job.name}_encoder")
-    coordinates = saved_encoder.predict(table.raw, batch_size=4096, verbose=0)
+    coordinates = model_lib.apply(saved_encoder, table.raw)
     seconds["train"] = time.time() - t
     if not np.all(np.isfinite(coordinates)):
         raise TrainingError("training produced NaN or infinite coordinates; nothing published")
@@ -192,8 +197,10 @@ def start_quality_reference(job, table):
 def measure_quality(job, reference, coordinates, decoder):
     """The manifest's `quality` section (reducer/quality.py); the decoder's reconstruction counts
     only where the decoder was trained."""
+    from . import model as model_lib
+
     def reconstruction(rows):  # called for the sampled rows only: cheap on large tables
-        return decoder.predict(coordinates[rows], batch_size=4096, verbose=0)
+        return model_lib.apply(decoder, coordinates[rows])
 
     trained_decoder = job.model.objective != "neighbors" or job.model.reconstruction_weight > 0
     return reference.evaluate(coordinates, reconstruction if trained_decoder else None)

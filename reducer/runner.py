@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import outputs
+from . import outputs, xla_cache
 from .errors import JobError, PluginError, ReducerError
 from .jobs import check_options, read_jobs
 from .lock import run_lock
@@ -90,8 +90,12 @@ def plan(job_paths, plugin_dirs=(), project_root=None):
     return Plan(ready, failed, registry, tuple(plugin_folders(plugin_dirs, project_root)))
 
 
-def run_all(the_plan, outputs_root=None, models_root=None, wait=False, workers=1, client=None):
+def run_all(the_plan, outputs_root=None, models_root=None, wait=False, workers=1, client=None,
+            compile_cache=False):
     """Run every ready job under the outputs folder's lock.
+
+    compile_cache: keep compiled training loops in the outputs folder between runs
+    (xla_cache.py; only where this process or its worker processes have not started TensorFlow).
 
     Returns a JobResult per job: those that failed validation first, then the others in order.
     Raises LockedError when another run holds the lock and `wait` is false.
@@ -121,7 +125,9 @@ def run_all(the_plan, outputs_root=None, models_root=None, wait=False, workers=1
         if workers > 1 or client is not None:  # worker processes, or a Dask cluster: parallel.py
             from .parallel import run_parallel
 
-            return results + run_parallel(the_plan, destination, workers, client)
+            return results + run_parallel(the_plan, destination, workers, client, compile_cache)
+        if compile_cache:
+            xla_cache.enable(destination.outputs_root)
         for job, dataset, source in the_plan.ready:
             results.append(_run_one(job, dataset, source, destination))
     return results
@@ -132,7 +138,13 @@ def _run_one(job, dataset, source, destination):
     log.info("[%s] started (%s, dataset %s)", job.name, job.path, dataset.name)
     try:
         outputs.check_folder(destination.job_folder(job.name))  # before training, not after
-        manifest = run_job(job, dataset, source, destination)
+        try:
+            manifest = run_job(job, dataset, source, destination)
+        finally:
+            compiled = xla_cache.publish()  # for the next run; 0 when the cache is off
+            if compiled:
+                log.info("[%s] compiled %d program(s); cached in %s for the next run", job.name, compiled,
+                         xla_cache.shared_folder())
     except ReducerError as exc:
         result = JobResult(job.name, "failed", time.time() - started, reason=one_line(exc))
         log.error("[%s] failed, nothing published (previous outputs kept): %s", job.name, result.reason)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Project
-from reducer import outputs
+from reducer import outputs, xla_cache
 from reducer.errors import OutputError
 
 LONG = 'epochs = 1000000\nlog_every = 1\n'  # far longer than any test waits: it is interrupted
@@ -53,10 +53,16 @@ def clone(night, tmp_path):
 
 
 def published(project):
-    """Every published file (relative path -> bytes), the lock file aside."""
+    """Every published file (relative path -> bytes), the lock file and caches aside."""
     return {str(p.relative_to(project.root)): p.read_bytes()
             for folder in (project.outputs, project.models) for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != ".reducer.lock" and outputs.TEMP_MARK not in p.name}
+            if p.is_file() and p.name != ".reducer.lock" and outputs.TEMP_MARK not in p.name
+            and ".cache" not in p.relative_to(project.root).parts}
+
+
+def private_cache_folders(project):
+    """Compiled-code cache folders of processes (xla_cache.py): none once every run has ended."""
+    return sorted((project.outputs / ".cache").glob(f"xla/*/{xla_cache.PRIVATE_PREFIX}*"))
 
 
 def temporaries(project):
@@ -169,10 +175,12 @@ def test_kill_9_mid_publication_keeps_the_previous_outputs_and_the_rerun_cleans_
     left = temporaries(project)
     assert left, "the kill should have left a temporary behind"
 
+    assert private_cache_folders(project), "the killed run's compiled-code cache folder should be left"
+
     rerun = project.run("run", "jobs/iris_a.toml")
     assert rerun.returncode == 0, rerun.stderr
     assert f"removed {len(left)} temporary file(s) left by an interrupted run" in rerun.stderr
-    assert not temporaries(project)
+    assert not temporaries(project) and not private_cache_folders(project)
     assert_consistent(project, "iris_a")
     assert len(list((project.outputs / "iris_a" / "history").iterdir())) == 2
 
@@ -184,7 +192,7 @@ def test_sigterm_mid_publication_exits_143_and_leaves_nothing_behind(night, tmp_
     assert stopped.returncode == 143
     log = stopped.log_path.read_text()
     assert "reducer: terminated by SIGTERM; published outputs are intact" in log and "Traceback" not in log
-    assert published(project) == before and not temporaries(project)
+    assert published(project) == before and not temporaries(project) and not private_cache_folders(project)
 
 
 def test_a_second_run_exits_75_at_once_and_with_wait_runs_once_the_holder_dies(night, tmp_path, processes):

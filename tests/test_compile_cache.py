@@ -1,0 +1,133 @@
+"""The compiled-code cache (reducer/xla_cache.py): a second run loads the training loop the first
+compiled and writes the same bytes; damaged entries, dead processes' folders and an unusable
+cache folder never fail a run. Real `reducer run` subprocesses, real TensorFlow."""
+
+import fcntl
+import os
+import time
+
+import pytest
+
+from reducer import xla_cache
+
+ENTRY = "*" + xla_cache.SUFFIX
+
+
+def cache_folders(project):
+    return sorted((project.outputs / ".cache" / "xla").glob("*"))
+
+
+def entries(project):
+    return sorted(p for folder in cache_folders(project) for p in folder.glob(ENTRY))
+
+
+@pytest.fixture(scope="module")
+def cached(tmp_path_factory):
+    """An iris project after one run: (project, embedding bytes)."""
+    from conftest import Project
+
+    project = Project(tmp_path_factory.mktemp("cache") / "project")
+    project.iris_job(epochs=30)
+    first = project.run("run", "jobs/iris.toml")
+    assert first.returncode == 0, first.stderr
+    assert "compiled 1 program(s); cached in" in first.stderr, first.stderr
+    return project, (project.outputs / "iris" / "embedding.csv").read_bytes()
+
+
+def test_a_second_run_compiles_nothing_and_writes_the_same_bytes(cached):
+    project, embedding = cached
+    [folder] = cache_folders(project)  # one machine key
+    [entry] = entries(project)
+    assert xla_cache.is_whole_entry(entry)
+    assert not list(folder.glob(xla_cache.PRIVATE_PREFIX + "*"))  # the run removed its own
+    inode = entry.stat().st_ino
+    again = project.run("run", "jobs/iris.toml")
+    assert again.returncode == 0, again.stderr
+    assert "compiled" not in again.stderr  # every program came from the cache
+    assert "Error parsing text-format" not in again.stderr  # TensorFlow's noise on each cache hit
+    assert (project.outputs / "iris" / "embedding.csv").read_bytes() == embedding
+    assert entry.stat().st_ino == inode and entries(project) == [entry]
+
+
+def test_a_damaged_entry_is_removed_and_the_run_compiles_afresh(cached):
+    project, embedding = cached
+    [entry] = entries(project)
+    whole = entry.read_bytes()
+    entry.write_bytes(whole[: len(whole) // 2])  # as a disk fault or an outside copy might leave it
+    result = project.run("run", "jobs/iris.toml")
+    assert result.returncode == 0, result.stderr
+    assert "removed a damaged compiled-code cache entry" in result.stderr and "compiled 1 program" in result.stderr
+    assert xla_cache.is_whole_entry(entry)  # compiled again (not byte for byte the same program)
+    assert (project.outputs / "iris" / "embedding.csv").read_bytes() == embedding
+
+
+def test_a_dead_process_folder_is_removed_and_a_live_one_kept(cached):
+    project, _ = cached
+    [folder] = cache_folders(project)
+    dead, live = folder / f"{xla_cache.PRIVATE_PREFIX}1-dead", folder / f"{xla_cache.PRIVATE_PREFIX}2-live"
+    half_made, being_made = folder / f"{xla_cache.MAKING_PREFIX}3-old", folder / f"{xla_cache.MAKING_PREFIX}4-new"
+    for private in (dead, live, half_made, being_made):
+        private.mkdir()
+        (private / "owner.lock").touch()
+    os.utime(half_made, (time.time() - 3600,) * 2)
+    holder = os.open(live / "owner.lock", os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # this test process plays the live run
+    try:
+        result = project.run("run", "jobs/iris.toml")
+        assert result.returncode == 0, result.stderr
+        assert not dead.exists() and live.exists() and f"removed {dead}, left by a killed run" in result.stderr
+        assert not half_made.exists() and being_made.exists()  # an instant old: maybe about to be renamed
+    finally:
+        os.close(holder)
+
+
+def test_switched_off_or_unusable_the_run_goes_on_uncached(project):
+    project.iris_job(epochs=5)
+    off = project.run("run", "jobs/iris.toml", env={"REDUCER_XLA_CACHE": "0"})
+    assert off.returncode == 0, off.stderr
+    assert not (project.outputs / ".cache" / "xla").exists()
+    (project.outputs / ".cache").mkdir(parents=True)
+    (project.outputs / ".cache" / "xla").write_text("a file where the folder should be")
+    blocked = project.run("run", "jobs/iris.toml")
+    assert blocked.returncode == 0, blocked.stderr
+    assert "compiled-code cache off for this run" in blocked.stderr
+
+
+def _field(number, payload):
+    return bytes([number << 3 | 2, len(payload)]) + payload
+
+
+@pytest.mark.parametrize("data, whole", [
+    (_field(1, b"key") + _field(2, b"hlo") + _field(3, b"code"), True),
+    (_field(1, b"key") + _field(2, b"hlo") + _field(3, b"code") + _field(4, b"new"), True),  # a newer field
+    (_field(1, b"key") + _field(2, b"hlo") + _field(3, b"code")[:-1], False),  # cut off
+    (_field(1, b"key") + _field(2, b"hlo"), False),  # no executable
+    (_field(1, b"key") + _field(2, b"hlo") + _field(3, b""), False),  # an empty one
+    (b"", False),
+    (b"\x0a\xff", False),  # a length that never ends
+])
+def test_only_whole_entries_count(tmp_path, data, whole):
+    path = tmp_path / "entry.pb"
+    path.write_bytes(data)
+    assert xla_cache.is_whole_entry(path) is whole
+
+
+def test_a_failed_cache_write_is_one_clear_line(monkeypatch, tmp_path):
+    """TensorFlow fails the training call when it cannot write an entry (a disk filling up during
+    the run: enable() refuses to start with less than MIN_FREE_BYTES free)."""
+    private = tmp_path / "xla" / "key" / f"{xla_cache.PRIVATE_PREFIX}1-x"
+    monkeypatch.setitem(xla_cache._state, "private", private)
+    monkeypatch.setitem(xla_cache._state, "shared", private.parent)
+    failure = RuntimeError(f"{private}/xla_compile_cache__1__2__XLA_CPU_JIT.pbvm-9.tmp; No space left on device "
+                           f"[Op:__inference_run_625]")
+    error = xla_cache.explain(failure)
+    assert str(error) == (f"cannot write the compiled-code cache in {private.parent}: No space left on device; "
+                          f"nothing published, the previous outputs are untouched "
+                          f"(REDUCER_XLA_CACHE=0 runs without the cache)")
+    assert xla_cache.explain(RuntimeError("something else")) is None
+
+
+def test_the_machine_key_ignores_the_flags_reducer_adds_itself():
+    from reducer import tf_setup
+
+    assert set(tf_setup._XLA_FLAGS) <= set(xla_cache.REDUCER_XLA_FLAGS)
