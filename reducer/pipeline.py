@@ -105,16 +105,24 @@ def run_job(job, dataset, source, destination):
         from . import neighbor_train
 
         graph = neighbor_train.graph_of(table.x, model_config, seconds)
-    # After the graph, which imports scikit-learn too: two threads importing it at once can
-    # deadlock in its circular imports (Python's _DeadlockError).
-    reference = start_quality_reference(job, table)
+    # The quality metrics' map-independent half runs beside the training loop, started once the
+    # first chunk of epochs is done: then tracing and compiling (Python, holding the GIL) are over,
+    # and so is the kNN graph, which imports scikit-learn too (two threads importing it at once
+    # can deadlock in its circular imports).
+    started_reference = []
+
+    def start_reference():
+        if not started_reference:
+            started_reference.append(start_quality_reference(job, table))
+
     try:
         decoder, saved_encoder, coordinates, history = train_and_encode(
-            job, table, model_config, graph, seconds)
+            job, table, model_config, graph, seconds, after_first_chunk=start_reference)
+        start_reference()  # if training reported no chunk
     except Exception as exc:
-        if reference is not None:  # leave nothing of this job running into the next one
-            reference.cancel()
-            futures.wait([reference])
+        if started_reference and started_reference[0] is not None:  # nothing of this job runs on
+            started_reference[0].cancel()
+            futures.wait(started_reference)
         from . import xla_cache
 
         cache_error = xla_cache.explain(exc)
@@ -124,7 +132,7 @@ def run_job(job, dataset, source, destination):
     quality = None
     if job.quality.enabled:
         t = time.time()
-        quality = measure_quality(job, reference.result(), coordinates, decoder)
+        quality = measure_quality(job, started_reference[0].result(), coordinates, decoder)
         seconds["quality"] = time.time() - t
 
     manifest = {
@@ -151,9 +159,10 @@ def run_job(job, dataset, source, destination):
     return manifest
 
 
-def train_and_encode(job, table, model_config, graph, seconds):
+def train_and_encode(job, table, model_config, graph, seconds, after_first_chunk=None):
     """Build and train the model, then place every row: (decoder, the saved encoder with the
-    input's normalisation inside, coordinates, history)."""
+    input's normalisation inside, coordinates, history). after_first_chunk() is called once the
+    training loop has run its first chunk of epochs."""
     from . import model as model_lib
     from . import neighbor_train, train
     from .tf_setup import keras
@@ -162,7 +171,12 @@ def train_and_encode(job, table, model_config, graph, seconds):
     keras.utils.set_random_seed(job.training.seed)
     encoder, decoder, autoencoder = model_lib.build(len(table.features), model_config, job.training.seed,
                                                     model_config.output_activation)
-    progress = Progress(job.name, job.training.epochs, job.training.log_every)
+    show = Progress(job.name, job.training.epochs, job.training.log_every)
+
+    def progress(losses):
+        show(losses)
+        if after_first_chunk is not None:
+            after_first_chunk()
     if graph is not None:
         history = neighbor_train.train(encoder, decoder, table.x, graph, model_config, job.training,
                                        progress=progress)
@@ -182,7 +196,7 @@ def start_quality_reference(job, table):
     job turns the metrics off. It runs while the model trains: training holds one core and,
     inside its compiled loop, not the GIL, so on two cores the metrics add ~0.1 s, not ~1.5 s.
     Started after TensorFlow's import (tf_setup hides scikit-learn from Keras during it) and
-    after anything else in this thread that imports scikit-learn."""
+    after anything else in this thread that imports scikit-learn (see run_job)."""
     if not job.quality.enabled:
         return None
     from . import quality
