@@ -15,9 +15,15 @@ TEST_DATA = Path(__file__).resolve().parent / "data"
 TEST_PLUGINS = Path(__file__).resolve().parent / "plugins"
 
 
+# The environment as the tests started, before any test imported TensorFlow in this process
+# (tf_setup sets TF_CPP_MIN_LOG_LEVEL and XLA_FLAGS for itself): a command's subprocess must see
+# what cron would give it, not settings this process made for its own TensorFlow.
+STARTING_ENVIRONMENT = dict(os.environ)
+
+
 def run_cli(*args, cwd=None, env=None, timeout=600, input=None):
     """`python -m reducer ARGS` in a subprocess with no TTY, as cron runs it."""
-    full_env = {key: value for key, value in os.environ.items() if key != "REDUCER_PLUGINS"}
+    full_env = {key: value for key, value in STARTING_ENVIRONMENT.items() if key != "REDUCER_PLUGINS"}
     full_env.update({"PYTHONUNBUFFERED": "1", **(env or {})})
     return subprocess.run([sys.executable, "-m", "reducer", *map(str, args)], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)

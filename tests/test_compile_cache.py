@@ -131,3 +131,18 @@ def test_the_machine_key_ignores_the_flags_reducer_adds_itself():
     from reducer import tf_setup
 
     assert set(tf_setup._XLA_FLAGS) <= set(xla_cache.REDUCER_XLA_FLAGS)
+
+
+def test_a_few_rows_more_or_less_reuse_the_compiled_loop(cached):
+    """The loop is compiled for a bucket of row counts (train.bucket_rows): tonight's table,
+    a few rows shorter than last night's, needs no compilation."""
+    from reducer.train import bucket_rows
+
+    project, embedding = cached
+    data = project.root / "Data" / "iris.csv"
+    lines = data.read_text().splitlines(keepends=True)
+    assert bucket_rows(len(lines) - 1) == bucket_rows(len(lines) - 6)
+    data.write_text("".join(lines[:-5]))
+    result = project.run("run", "jobs/iris.toml")
+    assert result.returncode == 0, result.stderr
+    assert "145 rows" in result.stderr and "compiled" not in result.stderr

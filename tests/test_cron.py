@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project
+from conftest import STARTING_ENVIRONMENT, Project
 from reducer import outputs, xla_cache
 from reducer.errors import OutputError
 
@@ -84,7 +84,7 @@ def assert_consistent(project, job):
 def start(project, *args):
     """The real command in the background, its log in a file, as cron runs it."""
     log = open(project.root / f"log-{time.monotonic_ns()}.txt", "w+")
-    env = {k: v for k, v in os.environ.items() if k != "REDUCER_PLUGINS"}
+    env = {k: v for k, v in STARTING_ENVIRONMENT.items() if k != "REDUCER_PLUGINS"}
     process = subprocess.Popen([sys.executable, "-m", "reducer", *map(str, args)], cwd=project.root,
                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                env={**env, "PYTHONUNBUFFERED": "1"})
@@ -257,7 +257,7 @@ def tiny_disk(tmp_path):
 def test_a_full_disk_while_publishing_keeps_the_previous_files(night, tmp_path, tiny_disk):
     project = clone(night, tmp_path)
     disk = Project(tiny_disk)
-    shutil.copytree(project.outputs, disk.outputs)
+    shutil.copytree(project.outputs, disk.outputs, ignore=shutil.ignore_patterns(".cache"))  # 1 MiB: outputs only
     shutil.copytree(project.models, disk.models)
     before = published(disk)
     with open(tiny_disk / "filler", "wb", buffering=0) as filler:  # fill every last block
