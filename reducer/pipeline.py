@@ -105,34 +105,27 @@ def run_job(job, dataset, source, destination):
         from . import neighbor_train
 
         graph = neighbor_train.graph_of(table.x, model_config, seconds)
-    # The quality metrics' map-independent half runs beside the training loop, started once the
-    # first chunk of epochs is done: then tracing and compiling (Python, holding the GIL) are over,
-    # and so is the kNN graph, which imports scikit-learn too (two threads importing it at once
-    # can deadlock in its circular imports).
-    started_reference = []
-
-    def start_reference():
-        if not started_reference:
-            started_reference.append(start_quality_reference(job, table))
+    from . import xla_cache
 
     try:
-        decoder, saved_encoder, coordinates, history = train_and_encode(
-            job, table, model_config, graph, seconds, after_first_chunk=start_reference)
-        start_reference()  # if training reported no chunk
+        (decoder, saved_encoder, coordinates, history), reference = train_beside_reference(
+            job, table, model_config, graph, seconds)
     except Exception as exc:
-        if started_reference and started_reference[0] is not None:  # nothing of this job runs on
-            started_reference[0].cancel()
-            futures.wait(started_reference)
-        from . import xla_cache
-
         cache_error = xla_cache.explain(exc)
         if cache_error is not None:
             raise cache_error from exc
-        raise
+        if not xla_cache.unusable_cached_program(exc):
+            raise
+        removed = xla_cache.drop_cached_programs()
+        reason = (str(exc).splitlines() or [""])[0][:200]
+        log.warning("[%s] TensorFlow could not use a cached compiled program (%s: %s); removed %d cached "
+                    "program(s), training again", job.name, type(exc).__name__, reason, removed)
+        (decoder, saved_encoder, coordinates, history), reference = train_beside_reference(
+            job, table, model_config, graph, seconds)
     quality = None
     if job.quality.enabled:
         t = time.time()
-        quality = measure_quality(job, started_reference[0].result(), coordinates, decoder)
+        quality = measure_quality(job, reference.result(), coordinates, decoder)
         seconds["quality"] = time.time() - t
 
     manifest = {
@@ -157,6 +150,29 @@ def run_job(job, dataset, source, destination):
         manifest["subtitle"] = subtitle(quality)
     publish(job, destination, table, coordinates, saved_encoder, manifest, seconds, started)
     return manifest
+
+
+def train_beside_reference(job, table, model_config, graph, seconds):
+    """train_and_encode's result, and the quality metrics' map-independent half (a Future, or
+    None when they are off), which runs beside the training loop from the end of its first chunk
+    of epochs: by then tracing and compiling (Python, holding the GIL) are over, and so is the
+    kNN graph, which imports scikit-learn too (two threads importing it at once can deadlock in
+    its circular imports)."""
+    started = []
+
+    def start_reference():
+        if not started:
+            started.append(start_quality_reference(job, table))
+
+    try:
+        result = train_and_encode(job, table, model_config, graph, seconds, after_first_chunk=start_reference)
+        start_reference()  # if training reported no chunk
+    except Exception:
+        if started and started[0] is not None:  # leave nothing of this attempt running
+            started[0].cancel()
+            futures.wait(started)
+        raise
+    return result, started[0]
 
 
 def train_and_encode(job, table, model_config, graph, seconds, after_first_chunk=None):

@@ -162,7 +162,7 @@ class Trainer:
             self._runners[key] = self._compile(batch)
         self.params, self.m, self.v, self.step, losses = self._runners[key](
             x, tf.constant(padded), tf.constant(epochs, tf.int32), tf.constant(rows, tf.int32),
-            self.params, self.m, self.v, self.step)
+            tf.constant(1.0 / rows, tf.float32), self.params, self.m, self.v, self.step)
         return losses.numpy()[:epochs]
 
     def write_weights(self):
@@ -202,7 +202,7 @@ class Trainer:
             return params, m, v, step + 1, total
 
         @tf.function(jit_compile=True, autograph=False)
-        def run(x, orders, epochs, rows, params, m, v, step):
+        def run(x, orders, epochs, rows, inverse_rows, params, m, v, step):
             capacity = orders.shape[0]
             steps = (rows + batch - 1) // batch  # run-time, as `rows`: see bucket_rows
 
@@ -216,7 +216,9 @@ class Trainer:
                 _, params, m, v, step, total = tf.while_loop(
                     lambda b, *_: b < steps, one_batch, (tf.constant(0), params, m, v, step, tf.constant(0.0)))
                 # Keras' epoch loss: the batch losses weighted by batch size, over the epoch's rows.
-                epoch_loss = total / tf.cast(rows, tf.float32)
+                # Times 1/rows, not / rows: XLA turned the division by a constant row count into
+                # this product, and the losses reported stay the same to the bit.
+                epoch_loss = total * inverse_rows
                 return e + 1, params, m, v, step, losses + tf.one_hot(e, capacity) * epoch_loss
 
             # `epochs` bounds a plain while loop (no maximum_iterations), so it is a run-time

@@ -2,18 +2,20 @@
 compiling what last night's run compiled: TensorFlow's persistent XLA cache
 (`--tf_xla_persistent_cache_directory`), made safe to share.
 
-Where: <outputs>/.cache/xla/<machine key>/. TensorFlow names an entry by its program alone, so
-the machine key hashes what else an executable depends on (TensorFlow's version, XLA_FLAGS, the
-CPU's model and instruction sets): an outputs folder shared between machines must not hand an
-AVX-512 executable to a CPU without it.
+Where: <outputs>/.cache/.xla/<machine key>/ (a job name cannot start with a dot, so no
+streaming job's data cache, <outputs>/.cache/<job>/, can take the folder). TensorFlow names an
+entry by its program alone, so the machine key hashes what else an executable depends on
+(TensorFlow's version, the user's XLA_FLAGS, the CPU's model and instruction sets): an outputs
+folder shared between machines must not hand an AVX-512 executable to a CPU without it.
 
-Why the private folders: TensorFlow writes an entry in place, not atomically, and a training
-call fails outright when it meets an entry it cannot read (a run killed while writing one would
-break that job every night after). So TensorFlow never sees the shared folder. Each process
-gets a private folder of hard links to the shared entries; TensorFlow writes new entries there;
-`publish` checks each new one is whole and links it into the shared folder (never overwriting).
-Entries found damaged are skipped and removed. A killed process leaves only its private folder,
-which the next run removes.
+Why the private folders: TensorFlow fails a training call outright when it cannot read an
+entry, cannot use one that reads fine, or cannot write one, so it never sees the shared
+folder. Each process gets a private folder of hard links to the shared entries; TensorFlow
+writes new entries there; `publish` checks each new one is whole and links it into the shared
+folder (never overwriting). Entries found cut off are removed before TensorFlow sees them; when
+TensorFlow fails on a cached program anyway, the pipeline drops the cached programs and trains
+again (`unusable_cached_program`, `drop_cached_programs`). A killed process leaves only its
+private folder, which the next run removes.
 
 Must be enabled before TensorFlow is imported (it reads TF_XLA_FLAGS then). REDUCER_XLA_CACHE=0
 turns it off. Nothing here may fail a job: on any file system trouble the run goes on uncached.
@@ -35,16 +37,19 @@ from pathlib import Path
 log = logging.getLogger("reducer")
 
 ENV_SWITCH = "REDUCER_XLA_CACHE"
+FOLDER = ".xla"
 CACHE_FLAG = "--tf_xla_persistent_cache_directory"
 SUFFIX = ".pb"
 PRIVATE_PREFIX = "private-"
 MAKING_PREFIX = ".making-"
-REDUCER_XLA_FLAGS = ("xla_cpu_multi_thread_eigen", "xla_cpu_experimental_ynn_fusion_type")  # tf_setup.py's
+# tf_setup.py's defaults, exactly: the same flag with another value is the user's, and counts.
+REDUCER_XLA_FLAGS = ("--xla_cpu_multi_thread_eigen=false", "--xla_cpu_experimental_ynn_fusion_type=")
 MIN_FREE_BYTES = 64 * 2**20  # room for entries (~0.3 MB each) with a wide margin
 KEEP_ENTRIES = 200  # newest by publication; one job needs one or two
+UNUSED_KEY_S = 30 * 86400  # a machine key's folder changes each run that uses it
 STALE_AFTER_S = 60  # a half-made private folder this old belongs to a dead process
 
-_state = {"private": None, "shared": None, "lock_fd": None, "handled": set()}
+_state = {"private": None, "shared": None, "lock_fd": None, "handled": set(), "linked": set()}
 
 
 def machine_key():
@@ -53,8 +58,7 @@ def machine_key():
 
     # XLA_FLAGS as the user set it: without the defaults tf_setup adds (a process that imported
     # it passes them on to its children), with the switch that turns them off.
-    user_flags = [flag for flag in os.environ.get("XLA_FLAGS", "").split() if flag.split("=")[0].lstrip("-")
-                  not in REDUCER_XLA_FLAGS]
+    user_flags = [flag for flag in os.environ.get("XLA_FLAGS", "").split() if flag not in REDUCER_XLA_FLAGS]
     parts = [platform.machine(), platform.system(), " ".join(user_flags),
              os.environ.get("REDUCER_XLA_DEFAULTS", "1")]
     for name in ("tensorflow", "tensorflow-cpu"):
@@ -80,7 +84,7 @@ def enable(outputs_root):
         return None
     if CACHE_FLAG in os.environ.get("TF_XLA_FLAGS", ""):
         return None  # the user runs TensorFlow's cache their own way
-    shared = Path(outputs_root) / ".cache" / "xla" / machine_key()
+    shared = Path(outputs_root) / ".cache" / FOLDER / machine_key()
     try:
         private = _make_private_folder(shared)
     except OSError as exc:
@@ -100,6 +104,10 @@ def _make_private_folder(shared):
     if free.f_bavail * free.f_frsize < MIN_FREE_BYTES:  # TensorFlow fails the training call on ENOSPC
         raise OSError(f"less than {MIN_FREE_BYTES // 2**20} MiB free")
     _remove_stale_private_folders(shared)
+    for other in shared.parent.iterdir():  # another TensorFlow or CPU, not seen for a month
+        with contextlib.suppress(OSError):
+            if other != shared and other.is_dir() and time.time() - other.stat().st_mtime > UNUSED_KEY_S:
+                shutil.rmtree(other, ignore_errors=True)
     # Made under a temporary name and renamed once locked: a `private-` folder whose lock is
     # free belongs to a dead process, whatever its age.
     token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -112,6 +120,8 @@ def _make_private_folder(shared):
     _state.update(private=private, shared=shared, lock_fd=fd)
     atexit.register(close)
     for entry in sorted(shared.glob("*" + SUFFIX)):
+        if not entry.is_file():
+            continue
         if not is_whole_entry(entry):
             log.warning("removed a damaged compiled-code cache entry: %s", entry)
             with contextlib.suppress(OSError):
@@ -121,8 +131,9 @@ def _make_private_folder(shared):
             os.link(entry, private / entry.name)
         except FileNotFoundError:  # pruned by another run meanwhile
             continue
-        except OSError:  # a file system without hard links
+        except OSError:  # no hard links here (or not allowed to this user): a copy
             shutil.copyfile(entry, private / entry.name)
+        _state["linked"].add(entry.name)
     return private
 
 
@@ -144,6 +155,29 @@ def _remove_stale_private_folders(shared):
             os.close(fd)
         shutil.rmtree(folder, ignore_errors=True)
         log.info("removed %s, left by a killed run", folder)
+
+
+def unusable_cached_program(exc):
+    """Whether `exc` may be TensorFlow failing on a cached program that looked whole but was not
+    usable (damaged inside, or another program's entry under this name): any TensorFlow error
+    while programs were loaded from the cache, other than a failed write (explain)."""
+    return (_state["private"] is not None and bool(_state["linked"])
+            and type(exc).__module__.startswith("tensorflow") and explain(exc) is None)
+
+
+def drop_cached_programs():
+    """Remove every shared entry this process loaded (TensorFlow does not say which one it
+    failed on) so that they are compiled and cached afresh; returns how many. Tonight's
+    retry compiles under a new name anyway: TensorFlow names programs by a per-process count."""
+    private, shared = _state["private"], _state["shared"]
+    removed = 0
+    for name in sorted(_state["linked"]):
+        for path in (shared / name, private / name):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += path.parent == shared
+    _state["linked"].clear()
+    return removed
 
 
 def explain(exc):
@@ -171,8 +205,8 @@ def publish():
     compiled = 0
     try:
         for entry in sorted(private.glob("*" + SUFFIX)):
-            if entry.stat().st_nlink > 1 or entry.name in _state["handled"]:
-                continue  # a link to a shared entry, or counted after an earlier job
+            if entry.name in _state["linked"] or entry.name in _state["handled"]:
+                continue  # from the shared folder, or counted after an earlier job
             _state["handled"].add(entry.name)
             compiled += 1
             if (shared / entry.name).exists() or not is_whole_entry(entry):

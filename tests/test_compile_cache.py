@@ -8,13 +8,14 @@ import time
 
 import pytest
 
+from conftest import REPO
 from reducer import xla_cache
 
 ENTRY = "*" + xla_cache.SUFFIX
 
 
 def cache_folders(project):
-    return sorted((project.outputs / ".cache" / "xla").glob("*"))
+    return sorted((project.outputs / ".cache" / xla_cache.FOLDER).glob("*"))
 
 
 def entries(project):
@@ -85,9 +86,9 @@ def test_switched_off_or_unusable_the_run_goes_on_uncached(project):
     project.iris_job(epochs=5)
     off = project.run("run", "jobs/iris.toml", env={"REDUCER_XLA_CACHE": "0"})
     assert off.returncode == 0, off.stderr
-    assert not (project.outputs / ".cache" / "xla").exists()
+    assert not (project.outputs / ".cache" / xla_cache.FOLDER).exists()
     (project.outputs / ".cache").mkdir(parents=True)
-    (project.outputs / ".cache" / "xla").write_text("a file where the folder should be")
+    (project.outputs / ".cache" / xla_cache.FOLDER).write_text("a file where the folder should be")
     blocked = project.run("run", "jobs/iris.toml")
     assert blocked.returncode == 0, blocked.stderr
     assert "compiled-code cache off for this run" in blocked.stderr
@@ -127,10 +128,18 @@ def test_a_failed_cache_write_is_one_clear_line(monkeypatch, tmp_path):
     assert xla_cache.explain(RuntimeError("something else")) is None
 
 
-def test_the_machine_key_ignores_the_flags_reducer_adds_itself():
+def test_the_machine_key_ignores_the_flags_reducer_adds_itself_but_not_the_users(monkeypatch):
     from reducer import tf_setup
 
-    assert set(tf_setup._XLA_FLAGS) <= set(xla_cache.REDUCER_XLA_FLAGS)
+    assert {f"--{name}={value}" for name, value in tf_setup._XLA_FLAGS.items()} <= set(xla_cache.REDUCER_XLA_FLAGS)
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    plain = xla_cache.machine_key()
+    monkeypatch.setenv("XLA_FLAGS", " ".join(xla_cache.REDUCER_XLA_FLAGS))
+    assert xla_cache.machine_key() == plain
+    for users in ("--xla_cpu_multi_thread_eigen=true", "--xla_cpu_experimental_ynn_fusion_type=dot,eltwise",
+                  "--xla_backend_optimization_level=1"):
+        monkeypatch.setenv("XLA_FLAGS", users)
+        assert xla_cache.machine_key() != plain, users
 
 
 def test_a_few_rows_more_or_less_reuse_the_compiled_loop(cached):
@@ -146,3 +155,23 @@ def test_a_few_rows_more_or_less_reuse_the_compiled_loop(cached):
     result = project.run("run", "jobs/iris.toml")
     assert result.returncode == 0, result.stderr
     assert "145 rows" in result.stderr and "compiled" not in result.stderr
+
+
+def test_an_entry_unusable_inside_is_dropped_and_the_job_trains_again(cached):
+    """Whole by its lengths, so it reaches TensorFlow, which fails on it: the job must not."""
+    project, embedding = cached
+    (project.root / "Data" / "iris.csv").write_bytes((REPO / "Data" / "iris.csv").read_bytes())
+    assert project.run("run", "jobs/iris.toml").returncode == 0  # the 150-row table again, cached
+    [entry] = entries(project)
+    damaged = bytearray(entry.read_bytes())
+    middle = len(damaged) // 2
+    damaged[middle:middle + 4096] = bytes(4096)  # inside the executable (field 3, most of the file)
+    entry.write_bytes(bytes(damaged))
+    assert xla_cache.is_whole_entry(entry)
+    result = project.run("run", "jobs/iris.toml")
+    assert result.returncode == 0, result.stderr
+    assert "TensorFlow could not use a cached compiled program" in result.stderr
+    assert "removed 1 cached program(s), training again" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (project.outputs / "iris" / "embedding.csv").read_bytes() == embedding
+    assert not entry.exists() or entry.read_bytes() != bytes(damaged)  # never kept for tomorrow

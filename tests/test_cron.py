@@ -62,7 +62,7 @@ def published(project):
 
 def private_cache_folders(project):
     """Compiled-code cache folders of processes (xla_cache.py): none once every run has ended."""
-    return sorted((project.outputs / ".cache").glob(f"xla/*/{xla_cache.PRIVATE_PREFIX}*"))
+    return sorted((project.outputs / ".cache").glob(f"{xla_cache.FOLDER}/*/{xla_cache.PRIVATE_PREFIX}*"))
 
 
 def temporaries(project):
