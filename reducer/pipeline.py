@@ -105,23 +105,8 @@ def run_job(job, dataset, source, destination):
         from . import neighbor_train
 
         graph = neighbor_train.graph_of(table.x, model_config, seconds)
-    from . import xla_cache
-
-    try:
-        (decoder, saved_encoder, coordinates, history), reference = train_beside_reference(
-            job, table, model_config, graph, seconds)
-    except Exception as exc:
-        cache_error = xla_cache.explain(exc)
-        if cache_error is not None:
-            raise cache_error from exc
-        if not xla_cache.unusable_cached_program(exc):
-            raise
-        removed = xla_cache.drop_cached_programs()
-        reason = (str(exc).splitlines() or [""])[0][:200]
-        log.warning("[%s] TensorFlow could not use a cached compiled program (%s: %s); removed %d cached "
-                    "program(s), training again", job.name, type(exc).__name__, reason, removed)
-        (decoder, saved_encoder, coordinates, history), reference = train_beside_reference(
-            job, table, model_config, graph, seconds)
+    (decoder, saved_encoder, coordinates, history), reference = train_beside_reference(
+        job, table, model_config, graph, seconds)
     quality = None
     if job.quality.enabled:
         t = time.time()

@@ -133,13 +133,32 @@ def run_all(the_plan, outputs_root=None, models_root=None, wait=False, workers=1
     return results
 
 
+def run_job_despite_the_cache(job, dataset, source, destination):
+    """run_job, trained again once after dropping the cached programs when TensorFlow failed on
+    one of them (it does not say which); a cache write that failed becomes one line. See
+    xla_cache.py: TensorFlow's own cache fails the training call in both cases."""
+    for attempt in (1, 2):
+        try:
+            return run_job(job, dataset, source, destination)
+        except Exception as exc:
+            cache_error = xla_cache.explain(exc)
+            if cache_error is not None:
+                raise cache_error from exc
+            if attempt == 2 or not xla_cache.unusable_cached_program(exc):
+                raise
+            removed = xla_cache.drop_cached_programs()
+            reason = (str(exc).splitlines() or [""])[0][:200]
+            log.warning("[%s] TensorFlow could not use a cached compiled program (%s: %s); removed %d cached "
+                        "program(s), training again", job.name, type(exc).__name__, reason, removed)
+
+
 def _run_one(job, dataset, source, destination):
     started = time.time()
     log.info("[%s] started (%s, dataset %s)", job.name, job.path, dataset.name)
     try:
         outputs.check_folder(destination.job_folder(job.name))  # before training, not after
         try:
-            manifest = run_job(job, dataset, source, destination)
+            manifest = run_job_despite_the_cache(job, dataset, source, destination)
         finally:
             compiled = xla_cache.publish()  # for the next run; 0 when the cache is off
             if compiled:

@@ -13,8 +13,8 @@ entry, cannot use one that reads fine, or cannot write one, so it never sees the
 folder. Each process gets a private folder of hard links to the shared entries; TensorFlow
 writes new entries there; `publish` checks each new one is whole and links it into the shared
 folder (never overwriting). Entries found cut off are removed before TensorFlow sees them; when
-TensorFlow fails on a cached program anyway, the pipeline drops the cached programs and trains
-again (`unusable_cached_program`, `drop_cached_programs`). A killed process leaves only its
+TensorFlow fails on a cached program anyway, runner.py drops the cached programs and runs the
+job again (`unusable_cached_program`, `drop_cached_programs`). A killed process leaves only its
 private folder, which the next run removes.
 
 Must be enabled before TensorFlow is imported (it reads TF_XLA_FLAGS then). REDUCER_XLA_CACHE=0

@@ -175,3 +175,30 @@ def test_an_entry_unusable_inside_is_dropped_and_the_job_trains_again(cached):
     assert "Traceback" not in result.stderr
     assert (project.outputs / "iris" / "embedding.csv").read_bytes() == embedding
     assert not entry.exists() or entry.read_bytes() != bytes(damaged)  # never kept for tomorrow
+
+
+def test_a_streamed_job_survives_unusable_entries_too(project):
+    project.copy_data("wine.csv")
+    project.job("wine", """
+        [dataset]
+        name = "csv"
+        path = "../Data/wine.csv"
+        id = "sample_id"
+        label = "cultivar"
+        streaming = true
+        chunk_rows = 50
+        [training]
+        epochs = 4
+        batch_size = 16
+        """)
+    first = project.run("run", "jobs/wine.toml")
+    assert first.returncode == 0, first.stderr
+    embedding = (project.outputs / "wine" / "embedding.csv").read_bytes()
+    for entry in entries(project):
+        damaged = bytearray(entry.read_bytes())
+        damaged[len(damaged) // 2:len(damaged) // 2 + 4096] = bytes(4096)
+        entry.write_bytes(bytes(damaged))
+    again = project.run("run", "jobs/wine.toml")
+    assert again.returncode == 0, again.stderr
+    assert "TensorFlow could not use a cached compiled program" in again.stderr and "Traceback" not in again.stderr
+    assert (project.outputs / "wine" / "embedding.csv").read_bytes() == embedding
