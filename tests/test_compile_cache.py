@@ -177,20 +177,10 @@ def test_an_entry_unusable_inside_is_dropped_and_the_job_trains_again(cached):
     assert not entry.exists() or entry.read_bytes() != bytes(damaged)  # never kept for tomorrow
 
 
-def test_a_streamed_job_survives_unusable_entries_too(project):
-    project.copy_data("wine.csv")
-    project.job("wine", """
-        [dataset]
-        name = "csv"
-        path = "../Data/wine.csv"
-        id = "sample_id"
-        label = "cultivar"
-        streaming = true
-        chunk_rows = 50
-        [training]
-        epochs = 4
-        batch_size = 16
-        """)
+def test_a_streamed_job_survives_unusable_entries_too(tmp_path):
+    from test_large_csv import streamed_project
+
+    project = streamed_project(tmp_path / "project")
     first = project.run("run", "jobs/wine.toml")
     assert first.returncode == 0, first.stderr
     embedding = (project.outputs / "wine" / "embedding.csv").read_bytes()
