@@ -59,7 +59,7 @@ def raw_row_encoder(encoder, table, name):
 def apply(model, rows, batch_size=4096):
     """`model.predict(rows, batch_size)` without predict's tracing of a graph function (0.1-0.2 s
     per model, more than the work on a few thousand rows): each batch is one eager call running
-    the same kernels, so the numbers are the same as predict's (tests/test_run.py compares)."""
+    the same kernels, so the numbers are the same as predict's (tests/test_model.py compares)."""
     import numpy as np
 
     starts = range(0, len(rows), batch_size) or [0]  # no rows: one empty call (predict fails on it)

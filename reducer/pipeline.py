@@ -197,7 +197,7 @@ def start_quality_reference(job, table):
     job turns the metrics off. It runs while the model trains: training holds one core and,
     inside its compiled loop, not the GIL, so on two cores the metrics add ~0.1 s, not ~1.5 s.
     Started after TensorFlow's import (tf_setup hides scikit-learn from Keras during it) and
-    after anything else in this thread that imports scikit-learn (see run_job)."""
+    after anything else in this thread that imports scikit-learn (see train_beside_reference)."""
     if not job.quality.enabled:
         return None
     from . import quality

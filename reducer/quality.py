@@ -57,11 +57,6 @@ class InputRanks:
         return float(1.0 - penalty * (2.0 / (rows * k * (2.0 * rows - 3.0 * k - 1.0))))
 
 
-def trustworthiness(x, coordinates, k):
-    """Trustworthiness of one map at one k (InputRanks, for more than one)."""
-    return InputRanks(np.asarray(x, dtype=np.float64)).trustworthiness(coordinates, k)
-
-
 def knn_accuracy(coordinates, labels, k=KNN_K, folds=KNN_FOLDS, seed=SEED):
     """Mean accuracy of a k-nearest-neighbour classifier on the coordinates, stratified k-fold.
 
@@ -128,10 +123,13 @@ class Reference:
         pca_coordinates, pca_mse = pca(self.x, dims)
         self.pca = {**self.scores(pca_coordinates), "reconstruction_mse": pca_mse}
 
+    def trustworthiness(self, coordinates):
+        """{"trustworthiness_K": value} for each K of TRUSTWORTHINESS_K."""
+        return {f"trustworthiness_{k}": self.input_ranks.trustworthiness(coordinates, k) for k in TRUSTWORTHINESS_K}
+
     def scores(self, coordinates):
         """trustworthiness at each k and kNN accuracy (None without labels) of one map of the sample."""
-        result = {f"trustworthiness_{k}": self.input_ranks.trustworthiness(coordinates, k)
-                  for k in TRUSTWORTHINESS_K}
+        result = self.trustworthiness(coordinates)
         result["knn_accuracy"] = None if self.labels is None else knn_accuracy(coordinates, self.labels)[0]
         return result
 
@@ -144,7 +142,7 @@ class Reference:
         cs = np.asarray(coordinates)[self.chosen].astype(np.float64)
         result = {"rows": int(len(self.chosen)), "sampled": bool(len(self.chosen) < self.total_rows),
                   "sample_seed": self.seed, "trustworthiness_k": list(TRUSTWORTHINESS_K)}
-        result.update({f"trustworthiness_{k}": self.input_ranks.trustworthiness(cs, k) for k in TRUSTWORTHINESS_K})
+        result.update(self.trustworthiness(cs))
         if self.labels is not None:
             result["knn_accuracy"], result["knn"] = knn_accuracy(cs, self.labels)
         else:
