@@ -1,21 +1,40 @@
 """reducer: wide tables to 2-D/3-D maps with a Keras autoencoder.
 
-The public API for plugin authors lives here: `hookimpl`, `Dataset`, the error types and
-`DATA` (the project's data folder). See `reducer/hookspecs.py` for the contract.
+For plugin authors: `hookimpl`, `Dataset`, the error types and `DATA` (the built-in datasets'
+sample files); the contract is documented in `reducer/datasets/hookspecs.py` and
+`reducer/datasets/dataset.py`.
+
+For programs that drive reducer from Python (an orchestrator, a notebook): `run_jobs` and
+`check_jobs` take job files and give a `JobResult` per job, as `reducer run` and
+`reducer check` do (the CLI is a thin layer over them). They are imported on first use, so
+`import reducer` stays light.
 """
 
+import importlib.util
 from pathlib import Path
 
 import pluggy
 
-from .dataset import Dataset
-from .errors import DataError, PluginError, ReducerError
+from reducer.datasets.dataset import Dataset
+from reducer.errors import DataError, JobError, LockedError, PluginError, ReducerError
 
 __version__ = "0.1.0"
 
 hookimpl = pluggy.HookimplMarker("reducer")
 
-# The checkout's Data/ folder: built-in datasets default to files there.
-DATA = Path(__file__).resolve().parent.parent / "Data"
+# The built-in datasets' sample files: the repository's Data/ folder, installed as the package
+# reducer.sample_data (pyproject.toml maps it), so a wheel install has them too.
+DATA = Path(importlib.util.find_spec("reducer.sample_data").submodule_search_locations[0])
 
-__all__ = ["DATA", "DataError", "Dataset", "PluginError", "ReducerError", "__version__", "hookimpl"]
+_LIBRARY = {"run_jobs": "reducer.run.runner", "check_jobs": "reducer.run.runner",
+            "JobResult": "reducer.run.results"}
+
+
+def __getattr__(name):
+    if name in _LIBRARY:
+        return getattr(importlib.import_module(_LIBRARY[name]), name)
+    raise AttributeError(f"module 'reducer' has no attribute {name!r}")
+
+
+__all__ = ["DATA", "DataError", "Dataset", "JobError", "JobResult", "LockedError", "PluginError", "ReducerError",
+           "__version__", "check_jobs", "hookimpl", "run_jobs"]

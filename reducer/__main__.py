@@ -1,3 +1,3 @@
-from .cli import entry
+from reducer.cli import entry
 
 entry()

@@ -10,8 +10,9 @@ import sys
 import traceback
 from pathlib import Path
 
-from . import __version__
-from .errors import LockedError, ReducerError
+from reducer import __version__
+from reducer.errors import LockedError, ReducerError
+from reducer.log import setup_logging
 
 log = logging.getLogger("reducer")
 
@@ -75,11 +76,14 @@ def build_parser():
 
     check = commands.add_parser("check", help="validate job files without training")
     check.add_argument("jobs", nargs="+", metavar="JOB")
+    check.add_argument("--data", action="store_true",
+                       help="also read and check every row of every job's input (no training)")
     add_folder_options(check)
 
     datasets = commands.add_parser("datasets", help="list every dataset the plugins provide")
-    datasets.add_argument("--project", metavar="DIR", default=".",
-                          help="project whose plugins/ folder to scan (default: current folder)")
+    datasets.add_argument("--project", metavar="DIR",
+                          help="also scan this project's plugins/ folder (default: none; plugin code is "
+                               "imported only from folders you name)")
     add_folder_options(datasets)
 
     encode = commands.add_parser("encode", help="place new rows with a saved encoder")
@@ -91,18 +95,10 @@ def build_parser():
     return parser
 
 
-def setup_logging(quiet):
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.WARNING if quiet else logging.INFO)
-    log.propagate = False
-
-
 def cmd_datasets(args):
-    from .plugins import load_registry
+    from reducer.datasets.registry import load_registry
 
-    registry = load_registry(args.plugins, Path(args.project))
+    registry = load_registry(args.plugins, Path(args.project) if args.project else None)
     for problem in registry.problems:
         print(f"warning: {problem}", file=sys.stderr)
     rows = [(name, reg.source, reg.dataset.description) for name, reg in sorted(registry.datasets.items())]
@@ -120,37 +116,37 @@ def _job_paths(args):
 
 
 def cmd_check(args):
-    from .runner import plan
+    from reducer.run.runner import check_jobs
 
     paths = _job_paths(args)
     if not paths:
         return Exit.USAGE
-    the_plan = plan(paths, args.plugins)
-    for job, dataset, source in the_plan.ready:
-        print(f"{job.name}: ok ({job.path}, dataset {dataset.name} from {source})")
-    for result in the_plan.failed:
-        print(f"{result.name}: invalid: {result.reason}")
-    return Exit.JOBS_FAILED if the_plan.failed else Exit.OK
+    results = check_jobs(paths, args.plugins, data=args.data)
+    for result in results:
+        print(f"{result.name}: ok ({result.note})" if result.status == "ok"
+              else f"{result.name}: invalid: {result.reason}")
+    return Exit.JOBS_FAILED if any(r.status != "ok" for r in results) else Exit.OK
 
 
 def cmd_run(args):
-    from .runner import plan, run_all
+    from reducer.run.runner import run_jobs
 
     paths = _job_paths(args)
     if not paths:
         return Exit.USAGE
-    client = None
     if args.scheduler:  # before any work: a wrong address is a usage error
-        from .parallel import SchedulerError, connect
+        from reducer.run.executors import SchedulerError, connect
 
         try:
             client = connect(args.scheduler)
         except SchedulerError as exc:
             print(f"reducer: {exc}", file=sys.stderr)
             return Exit.USAGE
+    else:
+        client = None
     try:
-        results = run_all(plan(paths, args.plugins), args.outputs, args.models, wait=args.wait,
-                          workers=args.workers, client=client, compile_cache=True)
+        results = run_jobs(paths, args.outputs, args.models, args.plugins, wait=args.wait, workers=args.workers,
+                           scheduler=client)
     finally:
         if client is not None:
             client.close()
@@ -163,7 +159,7 @@ def cmd_run(args):
 
 
 def cmd_encode(args):
-    from .encode import encode_file
+    from reducer.encode import encode_file
 
     rows = encode_file(args.model, args.input, args.output, id_column=args.id, label_column=args.label)
     log.info("encoded %d rows from %s into %s", rows, args.input, args.output)
@@ -211,8 +207,8 @@ def exit_without_teardown(code):
     """Leave at once instead of through the interpreter's shutdown, which takes ~1.8 s once
     TensorFlow is loaded (unloading thousands of modules, stopping its runtime) and does nothing
     for reducer: every file is already fsynced and renamed, the lock goes with the process."""
-    if "reducer.xla_cache" in sys.modules:
-        sys.modules["reducer.xla_cache"].close()  # its atexit hook will not run
+    if "reducer.engine.xla_cache" in sys.modules:
+        sys.modules["reducer.engine.xla_cache"].close()  # its atexit hook will not run
     logging.shutdown()  # flushes the log handlers (a file under cron)
     for stream in (sys.stdout, sys.stderr):
         try:

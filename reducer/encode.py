@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import outputs
-from .data import numeric_column
-from .errors import DataError, ReducerError
+from reducer import publish
+from reducer.tables.checks import numeric_column
+from reducer.errors import DataError, ReducerError
 
 
 def read_model_info(model_path):
@@ -45,17 +45,17 @@ def encode_file(model_path, input_path, output_path, id_column=None, label_colum
                         f"trained on: {', '.join(features)}")
     raw = np.column_stack([numeric_column(frame, c) for c in features]).astype(np.float32)
 
-    from .tf_setup import configure, keras
+    from reducer.engine.tf_setup import configure, keras
 
     configure()
     encoder = keras.models.load_model(model_path)
     if encoder.input_shape[-1] != raw.shape[1]:
         raise DataError(f"{input_path}: {raw.shape[1]} feature columns, but {model_path} takes "
                         f"{encoder.input_shape[-1]}")
-    coordinates = encoder.predict(raw, batch_size=4096, verbose=0)
     ids = frame[id_column].to_numpy() if id_column else np.arange(len(frame))
     labels = frame[label_column].to_numpy() if label_column else None
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    outputs.publish([(outputs.stage(output_path, lambda p: outputs.write_embedding(p, ids, labels, coordinates)),
-                      output_path)])
+    rows = [(raw, ids, labels)]
+    publish.publish([(publish.stage(output_path, lambda p: publish.write_embedding(
+        p, rows, lambda r: encoder.predict(r, batch_size=4096, verbose=0), labels is not None)), output_path)])
     return len(frame)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import REPO
-from reducer import xla_cache
+from reducer.engine import xla_cache
 
 ENTRY = "*" + xla_cache.SUFFIX
 
@@ -129,7 +129,7 @@ def test_a_failed_cache_write_is_one_clear_line(monkeypatch, tmp_path):
 
 
 def test_the_machine_key_ignores_the_flags_reducer_adds_itself_but_not_the_users(monkeypatch):
-    from reducer import tf_setup
+    from reducer.engine import tf_setup
 
     assert {f"--{name}={value}" for name, value in tf_setup._XLA_FLAGS.items()} <= set(xla_cache.REDUCER_XLA_FLAGS)
     monkeypatch.delenv("XLA_FLAGS", raising=False)
@@ -145,7 +145,7 @@ def test_the_machine_key_ignores_the_flags_reducer_adds_itself_but_not_the_users
 def test_a_few_rows_more_or_less_reuse_the_compiled_loop(cached):
     """The loop is compiled for a bucket of row counts (train.bucket_rows): tonight's table,
     a few rows shorter than last night's, needs no compilation."""
-    from reducer.train import bucket_rows
+    from reducer.engine.train import bucket_rows
 
     project, embedding = cached
     data = project.root / "Data" / "iris.csv"

@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from conftest import STARTING_ENVIRONMENT, Project
-from reducer import outputs, xla_cache
+from reducer import publish as outputs
+from reducer.engine import xla_cache
 from reducer.errors import OutputError
 
 LONG = 'epochs = 1000000\nlog_every = 1\n'  # far longer than any test waits: it is interrupted

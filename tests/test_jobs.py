@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from reducer.errors import JobError
-from reducer.jobs import project_root, read_job, read_jobs
+from reducer.config import project_root, read_job, read_jobs
 
 
 def write(folder, name, text):

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from reducer.jobs import ModelConfig
+from reducer.config import ModelConfig
 
 
 def test_default_hidden_width_follows_the_column_count():
-    from reducer.model import hidden_widths
+    from reducer.engine.model import hidden_widths
 
     assert hidden_widths(64, 2) == (32,)  # the seed's 64-32-2-32-64
     assert hidden_widths(4, 2) == (4,)
@@ -18,7 +18,7 @@ def test_default_hidden_width_follows_the_column_count():
 
 @pytest.mark.parametrize("latent", [2, 3])
 def test_encoder_and_decoder_mirror_each_other(latent):
-    from reducer.model import build
+    from reducer.engine.model import build
 
     encoder, decoder, autoencoder = build(10, ModelConfig(hidden=(8, 5), latent=latent), 1, "sigmoid")
     assert [layer.units for layer in encoder.layers[1:]] == [8, 5, latent]
@@ -28,7 +28,7 @@ def test_encoder_and_decoder_mirror_each_other(latent):
 
 
 def test_same_seed_same_initial_weights():
-    from reducer.model import build
+    from reducer.engine.model import build
 
     first = build(6, ModelConfig(hidden=(4,)), 7, "sigmoid")[2].get_weights()
     second = build(6, ModelConfig(hidden=(4,)), 7, "sigmoid")[2].get_weights()
@@ -39,7 +39,7 @@ def test_same_seed_same_initial_weights():
 
 @pytest.mark.parametrize("rows", [0, 1, 300])
 def test_apply_gives_predicts_numbers_exactly(rows):
-    from reducer.model import apply, build
+    from reducer.engine.model import apply, build
 
     encoder, decoder, _ = build(10, ModelConfig(hidden=(8,), latent=2), 1, "sigmoid")
     x = np.random.default_rng(0).uniform(-3, 3, (rows, 10)).astype(np.float32)

@@ -6,7 +6,7 @@ import textwrap
 
 from conftest import REPO, TEST_PLUGINS, run_cli
 
-from reducer.plugins import load_registry
+from reducer.datasets.registry import load_registry
 
 
 def test_builtins_are_found_as_plugin_files():

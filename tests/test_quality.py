@@ -15,8 +15,8 @@ import pytest
 from conftest import REPO, Project
 from reducer import quality
 from reducer.errors import JobError
-from reducer.jobs import read_job
-from reducer.neighbors import fuzzy_graph
+from reducer.config import read_job
+from reducer.engine.neighbors import fuzzy_graph
 
 
 def clusters(per_cluster=30, k=10, columns=20, seed=0):

@@ -24,7 +24,7 @@ def test_readme_plugin_example_runs_a_job(project):
     (project.root / "plugins" / "spirals.py").write_text(readme_block("# plugins/spirals.py"))
     job = readme_block('name = "spirals"')
     (project.root / "jobs" / "spirals.toml").write_text(job + "[training]\nepochs = 5\n")
-    listed = project.run("datasets")
+    listed = project.run("datasets", "--project", ".")
     assert "spirals" in listed.stdout and "two interleaved spirals" in listed.stdout
     result = project.run("run", "jobs/spirals.toml")
     assert result.returncode == 0, result.stderr

@@ -10,9 +10,9 @@ ROWS, COLUMNS, BATCH = 61, 6, 8  # 61 = 7 x 8 + 5: every epoch ends with a batch
 
 @pytest.fixture(scope="module")
 def tf_modules():
-    from reducer import model as model_lib
-    from reducer import train
-    from reducer.tf_setup import configure, keras, tf
+    from reducer.engine import model as model_lib
+    from reducer.engine import train
+    from reducer.engine.tf_setup import configure, keras, tf
 
     configure()
     return model_lib, train, keras, tf
@@ -23,13 +23,13 @@ def small_data(seed=0):
 
 
 def autoencoder(model_lib, seed=3, hidden=(4,)):
-    from reducer.jobs import ModelConfig
+    from reducer.config import ModelConfig
 
     return model_lib.build(COLUMNS, ModelConfig(hidden=hidden, latent=2), seed, "sigmoid")[2]
 
 
 def config(**values):
-    from reducer.jobs import TrainingConfig
+    from reducer.config import TrainingConfig
 
     return TrainingConfig(**{"epochs": 12, "batch_size": BATCH, "learning_rate": 0.01, "seed": 5, **values})
 

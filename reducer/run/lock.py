@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from .errors import LockedError, OutputError
+from reducer.errors import LockedError, OutputError
 
 LOCK_NAME = ".reducer.lock"
 log = logging.getLogger("reducer")

@@ -1,8 +1,9 @@
 """The autoencoder: how it is sized and built. Imports Keras, so import this module lazily."""
 
+import dataclasses
 import math
 
-from .tf_setup import keras
+from reducer.engine.tf_setup import keras
 
 
 def hidden_widths(columns, latent):
@@ -16,6 +17,13 @@ def output_activation(config, table):
     if config.output_activation:
         return config.output_activation
     return "sigmoid" if table.in_unit_range else "linear"
+
+
+def resolve(config, table):
+    """The job's ModelConfig with every default that depends on the table filled in."""
+    return dataclasses.replace(config, hidden=tuple(config.hidden or hidden_widths(len(table.features), config.latent)),
+                               output_activation=output_activation(config, table),
+                               latent_activation=config.latent_activation or config.activation)
 
 
 def build(columns, config, seed, out_activation):

@@ -1,7 +1,7 @@
 """`Dataset`: what a plugin registers. Part of the public plugin contract."""
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 NORMALIZE_METHODS = ("minmax", "zscore", "none")
 
@@ -11,6 +11,11 @@ COMMON_OPTIONS: Mapping[str, tuple] = {
     "id": (str,),
     "features": (list,),
     "normalize": (str,),
+}
+# Options every dataset with `read_blocks` accepts: where its table lives, and the block size.
+BLOCK_OPTIONS: Mapping[str, tuple] = {
+    "streaming": (bool,),
+    "chunk_rows": (int,),
 }
 
 Affine = tuple  # (offset, scale): scalars or one number per feature column
@@ -34,6 +39,20 @@ class Dataset:
         The map is stored inside the saved encoder, so the encoder takes raw rows.
     options: extra job options the loader understands, name -> type or tuple of types. Jobs
         may also set `label`, `id`, `features` and `normalize`, which override the fields here.
+    validate: optional ``validate(options) -> None``, called by `reducer check` and before
+        `reducer run` loads anything, with the options as `load` gets them; raise
+        ``reducer.DataError`` with a one-line message for a value the loader would refuse.
+    read_blocks: optional, for tables larger than memory. ``read_blocks(options, chunk_rows)``
+        returns a context manager; entered, it has ``features`` (names), ``label_column`` and
+        ``id_column`` (names or None) and iterates over blocks ``(values, ids, labels)`` of about
+        ``chunk_rows`` rows: values a float64 array rows x features with every cell checked
+        (``reducer.tables.checks`` does it, with messages naming file, row and line), ids and
+        labels arrays or None. ``options`` are the job's, with `label`, `id` and `features`
+        filled in from this Dataset's defaults. A dataset that offers it is held in memory or
+        in a float32 cache on disk, as its size requires (jobs may say `streaming = true` or
+        `false`, and `chunk_rows`); `load` is then used by nothing in reducer but stays
+        required, for programs that want a DataFrame. The csv dataset is the example
+        (``plugins/csv_table.py``, reading with ``reducer.tables.csv_reader``).
     """
 
     name: str
@@ -44,3 +63,5 @@ class Dataset:
     features: Union[Sequence[str], None] = None
     normalize: Union[str, Affine] = "minmax"
     options: Mapping[str, Any] = field(default_factory=dict)
+    validate: Optional[Callable[[dict], None]] = None
+    read_blocks: Optional[Callable[[dict, int], Any]] = None

@@ -1,12 +1,14 @@
 """Finding plugins and collecting the datasets they register.
 
-Sources, in order: the checkout's `plugins/` folder (the built-ins), the project's `plugins/`
-folder, folders from `--plugins` and `REDUCER_PLUGINS` (os.pathsep-separated), and modules
-installed packages list under the entry-point group `reducer`. One broken plugin is recorded
-as a problem and skipped; the others still work.
+Sources, in order: the built-in datasets (the package reducer.builtin_plugins, which is the
+repository's `plugins/` folder), the project's `plugins/` folder, folders from `--plugins` and
+`REDUCER_PLUGINS` (os.pathsep-separated), and modules installed packages list under the
+entry-point group `reducer`. Plugin code is imported only from these: never from the current
+folder unasked. One broken plugin is recorded as a problem and skipped; the others still work.
 """
 
 import hashlib
+import importlib
 import importlib.util
 import os
 import re
@@ -17,13 +19,16 @@ from pathlib import Path
 
 import pluggy
 
-from . import hookspecs
-from .dataset import Dataset
-from .errors import PluginError
+from reducer.datasets import hookspecs
+from reducer.datasets.dataset import Dataset
+from reducer.errors import PluginError
 
 ENTRY_POINT_GROUP = "reducer"
 PLUGINS_ENV = "REDUCER_PLUGINS"
-BUILTIN_PLUGINS_DIR = Path(__file__).resolve().parent.parent / "plugins"
+# The built-in datasets: modules of the repository's plugins/ folder, installed as the package
+# reducer.builtin_plugins (pyproject.toml maps it), registered like any other plugin.
+BUILTIN_MODULES = ("reducer.builtin_plugins.uci_digits", "reducer.builtin_plugins.iris",
+                   "reducer.builtin_plugins.csv_table")
 # Drop-in files are imported under this private package, never under their bare name, so that
 # `plugins/csv.py` cannot shadow the standard `csv` module.
 DROPIN_PACKAGE = "reducer._dropins"
@@ -56,7 +61,7 @@ class Registry:
 
 def plugin_dirs(extra_dirs=(), project_root=None):
     """Every folder to scan for drop-in `.py` files, in order, without repeats."""
-    dirs = [BUILTIN_PLUGINS_DIR]
+    dirs = []
     if project_root is not None:
         dirs.append(Path(project_root) / "plugins")
     dirs.extend(Path(d) for d in extra_dirs)
@@ -87,13 +92,18 @@ def _import_dropin(path):
 
 
 def _load_modules(dirs, problems):
-    """(module, source) for every drop-in file and entry point that imports cleanly."""
+    """(module, source) for the built-ins, every drop-in file and entry point that imports cleanly."""
     loaded = []
+    for name in BUILTIN_MODULES:
+        module = importlib.import_module(name)
+        loaded.append((module, module.__file__))
+    # In a checkout the project's plugins/ folder is the built-ins' folder: one import each.
+    builtin_files = {Path(module.__file__).resolve() for module, _ in loaded}
     for folder in dirs:
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.py")):
-            if path.name.startswith("_"):
+            if path.name.startswith("_") or path.resolve() in builtin_files:
                 continue
             try:
                 loaded.append((_import_dropin(path), str(path)))

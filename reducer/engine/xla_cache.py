@@ -183,7 +183,7 @@ def drop_cached_programs():
 def explain(exc):
     """A one-line OutputError for TensorFlow's failure to write a cache entry (a full disk,
     say), or None when `exc` is something else."""
-    from .errors import OutputError
+    from reducer.errors import OutputError
 
     private = _state["private"]
     text = str(exc)

@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 
-from .errors import TrainingError
-from .tf_setup import keras, tf
-from .train import History
+from reducer.errors import TrainingError
+from reducer.engine.tf_setup import keras, tf
+from reducer.engine.train import History
 
 STEPS_PER_CALL = 1000  # the host reports progress between calls
 # Repulsion per unit of a row's edge weight. UMAP draws 5 negatives per sampled edge for the
@@ -113,7 +113,7 @@ def train(encoder, decoder, x, graph, model_config, training_config, progress=No
 
     Raises TrainingError when the loss stops being finite.
     """
-    from .neighbors import curve_parameters
+    from reducer.engine.neighbors import curve_parameters
 
     rows = len(x)
     batch = min(training_config.batch_size, rows)
@@ -161,7 +161,7 @@ def graph_of(x, model_config, seconds):
     import scipy.optimize  # noqa: F401
     import sklearn.neighbors  # noqa: F401
 
-    from .neighbors import fuzzy_graph
+    from reducer.engine.neighbors import fuzzy_graph
 
     seconds["graph_import"] = time.time() - started
     started = time.time()

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import TrainingError
-from .tf_setup import keras, tf
+from reducer.errors import TrainingError
+from reducer.engine.tf_setup import keras, tf
 
 # Optimizer steps per compiled call: large enough to hide the per-call cost, small enough that
 # the progress display moves a few times a second.
@@ -273,20 +273,47 @@ def train(autoencoder, x, config, progress=None):
     return History(tuple(losses))
 
 
-def _epoch_runner(model, optimizer, rows, columns, batch_size):
-    """run(x, order, epochs) -> per-epoch losses, training `model` in place: the interface
-    streaming.py uses. One Trainer per (model, optimizer) pair, so the Adam state carries over
-    between row counts; the weights are written back after every call. New code: use Trainer."""
-    trainer = getattr(optimizer, "_reducer_trainer", None)
-    if trainer is None or trainer.model is not model:
-        learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-        trainer = Trainer(model, learning_rate, batch_size)
-        optimizer._reducer_trainer = trainer
+BLOCK_ROWS = 4096  # rows read from a cached table in one piece; blocks are shuffled, then rows in a chunk
 
-    def run(x, order, epochs):
-        order = np.asarray(order)
-        losses = trainer.run(x, order[:int(epochs)], capacity=order.shape[0])
+
+def block_rows(chunk_rows, batch_size):
+    """Rows per contiguous read: BLOCK_ROWS, or fewer when a chunk is smaller than that."""
+    return min(BLOCK_ROWS, max(chunk_rows, batch_size))
+
+
+def train_chunks(autoencoder, table, config, chunk_rows, progress=None):
+    """`train` for a table on disk (tables.cache.CachedTable): returns a `History`.
+
+    Each epoch shuffles the table's blocks of BLOCK_ROWS rows, gathers about `chunk_rows` rows
+    of them at a time, shuffles those rows and runs one epoch of the same compiled loop over
+    them, so memory stays near one chunk. An epoch's loss is the mean over all its rows, as in
+    memory. The numbers differ from `train` on the same rows: the order of the rows differs.
+    """
+    rows = table.rows
+    batch_size = min(config.batch_size, rows)
+    block = block_rows(chunk_rows, batch_size)
+    blocks_per_chunk = max(1, chunk_rows // block)
+    full_blocks, tail = divmod(rows, block)
+    trainer = Trainer(autoencoder, config.learning_rate, batch_size)
+    shuffle = np.random.default_rng(config.seed)
+    losses = []
+    try:
+        for epoch in range(1, config.epochs + 1):
+            # The short block goes last, so every epoch has the same few chunk sizes to compile.
+            order = [*shuffle.permutation(full_blocks), *([full_blocks] if tail else [])]
+            total = 0.0
+            for first in range(0, len(order), blocks_per_chunk):
+                x = table.normalised(np.concatenate([table.raw(b * block, block)
+                                                     for b in order[first:first + blocks_per_chunk]]))
+                permutation = shuffle.permutation(len(x)).astype(np.int32)[None, :]
+                loss = float(trainer.run(x, permutation, capacity=1)[0])
+                if not np.isfinite(loss):
+                    raise TrainingError(f"training diverged: loss is {loss} at epoch {epoch}; "
+                                        f"try a smaller learning_rate")
+                total += loss * len(x)
+            losses.append(total / rows)
+            if progress:
+                progress(losses)
+    finally:
         trainer.write_weights()
-        return tf.constant(losses)
-
-    return run
+    return History(tuple(losses))

@@ -8,6 +8,7 @@ sha256: it is the consumer's "done" marker. A copy of every manifest stays in
 """
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OutputError
+from reducer.errors import OutputError, TrainingError
 
 TEMP_MARK = ".tmp-"
 TEMP_PID = re.compile(r"\.tmp-(\d+)-[0-9a-f]+")
@@ -189,17 +190,29 @@ def check_folder(folder):
         ensure_writable_folder(folder)
 
 
-def write_embedding(path, ids, labels, coordinates):
-    """embedding.csv: id, label (when there is one), component_1..k; plain floats, '\\n' ends."""
+def write_embedding(path, chunks, encode, with_labels):
+    """embedding.csv: id, label (when there is one), component_1..k; plain floats, '\\n' ends.
+
+    chunks: (raw rows, ids, labels) pieces in order (a table's `chunks()`); encode(raw) gives
+    their coordinates. Written a piece at a time, so a table on disk never has to fit in memory.
+    """
     import pandas as pd
 
-    columns = {"id": ids}
-    if labels is not None:
-        columns["label"] = labels
-    for k in range(coordinates.shape[1]):
-        columns[f"component_{k + 1}"] = coordinates[:, k].astype(np.float64)
-    # %.9g round-trips float32 exactly, so the CSV holds the encoder's numbers, not rounded ones.
-    pd.DataFrame(columns).to_csv(path, index=False, lineterminator="\n", float_format="%.9g")
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        first = True
+        for raw, ids, labels in chunks:
+            coordinates = np.asarray(encode(raw))
+            if not np.all(np.isfinite(coordinates)):
+                raise TrainingError("training produced NaN or infinite coordinates; nothing published")
+            columns = {"id": ids}
+            if with_labels:
+                columns["label"] = labels
+            for k in range(coordinates.shape[1]):
+                columns[f"component_{k + 1}"] = coordinates[:, k].astype(np.float64)
+            # %.9g round-trips float32 exactly, so the CSV holds the encoder's numbers, not rounded ones.
+            pd.DataFrame(columns).to_csv(handle, header=first, index=False, lineterminator="\n",
+                                         float_format="%.9g")
+            first = False
 
 
 def write_json(path, value):
@@ -213,7 +226,7 @@ def save_keras(path, model):
 
 
 def write_plot(path, title, coordinates, labels, subtitle=None):
-    from .plot import draw
+    from reducer.plot import draw
 
     draw(path, title, coordinates, labels, subtitle)
 
@@ -250,3 +263,76 @@ def prune_history(job_folder, keep=HISTORY_KEEP):
 
 def run_stamp():
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
+
+
+# ---------------------------------------------------------------- one job's files
+
+
+@dataclasses.dataclass(frozen=True)
+class Destination:
+    """Where one job's files go."""
+
+    outputs_root: Path
+    models_root: Path
+
+    def job_folder(self, name):
+        return Path(self.outputs_root) / name
+
+    def model_path(self, name):
+        return Path(self.models_root) / f"{name}.keras"
+
+    def model_info_path(self, name):
+        return Path(self.models_root) / f"{name}.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Shown:
+    """What the plot draws: the coordinates and labels of the plotted rows, and the columns."""
+
+    coordinates: np.ndarray
+    labels: object  # array or None
+    features: tuple
+    id_column: object
+    label_column: object
+
+
+def publish_job(job, destination, table, encode, shown, saved_encoder, manifest, seconds, started):
+    """Stage every file of one job, then rename them into place, the manifest last.
+
+    table: the job's table (its `chunks()` feed embedding.csv); encode(raw) -> coordinates.
+    """
+    folder = destination.job_folder(job.name)
+    ensure_writable_folder(folder)
+    ensure_writable_folder(destination.models_root)
+    targets = {
+        "model": destination.model_path(job.name),
+        "model_info": destination.model_info_path(job.name),
+        "embedding": folder / "embedding.csv",
+        "plot": folder / "plot.png",
+    }
+    staged = []
+    try:
+        t = time.time()
+        staged.append((stage(targets["model"], lambda p: save_keras(p, saved_encoder)), targets["model"]))
+        model_info = {"job": job.name, "features": list(shown.features), "id_column": shown.id_column,
+                      "label_column": shown.label_column, "latent": job.model.latent,
+                      "reducer": manifest["versions"]["reducer"]}
+        staged.append((stage(targets["model_info"], lambda p: write_json(p, model_info)), targets["model_info"]))
+        staged.append((stage(targets["embedding"], lambda p: write_embedding(
+            p, table.chunks(), encode, table.label_column is not None)), targets["embedding"]))
+        seconds["save"] = time.time() - t
+        t = time.time()
+        staged.append((stage(targets["plot"], lambda p: write_plot(
+            p, job.name, shown.coordinates, shown.labels, manifest.get("subtitle"))), targets["plot"]))
+        seconds["plot"] = time.time() - t
+        seconds["total"] = time.time() - started
+        manifest["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
+        manifest["files"] = {name: {"path": str(target), "sha256": sha256_file(temp),
+                                    "bytes": Path(temp).stat().st_size}
+                             for name, (temp, target) in zip(targets, staged)}
+        staged += stage_manifest(folder, manifest, run_stamp())
+    except BaseException:
+        discard(staged)
+        raise
+    publish(staged)  # the manifest comes after the files it lists: it marks the run complete
+    prune_history(folder)

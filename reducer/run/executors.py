@@ -25,7 +25,14 @@ import uuid
 from multiprocessing import connection
 from pathlib import Path
 
-from .errors import ReducerError
+from reducer.config import check_options, read_job
+from reducer.datasets.registry import DROPIN_PACKAGE, load_registry
+from reducer.engine import xla_cache
+from reducer.errors import ReducerError
+from reducer.log import setup_logging
+from reducer.publish import Destination
+from reducer.run.execute import run_one
+from reducer.run.results import JobResult
 
 log = logging.getLogger("reducer")
 
@@ -69,11 +76,6 @@ def run_job_file(job_path, plugin_folders, outputs_root, models_root, threads=No
     is not the parent's). `threads` sets TensorFlow's thread counts when this process has not
     started TensorFlow yet and REDUCER_THREADS is not set.
     """
-    from .jobs import check_options, read_job
-    from .pipeline import Destination
-    from .plugins import DROPIN_PACKAGE, load_registry
-    from .runner import JobResult, _run_one
-
     with _ONE_JOB_AT_A_TIME:
         if threads and THREADS_ENV not in os.environ:
             os.environ[THREADS_ENV] = str(threads)
@@ -95,12 +97,10 @@ def run_job_file(job_path, plugin_folders, outputs_root, models_root, threads=No
             log.error("[%s] failed: %s", name, exc)
             return dataclasses.asdict(JobResult(name, "failed", time.time() - started, reason=str(exc)))
         destination = Destination(Path(outputs_root), Path(models_root))
-        return dataclasses.asdict(_run_one(job, dataset, source, destination))
+        return dataclasses.asdict(run_one(job, dataset, source, destination))
 
 
 def _setup_logging(quiet):
-    from .cli import setup_logging
-
     if not log.handlers:
         setup_logging(quiet)
 
@@ -142,8 +142,6 @@ def _worker_main(send, job_path, plugin_folders, outputs_root, models_root, thre
     _die_with_parent()
     sys.stderr = _NotATerminal(sys.stderr)
     if compile_cache:
-        from . import xla_cache
-
         xla_cache.enable(outputs_root)
     send.send(run_job_file(job_path, plugin_folders, outputs_root, models_root, threads, quiet))
     send.close()
@@ -171,15 +169,11 @@ def run_parallel(the_plan, destination, workers=1, client=None, compile_cache=Fa
 
 
 def _result(payload):
-    from .runner import JobResult
-
     names = {f.name for f in dataclasses.fields(JobResult)}
     return JobResult(**{k: v for k, v in payload.items() if k in names})
 
 
 def _failed(name, seconds, reason):
-    from .runner import JobResult
-
     log.error("[%s] failed: %s", name, reason)
     return JobResult(name, "failed", seconds, reason=reason)
 

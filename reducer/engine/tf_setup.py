@@ -7,6 +7,10 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ start-up chatter in nightly logs
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# oneDNN's kernels run only on some CPUs, and choose differently by batch shape: with them the
+# same row is placed one float32 step apart alone and in a batch, and two machines of one
+# project disagree. Off, every CPU runs the same Eigen kernels (and the log loses a line).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
 def _import_without_sklearn():

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .dataset import COMMON_OPTIONS, NORMALIZE_METHODS
-from .errors import JobError
+from reducer.datasets.dataset import BLOCK_OPTIONS, COMMON_OPTIONS, NORMALIZE_METHODS
+from reducer.errors import JobError, PluginError, ReducerError
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "elu", "selu", "gelu", "softplus", "linear")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -126,7 +126,7 @@ TRAINING_KEYS = {
     "epochs": ((int,), _positive),
     "batch_size": ((int,), _positive),
     "learning_rate": ((float, int), _positive),
-    "seed": ((int,), lambda v: None if v >= 0 else "must be 0 or more"),
+    "seed": ((int,), lambda v: None if 0 <= v < 2**32 else f"must be from 0 to {2**32 - 1}"),
     "log_every": ((int,), _positive),
     "negative_samples": ((int,), _positive),
 }
@@ -237,19 +237,35 @@ def _resolve_paths(options, folder):
 
 
 def check_options(job, dataset):
-    """Check the job's [dataset] options against what the dataset accepts."""
+    """Check the job's [dataset] options against what the dataset accepts: every key, type and
+    value `reducer run` would refuse, before anything is read or trained."""
     accepted = {**COMMON_OPTIONS, **{k: v if isinstance(v, tuple) else (v,) for k, v in dataset.options.items()}}
+    if dataset.read_blocks is not None:
+        accepted.update(BLOCK_OPTIONS)
     for key, value in job.dataset_options.items():
         if key not in accepted:
-            raise unknown_key(job.path, key, ["name", *accepted], f" in [dataset] for dataset {dataset.name!r}")
+            hint = (f"; {key} applies to datasets that can be read in blocks (such as csv), and "
+                    f"{dataset.name!r} cannot" if key in BLOCK_OPTIONS else "")
+            raise unknown_key(job.path, key, ["name", *accepted],
+                              f" in [dataset] for dataset {dataset.name!r}{hint}")
         _check_value(job.path, f"dataset.{key}", value, accepted[key])
     normalize = job.dataset_options.get("normalize")
     if normalize is not None and normalize not in NORMALIZE_METHODS:
         raise JobError(f"{job.path}: dataset.normalize must be one of {', '.join(NORMALIZE_METHODS)}, "
                        f"got {normalize!r}")
+    if job.dataset_options.get("chunk_rows", 1) < 1:
+        raise JobError(f"{job.path}: dataset.chunk_rows must be 1 or more, got {job.dataset_options['chunk_rows']}")
     for key, value in job.dataset_options.items():
         if (key == "path" or key.endswith("_path")) and not Path(value).exists():
             raise JobError(f"{job.path}: dataset.{key}: no such file {value}")
+    if dataset.validate is not None:
+        try:
+            dataset.validate(dict(job.dataset_options))
+        except ReducerError as exc:
+            raise JobError(f"{job.path}: {exc}") from None
+        except (Exception, SystemExit) as exc:  # a plugin's bug: name it, as for load()
+            raise PluginError(f"{job.path}: dataset {dataset.name!r} failed to validate its options: "
+                              f"{type(exc).__name__}: {exc}") from None
 
 
 def read_jobs(paths):

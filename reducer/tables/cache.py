@@ -1,17 +1,17 @@
-"""A CSV larger than memory, read once into a binary cache (`streaming = true`).
+"""A table held on disk: the float32 cache a large input is read into once.
 
-One pass over the file (csv_chunks.py: checked block by block, errors name the line) gathers
-the normalisation statistics and appends the float32 feature values to `raw.f32` (rows x
-features, row-major). Labels go to `labels.i32` as codes, ids (when there is an id column) to
-`ids.csv`, and `meta.json` says what the cache holds and which file it came from. The cache
+One pass over the dataset's blocks (Dataset.read_blocks: for the csv dataset, csv_reader.py)
+goes through the same TableBuilder as a table held in memory (table.py), so the statistics,
+checks and row digest are the same; the float32 feature values go to `raw.f32` (rows x
+features, row-major), labels to `labels.i32` as codes, ids (when there is an id column) to
+`ids.csv`, and `meta.json` says what the cache holds and which input it came from. The cache
 lives in `outputs/.cache/<job>/`, is built under a temporary name and renamed into place, and
-is reused while the CSV's size and modification time and the job's reading options are
-unchanged. Nothing here imports TensorFlow.
+is reused while the input's content (its sha256) and the job's reading options are unchanged.
+Nothing here imports TensorFlow.
 """
 
 import csv
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -22,21 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .csv_chunks import CHUNK_ROWS, CsvChunks
-from .data import check_spread
-from .dataset import NORMALIZE_METHODS
-from .errors import DataError
-from .outputs import sha256_file
+from reducer.tables.normalise import normalised
+from reducer.tables.table import READ_ROWS, Layout, TableBuilder
 
 log = logging.getLogger("reducer")
 
-FORMAT = 1  # bump when the cache layout changes: old caches are then rebuilt
-READ_ROWS = 65_536  # rows per read when a whole cache is walked through
+FORMAT = 2  # bump when the cache layout or key changes: old caches are then rebuilt
 
 
 @dataclasses.dataclass(frozen=True)
 class CachedTable:
-    """The cache of one job's CSV; what the streamed pipeline needs instead of `data.Table`."""
+    """The cache of one job's table: answers what table.Table answers, from disk."""
 
     folder: Path
     rows: int
@@ -50,12 +46,13 @@ class CachedTable:
     x_min: float  # the smallest and largest normalised value
     x_max: float
     input_sha256: str
-    sha256: str  # of feature values, labels and ids, as data.Table.sha256
+    sha256: str  # of feature values, labels and ids, as table.Table.sha256
     reused: bool = False
+    in_memory = False
 
     @property
     def in_unit_range(self):
-        slack = 1e-6  # as data.Table.in_unit_range
+        slack = 1e-6  # as table.Table.in_unit_range
         return self.x_min >= -slack and self.x_max <= 1.0 + slack
 
     def raw(self, start, count):
@@ -68,7 +65,16 @@ class CachedTable:
         return values.reshape(count, columns)
 
     def normalised(self, raw):
-        return ((raw - self.offset) / self.scale).astype(np.float32)  # as data.make_table
+        return normalised(raw, self.offset, self.scale)
+
+    def normalised_rows(self):
+        """Every row, normalised, in memory (the neighbour objective's graph needs them all)."""
+        return self.normalised(self.raw(0, self.rows))
+
+    def chunks(self, size=READ_ROWS):
+        """(raw values, ids, labels) of `size` rows at a time, in order, read from disk."""
+        for start, ids in zip(range(0, self.rows, size), self.id_chunks(size)):
+            yield self.raw(start, size), ids, self.labels(start, size)
 
     def labels(self, start, count):
         """Label texts of rows start..start+count (an object array), or None without labels."""
@@ -110,23 +116,18 @@ class CachedTable:
 # ---------------------------------------------------------------- opening or building
 
 
-def cache_key(path, options, dataset):
-    stat = os.stat(path)
-    return {"format": FORMAT, "path": str(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+def cache_key(input_sha256, options, dataset):
+    """What the cache depends on: the input's content and every option that changes its rows."""
+    return {"format": FORMAT, "input_sha256": input_sha256,
             "delimiter": options.get("delimiter", ","), "header": options.get("header", True),
             "encoding": options.get("encoding", "utf-8"), "label": options.get("label", dataset.label),
             "id": options.get("id", dataset.id), "features": options.get("features", dataset.features),
             "normalize": options.get("normalize", dataset.normalize)}
 
 
-def open_table(options, dataset, folder, chunk_rows=CHUNK_ROWS):
-    """The CachedTable of the CSV in options["path"]: reused from `folder` when it is still
-    valid, else built there with one pass over the file."""
-    path = Path(options["path"])
-    try:
-        key = cache_key(path, options, dataset)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+def open_table(blocks, key, folder, dataset_name, origin):
+    """The CachedTable for `key`: reused from `folder` when it holds it, else built there from
+    `blocks` (a Dataset.read_blocks context manager, entered only when the cache is built)."""
     folder = Path(folder)
     cached = _load(folder, key)
     if cached is not None:
@@ -135,7 +136,7 @@ def open_table(options, dataset, folder, chunk_rows=CHUNK_ROWS):
     temp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     temp.mkdir(parents=True)
     try:
-        meta = _build(path, key, temp, chunk_rows)
+        meta = _build(blocks, key, temp, dataset_name, origin)
         _write_json(temp / "meta.json", meta)
         if folder.exists():  # a stale cache: move it aside, then swap the new one in
             old = folder.with_name(f".{folder.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
@@ -173,7 +174,7 @@ def _table(folder, meta, reused):
                        scale=np.asarray(meta["scale"], dtype=np.float32), normalize=meta["normalize"],
                        label_column=meta["label_column"], id_column=meta["id_column"],
                        label_names=tuple(meta["label_names"]), x_min=meta["x_min"], x_max=meta["x_max"],
-                       input_sha256=meta["input_sha256"], sha256=meta["rows_sha256"], reused=reused)
+                       input_sha256=meta["key"]["input_sha256"], sha256=meta["rows_sha256"], reused=reused)
 
 
 def _write_json(path, value):
@@ -185,61 +186,16 @@ def _write_json(path, value):
 # ---------------------------------------------------------------- the first pass
 
 
-class _Stats:
-    """Count, min, max, mean and sum of squared deviations per column, merged chunk by chunk
-    (Chan et al.), so the mean and spread need one pass and no more memory than a chunk."""
-
-    def __init__(self, columns):
-        self.n = 0
-        self.min = np.full(columns, np.inf)
-        self.max = np.full(columns, -np.inf)
-        self.mean = np.zeros(columns)
-        self.m2 = np.zeros(columns)
-
-    def add(self, x):
-        n = len(x)
-        if not n:
-            return
-        mean = x.mean(axis=0)
-        m2 = ((x - mean) ** 2).sum(axis=0)
-        delta = mean - self.mean
-        total = self.n + n
-        self.m2 += m2 + delta ** 2 * self.n * n / total
-        self.mean += delta * n / total
-        self.n = total
-        self.min = np.minimum(self.min, x.min(axis=0))
-        self.max = np.maximum(self.max, x.max(axis=0))
-
-    def affine(self, method):
-        """(offset, scale) per column, float64, as data._affine computes them in memory."""
-        if method == "minmax":
-            offset, scale = self.min, self.max - self.min
-        elif method == "zscore":
-            offset, scale = self.mean, np.sqrt(self.m2 / self.n)
-        else:
-            offset, scale = np.zeros_like(self.mean), np.ones_like(self.mean)
-        return offset, np.where(scale > 0, scale, 1.0)
-
-
-def _build(path, key, folder, chunk_rows):
+def _build(blocks, key, folder, dataset_name, origin):
     started = time.time()
-    normalize = key["normalize"]
-    if normalize not in NORMALIZE_METHODS:
-        raise DataError(f"{path}: normalize must be one of {', '.join(NORMALIZE_METHODS)}, got {normalize!r}")
-    reader = CsvChunks(path, key["delimiter"], key["header"], key["encoding"], key["label"], key["id"],
-                       key["features"], chunk_rows)
     label_codes = {}
-    raw_digest = hashlib.sha256()
     rows, reported = 0, time.time()
-    with reader, open(folder / "raw.f32", "wb") as raw_file, \
+    with blocks, open(folder / "raw.f32", "wb") as raw_file, \
             open(folder / "labels.i32", "wb") as label_file, \
             open(folder / "ids.csv", "w", encoding="utf-8", newline="") as id_file:
-        stats = _Stats(len(reader.features))
         id_writer = csv.writer(id_file, lineterminator="\n")
-        for x, ids, labels in reader:
-            stats.add(x)
-            raw32 = np.ascontiguousarray(x, dtype=np.float32)
-            raw_digest.update(raw32.tobytes())
+
+        def write(raw32, ids, labels):
             raw32.tofile(raw_file)
             if labels is not None:
                 for value in dict.fromkeys(labels):
@@ -248,52 +204,33 @@ def _build(path, key, folder, chunk_rows):
                 codes.tofile(label_file)
             if ids is not None:
                 id_writer.writerows([value] for value in ids)
-            rows += len(x)
+
+        layout = Layout(tuple(blocks.features), blocks.label_column, blocks.id_column)
+        builder = TableBuilder(layout, key["normalize"], dataset_name, origin, sink=write)
+        for values, ids, labels in blocks:
+            builder.add(values, ids, labels)
+            rows += len(values)
             if time.time() - reported > 30:
-                log.info("%s: %d rows read into the cache so far", path, rows)
+                log.info("%s: %d rows read into the cache so far", origin, rows)
                 reported = time.time()
-    if rows < 2:
-        raise DataError(f"{path}: {rows} data row{'' if rows == 1 else 's'}; expected at least 2 rows")
-    names = list(reader.features)
-    min32, max32 = stats.min.astype(np.float32), stats.max.astype(np.float32)
-    offset, scale = stats.affine(normalize)
-    try:
-        offset32, scale32 = check_spread(names, min32, max32, offset, scale, normalize, path)
-    except DataError as exc:
-        raise DataError(f"{path}: {exc}") from None
-    x_min = ((min32 - offset32) / scale32).astype(np.float32)
-    x_max = ((max32 - offset32) / scale32).astype(np.float32)
-    label_names = list(label_codes)
+    offset32, scale32, method = builder.finish()
+    stats = builder.stats
+    x_min = normalised(stats.min.astype(np.float32), offset32, scale32)
+    x_max = normalised(stats.max.astype(np.float32), offset32, scale32)
     meta = {
-        "key": key, "rows": rows, "features": names, "normalize": normalize,
+        "key": key, "rows": rows, "features": list(layout.features), "normalize": method,
         "offset": offset32.tolist(), "scale": scale32.tolist(),
-        "label_column": reader.label_column, "id_column": reader.id_column,
-        "label_names": label_names, "x_min": float(x_min.min()), "x_max": float(x_max.max()),
+        "label_column": layout.label_column, "id_column": layout.id_column,
+        "label_names": list(label_codes), "x_min": float(x_min.min()), "x_max": float(x_max.max()),
     }
-    if reader.label_column is None:
+    if layout.label_column is None:
         os.unlink(folder / "labels.i32")
-    if reader.id_column is None:
+    if layout.id_column is None:
         os.unlink(folder / "ids.csv")
-    meta["input_sha256"] = sha256_file(path)
-    meta["rows_sha256"] = _rows_digest(raw_digest, _table(folder, {**meta, "rows_sha256": "",
-                                                                    "input_sha256": ""}, False))
+    unfinished = _table(folder, {**meta, "rows_sha256": ""}, False)
+    meta["rows_sha256"] = builder.digest.hexdigest(
+        None if layout.label_column is None else (unfinished.labels(s, READ_ROWS)
+                                                  for s in range(0, rows, READ_ROWS)),
+        unfinished.id_chunks())
     meta["seconds"] = round(time.time() - started, 3)
     return meta
-
-
-def _rows_digest(raw_digest, table):
-    """data.Table.sha256 computed piecewise: the float32 values, then labels, then ids, each
-    joined by \\x1f, so one CSV gives the same digest streamed or in memory."""
-    digest = raw_digest.copy()
-    parts = []
-    if table.label_column is not None:
-        parts.append(table.labels(s, READ_ROWS) for s in range(0, table.rows, READ_ROWS))
-    parts.append(table.id_chunks())
-    for chunks in parts:
-        first = True
-        for chunk in chunks:
-            text = "\x1f".join(map(str, chunk))
-            digest.update((text if first else "\x1f" + text).encode())
-            first = False
-    return digest.hexdigest()
-

@@ -1,5 +1,6 @@
-"""Reading a delimited text file a block of rows at a time, every row checked as the
-in-memory CSV dataset (plugins/csv_table.py) checks it, for files larger than memory.
+"""The one CSV reader: a delimited text file read a block of rows at a time, every cell checked
+by checks.py. It serves the csv dataset (plugins/csv_table.py) whether its table is then held
+in memory or in the float32 cache on disk, so both give the same rows and the same messages.
 
 Each block of about `chunk_rows` lines is parsed by pandas' C parser; a block in which
 anything looks wrong (a cell that is not a number, a blank, a short or long row, bytes that
@@ -20,14 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import FLOAT32_MAX, MISSING_WORDS
-from .errors import DataError
+from reducer.tables import checks
+from reducer.tables.checks import FLOAT32_MAX
+from reducer.errors import DataError
 
 log = logging.getLogger("reducer")
 
 CHUNK_ROWS = 100_000
 COMMON_DELIMITERS = (",", ";", "\t", "|")
-MAX_FIELD = 10 * 1024 * 1024  # as plugins/csv_table.py: csv's default (128 KiB) is too small for some files
+MAX_FIELD = 10 * 1024 * 1024  # csv's default limit (128 KiB) is too small for some real files
 
 
 @dataclasses.dataclass
@@ -44,17 +46,17 @@ class _Layout:
     label: int = None
     id: int = None
 
-    def where(self, row, line):
-        return f"row {row + 1} (line {line})"
 
-
-def _check_encoding(path, encoding):
+def check_options(path, delimiter, encoding):
+    """The codec for `encoding`, or a DataError when the reader cannot use the options."""
+    if len(delimiter) != 1:
+        raise DataError(f"{path}: delimiter must be one character, got {delimiter!r}")
     try:
         codec = codecs.lookup(encoding).name
     except LookupError:
         raise DataError(f"{path}: unknown encoding {encoding!r} (the encoding option)") from None
     if 'a,\n"'.encode(codec, errors="replace") != b'a,\n"':
-        raise DataError(f"{path}: streaming = true reads encodings in which commas, quotes and line ends are "
+        raise DataError(f"{path}: reducer reads encodings in which commas, quotes and line ends are "
                         f"single ASCII bytes (utf-8, latin-1, cp1252...), not {encoding!r}")
     return codec
 
@@ -71,6 +73,11 @@ def _decode(layout, data, first_line):
 
 def _describe(delimiter):
     return "tab" if delimiter == "\t" else repr(delimiter)
+
+
+def _toml(delimiter):
+    """How to write `delimiter` in a job file."""
+    return 'delimiter = "\\t"' if delimiter == "\t" else f'delimiter = "{delimiter}"'
 
 
 def _read_record(handle, layout, line):
@@ -104,9 +111,8 @@ def _check_header(layout, line):
         other = max(counts, key=counts.get)
         if counts[other]:
             raise DataError(f"{layout.path}, line {line}: the header is one field {columns[0][:60]!r} when "
-                            f"split "
-                            f"on {_describe(layout.delimiter)}, but it contains {_describe(other)}; set the "
-                            f"delimiter option in [dataset]")
+                            f"split on {_describe(layout.delimiter)}, but it contains {_describe(other)}; set "
+                            f"{_toml(other)} in [dataset]")
     seen = set()
     for position, name in enumerate(columns):
         if not name:
@@ -168,8 +174,9 @@ def _fast(layout, data):
 
 
 def _exact(layout, data, first_line, first_row):
-    """The rows of a block parsed with the `csv` module, every cell checked; DataError names the
-    first problem by column, row and line. Returns what `_fast` returns."""
+    """The rows of a block parsed with the `csv` module, every cell checked by checks.py, so a
+    problem is named by column, row and line exactly as for a plugin's DataFrame. Returns what
+    `_fast` returns."""
     import pandas as pd
 
     text = _decode(layout, data, first_line)
@@ -183,8 +190,7 @@ def _exact(layout, data, first_line, first_row):
             if len(record) != len(layout.columns):
                 raise DataError(
                     f"{layout.path}, line {line}: {len(record)} field(s), expected {len(layout.columns)} "
-                    f"as in "
-                    f"{'the header' if layout.header else 'the first row'} (delimiter "
+                    f"as in {'the header' if layout.header else 'the first row'} (delimiter "
                     f"{_describe(layout.delimiter)}); a stray delimiter, a missing cell or an unquoted "
                     f"{_describe(layout.delimiter)} in a value?")
             records.append(record)
@@ -192,67 +198,44 @@ def _exact(layout, data, first_line, first_row):
     except csv.Error as exc:
         where = first_line + reader.line_num - 1
         raise DataError(f"{layout.path}, line {where}: cannot parse: {exc}") from None
-    frame = pd.DataFrame(records, columns=range(len(layout.columns)), dtype=object)
-    x = np.empty((len(frame), len(layout.features)), dtype=np.float64)
-    for k, position in enumerate(layout.features):
-        name = layout.columns[position]
-        cells = frame[position].astype("string").str.strip()
-        numbers = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = np.flatnonzero(~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX))
-        if bad.size:
-            row = int(bad[0])
-            cell = records[row][position]
-            where = layout.where(first_row + row, lines[row])
-            if cell.strip().lower() in MISSING_WORDS:
-                raise DataError(f"{layout.path}: column {name!r} has a missing cell (blank, NA or NaN) at "
-                                f"{where}; "
-                                f"expected a number in every row: fill or drop those rows first (reducer "
-                                f"never fills them silently)")
-            if np.isnan(numbers[row]):
-                raise DataError(f"{layout.path}: column {name!r}, {where}: expected a number, got {cell!r}")
-            raise DataError(f"{layout.path}: column {name!r}, {where}: value {cell.strip()!r} is infinite or "
-                            f"beyond float32 (largest {FLOAT32_MAX:.4g}); expected a finite number")
-        x[:, k] = numbers
-    labels = None
-    if layout.label is not None:
-        labels = frame[layout.label].to_numpy(dtype=object)
-        blank = [i for i, value in enumerate(labels) if not str(value).strip()]
-        if blank:
-            raise DataError(f"{layout.path}: label column {layout.columns[layout.label]!r} is blank at "
-                            f"{layout.where(first_row + blank[0], lines[blank[0]])}; expected a label in "
-                            f"every row")
-    ids = None if layout.id is None else frame[layout.id].to_numpy(dtype=object)
+    frame = pd.DataFrame(records, columns=layout.columns, dtype=object)
+    frame.attrs.update(lines=np.asarray(lines, dtype=np.int64), first_row=first_row)
+    try:
+        x = np.empty((len(frame), len(layout.features)), dtype=np.float64)
+        for k, position in enumerate(layout.features):
+            x[:, k] = checks.numeric_column(frame, layout.columns[position])
+        labels = None if layout.label is None else checks.label_values(frame, layout.columns[layout.label])
+    except DataError as exc:
+        raise DataError(f"{layout.path}: {exc}") from None
+    ids = None if layout.id is None else frame[layout.columns[layout.id]].to_numpy(dtype=object)
     return x, ids, labels
 
 
 def _choose_columns(layout, wanted, first_block):
     """Label, id and feature positions; without features, every column but the label and id
-    that has a number in the first block (as data.make_table, judged on that block)."""
+    that has a number in the first block (as table.frame_layout, judged on that block)."""
+    try:
+        def position(name, role):
+            column = checks.find_column(layout.columns, name, role)
+            return None if column is None else layout.columns.index(column)
 
-    def position(name, role):
-        if name is None:
-            return None
-        for k, column in enumerate(layout.columns):
-            if column == str(name):
-                return k
-        shown = ", ".join(layout.columns[:20]) + (f", ... ({len(layout.columns)} columns in all)"
-                                                   if len(layout.columns) > 20 else "")
-        raise DataError(f"{layout.path}: {role} column {name!r} not found; the columns are: {shown}")
-
-    layout.label = position(wanted["label"], "label")
-    layout.id = position(wanted["id"], "id")
-    if wanted["features"] is not None:
-        layout.features = [position(n, "feature") for n in wanted["features"]]
-    else:
-        candidates = [k for k in range(len(layout.columns)) if k not in (layout.label, layout.id)]
-        frame = _typed_frame(layout, first_block)
-        text = [k for k in candidates if not _has_number(frame[k])]
-        if text:
-            log.info("%s: skipping text column(s) %s; name them in features to be told why", layout.path,
-                     ", ".join(layout.columns[k] for k in text))
-        layout.features = [k for k in candidates if k not in text]
-    if not layout.features:
-        raise DataError(f"{layout.path}: no numeric feature columns besides the label and id")
+        layout.label = position(wanted["label"], "label")
+        layout.id = position(wanted["id"], "id")
+        if wanted["features"] is not None:
+            layout.features = [position(n, "feature") for n in wanted["features"]]
+        else:
+            candidates = [k for k in range(len(layout.columns)) if k not in (layout.label, layout.id)]
+            frame = _typed_frame(layout, first_block)
+            text = [k for k in candidates if not checks.has_number(frame[k])]
+            if text:
+                log.info("%s: skipping text column(s) %s; name them in features to be told why", layout.path,
+                         ", ".join(layout.columns[k] for k in text))
+            layout.features = [k for k in candidates if k not in text]
+        if not layout.features:
+            raise DataError(f"no numeric feature columns besides the label and id; the columns are: "
+                            f"{checks.names(layout.columns)}")
+    except DataError as exc:
+        raise DataError(f"{layout.path}: {exc}") from None
 
 
 def _typed_frame(layout, data):
@@ -268,16 +251,6 @@ def _typed_frame(layout, data):
         return pd.DataFrame([(r + [""] * width)[:width] for r in rows], columns=range(width), dtype=object)
 
 
-def _has_number(values):
-    """Whether a column holds any number; only columns the parser left as text are looked at
-    cell by cell."""
-    import pandas as pd
-
-    if pd.api.types.is_numeric_dtype(values):
-        return len(values) > 0
-    return bool(pd.to_numeric(values.astype("string").str.strip(), errors="coerce").notna().any())
-
-
 class CsvChunks:
     """The checked rows of one CSV, block by block: use as a context manager, then iterate
     for (features as float64 rows x columns, ids or None, labels or None) per block.
@@ -289,9 +262,7 @@ class CsvChunks:
     def __init__(self, path, delimiter=",", header=True, encoding="utf-8", label=None, id=None,
                  features=None, chunk_rows=CHUNK_ROWS):
         path = Path(path)
-        if len(delimiter) != 1:
-            raise DataError(f"{path}: delimiter must be one character, got {delimiter!r}")
-        self.layout = _Layout(path=path, codec=_check_encoding(path, encoding), encoding=encoding,
+        self.layout = _Layout(path=path, codec=check_options(path, delimiter, encoding), encoding=encoding,
                               delimiter=delimiter, header=header, columns=[])
         self.wanted = {"label": label, "id": id, "features": features}
         self.chunk_rows = chunk_rows
@@ -347,3 +318,11 @@ class CsvChunks:
                 parsed = _exact(self.layout, data, line, rows)
             rows += len(parsed[0])
             yield parsed
+
+
+def read_blocks(options, chunk_rows=CHUNK_ROWS):
+    """A `CsvChunks` for a job's [dataset] options (path, delimiter, header, encoding, label, id,
+    features): what the csv dataset offers as its `Dataset.read_blocks`."""
+    return CsvChunks(options["path"], options.get("delimiter", ","), options.get("header", True),
+                     options.get("encoding", "utf-8"), options.get("label"), options.get("id"),
+                     options.get("features"), chunk_rows)

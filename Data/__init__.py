@@ -1,0 +1,1 @@
+"""Sample data for the built-in datasets (this folder is reducer.sample_data once installed)."""

@@ -1,0 +1,1 @@
+"""Datasets: the plugin contract (`dataset.py`, `hookspecs.py`) and the registry that finds them."""

@@ -1,0 +1,1 @@
+"""The TensorFlow engine: the only modules that import TensorFlow. Import them lazily."""

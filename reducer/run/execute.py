@@ -1,0 +1,59 @@
+"""One job in isolation: whatever goes wrong in it becomes its `JobResult`, never the run's end."""
+
+import logging
+import time
+import traceback
+
+from reducer import publish
+from reducer.engine import xla_cache
+from reducer.errors import ReducerError
+from reducer.run.pipeline import run_job
+from reducer.run.results import JobResult, one_line
+
+log = logging.getLogger("reducer")
+
+
+def run_job_despite_the_cache(job, dataset, source, destination):
+    """run_job, trained again once after dropping the cached programs when TensorFlow failed on
+    one of them (it does not say which); a cache write that failed becomes one line. See
+    xla_cache.py: TensorFlow's own cache fails the training call in both cases."""
+    for attempt in (1, 2):
+        try:
+            return run_job(job, dataset, source, destination)
+        except Exception as exc:
+            cache_error = xla_cache.explain(exc)
+            if cache_error is not None:
+                raise cache_error from exc
+            if attempt == 2 or not xla_cache.unusable_cached_program(exc):
+                raise
+            removed = xla_cache.drop_cached_programs()
+            reason = (str(exc).splitlines() or [""])[0][:200]
+            log.warning("[%s] TensorFlow could not use a cached compiled program (%s: %s); removed %d cached "
+                        "program(s), training again", job.name, type(exc).__name__, reason, removed)
+
+
+def run_one(job, dataset, source, destination):
+    """Run one job in isolation: its failure, whatever it is, becomes its JobResult."""
+    started = time.time()
+    log.info("[%s] started (%s, dataset %s)", job.name, job.path, dataset.name)
+    try:
+        publish.check_folder(destination.job_folder(job.name))  # before training, not after
+        try:
+            manifest = run_job_despite_the_cache(job, dataset, source, destination)
+        finally:
+            compiled = xla_cache.publish()  # for the next run; 0 when the cache is off
+            if compiled:
+                log.info("[%s] compiled %d program(s); cached in %s for the next run", job.name, compiled,
+                         xla_cache.shared_folder())
+    except ReducerError as exc:
+        result = JobResult(job.name, "failed", time.time() - started, reason=one_line(exc))
+        log.error("[%s] failed, nothing published (previous outputs kept): %s", job.name, result.reason)
+        return result
+    except Exception as exc:  # a bug: keep the traceback in the log, keep the other jobs going
+        log.error("[%s] internal error, nothing published:\n%s", job.name, traceback.format_exc().rstrip())
+        return JobResult(job.name, "error", time.time() - started,
+                         reason=one_line(f"internal error: {type(exc).__name__}: {exc}"))
+    result = JobResult(job.name, "ok", time.time() - started, manifest["training"]["final_loss"],
+                       manifest=manifest)
+    log.info("[%s] published to %s", job.name, destination.job_folder(job.name))
+    return result

@@ -1,0 +1,238 @@
+"""One job, start to finish, over any table (in memory or in the float32 cache):
+load -> check -> (graph) -> train -> encode -> measure -> publish.
+
+TensorFlow is imported here lazily, after the rows are read and checked, so a job with bad
+data fails in a second without it.
+"""
+
+import dataclasses
+import logging
+import platform
+import time
+from concurrent import futures
+
+import numpy as np
+
+from reducer import __version__, publish
+from reducer.errors import JobError, TrainingError
+from reducer.progress import Progress
+from reducer.tables import storage
+
+log = logging.getLogger("reducer")
+PLOT_ROWS = 50_000  # rows drawn in plot.png and handed to the quality metrics
+SAMPLE_SEED = 0  # fixed, as quality.SEED: the same rows every night
+
+
+def sample_rows(rows, size=PLOT_ROWS, seed=SAMPLE_SEED):
+    """Sorted indices of a fixed-seed sample of at most `size` rows (all of them when fewer)."""
+    if rows <= size:
+        return np.arange(rows)
+    return np.sort(np.random.default_rng(seed).choice(rows, size=size, replace=False))
+
+
+def versions():
+    import matplotlib
+    import pandas
+
+    from reducer.engine.tf_setup import keras, tf
+
+    return {"python": platform.python_version(), "reducer": __version__, "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__, "pandas": pandas.__version__,
+            "matplotlib": matplotlib.__version__}
+
+
+def input_file_digest(path):
+    """{"path", "sha256"} of an input file, or None when there is no such file."""
+    try:
+        return {"path": path, "sha256": publish.sha256_file(path)} if path else None
+    except OSError:  # not a file this dataset reads as a whole: nothing to record
+        return None
+
+
+def load_table(job, dataset, source=None, destination=None):
+    """The job's table, checked and normalised, where `storage.choose` puts it; with the
+    storage decision and the input file's digest."""
+    place = storage.choose(job, dataset)
+    input_file = input_file_digest(job.dataset_options.get("path"))
+    folder = storage.cache_folder(destination.outputs_root, job.name) if destination else None
+    if folder is None and not place.in_memory:
+        raise JobError(f"{job.path}: a table held out of core needs an outputs folder for its cache")
+    table = storage.open_table(job, dataset, source, place, folder,
+                               input_file["sha256"] if input_file else None)
+    refusal = storage.neighbors_refusal(job, table.rows, len(table.features))
+    if refusal:
+        raise JobError(refusal)
+    if input_file is None and getattr(table, "source", None):  # the file a plugin read by itself
+        input_file = input_file_digest(table.source)
+    return table, place, input_file
+
+
+def run_job(job, dataset, source, destination):
+    """Train one job and publish its files; returns the manifest (a dict)."""
+    started = time.time()
+    seconds = {}
+    table, place, input_file = load_table(job, dataset, source, destination)
+    seconds["load"] = time.time() - started
+    held = ("in memory" if place.in_memory else
+            f"in the float32 cache, {'reused from' if table.reused else 'written to'} {table.folder}")
+    log.info("[%s] %d rows x %d columns from dataset %r, held %s (%s)", job.name, table.rows,
+             len(table.features), dataset.name, held, place.reason)
+
+    t = time.time()
+    from reducer.engine import model as model_lib
+    from reducer.engine.tf_setup import configure
+
+    configure()
+    seconds["tensorflow_import"] = time.time() - t
+    job = dataclasses.replace(job, model=model_lib.resolve(job.model, table))
+
+    graph = None
+    if job.model.objective == "neighbors":  # the kNN graph first (engine/neighbor_train.py)
+        from reducer.engine import neighbor_train
+
+        graph = neighbor_train.graph_of(table.normalised_rows(), job.model, seconds)
+    sample = sample_rows(table.rows)
+    sample_raw, sample_labels = table.take(sample)
+    trained, reference = train_beside_reference(job, table, graph, table.normalised(sample_raw), sample_labels,
+                                                seconds)
+    decoder, saved_encoder, history = trained
+    t = time.time()
+    coordinates = model_lib.apply(saved_encoder, sample_raw)
+    if not np.all(np.isfinite(coordinates)):
+        raise TrainingError("training produced NaN or infinite coordinates; nothing published")
+    seconds["encode"] = time.time() - t
+    quality = None
+    if reference is not None:
+        t = time.time()
+        quality = measure_quality(job, reference.result(), coordinates, decoder)
+        if len(sample) < table.rows:  # measured on the plot's sample of a large table
+            quality.update(sampled=True, rows_in_table=int(table.rows))
+        seconds["quality"] = time.time() - t
+
+    manifest = build_manifest(job, dataset, source, table, place, input_file, history, graph, quality,
+                              len(sample))
+    shown = publish.Shown(coordinates=coordinates, labels=sample_labels, features=table.features,
+                          id_column=table.id_column, label_column=table.label_column)
+    publish.publish_job(job, destination, table, lambda raw: model_lib.apply(saved_encoder, raw), shown,
+                        saved_encoder, manifest, seconds, started)
+    return manifest
+
+
+def build_manifest(job, dataset, source, table, place, input_file, history, graph, quality, plot_rows):
+    """The manifest of one run: everything but the files and the seconds, which publishing adds."""
+    manifest = {
+        "job": job.resolved(),
+        "dataset": {"name": dataset.name, "source": source, "rows": int(table.rows),
+                    "columns": len(table.features), "features": list(table.features),
+                    "label_column": table.label_column, "id_column": table.id_column,
+                    "normalize": table.normalize, "offset": table.offset.tolist(),
+                    "scale": table.scale.tolist(), "input_file": input_file, "rows_sha256": table.sha256},
+        "table": place.section(),
+        "versions": versions(),
+        "seed": job.training.seed,
+        "training": {"engine": "reducer compiled loop (XLA)", "epochs": job.training.epochs,
+                     "loss_per_epoch": list(history.losses), "final_loss": history.final_loss},
+        "quality": quality,
+    }
+    if graph is not None:
+        manifest["training"].update(engine="reducer neighbour loop (XLA)", graph=graph.details())
+    elif not table.in_memory:
+        manifest["training"]["engine"] = "reducer compiled loop (XLA), fed in shuffled chunks"
+    if not table.in_memory:
+        from reducer.engine.train import block_rows
+
+        chunk_rows = storage.chunk_rows(job)
+        manifest["streaming"] = {
+            "chunk_rows": chunk_rows, "block_rows": block_rows(chunk_rows, min(job.training.batch_size, table.rows)),
+            "cache": str(table.folder), "cache_reused": table.reused, "plot_rows": int(plot_rows),
+            "plot_sample_seed": SAMPLE_SEED}
+    if quality is not None:
+        from reducer.quality import subtitle
+
+        manifest["subtitle"] = subtitle(quality)
+    return manifest
+
+
+def train_beside_reference(job, table, graph, sample_x, sample_labels, seconds):
+    """train()'s result, and the quality metrics' map-independent half (a Future, or None when
+    they are off), which runs beside the training loop from the end of its first chunk of
+    epochs: by then tracing and compiling (Python, holding the GIL) are over, and so is the
+    kNN graph, which imports scikit-learn too (two threads importing it at once can deadlock in
+    its circular imports)."""
+    started = []
+
+    def start_reference():
+        if not started:
+            started.append(start_quality_reference(job, sample_x, sample_labels))
+
+    try:
+        result = train(job, table, graph, seconds, after_first_chunk=start_reference)
+        start_reference()  # if training reported no chunk
+    except Exception:
+        if started and started[0] is not None:  # leave nothing of this attempt running
+            started[0].cancel()
+            futures.wait(started)
+        raise
+    return result, started[0]
+
+
+def train(job, table, graph, seconds, after_first_chunk=None):
+    """Build and train the model: (decoder, the saved encoder with the input's normalisation
+    inside, history). The loop follows the objective and where the table is: the neighbour
+    loop, the compiled loop over every row in memory, or the same loop fed chunks from disk.
+    after_first_chunk() is called once the loop has run its first chunk of epochs."""
+    from reducer.engine import model as model_lib
+    from reducer.engine import neighbor_train, train as engine
+    from reducer.engine.tf_setup import keras
+
+    t = time.time()
+    keras.utils.set_random_seed(job.training.seed)
+    encoder, decoder, autoencoder = model_lib.build(len(table.features), job.model, job.training.seed,
+                                                    job.model.output_activation)
+    show = Progress(job.name, job.training.epochs, job.training.log_every)
+
+    def progress(losses):
+        show(losses)
+        if after_first_chunk is not None:
+            after_first_chunk()
+
+    if graph is not None:
+        history = neighbor_train.train(encoder, decoder, table.normalised_rows(), graph, job.model, job.training,
+                                       progress=progress)
+    elif table.in_memory:
+        history = engine.train(autoencoder, table.x, job.training, progress=progress)
+    else:
+        history = engine.train_chunks(autoencoder, table, job.training, storage.chunk_rows(job), progress=progress)
+    saved_encoder = model_lib.raw_row_encoder(encoder, table, name=f"{job.name}_encoder")
+    seconds["train"] = time.time() - t
+    return decoder, saved_encoder, history
+
+
+def start_quality_reference(job, x, labels):
+    """Start the map-independent half of the quality metrics (quality.Reference: scikit-learn's
+    import, the input's neighbour ranks, PCA) in a background thread; a Future, or None when the
+    job turns the metrics off. It runs while the model trains: training holds one core and,
+    inside its compiled loop, not the GIL, so on two cores the metrics add ~0.1 s, not ~1.5 s.
+    Started after TensorFlow's import (tf_setup hides scikit-learn from Keras during it) and
+    after anything else in this thread that imports scikit-learn (see train_beside_reference)."""
+    if not job.quality.enabled:
+        return None
+    from reducer import quality
+
+    pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="reducer-quality")
+    try:
+        return pool.submit(quality.Reference, x, labels, job.model.latent, job.quality.max_rows)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one task
+
+
+def measure_quality(job, reference, coordinates, decoder):
+    """The manifest's `quality` section (reducer/quality.py); the decoder's reconstruction counts
+    only where the decoder was trained."""
+    from reducer.engine import model as model_lib
+
+    def reconstruction(rows):  # called for the sampled rows only: cheap on large tables
+        return model_lib.apply(decoder, coordinates[rows])
+
+    trained_decoder = job.model.objective != "neighbors" or job.model.reconstruction_weight > 0
+    return reference.evaluate(coordinates, reconstruction if trained_decoder else None)

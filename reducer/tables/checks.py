@@ -1,0 +1,107 @@
+"""The cell checks every table goes through, whoever read it: a plugin's DataFrame or a block
+of a CSV file (csv_reader.py). Each problem is a DataError naming the column, the row and,
+when the reader knows it, the line; the caller puts the file's name in front.
+
+Where rows came from travels in ``frame.attrs``: ``lines`` (the file line of each row),
+``first_line`` (the line of row 0 when every row is one line) and ``first_row`` (the number of
+rows before this frame, for a block deep in a file).
+"""
+
+import numpy as np
+
+from reducer.errors import DataError
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MISSING_WORDS = ("", "nan", "na", "n/a", "null", "none")
+
+
+def where(frame, row):
+    """'row 7 (line 8)' when the reader told us where rows came from, else 'row 7'."""
+    attrs = frame.attrs
+    text = f"row {attrs.get('first_row', 0) + row + 1}"
+    lines, first_line = attrs.get("lines"), attrs.get("first_line")
+    if lines is not None and row < len(lines):
+        text += f" (line {int(lines[row])})"
+    elif first_line is not None:
+        text += f" (line {row + first_line})"
+    return text
+
+
+def rows_text(frame, rows, limit=3):
+    shown = ", ".join(where(frame, int(r)) for r in rows[:limit])
+    return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
+def names(columns, limit=20):
+    shown = [str(c) for c in columns]
+    text = ", ".join(shown[:limit])
+    return text + (f", ... ({len(shown)} columns in all)" if len(shown) > limit else "")
+
+
+def find_column(columns, name, role):
+    """The column called `name` (compared as text), or a DataError listing the columns."""
+    if name is None:
+        return None
+    for column in columns:
+        if str(column) == str(name):
+            return column
+    raise DataError(f"{role} column {name!r} not found; the columns are: {names(columns)}")
+
+
+def has_number(values):
+    """Whether a column holds any number at all: one that does not is text (a name, a category),
+    skipped unless the job names it as a feature."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    return bool(pd.to_numeric(values.astype("string").str.strip(), errors="coerce").notna().any())
+
+
+def numeric_column(frame, column):
+    """The column as float64, or a DataError naming the column, the row and the cell."""
+    import pandas as pd
+
+    values = frame[column]
+    if values.dtype == bool or not (pd.api.types.is_numeric_dtype(values) or values.dtype == object
+                                     or pd.api.types.is_string_dtype(values)):
+        raise DataError(f"column {str(column)!r} is not numeric (type {values.dtype}); expected numbers")
+    text = None
+    if not pd.api.types.is_numeric_dtype(values):
+        text = values.astype("string").str.strip()
+        numbers = pd.to_numeric(text, errors="coerce")
+        missing_word = text.isna() | text.str.lower().isin(MISSING_WORDS)
+        bad = (numbers.isna() & ~missing_word).fillna(False).to_numpy(dtype=bool)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"column {str(column)!r}, {where(frame, row)}: expected a number, "
+                            f"got {values.iloc[row]!r}")
+        values = numbers
+    values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    missing = np.flatnonzero(np.isnan(values))
+    if missing.size:
+        raise DataError(f"column {str(column)!r} has {missing.size} missing cell(s) (blank, NA or NaN) at "
+                        f"{rows_text(frame, missing)}; expected a number in every row: fill or drop "
+                        f"those rows first (reducer never fills them silently)")
+    too_big = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX))
+    if too_big.size:
+        row = int(too_big[0])
+        written = text.iloc[row] if text is not None else values[row]
+        raise DataError(f"column {str(column)!r}, {where(frame, row)}: value {written!r} is infinite or "
+                        f"beyond float32 (largest {FLOAT32_MAX:.4g}); expected a finite number")
+    return values
+
+
+def label_values(frame, column):
+    """The label column as an array (its own dtype), or a DataError naming the blank rows."""
+    import pandas as pd
+
+    labels = frame[column].to_numpy()
+    blank = np.flatnonzero(pd.isna(labels) | np.array([str(v).strip() == "" for v in labels], dtype=bool))
+    if blank.size:
+        # Blank from some row to the end of a whole table: a label list shorter than the rows.
+        tail = "first_row" not in frame.attrs and blank[0] > 0 and blank.size == len(labels) - blank[0]
+        hint = " (the label list is shorter than the rows?)" if tail else ""
+        raise DataError(f"label column {str(column)!r} is blank in {blank.size} row(s), at "
+                        f"{rows_text(frame, blank)}{hint}; expected a label in every row")
+    return labels

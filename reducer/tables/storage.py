@@ -1,0 +1,177 @@
+"""Opening a job's table: the one entry point for `reducer run` and `reducer check --data`.
+
+A dataset whose plugin offers `read_blocks` (the csv dataset does) can be held in memory or
+in the float32 cache on disk (cache.py); reducer decides from the input file's size and the
+memory it would need, unless the job says `streaming = true` or `false`. Any other dataset
+loads a DataFrame, which is checked and held in memory. The decision and its reason are one
+log line and go into the manifest.
+"""
+
+import dataclasses
+import traceback
+from pathlib import Path
+
+from reducer.errors import JobError, PluginError, ReducerError
+from reducer.tables import cache, table as tables
+
+# A table is held in memory when it would need at most this much, and at most a quarter of
+# the memory available now; above, it goes to the float32 cache, whose memory stays near a few
+# blocks. Held in memory, a CSV needs about 4 bytes per byte of text: float64 blocks while
+# parsing, then the float32 values and their normalised copy.
+MEMORY_LIMIT_BYTES = 1 << 30
+MEMORY_SHARE = 4
+BYTES_PER_INPUT_BYTE = 4
+CHUNK_ROWS = 100_000  # rows per block read (`chunk_rows`)
+# The neighbour objective needs every normalised row and its graph in memory, cached table or
+# not: 4 bytes per value plus 24 per graph edge (a 1,000,000 x 100 table with 15 neighbours
+# needs 0.76 GB). Beyond this it is refused.
+NEIGHBORS_LIMIT_BYTES = 2 << 30
+
+
+@dataclasses.dataclass(frozen=True)
+class Storage:
+    in_memory: bool
+    reason: str
+
+    def section(self):
+        """The manifest's `table` section."""
+        return {"held": "memory" if self.in_memory else "cache", "reason": self.reason}
+
+
+def available_memory():
+    """Bytes of memory available now (Linux's MemAvailable), or None when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _size(number):
+    return f"{number / 1e6:,.1f} MB" if number < 1e9 else f"{number / 1e9:,.2f} GB"
+
+
+def choose(job, dataset, available=None):
+    """Where the job's table will live, and why, in one line."""
+    if dataset.read_blocks is None:
+        return Storage(True, f"dataset {dataset.name!r} loads its rows into memory")
+    forced = job.dataset_options.get("streaming")
+    if forced is not None:
+        return Storage(not forced, f"the job says streaming = {'true' if forced else 'false'}")
+    path = job.dataset_options.get("path")
+    try:
+        size = Path(path).stat().st_size if path else None
+    except OSError:
+        size = None
+    if size is None:
+        return Storage(True, "no input file to measure")
+    need = size * BYTES_PER_INPUT_BYTE
+    available = available_memory() if available is None else available
+    limit = MEMORY_LIMIT_BYTES if available is None else min(MEMORY_LIMIT_BYTES, available // MEMORY_SHARE)
+    comparison = f"input {_size(size)} would need about {_size(need)} in memory"
+    if need <= limit:
+        return Storage(True, f"{comparison}, within the limit of {_size(limit)}")
+    return Storage(False, f"{comparison}, above the limit of {_size(limit)} (at most 1 GiB and a quarter "
+                          f"of the {_size(available or 0)} available)")
+
+
+def chunk_rows(job):
+    return job.dataset_options.get("chunk_rows", CHUNK_ROWS)
+
+
+def reading_options(job, dataset):
+    """The job's [dataset] options with the label, id and features the table will use (the
+    job's choice, else the dataset's): what `Dataset.read_blocks` is given."""
+    options = dict(job.dataset_options)
+    for key, default in (("label", dataset.label), ("id", dataset.id), ("features", dataset.features)):
+        options.setdefault(key, default)
+    return options
+
+
+def neighbors_refusal(job, rows, columns):
+    """The one-line reason the neighbour objective cannot run on this table, or None."""
+    if job.model.objective != "neighbors":
+        return None
+    need = rows * columns * 4 + rows * job.model.n_neighbors * 24
+    if need <= NEIGHBORS_LIMIT_BYTES:
+        return None
+    return (f"{job.path}: model.objective = \"neighbors\" needs every row and its graph in memory, about "
+            f"{_size(need)} for {rows:,} rows x {columns} columns, above its limit of "
+            f"{_size(NEIGHBORS_LIMIT_BYTES)}; use objective = \"reconstruction\" (trained from the cache in "
+            f"chunks) or fewer rows")
+
+
+def load_rows(job, dataset, source=None):
+    """The DataFrame the dataset's plugin loads; its failures name the dataset and plugin."""
+    try:
+        return dataset.load(dict(job.dataset_options))
+    except ReducerError as exc:
+        raise type(exc)(f"dataset {dataset.name!r}: {exc}") from None
+    except (Exception, SystemExit) as exc:  # a plugin's bug: name the plugin, keep the run going
+        raise PluginError(f"dataset {dataset.name!r}{f' (plugin {source})' if source else ''} failed to "
+                          f"load{_raised_at(exc, source)}: {type(exc).__name__}: {exc}") from exc
+
+
+def _raised_at(exc, source):
+    """' at line N of plugin.py' for the plugin file's innermost frame, when there is one."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if source and f.filename == str(source)]
+    return f" at line {frames[-1].lineno} of {Path(frames[-1].filename).name}" if frames else ""
+
+
+def _blocks(job, dataset, source):
+    """The dataset's block reader for this job (a context manager, not yet entered)."""
+    try:
+        return dataset.read_blocks(reading_options(job, dataset), chunk_rows(job))
+    except ReducerError:
+        raise
+    except (Exception, SystemExit) as exc:
+        raise PluginError(f"dataset {dataset.name!r}{f' (plugin {source})' if source else ''} failed to "
+                          f"open its rows{_raised_at(exc, source)}: {type(exc).__name__}: {exc}") from exc
+
+
+def _origin(job, dataset):
+    return str(job.dataset_options.get("path") or f"dataset {dataset.name!r}")
+
+
+def open_table(job, dataset, source, storage, cache_folder, input_sha256=None):
+    """The job's checked, normalised table: a table.Table in memory, or a cache.CachedTable
+    (built in `cache_folder`, or reused from it while `input_sha256` and the options match)."""
+    options = reading_options(job, dataset)
+    if dataset.read_blocks is None:
+        return tables.make_table(load_rows(job, dataset, source), dataset, job.dataset_options)
+    blocks = _blocks(job, dataset, source)
+    if storage.in_memory:
+        with blocks:
+            layout = tables.Layout(tuple(blocks.features), blocks.label_column, blocks.id_column)
+            return tables.assemble(blocks, layout, options.get("normalize", dataset.normalize), dataset.name,
+                                   _origin(job, dataset))
+    key = cache.cache_key(input_sha256, job.dataset_options, dataset)
+    return cache.open_table(blocks, key, cache_folder, dataset.name, _origin(job, dataset))
+
+
+def validate(job, dataset, source):
+    """Read and check every row as `reducer run` would, keep none of them: (rows, columns).
+    Raises what run would raise (DataError, PluginError, JobError)."""
+    if dataset.read_blocks is None:
+        table = tables.make_table(load_rows(job, dataset, source), dataset, job.dataset_options)
+        rows, columns = table.rows, len(table.features)
+    else:
+        with _blocks(job, dataset, source) as blocks:
+            layout = tables.Layout(tuple(blocks.features), blocks.label_column, blocks.id_column)
+            builder = tables.TableBuilder(layout, job.dataset_options.get("normalize", dataset.normalize),
+                                          dataset.name, _origin(job, dataset))
+            for values, ids, labels in blocks:
+                builder.add(values, ids, labels)
+            builder.finish()
+            rows, columns = builder.rows, len(layout.features)
+    refusal = neighbors_refusal(job, rows, columns)
+    if refusal:
+        raise JobError(refusal)
+    return rows, columns
+
+
+def cache_folder(outputs_root, job_name):
+    return Path(outputs_root) / ".cache" / job_name

@@ -1,0 +1,227 @@
+"""A table held in memory, and the one way every table is assembled from checked blocks.
+
+Whatever read the rows (a plugin's DataFrame, or a dataset's block reader such as the CSV
+one), they arrive here as blocks of (float64 values, ids, labels), already cell-checked
+(checks.py). `TableBuilder` gathers the normalisation statistics (normalise.ColumnStats), the
+row digest and the float32 values; it finishes into an in-memory `Table` here, or into the
+float32 cache on disk (cache.py), with the same numbers either way.
+"""
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from reducer.errors import DataError, PluginError
+from reducer.tables import checks
+from reducer.tables.normalise import ColumnStats, check_spread, method_of, normalised
+
+log = logging.getLogger("reducer")
+READ_ROWS = 65_536  # rows per piece when a whole table is walked through (embedding.csv, the digest)
+
+
+class RowsDigest:
+    """sha256 of a table's float32 values, then its labels, then its ids, each joined by \\x1f:
+    one digest for one table however it was read (in memory, in blocks, from the cache)."""
+
+    def __init__(self):
+        self.digest = hashlib.sha256()
+
+    def add_values(self, raw32):
+        self.digest.update(np.ascontiguousarray(raw32, dtype=np.float32).tobytes())
+
+    def hexdigest(self, *columns):
+        """Finish with each column (labels, ids; None to skip) given as an iterable of chunks."""
+        digest = self.digest.copy()
+        for chunks in columns:
+            if chunks is None:
+                continue
+            first = True
+            for chunk in chunks:
+                text = "\x1f".join(map(str, chunk))
+                digest.update((text if first else "\x1f" + text).encode())
+                first = False
+        return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which columns a table has: names of the features, the label and the id column."""
+
+    features: tuple
+    label_column: Optional[str]
+    id_column: Optional[str]
+
+
+class TableBuilder:
+    """Takes checked blocks, keeps the statistics and digest; `finish` checks the spreads and
+    gives (offset32, scale32, normalize). A `sink(raw32, ids, labels)` keeps the rows."""
+
+    def __init__(self, layout, normalize, dataset_name, origin, sink=None):
+        self.layout = layout
+        self.method, self.fixed = method_of(normalize, dataset_name)
+        self.origin = origin
+        self.stats = ColumnStats(len(layout.features))
+        self.digest = RowsDigest()
+        self.sink = sink
+        self.rows = 0
+
+    def add(self, values, ids, labels):
+        self.stats.add(values)
+        raw32 = np.ascontiguousarray(values, dtype=np.float32)
+        self.digest.add_values(raw32)
+        if self.sink is not None:
+            self.sink(raw32, ids, labels)
+        self.rows += len(values)
+
+    def finish(self):
+        """(offset32, scale32, normalize) after every block; DataError, starting with the origin,
+        when the table is unusable."""
+        try:
+            if self.rows < 2:
+                raise DataError(f"{self.rows} data row{'' if self.rows == 1 else 's'}; expected at least 2 rows")
+            offset, scale = self.stats.affine(self.method, self.fixed)
+            offset32, scale32 = check_spread(self.layout.features, self.stats.min.astype(np.float32),
+                                             self.stats.max.astype(np.float32), offset, scale, self.method,
+                                             self.origin)
+        except DataError as exc:
+            raise DataError(f"{self.origin}: {exc}") from None
+        return offset32, scale32, self.method
+
+
+@dataclass(frozen=True)
+class Table:
+    """Every row in memory. The cache's `cache.CachedTable` answers the same questions from disk."""
+
+    raw: np.ndarray  # float32, rows x features, as loaded
+    x: np.ndarray  # float32, normalised: (raw - offset) / scale
+    offset: np.ndarray  # float32, one per feature
+    scale: np.ndarray  # float32, one per feature, never 0
+    features: tuple
+    ids: np.ndarray
+    labels: Optional[np.ndarray]
+    id_column: Optional[str]
+    label_column: Optional[str]
+    normalize: str  # "minmax", "zscore", "none" or "fixed"
+    sha256: str  # of the feature values, labels and ids
+    source: Optional[str] = None  # the file the rows came from, when the reader said
+    in_memory = True
+
+    @property
+    def rows(self):
+        return len(self.raw)
+
+    @property
+    def in_unit_range(self):
+        """True when every normalised value lies in [0, 1]: a sigmoid output can reproduce it."""
+        slack = 1e-6  # float32 rounding of (x - min) / (max - min) can land a hair outside [0, 1]
+        return bool(self.x.size) and float(self.x.min()) >= -slack and float(self.x.max()) <= 1.0 + slack
+
+    def take(self, rows):
+        """(raw values, labels) of the row indices `rows`."""
+        return self.raw[rows], None if self.labels is None else self.labels[rows]
+
+    def chunks(self, size=READ_ROWS):
+        """(raw values, ids, labels) of `size` rows at a time, in order."""
+        for start in range(0, self.rows, size):
+            end = start + size
+            yield self.raw[start:end], self.ids[start:end], None if self.labels is None else self.labels[start:end]
+
+    def normalised(self, raw):
+        return normalised(raw, self.offset, self.scale)
+
+    def normalised_rows(self):
+        return self.x
+
+
+def assemble(blocks, layout, normalize, dataset_name, origin, source=None):
+    """An in-memory `Table` from checked blocks: (values float64, ids or None, labels or None)."""
+    raws, ids, labels = [], [], []
+
+    def keep(raw32, block_ids, block_labels):
+        raws.append(raw32)
+        ids.append(block_ids)
+        labels.append(block_labels)
+
+    builder = TableBuilder(layout, normalize, dataset_name, origin, sink=keep)
+    for values, block_ids, block_labels in blocks:
+        builder.add(values, block_ids, block_labels)
+    offset32, scale32, method = builder.finish()
+    raw32 = np.concatenate(raws) if len(raws) != 1 else raws[0]
+    label_array = None if layout.label_column is None else np.concatenate(labels)
+    if layout.id_column is None:
+        id_array = np.arange(len(raw32))
+    else:
+        id_array = np.concatenate(ids)
+    sha256 = builder.digest.hexdigest([label_array] if label_array is not None else None, [id_array])
+    return Table(raw=raw32, x=normalised(raw32, offset32, scale32), offset=offset32, scale=scale32,
+                 features=layout.features, ids=id_array, labels=label_array, id_column=layout.id_column,
+                 label_column=layout.label_column, normalize=method, sha256=sha256, source=source)
+
+
+# ---------------------------------------------------------------- a plugin's DataFrame
+
+
+def origin_of(frame, dataset_name):
+    """What a message about these rows starts with: the data file, else the dataset."""
+    source = frame.attrs.get("source") if hasattr(frame, "attrs") else None
+    return str(source) if source else f"dataset {dataset_name!r}"
+
+
+def frame_layout(frame, dataset, options):
+    """Which of the frame's columns are the label, the id and the features."""
+    if frame.columns.nlevels != 1:
+        raise PluginError(f"dataset {dataset.name!r}: load() returned {frame.columns.nlevels} levels of "
+                          f"column names; expected one name per column")
+    names = [str(c) for c in frame.columns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DataError(f"column name(s) {', '.join(map(repr, twice))} appear more than once; "
+                        f"expected unique column names")
+    label = checks.find_column(frame.columns, options.get("label", dataset.label), "label")
+    id_column = checks.find_column(frame.columns, options.get("id", dataset.id), "id")
+    if "features" in options or dataset.features is not None:
+        features = [checks.find_column(frame.columns, name, "feature")
+                    for name in options.get("features", dataset.features)]
+    else:
+        features = [c for c in frame.columns if c not in (label, id_column)]
+        text = [c for c in features if not checks.has_number(frame[c])]
+        if text:
+            log.info("%s: skipping text column(s) %s; name them in features to be told why",
+                     origin_of(frame, dataset.name), ", ".join(map(str, text)))
+            features = [c for c in features if c not in text]
+    if not features:
+        raise DataError(f"no numeric feature columns besides the label and id; the columns are: "
+                        f"{checks.names(frame.columns)}")
+    return label, id_column, features
+
+
+def make_table(frame, dataset, options):
+    """Check the rows a plugin's load() returned and normalise them: a `Table`.
+
+    options: the job's [dataset] table; `label`, `id`, `features`, `normalize` there override
+    the dataset's own choices. Problems with the rows raise DataError starting with the data
+    file (or the dataset's name when the plugin did not say which file).
+    """
+    import pandas as pd
+
+    if not isinstance(frame, pd.DataFrame):
+        raise PluginError(f"dataset {dataset.name!r}: load() must return a pandas DataFrame, "
+                          f"got {type(frame).__name__}")
+    origin = origin_of(frame, dataset.name)
+    try:
+        if len(frame) < 2:
+            raise DataError(f"{len(frame)} data row{'' if len(frame) == 1 else 's'}; expected at least 2 rows")
+        label, id_column, features = frame_layout(frame, dataset, options)
+        values = np.column_stack([checks.numeric_column(frame, column) for column in features])
+        labels = checks.label_values(frame, label) if label is not None else None
+    except DataError as exc:
+        raise DataError(f"{origin}: {exc}") from None
+    ids = frame[id_column].to_numpy() if id_column is not None else None
+    layout = Layout(tuple(str(f) for f in features), None if label is None else str(label),
+                    None if id_column is None else str(id_column))
+    source = frame.attrs.get("source")
+    return assemble([(values, ids, labels)], layout, options.get("normalize", dataset.normalize),
+                    dataset.name, origin, None if source is None else str(source))

@@ -1,0 +1,119 @@
+"""One table path: where a table is held is decided from its size (or forced by the job), said
+in the log and the manifest; `reducer check` refuses what `run` would, and `check --data` reads
+every row; the neighbour objective runs on a cached table."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+
+from conftest import DATA, TEST_PLUGINS, Project, run_cli
+from reducer.config import read_job
+from reducer.datasets.registry import load_registry
+from reducer.tables import storage
+
+
+def wine_job(project, name="wine", extra=""):
+    project.copy_data("wine.csv")
+    return project.job(name, f"""
+        [dataset]
+        name = "csv"
+        path = "../Data/wine.csv"
+        id = "sample_id"
+        label = "cultivar"
+        {extra}
+        [training]
+        epochs = 4
+        log_every = 2
+        """)
+
+
+def test_the_size_of_the_input_decides_where_the_table_is_held(project):
+    csv = load_registry().get("csv")
+    job = read_job(wine_job(project))
+    size = (project.root / "Data" / "wine.csv").stat().st_size
+    roomy = storage.choose(job, csv, available=64 << 30)
+    assert roomy.in_memory and "within the limit" in roomy.reason
+    tight = storage.choose(job, csv, available=size * storage.BYTES_PER_INPUT_BYTE * storage.MEMORY_SHARE - 4)
+    assert not tight.in_memory and "above the limit" in tight.reason
+    forced = storage.choose(read_job(wine_job(project, "forced", "streaming = false")), csv, available=10)
+    assert forced.in_memory and forced.reason == "the job says streaming = false"
+    iris = storage.choose(job, load_registry().get("iris"))
+    assert iris.in_memory and "loads its rows into memory" in iris.reason
+
+
+def test_a_run_says_where_its_table_is_held_in_the_log_and_the_manifest(project):
+    wine_job(project)
+    result = project.run("run", "jobs/wine.toml")
+    assert result.returncode == 0, result.stderr
+    assert "[wine] 178 rows x 13 columns from dataset 'csv', held in memory (input" in result.stderr
+    manifest = json.loads((project.outputs / "wine" / "manifest.json").read_text())
+    assert manifest["table"]["held"] == "memory" and "within the limit" in manifest["table"]["reason"]
+    assert "streaming" not in manifest
+
+
+def test_the_neighbour_objective_runs_on_a_cached_table(project):
+    wine_job(project, extra="streaming = true\nchunk_rows = 64\n[model]\nobjective = \"neighbors\"")
+    result = project.run("run", "jobs/wine.toml")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((project.outputs / "wine" / "manifest.json").read_text())
+    assert manifest["table"]["held"] == "cache" and manifest["training"]["engine"] == "reducer neighbour loop (XLA)"
+    embedding = pd.read_csv(project.outputs / "wine" / "embedding.csv")
+    assert len(embedding) == 178 and np.isfinite(embedding[["component_1", "component_2"]]).all().all()
+
+
+def test_check_refuses_what_run_would_refuse(project):
+    wine_job(project, "chunks", "chunk_rows = 0")
+    wine_job(project, "delimiter", 'delimiter = ";;"')
+    wine_job(project, "encoding", 'encoding = "klingon"')
+    project.job("seed", '[dataset]\nname = "iris"\n[training]\nseed = 9223372036854775807\n')
+    project.job("iris_streaming", '[dataset]\nname = "iris"\nstreaming = true\n')
+    result = project.run("check", "jobs/*.toml")
+    assert result.returncode == 1
+    lines = {line.split(":")[0]: line for line in result.stdout.splitlines()}
+    assert "dataset.chunk_rows must be 1 or more, got 0" in lines["chunks"]
+    assert "delimiter must be one character, got ';;'" in lines["delimiter"]
+    assert "unknown encoding 'klingon'" in lines["encoding"]
+    assert "training.seed must be from 0 to 4294967295" in lines["seed"]
+    assert "unknown key 'streaming' in [dataset] for dataset 'iris'" in lines["iris_streaming"]
+    assert "applies to datasets that can be read in blocks" in lines["iris_streaming"]
+    ran = project.run("run", "jobs/chunks.toml")  # run refuses it with the same line
+    assert ran.returncode == 1 and lines["chunks"].split("invalid: ")[1] in ran.stdout
+
+
+def test_check_data_finds_a_bad_cell_deep_in_a_csv_with_its_line(project):
+    rng = np.random.default_rng(1)
+    rows = [f"{rng.normal():.4f},{rng.normal():.4f},k{i % 3}" for i in range(5000)]
+    rows[4321] = "1.0,oops,k1"
+    (project.root / "Data" / "deep.csv").write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    project.job("deep", '[dataset]\nname = "csv"\npath = "../Data/deep.csv"\nlabel = "label"\nchunk_rows = 1000\n')
+    quick = project.run("check", "jobs/deep.toml")
+    assert quick.returncode == 0 and "deep: ok" in quick.stdout
+    thorough = project.run("check", "--data", "jobs/deep.toml")
+    assert thorough.returncode == 1
+    assert "deep.csv: column 'b', row 4322 (line 4323): expected a number, got 'oops'" in thorough.stdout
+    assert "tensorflow" not in thorough.stderr.lower()
+    assert not (project.outputs / ".cache").exists()  # check writes nothing
+    good = Project(project.root.parent / "good")
+    wine_job(good)
+    checked = good.run("check", "--data", "jobs/wine.toml")
+    assert checked.returncode == 0 and "178 rows x 13 columns read and checked" in checked.stdout
+
+
+def test_datasets_imports_no_plugin_from_the_current_folder_unasked(tmp_path):
+    folder = tmp_path / "untrusted"
+    (folder / "plugins").mkdir(parents=True)
+    shutil.copy(TEST_PLUGINS / "good" / "squares.py", folder / "plugins" / "squares.py")
+    (folder / "plugins" / "evil.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').write('x')\n")
+    listed = run_cli("datasets", cwd=folder)
+    assert listed.returncode == 0 and "squares" not in listed.stdout and "iris" in listed.stdout
+    assert not (tmp_path / "ran").exists()
+    asked = run_cli("datasets", "--project", ".", cwd=folder)
+    assert "squares" in asked.stdout and (tmp_path / "ran").exists()
+
+
+def test_built_in_sample_data_is_the_repository_data_folder():
+    import reducer
+
+    assert (reducer.DATA / "iris.csv").read_bytes() == (DATA / "iris.csv").read_bytes()
