@@ -5,11 +5,16 @@ start-up and a whole `reducer run jobs/digits.toml`. One run, one machine:
     python benchmarks/speed.py                 # everything (fit takes about two minutes)
     python benchmarks/speed.py --skip-fit      # the rest only
     python benchmarks/speed.py --epochs 50     # a quick look (fit and engine both)
+    python benchmarks/speed.py --tiny          # a smoke test: 2 epochs everywhere, one run of each part
+
+--e2e-epochs N runs the end-to-end job with N epochs (a copy of jobs/digits.toml in the temporary
+folder), --e2e-runs and --startup-repeats set how many end-to-end runs and start-up repeats,
+--skip-cache leaves out the engine's two runs with TensorFlow's persistent XLA cache.
 
 Each part is a fresh process so that neither side inherits the other's settings: `fit` runs as
 the seed ran it (plain `import keras`, TensorFlow's default threads and XLA options), the
-engine as `reducer run` runs it (reducer/tf_setup.py). Both start from the same weights
-(reducer/model.py, seed 1). Prints a Markdown table; nothing here is asserted anywhere.
+engine as `reducer run` runs it (reducer/engine/tf_setup.py). Both start from the same weights
+(reducer/engine/model.py, seed 1). Prints a Markdown table; nothing here is asserted anywhere.
 """
 
 import argparse
@@ -35,7 +40,7 @@ def load_digits():
 
 
 def build(keras_model_module):
-    from reducer.jobs import ModelConfig
+    from reducer.config import ModelConfig
 
     config = ModelConfig(hidden=HIDDEN, latent=LATENT, activation="sigmoid", output_activation="sigmoid")
     return keras_model_module.build(64, config, SEED, "sigmoid")[2]
@@ -45,7 +50,7 @@ def part_fit(epochs):
     """The seed's way: model.fit(batch_size=8, epochs=500)."""
     import keras
 
-    from reducer import model as model_lib
+    from reducer.engine import model as model_lib
 
     x = load_digits()
     keras.utils.set_random_seed(SEED)
@@ -59,10 +64,10 @@ def part_fit(epochs):
 def part_engine(epochs):
     """reducer's engine as `reducer run` calls it; also the time to the first chunk's losses
     (tracing + XLA compilation + that chunk) and the steady per-step cost after it."""
-    from reducer import model as model_lib
-    from reducer import train
-    from reducer.jobs import TrainingConfig
-    from reducer.tf_setup import configure, keras
+    from reducer.engine import model as model_lib
+    from reducer.engine import train
+    from reducer.config import TrainingConfig
+    from reducer.engine.tf_setup import configure, keras
 
     configure()
     x = load_digits()
@@ -117,12 +122,28 @@ def startup_times(repeats=3):
     return rows
 
 
-def end_to_end(folder):
+def digits_job(folder, epochs=None):
+    """jobs/digits.toml, or a copy of it in `folder` with `epochs` epochs (its data path made absolute)."""
+    job = REPO / "jobs" / "digits.toml"
+    if epochs is None:
+        return "jobs/digits.toml"
+    text = job.read_text(encoding="utf-8")
+    text, changed = re.subn(r"(?m)^epochs = \d+", f"epochs = {epochs}", text)
+    text, moved = re.subn(r'(?m)^path = "\.\./Data/', f'path = "{REPO / "Data"}/', text)
+    if (changed, moved) != (1, 1):
+        sys.exit(f"{job}: cannot set its epochs and data path for --e2e-epochs")
+    copy = Path(folder) / "jobs" / "digits.toml"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(text, encoding="utf-8")
+    return copy
+
+
+def end_to_end(folder, job="jobs/digits.toml"):
     """`reducer run jobs/digits.toml` into a temporary outputs/models folder; wall, RSS, stages,
     final loss. The first run starts with an empty compiled-code cache (outputs/.cache/xla),
     later runs into the same folder find the training loop there, as every night after the first."""
     outputs, models = Path(folder) / "outputs", Path(folder) / "Models"
-    seconds, rss, output = timed_process([sys.executable, "-m", "reducer", "run", "jobs/digits.toml",
+    seconds, rss, output = timed_process([sys.executable, "-m", "reducer", "run", job,
                                           "--outputs", outputs, "--models", models])
     manifest = json.loads((outputs / "digits" / "manifest.json").read_text())
     return seconds, rss, manifest["seconds"], manifest["training"]["final_loss"], output
@@ -167,8 +188,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--skip-fit", action="store_true")
+    parser.add_argument("--e2e-epochs", type=int, help="epochs of the end-to-end job (default: jobs/digits.toml's)")
+    parser.add_argument("--e2e-runs", type=int, default=3, help="end-to-end runs (the first with an empty cache)")
+    parser.add_argument("--startup-repeats", type=int, default=3)
+    parser.add_argument("--skip-cache", action="store_true", help="leave out the engine with the XLA cache")
+    parser.add_argument("--tiny", action="store_true",
+                        help="a smoke test: --epochs 2 --e2e-epochs 2 --e2e-runs 1 --startup-repeats 1 --skip-cache")
     parser.add_argument("--part", choices=["fit", "engine"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.tiny:
+        args.epochs, args.e2e_epochs, args.e2e_runs, args.startup_repeats, args.skip_cache = 2, 2, 1, 1, True
     if args.part:
         print(json.dumps((part_fit if args.part == "fit" else part_engine)(args.epochs)))
         return
@@ -183,10 +212,11 @@ def main():
         # TensorFlow's persistent XLA cache as reducer uses it (xla_cache.py), the engine alone
         cache = {"TF_XLA_FLAGS": f"--tf_xla_persistent_cache_directory={Path(folder) / 'xla'}",
                  "TF_CPP_MIN_LOG_LEVEL": "3"}
-        engine_cached = [run_part("engine", args.epochs, env=cache) for _ in range(2)]
+        engine_cached = [] if args.skip_cache else [run_part("engine", args.epochs, env=cache) for _ in range(2)]
         print(f"engine with the cache, empty then filled: {engine_cached}", flush=True)
-        e2e = [end_to_end(folder) for _ in range(3)]  # an empty compiled-code cache, then a filled one
-    startup = startup_times()
+        job = digits_job(folder, args.e2e_epochs)
+        e2e = [end_to_end(folder, job) for _ in range(args.e2e_runs)]  # an empty compiled-code cache, then filled
+    startup = startup_times(args.startup_repeats)
     flops = flop_count(epochs=args.epochs)
 
     print("\n| what | wall s | final loss | notes |\n| --- | ---: | ---: | --- |")
@@ -202,14 +232,17 @@ def main():
     if fit:
         print(f"| ratio fit / engine | {fit['seconds'] / engine['seconds']:.1f}x | "
               f"{engine['final_loss'] / fit['final_loss'] - 1:+.1%} | |")
+    if fit and engine_cached:
         print(f"| ratio fit / engine, XLA cache filled | {fit['seconds'] / engine_cached[1]['seconds']:.1f}x | | |")
+    epochs_note = f" ({args.e2e_epochs} epochs)" if args.e2e_epochs else ""
     for number, (e2e_seconds, e2e_rss, stages, e2e_loss, _) in enumerate(e2e, 1):
         cache = "empty" if number == 1 else "filled"
-        print(f"| `reducer run jobs/digits.toml` end to end, run {number} (compiled-code cache {cache}) | "
+        print(f"| `reducer run jobs/digits.toml` end to end{epochs_note}, run {number} (compiled-code cache {cache}) | "
               f"{e2e_seconds:.1f} | {e2e_loss:.6f} | peak RSS {e2e_rss:.0f} MiB; stages: "
               f"{', '.join(f'{k} {v:.1f}' for k, v in stages.items())} |")
     for command, (seconds, imported) in startup.items():
-        print(f"| `{command}` (best of 3) | {seconds:.2f} | | TensorFlow imported: {'yes' if imported else 'no'} |")
+        print(f"| `{command}` (best of {args.startup_repeats}) | {seconds:.2f} | | "
+              f"TensorFlow imported: {'yes' if imported else 'no'} |")
     achieved = flops / engine["seconds"] / 1e9
     print(f"\nFLOPs of the training: {flops / 1e9:.1f} GFLOP; the engine's {engine['seconds']:.2f} s is "
           f"{achieved:.1f} GFLOP/s overall"

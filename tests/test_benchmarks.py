@@ -1,0 +1,159 @@
+"""Smoke tests of benchmarks/: every script runs with tiny sizes (--tiny), as a real subprocess
+from the repository, exits 0 and prints (or writes, --json) the figures it is meant to. They
+check that the scripts still work with the package as it is, not the figures' values (the
+machine is shared); where a number is deterministic (PCA's metrics on iris) it is compared."""
+
+import hashlib
+import json
+import math
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, STARTING_ENVIRONMENT
+
+BENCHMARKS = REPO / "benchmarks"
+SCRIPTS = ("quality.py", "speed.py", "scale.py", "load.py")
+
+
+def readme_digest():
+    return hashlib.sha256((BENCHMARKS / "README.md").read_bytes()).hexdigest()
+
+
+def run_script(name, *args, tmp_path, timeout=300):
+    """`python benchmarks/NAME ARGS` from the repository root; temporary folders under tmp_path."""
+    env = {key: value for key, value in STARTING_ENVIRONMENT.items() if key != "REDUCER_PLUGINS"}
+    env.update(PYTHONUNBUFFERED="1", TMPDIR=str(tmp_path))
+    before = readme_digest()
+    result = subprocess.run([sys.executable, str(BENCHMARKS / name), *map(str, args)], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, (f"{name} exited {result.returncode}:\n{result.stdout[-3000:]}\n"
+                                    f"{result.stderr[-3000:]}")
+    assert readme_digest() == before, f"{name} changed benchmarks/README.md"
+    return result
+
+
+def table_rows(text, first_cell=None):
+    """The cells of each Markdown table row of `text` (header and rule rows left out)."""
+    def rule(line):
+        return line.startswith("|") and "-" in line and set(line) <= set("|-: ")
+
+    rows = []
+    lines = text.splitlines()
+    for line, following in zip(lines, lines[1:] + [""]):
+        if not line.startswith("|") or rule(line) or rule(following):
+            continue  # not a row, a rule row, or a header (the row above a rule)
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if first_cell is None or cells[0] == first_cell:
+            rows.append(cells)
+    return rows
+
+
+def number(text):
+    return float(text.replace(",", "").rstrip("x"))
+
+
+@pytest.mark.parametrize("name, options", [
+    ("quality.py", ["--seeds", "--skip-seed-preset", "--parametric", "--tiny"]),
+    ("speed.py", ["--epochs", "--skip-fit", "--tiny"]),
+    ("scale.py", ["--rows", "--columns", "--epochs", "--keep", "--folder", "--compare", "--tiny"]),
+    ("load.py", ["--rows", "--columns", "--repeats", "--tiny"]),
+])
+def test_help_lists_the_documented_options(name, options, tmp_path):
+    output = run_script(name, "--help", tmp_path=tmp_path, timeout=120).stdout
+    for option in options:
+        assert option in output, f"{name} --help does not list {option}"
+
+
+def test_every_script_has_a_smoke_test():
+    assert {path.name for path in BENCHMARKS.glob("*.py")} == set(SCRIPTS)
+
+
+def test_quality_tiny(tmp_path):
+    output = run_script("quality.py", "--tiny", tmp_path=tmp_path).stdout
+    rows = table_rows(output, "iris")
+    methods = [row[1] for row in rows]
+    assert methods == ["PCA", "seed preset (iris.toml)", "neighbour preset (iris_neighbors.toml)"], output
+    for row in rows:
+        trust5, trust12, knn = (number(cell) for cell in row[5:8])
+        assert 0.5 < trust5 <= 1 and 0.5 < trust12 <= 1 and 0.3 < knn <= 1, row
+        assert number(row[3]) >= 0, row
+    # PCA on iris is deterministic: the numbers in benchmarks/README.md's Quality table
+    assert rows[0][5:8] == ["0.9649", "0.9770", "0.9533"], rows[0]
+    assert rows[1][2] == "1" and rows[2][2] == "1"  # the seeds
+    assert "instead of their own" in output  # the tiny epochs are said, not passed off as the presets'
+
+
+def test_speed_tiny(tmp_path):
+    output = run_script("speed.py", "--tiny", tmp_path=tmp_path).stdout
+    assert output.startswith("machine: ")
+    rows = {row[0]: row for row in table_rows(output)}
+    fit, engine = rows["Keras fit, batch 8, 2 epochs"], rows["reducer engine, same"]
+    fit_loss, engine_loss = number(fit[2]), number(engine[2])
+    assert 0 < fit_loss < 1 and 0 < engine_loss < 1
+    assert abs(engine_loss / fit_loss - 1) < 0.05, (fit, engine)  # same weights, same model
+    assert number(fit[1]) > 0 and number(engine[1]) > 0
+    assert "first call" in engine[3]
+    ratio = rows["ratio fit / engine"]
+    assert number(ratio[1]) > 0
+    end_to_end = [row for name, row in rows.items() if name.startswith("`reducer run jobs/digits.toml` end to end")]
+    assert len(end_to_end) == 1 and "(2 epochs), run 1" in end_to_end[0][0], end_to_end
+    assert number(end_to_end[0][2]) == pytest.approx(engine_loss, rel=1e-5)  # the same training, bit for bit
+    assert re.search(r"peak RSS \d+ MiB; stages: load [\d.]+, tensorflow_import", end_to_end[0][3])
+    for command in ("reducer --help", "reducer datasets", "reducer check jobs/digits.toml"):
+        row = rows[f"`{command}` (best of 1)"]
+        assert 0 < number(row[1]) < 30 and row[3] == "TensorFlow imported: no", row
+    assert "GFLOP" in output
+
+
+def test_scale_tiny(tmp_path):
+    figures = tmp_path / "scale.json"
+    folder = tmp_path / "work"
+    output = run_script("scale.py", "--tiny", "--folder", folder, "--json", figures, tmp_path=tmp_path).stdout
+    assert not folder.exists()  # removed without --keep
+    runs = json.loads(figures.read_text())["runs"]
+    assert [(r["rows"], r["run"], r["returncode"]) for r in runs] == [(2000, "cold", 0), (2000, "cache reused", 0)]
+    assert [r["cache_reused"] for r in runs] == [False, True]
+    for r in runs:
+        assert r["table"]["held"] == "cache" and r["table"]["reason"] == "the job says streaming = true"
+        assert r["seconds"] > 0 and r["cpu_seconds"] > 0 and 100 < r["peak_rss_mib"] < 8192
+        assert {"load", "train", "save"} <= set(r["stages"]) and math.isfinite(r["final_loss"])
+    printed = table_rows(output, "2,000")
+    assert [row[1] for row in printed] == ["cold", "cache reused"]
+    assert [row[-1] for row in printed] == ["0", "0"]
+
+
+def test_scale_compare_tiny(tmp_path):
+    figures = tmp_path / "compare.json"
+    output = run_script("scale.py", "--tiny", "--compare", "--json", figures, tmp_path=tmp_path).stdout
+    result = json.loads(figures.read_text())
+    assert [(r["variant"], r["returncode"]) for r in result["runs"]] == [("auto", 0), ("streaming", 0)]
+    auto, streamed = result["summary"]["auto"], result["summary"]["streaming"]
+    # A tiny file: reducer holds it in memory by itself; streaming = true forces the cache.
+    assert auto["held"] == ["memory"] and "within the limit" in auto["reason"]
+    assert "held in memory" in auto["held_log_line"] and "[auto_2000] 2000 rows x 8 columns" in auto["held_log_line"]
+    assert streamed["held"] == ["cache"] and "held in the float32 cache" in streamed["held_log_line"]
+    assert streamed["wall_ratio_to_streaming"] == 1.0 and auto["wall_ratio_to_streaming"] > 0
+    assert 100 < auto["max_peak_rss_mib"] < 8192
+    summary = {row[0]: row for row in table_rows(output) if len(row) == 7}
+    assert summary["auto"][1] == "memory" and summary["streaming"][1] == "cache"
+    assert summary["streaming"][3] == "1.00x"
+    assert "manifest table.reason: the job says streaming = true" in output
+    assert not list(tmp_path.glob("reducer-scale-*"))  # its temporary folder is gone
+
+
+def test_load_tiny(tmp_path):
+    figures = tmp_path / "load.json"
+    output = run_script("load.py", "--tiny", "--json", figures, tmp_path=tmp_path).stdout
+    summary = json.loads(figures.read_text())["summary"]
+    assert list(summary) == ["pandas.read_csv", "storage.open_table", "pipeline.load_table"]
+    assert summary["pandas.read_csv"]["ratio_to_read_csv"] == 1.0
+    for figures_ in summary.values():
+        assert len(figures_["seconds"]) == 2 and all(s > 0 for s in figures_["seconds"])
+        assert figures_["ratio_to_read_csv"] > 0
+    rows = {row[0]: row for row in table_rows(output)}
+    assert set(rows) == {"`pandas.read_csv`", "`storage.open_table`", "`pipeline.load_table`"}
+    assert "2,000 rows x 5 features (the job says streaming = false)" in output
+    assert not list(tmp_path.glob("reducer-load-*"))
