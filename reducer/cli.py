@@ -44,6 +44,13 @@ def expand_job_paths(patterns):
     return paths
 
 
+def missing_job_files(patterns):
+    """The job files named without a glob that are not there at all: a typo on the command line,
+    a usage error like a glob that matches nothing. (A dangling link or a link loop is there: its
+    job fails with a line saying what it is.)"""
+    return [p for p in patterns if not glob.has_magic(p) and not os.path.lexists(p)]
+
+
 def _positive_int(text):
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text!r}")
@@ -67,6 +74,8 @@ def build_parser():
     run.add_argument("--outputs", metavar="DIR", help="outputs folder (default: the project's outputs/)")
     run.add_argument("--models", metavar="DIR", help="models folder (default: the project's Models/)")
     run.add_argument("--wait", action="store_true", help="wait for another run's lock instead of exiting 75")
+    run.add_argument("--force", action="store_true",
+                     help="train every job, even one unchanged since its published run")
     add_folder_options(run)
     spread = run.add_mutually_exclusive_group()
     spread.add_argument("--workers", type=_positive_int, default=1, metavar="N",
@@ -86,12 +95,32 @@ def build_parser():
                                "imported only from folders you name)")
     add_folder_options(datasets)
 
-    encode = commands.add_parser("encode", help="place new rows with a saved encoder")
-    encode.add_argument("input", metavar="INPUT.csv")
-    encode.add_argument("--model", required=True, metavar="MODEL.keras")
-    encode.add_argument("-o", "--output", required=True, metavar="OUT.csv")
-    encode.add_argument("--id", metavar="COLUMN", help="id column of INPUT (default: the model's, if present)")
-    encode.add_argument("--label", metavar="COLUMN", help="label column to copy through")
+    past = commands.add_parser("history", help="one line per night for each job: status, rows, loss, quality, drift")
+    past.add_argument("jobs", nargs="+", metavar="JOB", help="job names (folders of the outputs folder)")
+    past.add_argument("--outputs", metavar="DIR", default="outputs", help="outputs folder (default: ./outputs)")
+    past.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
+
+    encode = commands.add_parser(
+        "encode", help="place new rows with a saved encoder",
+        description="Place the rows of a CSV file with an encoder that `reducer run` saved, and write "
+                    "them as embedding.csv is written (id, label, component_1, component_2...). Columns "
+                    "are matched by name, using the MODEL.json written beside the model.")
+    encode.add_argument("input", metavar="INPUT.csv",
+                        help="the rows to place: a CSV file with a header naming at least the model's "
+                             "feature columns, in any order (at most 1 GiB)")
+    encode.add_argument("--model", required=True, metavar="MODEL.keras",
+                        help="a saved encoder, Models/<job>.keras, with Models/<job>.json beside it")
+    encode.add_argument("-o", "--output", required=True, metavar="OUT.csv",
+                        help="where to write: a file, written to a temporary beside it and renamed "
+                             "into place; '-' for standard output; a character device (/dev/null) or "
+                             "FIFO is written through; a symbolic link, folder or other special file is "
+                             "refused")
+    encode.add_argument("--id", metavar="COLUMN",
+                        help="id column of INPUT, copied to the output (default: the job's id column when "
+                             "INPUT has it, else row numbers from 0)")
+    encode.add_argument("--label", metavar="COLUMN",
+                        help="label column of INPUT to copy through (default: the job's label column when "
+                             "INPUT has it)")
     return parser
 
 
@@ -109,6 +138,11 @@ def cmd_datasets(args):
 
 
 def _job_paths(args):
+    """The job files to read, or [] after a usage error is printed."""
+    missing = missing_job_files(args.jobs)
+    if missing:
+        print(f"reducer: no such job file: {', '.join(missing)}; nothing was done", file=sys.stderr)
+        return []
     paths = expand_job_paths(args.jobs)
     if not paths:
         print(f"reducer: no job files match {' '.join(args.jobs)}", file=sys.stderr)
@@ -146,6 +180,7 @@ def cmd_run(args):
         client = None
     try:
         results = run_jobs(paths, args.outputs, args.models, args.plugins, wait=args.wait, workers=args.workers,
+                           force=args.force,
                            scheduler=client)
     finally:
         if client is not None:
@@ -155,18 +190,43 @@ def cmd_run(args):
         print(f"  {result.summary()}")
     if any(r.status == "error" for r in results):
         return Exit.INTERNAL
-    return Exit.JOBS_FAILED if any(r.status != "ok" for r in results) else Exit.OK
+    return Exit.JOBS_FAILED if not all(r.succeeded for r in results) else Exit.OK
 
 
 def cmd_encode(args):
     from reducer.encode import encode_file
 
     rows = encode_file(args.model, args.input, args.output, id_column=args.id, label_column=args.label)
-    log.info("encoded %d rows from %s into %s", rows, args.input, args.output)
+    log.info("encoded %d rows from %s into %s", rows, args.input,
+             "standard output" if args.output == "-" else args.output)
     return Exit.OK
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "datasets": cmd_datasets, "encode": cmd_encode}
+def cmd_history(args):
+    import json
+
+    from reducer import history
+
+    root = Path(args.outputs)
+    report = {}
+    for name in args.jobs:
+        folder = root / name
+        if not folder.is_dir():
+            print(f"reducer: no job {name!r} in {root}", file=sys.stderr)
+            return Exit.USAGE
+        report[name] = history.nights(folder)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return Exit.OK
+    for name, nights in report.items():
+        print(f"{name}:")
+        for night in nights:
+            print(f"  {history.line(night)}")
+    return Exit.OK
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "datasets": cmd_datasets, "encode": cmd_encode,
+            "history": cmd_history}
 
 
 def main(argv=None):

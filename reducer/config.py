@@ -8,6 +8,7 @@ the job file's folder when that folder is named `jobs`, else the job file's own 
 
 import dataclasses
 import difflib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -15,10 +16,16 @@ from pathlib import Path
 from typing import Optional
 
 from reducer.datasets.dataset import BLOCK_OPTIONS, COMMON_OPTIONS, NORMALIZE_METHODS
-from reducer.errors import JobError, PluginError, ReducerError
+from reducer.datasets.registry import per_feature_width
+from reducer.errors import DataError, JobError, PluginError, ReducerError
+from reducer.tables.csv_reader import input_problem, open_regular
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "elu", "selu", "gelu", "softplus", "linear")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# A job's name becomes file and folder names (Models/<name>.keras, and temporaries such as
+# .<name>.tmp-PID-XXXXXXXX.keras): well under the 255 bytes a file name may have.
+MAX_NAME_LENGTH = 100
+MAX_JOB_FILE_BYTES = 1 << 20  # a job file is a few lines of TOML
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,21 @@ class ModelConfig:
 class QualityConfig:
     enabled: bool = True  # false: no `quality` section, no metrics in the summary or plot
     max_rows: int = 4000  # metrics on a fixed-seed sample of this many rows when there are more
+    # The gate (gate.py): a map that misses one of these is rejected, yesterday's files stay.
+    min_trustworthiness: Optional[float] = None
+    min_knn_accuracy: Optional[float] = None
+    max_drift: Optional[float] = None  # on the drift section's median_displacement
+    beat_pca: bool = False  # true: not worse than PCA on both trustworthiness and kNN accuracy
+
+
+@dataclass(frozen=True)
+class ContinuityConfig:
+    """[continuity]: how tonight's run builds on the published one (continuity.py)."""
+
+    skip_unchanged: bool = True  # same rows, job, plugin code and versions: not trained again
+    align: bool = True  # rotate/reflect, scale and shift the map onto the published one
+    warm_start: bool = True  # start from the published model's weights when the architecture matches
+    warm_epochs: Optional[int] = None  # epochs of a warm start; default epochs / 100, at least 1
 
 
 @dataclass(frozen=True)
@@ -70,6 +92,7 @@ class Job:
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
     quality: QualityConfig = QualityConfig()
+    continuity: ContinuityConfig = ContinuityConfig()
 
     @property
     def folder(self):
@@ -88,11 +111,18 @@ class Job:
             "model": dataclasses.asdict(self.model),
             "training": dataclasses.asdict(self.training),
             "quality": dataclasses.asdict(self.quality),
+            "continuity": dataclasses.asdict(self.continuity),
         }
 
 
+def real_path(path):
+    """`path` absolute with symbolic links resolved; a link loop is left as it is (reading it then
+    fails with a message) rather than raising as Path.resolve does."""
+    return Path(os.path.realpath(path))
+
+
 def project_root(job_path):
-    folder = Path(job_path).resolve().parent
+    folder = real_path(job_path).parent
     return folder.parent if folder.name == "jobs" else folder
 
 
@@ -130,11 +160,25 @@ TRAINING_KEYS = {
     "log_every": ((int,), _positive),
     "negative_samples": ((int,), _positive),
 }
+def _fraction(value):
+    return None if 0 <= value <= 1 else "must be from 0 to 1"
+
+
 QUALITY_KEYS = {
     "enabled": ((bool,), None),
     "max_rows": ((int,), lambda v: None if v >= 10 else "must be at least 10"),
+    "min_trustworthiness": ((float, int), _fraction),
+    "min_knn_accuracy": ((float, int), _fraction),
+    "max_drift": ((float, int), lambda v: None if v >= 0 else "must be 0 or more"),
+    "beat_pca": ((bool,), None),
 }
-TOP_KEYS = ("name", "dataset", "model", "training", "quality")
+CONTINUITY_KEYS = {
+    "skip_unchanged": ((bool,), None),
+    "align": ((bool,), None),
+    "warm_start": ((bool,), None),
+    "warm_epochs": ((int,), _positive),
+}
+TOP_KEYS = ("name", "dataset", "model", "training", "quality", "continuity")
 
 
 def _type_name(types):
@@ -171,11 +215,18 @@ def _check_table(where, section, table, spec):
 
 def read_job(path):
     """Parse and check one job file; dataset-specific options are checked by `check_options`."""
-    path = Path(path).resolve()
+    path = real_path(path)
+    problem = input_problem(path, "a job file (TOML text)")
+    if problem:
+        raise JobError(f"{path}: no such job file" if problem.startswith("no such file") else problem)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise JobError(f"{path}: no such job file") from None
+        with open_regular(path) as handle:
+            data = handle.read(MAX_JOB_FILE_BYTES + 1)
+        if len(data) > MAX_JOB_FILE_BYTES:
+            raise JobError(f"{path}: larger than {MAX_JOB_FILE_BYTES >> 20} MiB; expected a job file (TOML text)")
+        raw = tomllib.loads(data.decode("utf-8"))
+    except DataError as exc:
+        raise JobError(str(exc)) from None
     except UnicodeDecodeError as exc:
         raise JobError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
@@ -193,6 +244,10 @@ def read_job(path):
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise JobError(f"{path}: name must be letters, digits, '_', '-' or '.', starting with a "
                        f"letter or digit, got {name!r}")
+    if len(name) > MAX_NAME_LENGTH:
+        origin = "name" if "name" in raw else "name (the job file's name, by default)"
+        raise JobError(f"{path}: {origin} is {len(name)} characters long; at most {MAX_NAME_LENGTH}, as it "
+                       f"names files and folders, got {name[:40]!r}...")
     dataset = raw.get("dataset")
     if not isinstance(dataset, dict) or "name" not in dataset:
         raise JobError(f"{path}: missing [dataset] table with a name = \"...\" key")
@@ -205,6 +260,8 @@ def read_job(path):
     _check_table(path, "training", training_table, TRAINING_KEYS)
     quality_table = raw.get("quality", {})
     _check_table(path, "quality", quality_table, QUALITY_KEYS)
+    continuity_table = raw.get("continuity", {})
+    _check_table(path, "continuity", continuity_table, CONTINUITY_KEYS)
     if model_table.get("objective") == "neighbors":
         model_table = {**NEIGHBORS_DEFAULTS["model"], **model_table}
         training_table = {**NEIGHBORS_DEFAULTS["training"], **training_table}
@@ -221,17 +278,27 @@ def read_job(path):
             model_table = {**model_table, key: float(model_table[key])}
     if "learning_rate" in training_table:
         training_table = {**training_table, "learning_rate": float(training_table["learning_rate"])}
+    quality_table = {k: float(v) if isinstance(v, int) and k.startswith(("min_", "max_d")) else v
+                     for k, v in quality_table.items()}
+    training = TrainingConfig(**training_table)
+    continuity_table = {"warm_epochs": max(1, -(-training.epochs // 100)), **continuity_table}
     return Job(name=name, path=path, dataset=dataset_name,
-               dataset_options=_resolve_paths(dataset, path.parent),
-               model=ModelConfig(**model_table), training=TrainingConfig(**training_table),
-               quality=QualityConfig(**quality_table))
+               dataset_options=_resolve_paths(path, dataset, path.parent),
+               model=ModelConfig(**model_table), training=training,
+               quality=QualityConfig(**quality_table), continuity=ContinuityConfig(**continuity_table))
 
 
-def _resolve_paths(options, folder):
+def _resolve_paths(job_path, options, folder):
     resolved = {}
     for key, value in options.items():
         if (key == "path" or key.endswith("_path")) and isinstance(value, str):
-            value = str((folder / Path(value).expanduser()).resolve())
+            try:
+                expanded = Path(value).expanduser()
+            except RuntimeError:  # "~someone/..." for a user this machine does not have
+                user = value[1:].split("/", 1)[0]
+                raise JobError(f"{job_path}: dataset.{key}: cannot expand {value!r}: "
+                               + (f"there is no user {user!r}" if user else "no home folder is known")) from None
+            value = str(real_path(folder / expanded))
         resolved[key] = value
     return resolved
 
@@ -255,15 +322,31 @@ def check_options(job, dataset):
                        f"got {normalize!r}")
     if job.dataset_options.get("chunk_rows", 1) < 1:
         raise JobError(f"{job.path}: dataset.chunk_rows must be 1 or more, got {job.dataset_options['chunk_rows']}")
+    fixed_width = per_feature_width(dataset.normalize)
+    features = job.dataset_options.get("features")
+    if fixed_width is not None and features is not None and "normalize" not in job.dataset_options \
+            and len(features) != fixed_width:
+        raise JobError(f"{job.path}: dataset.features names {len(features)} column(s), but dataset "
+                       f"{dataset.name!r} normalises exactly {fixed_width} with its fixed (offset, scale); name "
+                       f"{fixed_width} columns, or set normalize = \"minmax\" (or \"zscore\", \"none\")")
     for key, value in job.dataset_options.items():
-        if (key == "path" or key.endswith("_path")) and not Path(value).exists():
-            raise JobError(f"{job.path}: dataset.{key}: no such file {value}")
+        if (key == "path" or key.endswith("_path")) and isinstance(value, str):
+            # Before anything opens it: a FIFO would block the run for good while it holds the
+            # lock, and a device such as /dev/zero never ends. A folder is fine (a plugin may read one).
+            problem = input_problem(value, folders=True)
+            if problem:
+                raise JobError(f"{job.path}: dataset.{key}: {problem}")
     if dataset.validate is not None:
+        from reducer.tables.storage import sigint_watch
+
         try:
-            dataset.validate(dict(job.dataset_options))
+            with sigint_watch() as watch:
+                dataset.validate(dict(job.dataset_options))
         except ReducerError as exc:
             raise JobError(f"{job.path}: {exc}") from None
-        except (Exception, SystemExit) as exc:  # a plugin's bug: name it, as for load()
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # a plugin's bug: name it, as for load()
+            if isinstance(exc, KeyboardInterrupt) and watch.ctrl_c:
+                raise
             raise PluginError(f"{job.path}: dataset {dataset.name!r} failed to validate its options: "
                               f"{type(exc).__name__}: {exc}") from None
 
@@ -271,7 +354,9 @@ def check_options(job, dataset):
 def read_jobs(paths):
     """Read every job file; returns (jobs, errors) where errors are one-line messages.
 
-    Two jobs with one name are both rejected: they would write the same outputs.
+    Two jobs with one name are both rejected: they would write the same outputs. So are names
+    that differ only in case (`Iris`, `iris`): on a case-insensitive file system (macOS, Windows,
+    many network shares) they are the same files too.
     """
     jobs, errors = [], []
     for path in paths:
@@ -281,13 +366,19 @@ def read_jobs(paths):
             errors.append((Path(path).stem, str(exc)))
     by_name = {}
     for job in jobs:
-        by_name.setdefault(job.name, []).append(job)
+        by_name.setdefault(job.name.casefold(), []).append(job)
     unique = []
-    for name, same in by_name.items():
+    for same in by_name.values():
         if len(same) == 1:
             unique.append(same[0])
             continue
         files = ", ".join(str(j.path) for j in same)
-        errors.extend((name, f"{j.path}: job name {name!r} is used by more than one job file: {files}")
-                      for j in same)
+        names = list(dict.fromkeys(j.name for j in same))
+        for job in same:
+            if len(names) == 1:
+                message = f"{job.path}: job name {job.name!r} is used by more than one job file: {files}"
+            else:
+                message = (f"{job.path}: job names {' and '.join(map(repr, names))} differ only in case, so they "
+                           f"would write the same files on a case-insensitive file system: {files}")
+            errors.append((job.name, message))
     return unique, errors

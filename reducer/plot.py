@@ -1,8 +1,13 @@
-"""The scatter plot, drawn like the seed's figure: nipy_spectral colours, alpha 0.9, size 20."""
+"""The scatter plot, drawn like the seed's figure: nipy_spectral colours, alpha 0.9, size 20.
+
+Every text is drawn literally: matplotlib would read a label such as `$\\alpha$` as math (and
+fail the job on `$\\nosuchcmd$`), or hand it to LaTeX when a matplotlibrc sets text.usetex.
+"""
 
 import numpy as np
 
 MAX_LEGEND_CLASSES = 10
+LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
 
 
 def draw(path, title, coordinates, labels, subtitle=None):
@@ -11,6 +16,11 @@ def draw(path, title, coordinates, labels, subtitle=None):
     matplotlib.use("Agg")  # no screen at night
     import matplotlib.pyplot as plt
 
+    with plt.rc_context(LITERAL_TEXT):
+        _draw(plt, path, title, coordinates, labels, subtitle)
+
+
+def _draw(plt, path, title, coordinates, labels, subtitle):
     dims = coordinates.shape[1]
     figure = plt.figure(figsize=(8, 7), dpi=100)
     axes = figure.add_subplot(projection="3d" if dims == 3 else None)
@@ -23,11 +33,14 @@ def draw(path, title, coordinates, labels, subtitle=None):
                                    return_inverse=True)
         cmap = plt.get_cmap("nipy_spectral")
         if len(classes) <= MAX_LEGEND_CLASSES:
+            handles = []
             for k, name in enumerate(classes):
                 chosen = codes == k
                 colour = cmap(k / max(len(classes) - 1, 1) * 0.9)
-                axes.scatter(*[p[chosen] for p in points], color=colour, label=str(name), **style)
-            axes.legend(title="label", fontsize="small", markerscale=1.5, loc="best")
+                handles.append(axes.scatter(*[p[chosen] for p in points], color=colour, **style))
+            # Labels passed explicitly: given to scatter(), one starting with "_" would be left out.
+            axes.legend(handles, [str(name) for name in classes], title="label", fontsize="small",
+                        markerscale=1.5, loc="best")
         else:
             numeric = np.issubdtype(classes.dtype, np.number)
             values = labels.astype(float) if numeric else codes

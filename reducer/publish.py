@@ -1,271 +1,67 @@
-"""Everything reducer writes to disk, and how it is published.
+"""Publishing one job's files: all of them switch together, or none do.
 
-Readers never see a partial file: each file is written to a temporary name in its target
-folder, flushed and fsynced, made readable by others (0644) and renamed over the target; the
-folder is fsynced after. The manifest goes last and lists the files of its run with their
-sha256: it is the consumer's "done" marker. A copy of every manifest stays in
-`outputs/<job>/history/` so a bad night can be compared with a good one.
+Each run writes its complete set into a fresh version folder, then switches one symlink with
+an atomic rename (the design of Kubernetes' AtomicWriter), so a reader of `outputs/<job>/`
+sees one run's files at every instant:
+
+    outputs/<job>/..v-<UTC stamp>-<pid>-<hex>/   embedding.csv, plot.png, model.keras,
+                                                 model.json, manifest.json (written last)
+    outputs/<job>/..data -> ..v-...              the published run; renaming it is the commit
+    outputs/<job>/embedding.csv -> ..data/embedding.csv    (plot.png, manifest.json alike):
+                                                 the paths readers have always used
+    outputs/<job>/history/                       a copy of every published manifest
+    Models/<job>.keras, Models/<job>.json        copies of the published model, renamed into
+                                                 place right after the switch
+
+The manifest is the commit record: it lists every file with its sha256. A run killed after the
+switch but before the Models renames leaves Models one run behind; every run therefore starts
+with `recover`, which puts the published run's model back into Models/ when it does not match
+the manifest, links the reader paths, removes version folders no switch points to, and turns
+a job folder published by an older reducer (plain files) into this layout without a moment
+where its files disagree. Nothing outside the new version folder is touched before the switch.
 """
 
 import contextlib
 import dataclasses
-import errno
+import datetime
 import hashlib
 import json
+import logging
 import os
 import re
-import secrets
+import shutil
 import signal
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
+from reducer import files
 from reducer.errors import OutputError, TrainingError
+from reducer.files import ensure_writable_folder, sha256_file, write_json
 
-TEMP_MARK = ".tmp-"
-TEMP_PID = re.compile(r"\.tmp-(\d+)-[0-9a-f]+")
-HISTORY_KEEP = 100  # manifests kept per job
+log = logging.getLogger("reducer")
 
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def temp_path(target):
-    """A hidden name beside `target`, keeping its suffix (Keras insists on `.keras`)."""
-    target = Path(target)
-    return target.with_name(f".{target.stem}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}{target.suffix}")
+DATA_LINK = "..data"
+VERSION_NAME = re.compile(r"\.\.v-\d{8}T\d{6}Z-\d+-[0-9a-f]{8}")
+READER_FILES = ("embedding.csv", "plot.png", "manifest.json")  # linked in outputs/<job>/
+MODEL_FILES = {"model": "model.keras", "model_info": "model.json"}  # copied to Models/<job>.*
+HISTORY_KEEP = 100  # manifests (and status records) kept per job
+REJECTED_KEEP = 3  # rejected candidates kept per job, for an operator to look at
+# Tests kill the process at a numbered step of publication (REDUCER_TEST_KILL_AT_STEP=N) to
+# prove that a crash anywhere leaves a consistent set; these are the steps, in order.
+STEPS = ("version folder written", "models staged", "history staged", "switched", "readers linked",
+         "models renamed", "history renamed", "old versions removed")
+KILL_AT_STEP = "REDUCER_TEST_KILL_AT_STEP"
 
 
-def _fsync_path(path, directory=False):
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _os_error(exc):
-    """The OSError behind `exc`, if any: libraries (Keras, h5py) wrap a full disk in their own types."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, OSError) and exc.errno is not None:
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
-def _output_error(target, exc):
-    reason = exc.strerror or str(exc)
-    if exc.errno == errno.ENOSPC:
-        reason += "; the previous version is untouched"
-    return OutputError(f"cannot write {target}: {reason}")
-
-
-def stage(target, write):
-    """Call write(temp) for a temporary file beside `target`; return the synced temp path.
-
-    A failure (a full disk, say) removes the temporary and raises OutputError naming the target;
-    the target itself is never touched before `publish`.
-    """
-    temp = temp_path(target)
-    try:
-        write(temp)
-        os.chmod(temp, 0o644)
-        _fsync_path(temp)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        cause = _os_error(exc) if isinstance(exc, Exception) else None
-        if cause is not None:
-            raise _output_error(target, cause) from None
-        raise
-    return temp
-
-
-@contextlib.contextmanager
-def _signals_deferred():
-    """Hold SIGTERM and Ctrl-C for the milliseconds the renames take, then deliver them.
-
-    A run stopped half way through the renames would leave new files beside the old manifest.
-    (Blocking the signals with a mask would not do: TensorFlow's threads would take them.)
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught = []
-    previous = {number: signal.signal(number, lambda signum, frame: caught.append(signum))
-                for number in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, signal.SIG_DFL if handler is None else handler)
-        for number in caught:
-            signal.raise_signal(number)
-
-
-def publish(staged):
-    """Rename each (temp, target) pair into place, in order, then fsync their folders.
-
-    Put the file that marks completion (the manifest) last. If a rename fails, the temporaries
-    not yet renamed are removed and OutputError is raised.
-    """
-    folders = set()
-    with _signals_deferred():
-        for i, (temp, target) in enumerate(staged):
-            try:
-                os.replace(temp, target)
-            except OSError as exc:
-                discard(staged[i:])
-                raise _output_error(target, exc) from None
-            folders.add(Path(target).parent)
-    for folder in folders:
-        with contextlib.suppress(OSError):  # some file systems cannot fsync a folder
-            _fsync_path(folder, directory=True)
-
-
-def discard(staged):
-    for temp, _ in staged:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-
-
-def _owner_alive(path):
-    """True when the temporary's writer (the pid in its name) is another live process."""
-    found = TEMP_PID.search(path.name)
-    if not found or int(found[1]) == os.getpid():
-        return False
-    try:
-        os.kill(int(found[1]), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_temporaries(folder):
-    """Temporaries left in `folder` (and its history/) by a killed run; returns those removed.
-
-    Call only while holding the run lock. A temporary whose writer is still alive is left
-    alone: a run on another outputs folder may share the models folder.
-    """
-    folder = Path(folder)
-    stale = []
-    for place in (folder, folder / "history"):
-        if place.is_dir():
-            stale += [p for p in place.glob(f".*{TEMP_MARK}*") if p.is_file() and not _owner_alive(p)]
-    for path in stale:
-        with contextlib.suppress(OSError):
-            path.unlink()
-    return stale
-
-
-def ensure_writable_folder(folder):
-    """Create `folder` and prove a file can be written there, before any training starts."""
-    folder = Path(folder)
-    try:
-        if folder.exists() and not folder.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder")
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = temp_path(folder / "write-check")
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise OutputError(f"cannot write to folder {folder}: {exc.strerror or exc}") from None
-
-
-def check_folder(folder):
-    """Prove `folder` can take files when it exists; when it does not, its parent was checked."""
-    folder = Path(folder)
-    if folder.exists() or folder.is_symlink():
-        ensure_writable_folder(folder)
-
-
-def write_embedding(path, chunks, encode, with_labels):
-    """embedding.csv: id, label (when there is one), component_1..k; plain floats, '\\n' ends.
-
-    chunks: (raw rows, ids, labels) pieces in order (a table's `chunks()`); encode(raw) gives
-    their coordinates. Written a piece at a time, so a table on disk never has to fit in memory.
-    """
-    import pandas as pd
-
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        first = True
-        for raw, ids, labels in chunks:
-            coordinates = np.asarray(encode(raw))
-            if not np.all(np.isfinite(coordinates)):
-                raise TrainingError("training produced NaN or infinite coordinates; nothing published")
-            columns = {"id": ids}
-            if with_labels:
-                columns["label"] = labels
-            for k in range(coordinates.shape[1]):
-                columns[f"component_{k + 1}"] = coordinates[:, k].astype(np.float64)
-            # %.9g round-trips float32 exactly, so the CSV holds the encoder's numbers, not rounded ones.
-            pd.DataFrame(columns).to_csv(handle, header=first, index=False, lineterminator="\n",
-                                         float_format="%.9g")
-            first = False
-
-
-def write_json(path, value):
-    with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        json.dump(value, handle, indent=2, sort_keys=False, default=str)
-        handle.write("\n")
-
-
-def save_keras(path, model):
-    model.save(path)  # the temp name is new, so Keras never prompts about overwriting
-
-
-def write_plot(path, title, coordinates, labels, subtitle=None):
-    from reducer.plot import draw
-
-    draw(path, title, coordinates, labels, subtitle)
-
-
-def stage_manifest(job_folder, manifest, stamp):
-    """Stage this run's manifest and its copy in history/: [(temp, target)], in publishing order.
-
-    Both are staged before anything is published, so a disk that fills up here leaves the
-    previous run's files as they were; the history copy is renamed after the manifest, so
-    history/ only ever holds manifests that were published.
-    """
-    history = Path(job_folder) / "history"
-    try:
-        history.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise _output_error(history, exc) from None
-    staged = []
-    try:
-        for target in (Path(job_folder) / "manifest.json", history / f"{stamp}-manifest.json"):
-            staged.append((stage(target, lambda temp: write_json(temp, manifest)), target))
-    except BaseException:
-        discard(staged)
-        raise
-    return staged
-
-
-def prune_history(job_folder, keep=HISTORY_KEEP):
-    """Remove the oldest manifests in history/ beyond `keep`."""
-    kept = sorted((Path(job_folder) / "history").glob("*-manifest.json"))
-    for old in kept[:-keep]:
-        with contextlib.suppress(OSError):
-            old.unlink()
+def _step(name):
+    if os.environ.get(KILL_AT_STEP) == str(STEPS.index(name) + 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def run_stamp():
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
-
-
-# ---------------------------------------------------------------- one job's files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,43 +92,310 @@ class Shown:
     label_column: object
 
 
-def publish_job(job, destination, table, encode, shown, saved_encoder, manifest, seconds, started):
-    """Stage every file of one job, then rename them into place, the manifest last.
+# ---------------------------------------------------------------- writing the files
+
+
+def write_embedding(path, chunks, encode, with_labels):
+    """embedding.csv: id, label (when there is one), component_1..k; plain floats, '\\n' ends.
+
+    chunks: (raw rows, ids, labels) pieces in order (a table's `chunks()`); encode(raw) gives
+    their coordinates. Written a piece at a time, so a table on disk never has to fit in memory.
+    """
+    import pandas as pd
+
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        first = True
+        for raw, ids, labels in chunks:
+            coordinates = np.asarray(encode(raw))
+            if not np.all(np.isfinite(coordinates)):
+                raise TrainingError("training produced NaN or infinite coordinates; nothing published")
+            columns = {"id": ids}
+            if with_labels:
+                columns["label"] = labels
+            for k in range(coordinates.shape[1]):
+                columns[f"component_{k + 1}"] = coordinates[:, k].astype(np.float64)
+            # %.9g round-trips float32 exactly, so the CSV holds the encoder's numbers, not rounded ones.
+            pd.DataFrame(columns).to_csv(handle, header=first, index=False, lineterminator="\n",
+                                         float_format="%.9g")
+            first = False
+
+
+def save_keras(path, model):
+    model.save(path)  # the name is new, so Keras never prompts about overwriting
+
+
+def write_plot(path, title, coordinates, labels, subtitle=None):
+    from reducer.plot import draw
+
+    draw(path, title, coordinates, labels, subtitle)
+
+
+def _copy(source):
+    return lambda target: shutil.copyfile(source, target)
+
+
+# ---------------------------------------------------------------- one job's publication
+
+
+def reader_paths(destination, name):
+    """Where readers find each file: name in the manifest -> path."""
+    folder = destination.job_folder(name)
+    return {"model": destination.model_path(name), "model_info": destination.model_info_path(name),
+            "embedding": folder / "embedding.csv", "plot": folder / "plot.png"}
+
+
+def _check_replaceable(path):
+    """OutputError unless `path` is absent, a symlink or a regular file: publishing must not
+    fail half way because a folder (or a device) sits where a file goes."""
+    if path.is_symlink() or not path.exists() or path.is_file():
+        return
+    kind = "a folder" if path.is_dir() else "not a regular file"
+    raise OutputError(f"cannot publish {path}: it is {kind}; move it away (nothing was published, "
+                      f"previous outputs kept)")
+
+
+def publish_job(job, destination, table, encode, shown, saved_encoder, manifest, seconds, started,
+                decoder=None, rejected=None):
+    """Write one job's files into a new version folder, then switch them in all at once.
 
     table: the job's table (its `chunks()` feed embedding.csv); encode(raw) -> coordinates.
+    decoder: kept in the version folder (not published) so a later run can warm-start from it.
+    rejected: the reason the quality gate refused this map: the folder is then kept in
+    outputs/<job>/rejected/ for an operator to look at, its manifest in history/, and nothing
+    readers see changes. Before the switch nothing a reader sees has changed; a failure
+    removes the new folder.
     """
     folder = destination.job_folder(job.name)
     ensure_writable_folder(folder)
     ensure_writable_folder(destination.models_root)
-    targets = {
-        "model": destination.model_path(job.name),
-        "model_info": destination.model_info_path(job.name),
-        "embedding": folder / "embedding.csv",
-        "plot": folder / "plot.png",
-    }
+    readers = reader_paths(destination, job.name)
+    for path in [*readers.values(), folder / "manifest.json", folder / DATA_LINK]:
+        _check_replaceable(path)
+    stamp = run_stamp()
+    version = folder / f"..v-{stamp}-{os.urandom(4).hex()}"
+    version.mkdir()
     staged = []
     try:
         t = time.time()
-        staged.append((stage(targets["model"], lambda p: save_keras(p, saved_encoder)), targets["model"]))
+        written = {"model": version / MODEL_FILES["model"], "model_info": version / MODEL_FILES["model_info"],
+                   "embedding": version / "embedding.csv", "plot": version / "plot.png"}
+        files.write_synced(written["model"], lambda p: save_keras(p, saved_encoder))
         model_info = {"job": job.name, "features": list(shown.features), "id_column": shown.id_column,
                       "label_column": shown.label_column, "latent": job.model.latent,
                       "reducer": manifest["versions"]["reducer"]}
-        staged.append((stage(targets["model_info"], lambda p: write_json(p, model_info)), targets["model_info"]))
-        staged.append((stage(targets["embedding"], lambda p: write_embedding(
-            p, table.chunks(), encode, table.label_column is not None)), targets["embedding"]))
+        files.write_synced(written["model_info"], lambda p: write_json(p, model_info))
+        files.write_synced(written["embedding"], lambda p: write_embedding(
+            p, table.chunks(), encode, table.label_column is not None))
         seconds["save"] = time.time() - t
         t = time.time()
-        staged.append((stage(targets["plot"], lambda p: write_plot(
-            p, job.name, shown.coordinates, shown.labels, manifest.get("subtitle"))), targets["plot"]))
+        files.write_synced(written["plot"], lambda p: write_plot(
+            p, job.name, shown.coordinates, shown.labels, manifest.get("subtitle")))
         seconds["plot"] = time.time() - t
+        if decoder is not None:
+            files.write_synced(version / "decoder.keras", lambda p: save_keras(p, decoder))
         seconds["total"] = time.time() - started
         manifest["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
-        manifest["files"] = {name: {"path": str(target), "sha256": sha256_file(temp),
-                                    "bytes": Path(temp).stat().st_size}
-                             for name, (temp, target) in zip(targets, staged)}
-        staged += stage_manifest(folder, manifest, run_stamp())
+        if "run" in manifest:
+            manifest["run"]["finished_at"] = utc_now()
+        if rejected:
+            manifest["rejected"] = rejected
+        manifest["files"] = {name: {"path": str(readers[name]), "sha256": sha256_file(path),
+                                    "bytes": path.stat().st_size} for name, path in written.items()}
+        files.write_synced(version / "manifest.json", lambda p: write_json(p, manifest))  # the commit record
+        files.fsync_folder(version)
+        if rejected:
+            _keep_rejected(folder, version, stamp)
+            return
+        _step("version folder written")
+        for name in MODEL_FILES:
+            staged.append((files.stage(readers[name], _copy(written[name])), readers[name]))
+        _step("models staged")
+        history = folder / "history"
+        history.mkdir(exist_ok=True)
+        history_copy = history / f"{stamp}-manifest.json"
+        staged.append((files.stage(history_copy, _copy(version / "manifest.json")), history_copy))
+        _step("history staged")
     except BaseException:
-        discard(staged)
+        files.discard(staged)
+        shutil.rmtree(version, ignore_errors=True)
         raise
-    publish(staged)  # the manifest comes after the files it lists: it marks the run complete
+    with files.signals_deferred():
+        _switch(folder, version.name)
+        _step("switched")
+        _link_readers(folder)
+        _step("readers linked")
+        try:
+            files.rename_all(staged[:len(MODEL_FILES)])
+        except OutputError as exc:  # published; the next run's recover() mends Models/
+            files.discard(staged)
+            raise OutputError(f"{exc}; the outputs were published, and the next run puts the model "
+                              f"back in place") from None
+        _step("models renamed")
+        files.rename_all(staged[len(MODEL_FILES):])
+        _step("history renamed")
+    _remove_old_versions(folder, keep=version.name)
+    _step("old versions removed")
     prune_history(folder)
+
+
+def _keep_rejected(folder, version, stamp, keep=REJECTED_KEEP):
+    """A rejected candidate: its folder to outputs/<job>/rejected/, its manifest to history/."""
+    history = folder / "history"
+    history.mkdir(exist_ok=True)
+    files.publish([(files.stage(history / f"{stamp}-rejected-manifest.json", _copy(version / "manifest.json")),
+                    history / f"{stamp}-rejected-manifest.json")])
+    kept = folder / "rejected"
+    kept.mkdir(exist_ok=True)
+    os.replace(version, kept / stamp)
+    for old in sorted(p for p in kept.iterdir() if p.is_dir())[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_status(destination, name, record):
+    """outputs/<job>/status.json, atomically: how the last attempt ended (the one file a failed
+    or rejected attempt changes). A copy goes to history/ for every attempt that published
+    nothing, so `reducer history` can tell every night."""
+    folder = destination.job_folder(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "status.json"
+    staged = [(files.stage(target, lambda p: write_json(p, record)), target)]
+    if record["status"] in ("failed", "unchanged"):
+        history = folder / "history"
+        history.mkdir(exist_ok=True)
+        copy = history / f"{run_stamp()}-status.json"
+        staged.append((files.stage(copy, lambda p: write_json(p, record)), copy))
+    files.publish(staged)
+
+
+def published_manifest(destination, name):
+    """(the published manifest as a dict, its sha256), or (None, None) when nothing is published."""
+    path = destination.job_folder(name) / "manifest.json"
+    try:
+        data = path.read_bytes()
+        return json.loads(data), hashlib.sha256(data).hexdigest()
+    except (OSError, ValueError):
+        return None, None
+
+
+def _switch(folder, version_name):
+    """Point `..data` at `version_name` with one atomic rename: the moment of publication."""
+    link = folder / DATA_LINK
+    temp = files.temp_path(link)
+    os.symlink(version_name, temp)
+    try:
+        os.replace(temp, link)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise files.output_error(link, exc) from None
+    files.fsync_folder(folder)
+
+
+def _link_readers(folder):
+    """Make each reader path a symlink into ..data (once per job folder; a plain file from an
+    older reducer is replaced by a link to the same bytes)."""
+    for name in READER_FILES:
+        path = folder / name
+        wanted = f"{DATA_LINK}/{name}"
+        if path.is_symlink() and os.readlink(path) == wanted:
+            continue
+        _check_replaceable(path)
+        temp = files.temp_path(path)
+        os.symlink(wanted, temp)
+        os.replace(temp, path)
+    files.fsync_folder(folder)
+
+
+def _remove_old_versions(folder, keep):
+    for entry in folder.iterdir():
+        if VERSION_NAME.fullmatch(entry.name) and entry.name != keep and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def prune_history(job_folder, keep=HISTORY_KEEP):
+    """Remove the oldest manifests and status records in history/ beyond `keep` each."""
+    for pattern in ("*-manifest.json", "*-status.json"):
+        kept = sorted((Path(job_folder) / "history").glob(pattern))
+        for old in kept[:-keep]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+
+def published_version(folder):
+    """The version folder `..data` points to, or None when nothing is published this way."""
+    link = Path(folder) / DATA_LINK
+    if not link.is_symlink():
+        return None
+    target = os.readlink(link)
+    return Path(folder) / target if VERSION_NAME.fullmatch(target) and (Path(folder) / target).is_dir() else None
+
+
+# ---------------------------------------------------------------- after a crash
+
+
+def recover(destination, name):
+    """Bring one job's published files back to one consistent run; returns what it mended, one
+    line each. Call while holding the outputs folder's lock, before the job runs."""
+    folder = destination.job_folder(name)
+    if not folder.is_dir():
+        return []
+    mended = []
+    version = published_version(folder)
+    if version is None:
+        if not (folder / "manifest.json").is_file() or (folder / "manifest.json").is_symlink():
+            return []
+        version = _adopt_plain_files(folder, destination, name)
+        mended.append(f"moved {folder}'s published files into {version.name} (one switch for all)")
+    _link_readers(folder)
+    stale = [e for e in folder.iterdir() if VERSION_NAME.fullmatch(e.name) and e != version]
+    _remove_old_versions(folder, keep=version.name)
+    if stale:
+        mended.append(f"removed {len(stale)} unpublished version folder(s) of {name}")
+    try:
+        manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+        entries = manifest["files"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise OutputError(f"{version / 'manifest.json'}: the published manifest cannot be read ({exc}); "
+                          f"move {folder} away to start afresh") from None
+    readers = reader_paths(destination, name)  # this run's Models/, whatever the manifest's paths say
+    for key, file_name in MODEL_FILES.items():
+        entry, copy = entries.get(key), version / file_name
+        if entry is None or not copy.is_file():
+            continue
+        target = readers[key]
+        if target.is_file() and sha256_file(target) == entry["sha256"]:
+            continue
+        _check_replaceable(target)
+        ensure_writable_folder(target.parent)
+        files.publish([(files.stage(target, _copy(copy)), target)])
+        mended.append(f"restored {target} to the published run's")
+    return mended
+
+
+def _adopt_plain_files(folder, destination, name):
+    """A job folder written by an older reducer (plain files): copy its set into a version
+    folder, switch to it, then swap each plain file for a link to the same bytes."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    _check_replaceable(folder / DATA_LINK)
+    sources = {name_: folder / name_ for name_ in READER_FILES}
+    readers = reader_paths(destination, name)
+    for key, file_name in MODEL_FILES.items():  # only a model that is the manifest's
+        entry, path = manifest.get("files", {}).get(key), readers[key]
+        if entry and path.is_file() and sha256_file(path) == entry["sha256"]:
+            sources[file_name] = path
+    version = folder / f"..v-{run_stamp()}-{os.urandom(4).hex()}"
+    version.mkdir()
+    try:
+        for file_name, source in sources.items():
+            if source.is_file():
+                files.write_synced(version / file_name, _copy(source))
+        files.fsync_folder(version)
+        _switch(folder, version.name)
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    return version

@@ -243,4 +243,5 @@ def test_the_cli_prints_one_line_per_bad_job_and_no_traceback(tmp_path):
             or "hostile_load_raises.py" in line
     assert "Traceback" not in result.stderr and "epoch =" not in result.stderr
     assert re.search(r"non_numeric\.csv: column 'b', row 3 \(line 5\): expected a number, got 'abc'", result.stdout)
-    assert not (project / "outputs" / "bad_data").exists()
+    assert [p.name for p in (project / "outputs" / "bad_data").iterdir()] and \
+        not (project / "outputs" / "bad_data" / "manifest.json").exists()  # only the attempt's status record

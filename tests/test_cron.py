@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from conftest import STARTING_ENVIRONMENT, Project
-from reducer import publish as outputs
+from reducer import files as outputs
+from reducer import publish
 from reducer.engine import xla_cache
 from reducer.errors import OutputError
 
@@ -54,11 +55,13 @@ def clone(night, tmp_path):
 
 
 def published(project):
-    """Every published file (relative path -> bytes), the lock file and caches aside."""
-    return {str(p.relative_to(project.root)): p.read_bytes()
-            for folder in (project.outputs, project.models) for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != ".reducer.lock" and outputs.TEMP_MARK not in p.name
-            and ".cache" not in p.relative_to(project.root).parts}
+    """What readers see (relative path -> bytes): each job's published files and history, and
+    Models/; the lock file, caches, temporaries and version folders aside."""
+    seen = [p for job in project.outputs.iterdir() if job.is_dir() and not job.name.startswith(".")
+            for p in [*(job / name for name in publish.READER_FILES), *sorted((job / "history").glob("*"))]]
+    seen += sorted(project.models.iterdir()) if project.models.is_dir() else []
+    return {str(p.relative_to(project.root)): p.read_bytes() for p in seen
+            if p.is_file() and not outputs.TEMP_NAME.fullmatch(p.name)}
 
 
 def private_cache_folders(project):
@@ -66,8 +69,16 @@ def private_cache_folders(project):
     return sorted((project.outputs / ".cache").glob(f"{xla_cache.FOLDER}/*/{xla_cache.PRIVATE_PREFIX}*"))
 
 
+def unpublished_versions(project, job):
+    """Version folders in outputs/<job>/ that ..data does not point to."""
+    folder = project.outputs / job
+    current = os.readlink(folder / publish.DATA_LINK) if (folder / publish.DATA_LINK).is_symlink() else None
+    return sorted(p.name for p in folder.iterdir() if publish.VERSION_NAME.fullmatch(p.name) and p.name != current)
+
+
 def temporaries(project):
-    return sorted(p for folder in (project.outputs, project.models) for p in folder.rglob(f"*{outputs.TEMP_MARK}*"))
+    return sorted(p for folder in (project.outputs, project.models) for p in folder.rglob("*")
+                  if outputs.TEMP_NAME.fullmatch(p.name))
 
 
 def assert_consistent(project, job):
@@ -128,7 +139,12 @@ def test_one_bad_job_of_several_fails_alone(night):
     assert "diverges: failed in " in by_name["diverges"] and "training diverged" in by_name["diverges"]
     assert "bad_key: failed in " in by_name["bad_key"] and "unknown key 'epoch'" in by_name["bad_key"]
     assert "[diverges] failed, nothing published" in result.stderr
-    assert not (project.outputs / "diverges").exists() and not list(project.models.glob("diverges*"))
+    # A failed first night publishes nothing: its folder holds only the attempt's status record.
+    assert sorted(p.name for p in (project.outputs / "diverges").iterdir()) == ["history", "status.json"]
+    status = json.loads((project.outputs / "diverges" / "status.json").read_text())
+    assert status["status"] == "failed" and "training diverged" in status["reason"]
+    assert status["published_at"] is None and status["manifest_sha256"] is None
+    assert not list(project.models.glob("diverges*"))
     assert "Traceback" not in result.stderr
 
 
@@ -145,14 +161,15 @@ def test_published_files_are_0644_with_a_history_copy_of_the_manifest(night):
 
 
 def interrupt_while_staging(project, signal_number, job="iris_a"):
-    """Run `job` and send `signal_number` the moment one of its files is being staged."""
-    run = start(project, "run", f"jobs/{job}.toml")
-    watched = [project.models, project.outputs / job, project.outputs / job / "history"]
+    """Run `job` and send `signal_number` the moment its new version folder is being written
+    (before the switch: test_publication.py kills at every later step)."""
+    run = start(project, "run", "--force", f"jobs/{job}.toml")
+    folder = project.outputs / job
+    published_versions = set(unpublished_versions(project, job))
     seen = []
     try:
         while run.poll() is None and not seen:
-            seen = [e.name for folder in watched if folder.is_dir() for e in os.scandir(folder)
-                    if outputs.TEMP_MARK in e.name and "write-check" not in e.name]
+            seen = [name for name in unpublished_versions(project, job) if name not in published_versions]
             time.sleep(0.001)
         if not seen:
             pytest.fail(f"the run ended ({run.returncode}) before it staged a file:\n{run.log_path.read_text()}")
@@ -173,15 +190,15 @@ def test_kill_9_mid_publication_keeps_the_previous_outputs_and_the_rerun_cleans_
 
     assert published(project) == before  # byte for byte: nothing half-written, nothing replaced
     assert_consistent(project, "iris_a")
-    left = temporaries(project)
-    assert left, "the kill should have left a temporary behind"
+    assert unpublished_versions(project, "iris_a"), "the kill should have left its version folder behind"
 
     assert private_cache_folders(project), "the killed run's compiled-code cache folder should be left"
 
-    rerun = project.run("run", "jobs/iris_a.toml")
+    rerun = project.run("run", "--force", "jobs/iris_a.toml")
     assert rerun.returncode == 0, rerun.stderr
-    assert f"removed {len(left)} temporary file(s) left by an interrupted run" in rerun.stderr
+    assert "removed 1 unpublished version folder(s) of iris_a" in rerun.stderr
     assert not temporaries(project) and not private_cache_folders(project)
+    assert not unpublished_versions(project, "iris_a")
     assert_consistent(project, "iris_a")
     assert len(list((project.outputs / "iris_a" / "history").iterdir())) == 2
 
@@ -194,23 +211,24 @@ def test_sigterm_mid_publication_exits_143_and_leaves_nothing_behind(night, tmp_
     log = stopped.log_path.read_text()
     assert "reducer: terminated by SIGTERM; published outputs are intact" in log and "Traceback" not in log
     assert published(project) == before and not temporaries(project) and not private_cache_folders(project)
+    assert not unpublished_versions(project, "iris_a")
 
 
 def test_a_second_run_exits_75_at_once_and_with_wait_runs_once_the_holder_dies(night, tmp_path, processes):
     project = clone(night, tmp_path)
     iris(project, "iris_a", LONG)
-    first = start(project, "run", "jobs/iris_a.toml")
+    first = start(project, "run", "--force", "jobs/iris_a.toml")
     processes.append(first)
     wait_for_line(first, "[iris_a] epoch =    1 loss = ")  # training: the lock is held
 
     before = published(project)
-    second = project.run("run", "jobs/iris_b.toml", timeout=120)
+    second = project.run("run", "--force", "jobs/iris_b.toml", timeout=120)
     assert second.returncode == 75, second.stderr
     assert f"another reducer run holds {project.outputs / '.reducer.lock'} (pid {first.pid} since " in second.stderr
     assert "use --wait" in second.stderr and "Traceback" not in second.stderr
     assert "[iris_b] started" not in second.stderr and published(project) == before
 
-    waiting = start(project, "run", "--wait", "jobs/iris_b.toml")
+    waiting = start(project, "run", "--wait", "--force", "jobs/iris_b.toml")
     processes.append(waiting)
     wait_for_line(waiting, f"waiting for the lock on {project.outputs / '.reducer.lock'}, held by pid {first.pid}")
     assert "[iris_b] started" not in waiting.log_path.read_text()
@@ -258,7 +276,8 @@ def tiny_disk(tmp_path):
 def test_a_full_disk_while_publishing_keeps_the_previous_files(night, tmp_path, tiny_disk):
     project = clone(night, tmp_path)
     disk = Project(tiny_disk)
-    shutil.copytree(project.outputs, disk.outputs, ignore=shutil.ignore_patterns(".cache"))  # 1 MiB: outputs only
+    shutil.copytree(project.outputs, disk.outputs, symlinks=True,
+                    ignore=shutil.ignore_patterns(".cache"))  # 1 MiB: outputs only
     shutil.copytree(project.models, disk.models)
     before = published(disk)
     with open(tiny_disk / "filler", "wb", buffering=0) as filler:  # fill every last block
@@ -266,12 +285,13 @@ def test_a_full_disk_while_publishing_keeps_the_previous_files(night, tmp_path, 
             while True:
                 filler.write(b"\0" * 4096)
         assert full.value.errno == errno.ENOSPC
-    result = project.run("run", "jobs/iris_a.toml", "--outputs", disk.outputs, "--models", disk.models)
+    result = project.run("run", "--force", "jobs/iris_a.toml", "--outputs", disk.outputs, "--models", disk.models)
     assert result.returncode == 1, result.stderr
     assert "  iris_a: failed in " in result.stdout
-    assert f"cannot write {disk.models / 'iris_a.keras'}: No space left on device; the previous version is untouched" \
-        in result.stdout
+    assert f"cannot write {disk.outputs / 'iris_a'}/..v-" in result.stdout
+    assert "No space left on device; the previous version is untouched" in result.stdout
     assert published(disk) == before and not temporaries(disk)
+    assert len([p for p in (disk.outputs / "iris_a").iterdir() if p.name.startswith("..v-")]) == 1
     assert "Traceback" not in result.stderr
 
 

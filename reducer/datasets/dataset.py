@@ -23,7 +23,8 @@ Affine = tuple  # (offset, scale): scalars or one number per feature column
 
 @dataclass(frozen=True)
 class Dataset:
-    """A named source of rows.
+    """A named source of rows. Checked when registered (reducer.datasets.registry.malformed): a
+    Dataset that breaks this contract is reported with its plugin and skipped.
 
     name: how job files refer to it (`[dataset] name = "..."`); unique across plugins.
     description: one line for `reducer datasets`.
@@ -35,10 +36,12 @@ class Dataset:
     id: the column holding row identifiers, or None (row numbers 0, 1, 2... are used).
     features: the numeric columns to reduce, or None for every column except label and id.
     normalize: "minmax" (each column to [0, 1]), "zscore", "none", or a fixed affine map
-        ``(offset, scale)`` applied as ``(x - offset) / scale`` (numbers or one per feature).
+        ``(offset, scale)`` applied as ``(x - offset) / scale``: finite numbers, scale non-zero,
+        or lists of one per feature, which then need `features` naming those columns in order.
         The map is stored inside the saved encoder, so the encoder takes raw rows.
-    options: extra job options the loader understands, name -> type or tuple of types. Jobs
-        may also set `label`, `id`, `features` and `normalize`, which override the fields here.
+    options: extra job options the loader understands, name -> type or tuple of types (``int``,
+        ``(int, float)``; not ``"int"`` nor ``list[str]``). Jobs may also set `label`, `id`,
+        `features` and `normalize`, which override the fields here.
     validate: optional ``validate(options) -> None``, called by `reducer check` and before
         `reducer run` loads anything, with the options as `load` gets them; raise
         ``reducer.DataError`` with a one-line message for a value the loader would refuse.

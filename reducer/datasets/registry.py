@@ -5,14 +5,20 @@ repository's `plugins/` folder), the project's `plugins/` folder, folders from `
 `REDUCER_PLUGINS` (os.pathsep-separated), and modules installed packages list under the
 entry-point group `reducer`. Plugin code is imported only from these: never from the current
 folder unasked. One broken plugin is recorded as a problem and skipped; the others still work.
+Every `Dataset` is checked as it is registered (`malformed`): one that breaks the contract is
+reported with its plugin and skipped, so that no job finds out half way through a run.
 """
 
 import hashlib
 import importlib
 import importlib.util
+import math
+import numbers
 import os
 import re
 import sys
+import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -20,7 +26,7 @@ from pathlib import Path
 import pluggy
 
 from reducer.datasets import hookspecs
-from reducer.datasets.dataset import Dataset
+from reducer.datasets.dataset import NORMALIZE_METHODS, Dataset
 from reducer.errors import PluginError
 
 ENTRY_POINT_GROUP = "reducer"
@@ -45,15 +51,18 @@ class Registry:
     datasets: dict = field(default_factory=dict)  # name -> Registered
     broken: list = field(default_factory=list)  # one line per plugin that failed to load
     duplicates: dict = field(default_factory=dict)  # dataset name -> one-line message
+    skipped: dict = field(default_factory=dict)  # dataset name -> why its Dataset was refused (`malformed`)
 
     @property
     def problems(self):
-        return self.broken + list(self.duplicates.values())
+        return self.broken + list(self.skipped.values()) + list(self.duplicates.values())
 
     def get(self, name):
         if name in self.duplicates:
             raise PluginError(self.duplicates[name])
         if name not in self.datasets:
+            if name in self.skipped:
+                raise PluginError(self.skipped[name])
             known = ", ".join(sorted(self.datasets)) or "none"
             raise PluginError(f"unknown dataset {name!r}; known datasets: {known}")
         return self.datasets[name].dataset
@@ -150,8 +159,109 @@ def load_registry(extra_dirs=(), project_root=None):
                                      f"{type(exc).__name__}: {exc}")
             continue
         for dataset in found:
+            problem = malformed(dataset)
+            if problem:
+                line = f"plugin {source}: dataset {dataset.name!r} skipped: {problem}"
+                name = str(dataset.name)
+                registry.skipped[name] = f"{registry.skipped[name]}; {line}" if name in registry.skipped else line
+                continue
             _add(registry, dataset, source)
     return registry
+
+
+# ---------------------------------------------------------------- checking a Dataset
+
+
+def _is_type(value):
+    # list[str] and friends are not types isinstance() can check against
+    return isinstance(value, type) and not isinstance(value, types.GenericAlias)
+
+
+def _column_name(value):
+    return isinstance(value, (str, int)) and not isinstance(value, bool)  # as the frame has them: text, or 0, 1...
+
+
+def _number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _affine_part(value):
+    """One number or a list of numbers as a tuple of floats, or None when it is neither."""
+    if _number(value):
+        return (float(value),)
+    if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__len__") or not hasattr(value, "__iter__"):
+        return None
+    parts = list(value)
+    return tuple(float(v) for v in parts) if parts and all(_number(v) for v in parts) else None
+
+
+def per_feature_width(normalize):
+    """How many features a fixed (offset, scale) with per-feature lists is for; None when it has
+    none (a method name, or two numbers, which suit any width)."""
+    if not isinstance(normalize, (tuple, list)) or len(normalize) != 2:
+        return None
+    widths = [len(part) for part, given in zip(map(_affine_part, normalize), normalize)
+              if part is not None and not _number(given)]
+    return widths[0] if widths else None
+
+
+def _normalize_problem(dataset):
+    normalize = dataset.normalize
+    if isinstance(normalize, str):
+        return None if normalize in NORMALIZE_METHODS else (
+            f"normalize must be one of {', '.join(NORMALIZE_METHODS)} or (offset, scale), got {normalize!r}")
+    if not isinstance(normalize, (tuple, list)) or len(normalize) != 2:
+        return f"normalize must be one of {', '.join(NORMALIZE_METHODS)} or (offset, scale), got {normalize!r}"
+    offset, scale = (_affine_part(part) for part in normalize)
+    if offset is None or scale is None:
+        return (f"normalize=(offset, scale) must hold finite numbers, or lists of them (one per feature), "
+                f"got {normalize!r}")
+    if any(s == 0 for s in scale):
+        return f"normalize=(offset, scale): scale must be non-zero, got {normalize[1]!r}"
+    lists = [len(part) for part, given in zip((offset, scale), normalize) if not _number(given)]
+    if len(set(lists)) > 1:
+        return (f"normalize=(offset, scale): offset has {lists[0]} numbers and scale {lists[1]}; expected one "
+                f"per feature")
+    if lists and dataset.features is None:
+        return (f"normalize=(offset, scale) gives one number per feature ({lists[0]}), so features must name "
+                f"those {lists[0]} columns in order")
+    if lists and len(dataset.features) != lists[0]:
+        return (f"normalize=(offset, scale) gives {lists[0]} numbers per feature, but features names "
+                f"{len(dataset.features)} columns; expected one number per feature")
+    return None
+
+
+def malformed(dataset):
+    """What is wrong with a registered `Dataset`, in one line, or None when it keeps the contract
+    (reducer/datasets/dataset.py)."""
+    if not isinstance(dataset.name, str) or not dataset.name.strip():
+        return f"name must be a non-empty string, got {dataset.name!r}"
+    if not isinstance(dataset.description, str):
+        return f"description must be a string, got {dataset.description!r}"
+    if not callable(dataset.load):
+        return f"load must be a function load(options) -> DataFrame, got {dataset.load!r}"
+    for key in ("validate", "read_blocks"):
+        value = getattr(dataset, key)
+        if value is not None and not callable(value):
+            return f"{key} must be a function or None, got {value!r}"
+    for key in ("label", "id"):
+        value = getattr(dataset, key)
+        if value is not None and not _column_name(value):
+            return f"{key} must be a column name or None, got {value!r}"
+    features = dataset.features
+    if features is not None and (not isinstance(features, (list, tuple)) or not features
+                                 or not all(map(_column_name, features))):
+        return f"features must be a non-empty list of column names or None, got {features!r}"
+    if not isinstance(dataset.options, Mapping):
+        return f"options must be a dict of option name -> type, got {dataset.options!r}"
+    for key, spec in dataset.options.items():
+        if not isinstance(key, str):
+            return f"options: names must be strings, got {key!r}"
+        accepted = spec if isinstance(spec, tuple) else (spec,)
+        if not accepted or not all(_is_type(t) for t in accepted):
+            return (f"options[{key!r}] must be a type such as int, str, bool, float or list (or a tuple of "
+                    f"types), got {spec!r}")
+    return _normalize_problem(dataset)
 
 
 def _add(registry, dataset, source):

@@ -3,6 +3,8 @@
 import dataclasses
 import math
 
+import numpy as np
+
 from reducer.engine.tf_setup import keras
 
 
@@ -55,20 +57,51 @@ def build(columns, config, seed, out_activation):
     return encoder, decoder, autoencoder
 
 
-def raw_row_encoder(encoder, table, name):
-    """The encoder to save: normalisation inside, so it takes raw rows and needs no reducer code."""
+def raw_row_encoder(encoder, table, name, transform=None):
+    """The encoder to save: normalisation inside, so it takes raw rows and needs no reducer code.
+
+    transform: (matrix, translation) laying the map on last night's (continuity.alignment),
+    folded in as a last linear Dense layer named "align", so every consumer of the saved
+    encoder gets the aligned map and the file still loads with no custom objects.
+    """
     columns = len(table.features)
     rows = keras.Input(shape=(columns,), name="raw_rows")
     normalise = keras.layers.Normalization(mean=table.offset, variance=table.scale.astype("float64") ** 2,
                                            name="normalise")
-    return keras.Model(rows, encoder(normalise(rows)), name=name)
+    code = encoder(normalise(rows))
+    if transform is not None:
+        matrix, translation = transform
+        align = keras.layers.Dense(matrix.shape[1], activation="linear", name="align")
+        code = align(code)
+        align.set_weights([np.asarray(matrix, np.float32), np.asarray(translation, np.float32)])
+    return keras.Model(rows, code, name=name)
+
+
+def warm_start(encoder, decoder, previous_version):
+    """Give `encoder` (and `decoder`) the weights of the published run's, when their shapes
+    match; returns None, or the one-line reason a cold start was made instead."""
+    model_path, decoder_path = previous_version / "model.keras", previous_version / "decoder.keras"
+    if not model_path.is_file():
+        return f"no published model in {previous_version}"
+    try:
+        saved = keras.models.load_model(model_path, compile=False)
+        inner = saved.get_layer(encoder.name)
+        pairs = [(encoder, inner.get_weights())]
+        if decoder_path.is_file():
+            pairs.append((decoder, keras.models.load_model(decoder_path, compile=False).get_weights()))
+    except (OSError, ValueError) as exc:
+        return f"the published model cannot be read ({type(exc).__name__}: {exc})"
+    for model, weights in pairs:
+        if [w.shape for w in model.get_weights()] != [w.shape for w in weights]:
+            return f"the published {model.name} has another architecture"
+    for model, weights in pairs:
+        model.set_weights(weights)
+    return None
 
 
 def apply(model, rows, batch_size=4096):
     """`model.predict(rows, batch_size)` without predict's tracing of a graph function (0.1-0.2 s
     per model, more than the work on a few thousand rows): each batch is one eager call running
     the same kernels, so the numbers are the same as predict's (tests/test_model.py compares)."""
-    import numpy as np
-
     starts = range(0, len(rows), batch_size) or [0]  # no rows: one empty call (predict fails on it)
     return np.concatenate([np.asarray(model(rows[start:start + batch_size], training=False)) for start in starts])

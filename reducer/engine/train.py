@@ -36,6 +36,7 @@ STEPS_PER_CALL = 4000
 @dataclass(frozen=True)
 class History:
     losses: tuple  # mean loss per epoch, over every row of the epoch
+    warm_start: object = None  # the pipeline's note of a warm start, or None
 
     @property
     def final_loss(self):

@@ -4,7 +4,7 @@ import logging
 import time
 import traceback
 
-from reducer import publish
+from reducer import files, publish
 from reducer.engine import xla_cache
 from reducer.errors import ReducerError
 from reducer.run.pipeline import run_job
@@ -13,13 +13,13 @@ from reducer.run.results import JobResult, one_line
 log = logging.getLogger("reducer")
 
 
-def run_job_despite_the_cache(job, dataset, source, destination):
+def run_job_despite_the_cache(job, dataset, source, destination, force=False):
     """run_job, trained again once after dropping the cached programs when TensorFlow failed on
     one of them (it does not say which); a cache write that failed becomes one line. See
     xla_cache.py: TensorFlow's own cache fails the training call in both cases."""
     for attempt in (1, 2):
         try:
-            return run_job(job, dataset, source, destination)
+            return run_job(job, dataset, source, destination, force=force)
         except Exception as exc:
             cache_error = xla_cache.explain(exc)
             if cache_error is not None:
@@ -32,14 +32,15 @@ def run_job_despite_the_cache(job, dataset, source, destination):
                         "program(s), training again", job.name, type(exc).__name__, reason, removed)
 
 
-def run_one(job, dataset, source, destination):
-    """Run one job in isolation: its failure, whatever it is, becomes its JobResult."""
-    started = time.time()
+def run_one(job, dataset, source, destination, force=False):
+    """Run one job in isolation: its failure, whatever it is, becomes its JobResult, and every
+    attempt ends with outputs/<job>/status.json saying how it went."""
+    started, attempted_at = time.time(), publish.utc_now()
     log.info("[%s] started (%s, dataset %s)", job.name, job.path, dataset.name)
     try:
-        publish.check_folder(destination.job_folder(job.name))  # before training, not after
+        files.check_folder(destination.job_folder(job.name))  # before training, not after
         try:
-            manifest = run_job_despite_the_cache(job, dataset, source, destination)
+            outcome = run_job_despite_the_cache(job, dataset, source, destination, force)
         finally:
             compiled = xla_cache.publish()  # for the next run; 0 when the cache is off
             if compiled:
@@ -48,12 +49,35 @@ def run_one(job, dataset, source, destination):
     except ReducerError as exc:
         result = JobResult(job.name, "failed", time.time() - started, reason=one_line(exc))
         log.error("[%s] failed, nothing published (previous outputs kept): %s", job.name, result.reason)
-        return result
     except Exception as exc:  # a bug: keep the traceback in the log, keep the other jobs going
         log.error("[%s] internal error, nothing published:\n%s", job.name, traceback.format_exc().rstrip())
-        return JobResult(job.name, "error", time.time() - started,
-                         reason=one_line(f"internal error: {type(exc).__name__}: {exc}"))
-    result = JobResult(job.name, "ok", time.time() - started, manifest["training"]["final_loss"],
-                       manifest=manifest)
-    log.info("[%s] published to %s", job.name, destination.job_folder(job.name))
+        result = JobResult(job.name, "error", time.time() - started,
+                           reason=one_line(f"internal error: {type(exc).__name__}: {exc}"))
+    else:
+        manifest = outcome.manifest
+        result = JobResult(job.name, outcome.status, time.time() - started, manifest["training"]["final_loss"],
+                           reason=one_line(outcome.reason or ""), manifest=manifest)
+        if outcome.status == "ok":
+            log.info("[%s] published to %s", job.name, destination.job_folder(job.name))
+        elif outcome.status == "unchanged":
+            log.info("[%s] unchanged: %s; nothing trained", job.name, outcome.reason)
+        else:
+            log.error("[%s] rejected by the quality gate, nothing published (previous outputs kept; the "
+                      "candidate is in %s): %s", job.name, destination.job_folder(job.name) / "rejected",
+                      outcome.reason)
+    record_attempt(destination, result, attempted_at)
     return result
+
+
+def record_attempt(destination, result, attempted_at):
+    """status.json for this attempt; a failure to write it is logged, never the job's end."""
+    manifest, digest = publish.published_manifest(destination, result.name)
+    status = "failed" if result.status == "error" else result.status
+    record = {"job": result.name, "status": status, "reason": result.reason or None,
+              "attempted_at": attempted_at,
+              "published_at": (manifest or {}).get("run", {}).get("finished_at") if manifest else None,
+              "manifest_sha256": digest, "seconds": round(result.seconds, 3)}
+    try:
+        publish.write_status(destination, result.name, record)
+    except (ReducerError, OSError) as exc:
+        log.warning("[%s] could not write its status.json: %s", result.name, exc)

@@ -67,7 +67,7 @@ def threads_per_worker(workers):
 # ---------------------------------------------------------------- the worker's side
 
 
-def run_job_file(job_path, plugin_folders, outputs_root, models_root, threads=None, quiet=False):
+def run_job_file(job_path, plugin_folders, outputs_root, models_root, threads=None, quiet=False, force=False):
     """Run the job in `job_path` and publish its outputs; return a `JobResult` as a plain dict.
 
     Self-contained, so that it can run in a fresh process or on a Dask worker: it reads the job
@@ -97,7 +97,7 @@ def run_job_file(job_path, plugin_folders, outputs_root, models_root, threads=No
             log.error("[%s] failed: %s", name, exc)
             return dataclasses.asdict(JobResult(name, "failed", time.time() - started, reason=str(exc)))
         destination = Destination(Path(outputs_root), Path(models_root))
-        return dataclasses.asdict(run_one(job, dataset, source, destination))
+        return dataclasses.asdict(run_one(job, dataset, source, destination, force))
 
 
 def _setup_logging(quiet):
@@ -135,7 +135,8 @@ def _on_sigterm(signum, frame):
     raise SystemExit(143)  # unwinds, so staged temporaries are removed as on Ctrl-C
 
 
-def _worker_main(send, job_path, plugin_folders, outputs_root, models_root, threads, quiet, compile_cache=False):
+def _worker_main(send, job_path, plugin_folders, outputs_root, models_root, threads, quiet, compile_cache=False,
+                 force=False):
     """Entry point of one local worker process: run one job, send its result, exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -143,14 +144,14 @@ def _worker_main(send, job_path, plugin_folders, outputs_root, models_root, thre
     sys.stderr = _NotATerminal(sys.stderr)
     if compile_cache:
         xla_cache.enable(outputs_root)
-    send.send(run_job_file(job_path, plugin_folders, outputs_root, models_root, threads, quiet))
+    send.send(run_job_file(job_path, plugin_folders, outputs_root, models_root, threads, quiet, force))
     send.close()
 
 
 # ---------------------------------------------------------------- the parent's side
 
 
-def run_parallel(the_plan, destination, workers=1, client=None, compile_cache=False):
+def run_parallel(the_plan, destination, workers=1, client=None, compile_cache=False, force=False):
     """Run the plan's ready jobs in worker processes, or on Dask when `client` is given.
 
     Call with the outputs folder's lock held. Returns JobResults in job order.
@@ -161,6 +162,7 @@ def run_parallel(the_plan, destination, workers=1, client=None, compile_cache=Fa
         "models_root": str(Path(destination.models_root).resolve()),
         "quiet": log.getEffectiveLevel() > logging.INFO,
         "compile_cache": compile_cache,  # worker processes only: Dask workers are not ours to set up
+        "force": force,
     }
     jobs = [job for job, _, _ in the_plan.ready]
     if client is not None:
@@ -211,7 +213,7 @@ def _run_in_processes(jobs, args, workers):
                 process = context.Process(
                     target=_worker_main, name=f"reducer-{job.name}",
                     args=(send, str(job.path), args["plugin_folders"], args["outputs_root"],
-                          args["models_root"], threads, args["quiet"], args["compile_cache"]))
+                          args["models_root"], threads, args["quiet"], args["compile_cache"], args["force"]))
                 process.start()
                 send.close()  # only the child holds the sending end now: its death reads as EOF
                 running[index] = _Running(job, process, receive, time.time())
@@ -268,7 +270,8 @@ def _run_on_dask(client, jobs, args):
     log.info("sending %d job(s) to the Dask scheduler at %s", len(jobs), client.scheduler.address)
     run_id = uuid.uuid4().hex[:8]
     futures = [client.submit(run_job_file, str(job.path), args["plugin_folders"], args["outputs_root"],
-                             args["models_root"], None, args["quiet"], key=f"reducer-{job.name}-{run_id}",
+                             args["models_root"], None, args["quiet"], args["force"],
+                             key=f"reducer-{job.name}-{run_id}",
                              pure=False, retries=DASK_RETRIES)
                for job in jobs]
     index_of = {future.key: i for i, future in enumerate(futures)}
@@ -288,7 +291,7 @@ def _run_on_dask(client, jobs, args):
                 results[index] = _failed(name, time.time() - started,
                                          f"on a Dask worker: {type(exc).__name__}: {exc}")
                 continue
-            (log.info if result.status == "ok" else log.error)(
+            (log.info if result.succeeded else log.error)(
                 "[%s] finished on Dask: %s", name, result.summary().removeprefix(f"{name}: "))
     finally:
         client.cancel([f for f in futures if not f.done()])

@@ -3,23 +3,35 @@
 from dataclasses import dataclass
 from typing import Optional
 
+from reducer.gate import worse_than_pca
+
 
 @dataclass
 class JobResult:
     name: str
-    status: str  # "ok", "failed" (a user-facing reason), "error" (a bug: traceback logged); "invalid" from check
+    # "ok", "unchanged" (nothing to do), "rejected" (missed its quality gate), "failed" (a reason
+    # for the user), "error" (a bug: traceback logged); "invalid" from check
+    status: str
     seconds: float = 0.0
     final_loss: Optional[float] = None
     reason: str = ""
     manifest: Optional[dict] = None
     note: str = ""  # `reducer check`: the job file and the dataset it uses
 
+    @property
+    def succeeded(self):
+        """ok or unchanged: the run's exit code stays 0."""
+        return self.status in ("ok", "unchanged")
+
     def summary(self):
-        """One line: name, status, seconds, then the final loss or the reason it failed."""
+        """One line: name, status, seconds, then the final loss, quality and drift, or the reason."""
         head = f"{self.name}: {self.status} in {self.seconds:.1f}s"
         if self.status == "ok":
-            quality = quality_text((self.manifest or {}).get("quality"))
-            return f"{head}, final loss {self.final_loss:.6f}{quality}"
+            manifest = self.manifest or {}
+            return (f"{head}, final loss {self.final_loss:.6f}{quality_text(manifest.get('quality'))}"
+                    f"{drift_text(manifest.get('drift'))}{pca_warning(manifest.get('quality'))}")
+        if self.status == "unchanged":
+            return f"{head}: {one_line(self.reason)}; published files untouched"
         return f"{head}: {one_line(self.reason)}"
 
 
@@ -31,6 +43,18 @@ def quality_text(quality):
     if quality.get("knn_accuracy") is not None:
         text += f", kNN accuracy {quality['knn_accuracy']:.3f}"
     return text
+
+
+def drift_text(drift):
+    """', drift 0.031 of the map's spread (148 rows shared)' from a manifest's drift section."""
+    if not drift or drift.get("median_displacement") is None:
+        return ""
+    return f", drift {drift['median_displacement']:.3f} ({drift['shared_rows']} rows shared)"
+
+
+def pca_warning(quality):
+    """A warning, not a failure, when the map is worse than PCA's on both measures."""
+    return "; warning: worse than PCA on trustworthiness and kNN accuracy" if worse_than_pca(quality) else ""
 
 
 def one_line(text):

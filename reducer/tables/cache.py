@@ -97,6 +97,16 @@ class CachedTable:
             for chunk in reader:
                 yield chunk[0].to_numpy(dtype=object)
 
+    def ids_at(self, rows):
+        """The ids of the sorted row indices `rows`, in one pass over the ids."""
+        rows = np.asarray(rows)
+        found, start = [], 0
+        for chunk in self.id_chunks():
+            lo, hi = np.searchsorted(rows, [start, start + len(chunk)])
+            found.append(np.asarray(chunk, dtype=object)[rows[lo:hi] - start])
+            start += len(chunk)
+        return np.concatenate(found) if found else np.empty(0, dtype=object)
+
     def take(self, rows):
         """(raw values, labels) of the sorted row indices `rows`, in one pass over the cache."""
         rows = np.asarray(rows)

@@ -13,9 +13,12 @@ blocks are cut at newline bytes.
 import codecs
 import csv
 import dataclasses
+import errno
 import io
 import itertools
 import logging
+import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -28,8 +31,12 @@ from reducer.errors import DataError
 log = logging.getLogger("reducer")
 
 CHUNK_ROWS = 100_000
+TYPE_ROWS = 2000  # rows of the first block that decide which columns are text
 COMMON_DELIMITERS = (",", ";", "\t", "|")
 MAX_FIELD = 10 * 1024 * 1024  # csv's default limit (128 KiB) is too small for some real files
+# The most bytes one record (a line, or the lines a quoted field spans) may take: a file with no
+# line ends, or a quote never closed, is refused here instead of being read whole into memory.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
 
 
 @dataclasses.dataclass
@@ -61,6 +68,52 @@ def check_options(path, delimiter, encoding):
     return codec
 
 
+def not_a_regular_file(path, folders=False):
+    """None for a regular file (symbolic links followed), else what `path` is, to finish "PATH is
+    ...": "a FIFO (named pipe)", "a character device", "a symbolic link loop", "unreadable
+    (Permission denied)"; or "no such file". A FIFO would block a reader for good and a device
+    such as /dev/zero never ends. folders=True accepts a folder too (a plugin may read one)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return "no such file"
+        return "a symbolic link loop" if exc.errno == errno.ELOOP else f"unreadable ({exc.strerror or exc})"
+    if stat.S_ISREG(mode) or (folders and stat.S_ISDIR(mode)):
+        return None
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def input_problem(path, expected="a regular file", folders=False):
+    """"no such file PATH" or "PATH is a FIFO (named pipe); expected a regular file", or None."""
+    kind = not_a_regular_file(path, folders)
+    if kind is None:
+        return None
+    return f"no such file {path}" if kind == "no such file" else f"{path} is {kind}; expected {expected}"
+
+
+def open_regular(path):
+    """`path` opened for reading in binary, or a DataError naming it when it is not a regular file.
+    Opened without blocking and checked on the descriptor, so a FIFO put there after a check
+    cannot hang the reader either."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        problem = "a symbolic link loop" if exc.errno == errno.ELOOP else exc.strerror or exc
+        raise DataError(f"{path}: cannot read: {problem}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise DataError(input_problem(path) or f"{path} is not a regular file; expected a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def _too_long(layout, line):
+    return DataError(f"{layout.path}, line {line}: a record longer than {MAX_RECORD_BYTES >> 20} MiB (no line "
+                     f"ends, or a quote that is never closed?); expected delimited text")
+
+
 def _decode(layout, data, first_line):
     try:
         return data.decode(layout.codec)
@@ -84,15 +137,17 @@ def _read_record(handle, layout, line):
     """(record, lines it spans) of the next non-blank record, or (None, lines read) at the end."""
     skipped = 0
     while True:
-        data = handle.readline()
+        data = handle.readline(MAX_RECORD_BYTES + 1)
         if not data:
             return None, skipped
         count = 1
-        while data.count(b'"') % 2:  # a quoted field spans lines
-            more = handle.readline()
+        while data.count(b'"') % 2 and len(data) <= MAX_RECORD_BYTES:  # a quoted field spans lines
+            more = handle.readline(MAX_RECORD_BYTES + 1)
             if not more:
                 break
             data, count = data + more, count + 1
+        if len(data) > MAX_RECORD_BYTES:
+            raise _too_long(layout, line + skipped)
         text = _decode(layout, data, line + skipped)
         try:
             record = next(csv.reader(io.StringIO(text, newline=""), delimiter=layout.delimiter,
@@ -122,19 +177,32 @@ def _check_header(layout, line):
         seen.add(name)
 
 
-def _line_blocks(handle, first_line, chunk_rows):
-    """(first line number, bytes) of about `chunk_rows` lines each, never ending inside a quoted field."""
+def _line_blocks(handle, layout, first_line, chunk_rows):
+    """(first line number, bytes) of about `chunk_rows` lines each, never ending inside a quoted field.
+    No line, nor the lines of one quoted field, may pass MAX_RECORD_BYTES."""
     line = first_line
+    readline = handle.readline
     while True:
-        lines = list(itertools.islice(handle, chunk_rows))
+        lines = []
+        for _ in range(chunk_rows):
+            text = readline(MAX_RECORD_BYTES + 1)
+            if not text:
+                break
+            lines.append(text)
         if not lines:
             return
+        longest = max(map(len, lines))
+        if longest > MAX_RECORD_BYTES:
+            raise _too_long(layout, line + next(k for k, text in enumerate(lines) if len(text) == longest))
         data = b"".join(lines)
-        count, quotes = len(lines), data.count(b'"')
+        count, quotes, spanning = len(lines), data.count(b'"'), 0
         while quotes % 2:
-            more = handle.readline()
+            more = readline(MAX_RECORD_BYTES + 1)
             if not more:
                 break
+            spanning += len(more)
+            if spanning > MAX_RECORD_BYTES:
+                raise _too_long(layout, line + count)
             data, count, quotes = data + more, count + 1, quotes + more.count(b'"')
         yield line, data
         line += count
@@ -225,7 +293,7 @@ def _choose_columns(layout, wanted, first_block):
             layout.features = [position(n, "feature") for n in wanted["features"]]
         else:
             candidates = [k for k in range(len(layout.columns)) if k not in (layout.label, layout.id)]
-            frame = _typed_frame(layout, first_block)
+            frame = _typed_frame(layout, _head(first_block))
             text = [k for k in candidates if not checks.has_number(frame[k])]
             if text:
                 log.info("%s: skipping text column(s) %s; name them in features to be told why", layout.path,
@@ -236,6 +304,17 @@ def _choose_columns(layout, wanted, first_block):
                             f"{checks.names(layout.columns)}")
     except DataError as exc:
         raise DataError(f"{layout.path}: {exc}") from None
+
+
+def _head(data, lines=TYPE_ROWS):
+    """The first `lines` lines of a block, enough to tell text columns from numbers (parsing the
+    whole block for it cost a fifth of an in-memory load); the whole block when the cut would
+    fall inside a quoted field."""
+    parts = data.split(b"\n", lines)
+    if len(parts) <= lines:
+        return data
+    head = b"\n".join(parts[:lines]) + b"\n"
+    return data if head.count(b'"') % 2 else head
 
 
 def _typed_frame(layout, data):
@@ -271,10 +350,7 @@ class CsvChunks:
     def __enter__(self):
         layout = self.layout
         csv.field_size_limit(MAX_FIELD)
-        try:
-            self.handle = open(layout.path, "rb")
-        except OSError as exc:
-            raise DataError(f"{layout.path}: cannot read: {exc.strerror or exc}") from None
+        self.handle = open_regular(layout.path)
         try:
             self._start()
         except BaseException:
@@ -298,7 +374,7 @@ class CsvChunks:
             layout.columns = [str(k) for k in range(len(record))]
             handle.seek(start)  # the first record is data
             first_line = 1
-        self.blocks = _line_blocks(handle, first_line, self.chunk_rows)
+        self.blocks = _line_blocks(handle, layout, first_line, self.chunk_rows)
         self.first = next(self.blocks, None)
         if self.first is None:
             raise DataError(f"{layout.path}: only a header line, no data rows; expected at least 2 rows")

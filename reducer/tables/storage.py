@@ -7,7 +7,10 @@ loads a DataFrame, which is checked and held in memory. The decision and its rea
 log line and go into the manifest.
 """
 
+import contextlib
 import dataclasses
+import signal
+import threading
 import traceback
 from pathlib import Path
 
@@ -74,8 +77,8 @@ def choose(job, dataset, available=None):
     comparison = f"input {_size(size)} would need about {_size(need)} in memory"
     if need <= limit:
         return Storage(True, f"{comparison}, within the limit of {_size(limit)}")
-    return Storage(False, f"{comparison}, above the limit of {_size(limit)} (at most 1 GiB and a quarter "
-                          f"of the {_size(available or 0)} available)")
+    return Storage(False, f"{comparison}, above the limit of {_size(limit)}: at most 1 GiB and a quarter "
+                          f"of the {_size(available or 0)} available")
 
 
 def chunk_rows(job):
@@ -104,15 +107,59 @@ def neighbors_refusal(job, rows, columns):
             f"chunks) or fewer rows")
 
 
+class _Watch:
+    ctrl_c = False  # whether SIGINT arrived while the watch was on
+
+
+@contextlib.contextmanager
+def sigint_watch():
+    """Note whether SIGINT really arrives while plugin code runs, so that a KeyboardInterrupt the
+    plugin raised itself (a script turned plugin) can fail its job alone, while a real Ctrl-C
+    still ends the run. The handler in place keeps doing what it did (raising KeyboardInterrupt,
+    or nothing in a worker process that ignores SIGINT). Python runs signal handlers in the main
+    thread only: elsewhere no KeyboardInterrupt can come from a Ctrl-C, and nothing is installed."""
+    watch = _Watch()
+    if threading.current_thread() is not threading.main_thread():
+        yield watch
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def arrived(signum, frame):
+        watch.ctrl_c = True
+        if callable(previous):
+            previous(signum, frame)
+        elif previous in (signal.SIG_DFL, None):  # the default: end the process, as it would have
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.raise_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGINT, arrived)
+    try:
+        yield watch
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+
+
+def _plugin_failure(dataset, source, doing, exc):
+    kind = type(exc).__name__
+    if isinstance(exc, KeyboardInterrupt):
+        kind += " (raised by the plugin's code: no Ctrl-C came)"
+    return PluginError(f"dataset {dataset.name!r}{f' (plugin {source})' if source else ''} failed to "
+                       f"{doing}{_raised_at(exc, source)}: {kind}: {exc}")
+
+
 def load_rows(job, dataset, source=None):
     """The DataFrame the dataset's plugin loads; its failures name the dataset and plugin."""
     try:
-        return dataset.load(dict(job.dataset_options))
+        with sigint_watch() as watch:
+            return dataset.load(dict(job.dataset_options))
     except ReducerError as exc:
         raise type(exc)(f"dataset {dataset.name!r}: {exc}") from None
+    except KeyboardInterrupt as exc:
+        if watch.ctrl_c:
+            raise
+        raise _plugin_failure(dataset, source, "load", exc) from exc
     except (Exception, SystemExit) as exc:  # a plugin's bug: name the plugin, keep the run going
-        raise PluginError(f"dataset {dataset.name!r}{f' (plugin {source})' if source else ''} failed to "
-                          f"load{_raised_at(exc, source)}: {type(exc).__name__}: {exc}") from exc
+        raise _plugin_failure(dataset, source, "load", exc) from exc
 
 
 def _raised_at(exc, source):
@@ -128,8 +175,20 @@ def _blocks(job, dataset, source):
     except ReducerError:
         raise
     except (Exception, SystemExit) as exc:
-        raise PluginError(f"dataset {dataset.name!r}{f' (plugin {source})' if source else ''} failed to "
-                          f"open its rows{_raised_at(exc, source)}: {type(exc).__name__}: {exc}") from exc
+        raise _plugin_failure(dataset, source, "open its rows", exc) from exc
+
+
+@contextlib.contextmanager
+def _plugin_blocks(dataset, source):
+    """Around reading a plugin's blocks: a KeyboardInterrupt with no Ctrl-C behind it came from
+    the plugin's code (reducer's own readers raise none) and fails the job alone."""
+    with sigint_watch() as watch:
+        try:
+            yield
+        except KeyboardInterrupt as exc:
+            if watch.ctrl_c:
+                raise
+            raise _plugin_failure(dataset, source, "read its rows", exc) from exc
 
 
 def _origin(job, dataset):
@@ -142,14 +201,15 @@ def open_table(job, dataset, source, storage, cache_folder, input_sha256=None):
     options = reading_options(job, dataset)
     if dataset.read_blocks is None:
         return tables.make_table(load_rows(job, dataset, source), dataset, job.dataset_options)
-    blocks = _blocks(job, dataset, source)
-    if storage.in_memory:
-        with blocks:
-            layout = tables.Layout(tuple(blocks.features), blocks.label_column, blocks.id_column)
-            return tables.assemble(blocks, layout, options.get("normalize", dataset.normalize), dataset.name,
-                                   _origin(job, dataset))
-    key = cache.cache_key(input_sha256, job.dataset_options, dataset)
-    return cache.open_table(blocks, key, cache_folder, dataset.name, _origin(job, dataset))
+    with _plugin_blocks(dataset, source):
+        blocks = _blocks(job, dataset, source)
+        if storage.in_memory:
+            with blocks:
+                layout = tables.Layout(tuple(blocks.features), blocks.label_column, blocks.id_column)
+                return tables.assemble(blocks, layout, options.get("normalize", dataset.normalize), dataset.name,
+                                       _origin(job, dataset))
+        key = cache.cache_key(input_sha256, job.dataset_options, dataset)
+        return cache.open_table(blocks, key, cache_folder, dataset.name, _origin(job, dataset))
 
 
 def validate(job, dataset, source):
@@ -159,7 +219,7 @@ def validate(job, dataset, source):
         table = tables.make_table(load_rows(job, dataset, source), dataset, job.dataset_options)
         rows, columns = table.rows, len(table.features)
     else:
-        with _blocks(job, dataset, source) as blocks:
+        with _plugin_blocks(dataset, source), _blocks(job, dataset, source) as blocks:
             layout = tables.Layout(tuple(blocks.features), blocks.label_column, blocks.id_column)
             builder = tables.TableBuilder(layout, job.dataset_options.get("normalize", dataset.normalize),
                                           dataset.name, _origin(job, dataset))

@@ -123,6 +123,10 @@ class Table:
         """(raw values, labels) of the row indices `rows`."""
         return self.raw[rows], None if self.labels is None else self.labels[rows]
 
+    def ids_at(self, rows):
+        """The ids of the sorted row indices `rows`."""
+        return self.ids[rows]
+
     def chunks(self, size=READ_ROWS):
         """(raw values, ids, labels) of `size` rows at a time, in order."""
         for start in range(0, self.rows, size):

@@ -1,0 +1,154 @@
+"""Night after night: last night's published map, and what tonight's run does with it.
+
+- `fingerprint`: what a run depends on (the rows, the job, the plugin's code, the versions).
+  A job whose fingerprint equals its published run's is not trained again.
+- `procrustes` / `alignment`: the rotation or reflection, uniform scale and translation that
+  best lay tonight's map on last night's, on the rows present both nights (matched by id).
+  The pipeline folds it into the saved encoder, so every consumer gets the aligned map.
+- `drift`: how far the shared rows moved, and how many of their map neighbours they kept.
+
+Nothing here imports TensorFlow.
+"""
+
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from reducer import __version__
+
+NEIGHBORS_K = 10  # map neighbours compared night to night
+DRIFT_MAX_ROWS = 5000  # neighbour overlap on a fixed-seed sample of the shared rows beyond this
+SEED = 0
+
+
+def _package_version(*names):
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def fingerprint(job, source, rows_sha256):
+    """What a published run depends on; equal fingerprints give the same map, so no retraining.
+    TensorFlow's version is read from its package metadata: deciding imports nothing heavy."""
+    resolved = job.resolved()
+    resolved.pop("continuity", None)  # how to continue does not change what the map is
+    plugin = source or ""
+    path = Path(plugin)
+    if path.is_file():
+        plugin = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    return {
+        "rows_sha256": rows_sha256,
+        "job_sha256": hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest(),
+        "plugin": plugin,
+        "reducer": __version__,
+        "tensorflow": _package_version("tensorflow", "tensorflow-cpu"),
+        "keras": _package_version("keras"),
+    }
+
+
+class Previous:
+    """The job's published run: its manifest and (read on demand) its map, by id."""
+
+    def __init__(self, folder, manifest):
+        self.folder = Path(folder)
+        self.manifest = manifest
+        self._map = None
+
+    @classmethod
+    def find(cls, folder):
+        """The published run in `folder` (outputs/<job>/), or None on a first night."""
+        try:
+            manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return cls(folder, manifest)
+
+    def map(self):
+        """(ids as text, coordinates float64) of last night's embedding.csv."""
+        if self._map is None:
+            import pandas as pd
+
+            frame = pd.read_csv(self.folder / "embedding.csv", dtype={"id": str, "label": str},
+                                keep_default_na=False)
+            components = [c for c in frame.columns if c.startswith("component_")]
+            self._map = frame["id"].to_numpy(dtype=object), frame[components].to_numpy(dtype=np.float64)
+        return self._map
+
+
+def shared_rows(ids, previous_ids):
+    """(indices into ids, indices into previous_ids) of the ids present both nights; ids that
+    occur more than once on either night cannot be matched and are left out."""
+    tonight = {}
+    for k, value in enumerate(map(str, ids)):
+        tonight[value] = -1 if value in tonight else k
+    last = {}
+    for k, value in enumerate(map(str, previous_ids)):
+        last[value] = -1 if value in last else k
+    pairs = [(k, last[v]) for v, k in tonight.items() if k >= 0 and last.get(v, -1) >= 0]
+    if not pairs:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    here, there = np.asarray(pairs, dtype=np.int64).T
+    order = np.argsort(here)
+    return here[order], there[order]
+
+
+def procrustes(x, y, scale=True):
+    """(matrix, translation) minimising |x @ matrix + translation - y|: orthogonal Procrustes
+    (rotation or reflection), times a uniform scale when `scale`."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    mx, my = x.mean(axis=0), y.mean(axis=0)
+    xc, yc = x - mx, y - my
+    u, s, vt = np.linalg.svd(xc.T @ yc)
+    rotation = u @ vt
+    factor = float(s.sum() / (xc ** 2).sum()) if scale and (xc ** 2).sum() > 0 else 1.0
+    matrix = rotation * factor
+    return matrix, my - mx @ matrix
+
+
+def alignment(ids, coordinates, previous, min_shared=3):
+    """The transform laying this map on `previous`'s, or None when too few rows are shared."""
+    previous_ids, previous_coordinates = previous.map()
+    if previous_coordinates.shape[1] != coordinates.shape[1]:
+        return None
+    here, there = shared_rows(ids, previous_ids)
+    if len(here) < max(min_shared, coordinates.shape[1] + 1):
+        return None
+    return procrustes(coordinates[here], previous_coordinates[there])
+
+
+def _neighbours(points, k):
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(k, len(points) - 1)
+    found = NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(points, return_distance=False)
+    return [set(row[row != i][:k]) for i, row in enumerate(found)]
+
+
+def drift(ids, coordinates, previous, transform=None, total_rows=None):
+    """The manifest's `drift` section for this (aligned) map of rows `ids` against `previous`."""
+    previous_ids, previous_coordinates = previous.map()
+    here, there = shared_rows(ids, previous_ids)
+    total = len(ids) if total_rows is None else total_rows
+    section = {"shared_rows": int(len(here)), "added_rows": int(total - len(here)),
+               "removed_rows": int(len(previous_ids) - len(here)), "median_displacement": None,
+               "neighbor_overlap": None, "neighbors_k": NEIGHBORS_K,
+               "transform": None if transform is None else {"matrix": transform[0].tolist(),
+                                                             "translation": transform[1].tolist()}}
+    if len(here) < 2 or previous_coordinates.shape[1] != coordinates.shape[1]:
+        return section
+    now, then = coordinates[here].astype(np.float64), previous_coordinates[there]
+    spread = float(np.sqrt(((then - then.mean(axis=0)) ** 2).sum(axis=1).mean())) or 1.0
+    section["median_displacement"] = float(np.median(np.linalg.norm(now - then, axis=1)) / spread)
+    if len(here) > NEIGHBORS_K + 1:
+        chosen = np.arange(len(here))
+        if len(here) > DRIFT_MAX_ROWS:
+            chosen = np.sort(np.random.default_rng(SEED).choice(len(here), DRIFT_MAX_ROWS, replace=False))
+        tonight, last = _neighbours(now[chosen], NEIGHBORS_K), _neighbours(then[chosen], NEIGHBORS_K)
+        section["neighbor_overlap"] = float(np.mean([len(a & b) / len(a) for a, b in zip(tonight, last)]))
+    return section

@@ -1,0 +1,208 @@
+"""Writing one file so that no reader ever sees it half-written.
+
+Each file is written to a temporary name in its target folder, flushed and fsynced, made
+readable by others (0644) and renamed over the target; the folder is fsynced after. Temporary
+names follow one exact pattern (`.NAME.tmp-PID-XXXXXXXX[.EXT]`), so the sweep after a killed
+run removes what reducer wrote and nothing else. publish.py builds a job's all-or-nothing
+publication on these.
+"""
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import re
+import secrets
+import signal
+import threading
+from pathlib import Path
+
+from reducer.errors import OutputError
+
+TEMP_MARK = ".tmp-"
+# Exactly what temp_path() makes: a hidden name, the pid, 8 hex digits, the target's suffix.
+TEMP_NAME = re.compile(r"\..+\.tmp-(\d+)-[0-9a-f]{8}(\.[A-Za-z0-9]+)?")
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def temp_path(target):
+    """A hidden name beside `target`, keeping its suffix (Keras insists on `.keras`)."""
+    target = Path(target)
+    stem, suffix = (target.name, "") if target.name.startswith(".") else (target.stem, target.suffix)
+    return target.with_name(f".{stem}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+
+
+def fsync_path(path, directory=False):
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_folder(folder):
+    with contextlib.suppress(OSError):  # some file systems cannot fsync a folder
+        fsync_path(folder, directory=True)
+
+
+def os_error(exc):
+    """The OSError behind `exc`, if any: libraries (Keras, h5py) wrap a full disk in their own types."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def output_error(target, exc):
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        reason += "; the previous version is untouched"
+    return OutputError(f"cannot write {target}: {reason}")
+
+
+def write_synced(path, write):
+    """Call write(path), then make the file 0644 and fsync it. An OSError (a full disk) becomes
+    OutputError naming `path`; the partial file is removed."""
+    try:
+        write(path)
+        os.chmod(path, 0o644)
+        fsync_path(path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        cause = os_error(exc) if isinstance(exc, Exception) else None
+        if cause is not None:
+            raise output_error(path, cause) from None
+        raise
+
+
+def stage(target, write):
+    """Call write(temp) for a temporary file beside `target`; return the synced temp path.
+
+    A failure (a full disk, say) removes the temporary and raises OutputError naming the target;
+    the target itself is never touched before `rename_all`.
+    """
+    temp = temp_path(target)
+    try:
+        write_synced(temp, write)
+    except OutputError as exc:
+        raise OutputError(str(exc).replace(str(temp), str(target))) from None
+    return temp
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Hold SIGTERM and Ctrl-C for the milliseconds a switch of published files takes, then
+    deliver them: a run stopped half way through would leave two runs' files side by side.
+    (Blocking the signals with a mask would not do: TensorFlow's threads would take them.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = {number: signal.signal(number, lambda signum, frame: caught.append(signum))
+                for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        for number in caught:
+            signal.raise_signal(number)
+
+
+def rename_all(staged):
+    """Rename each (temp, target) pair into place, in order, then fsync their folders. If a
+    rename fails, the temporaries not yet renamed are removed and OutputError is raised."""
+    folders = set()
+    for i, (temp, target) in enumerate(staged):
+        try:
+            os.replace(temp, target)
+        except OSError as exc:
+            discard(staged[i:])
+            raise output_error(target, exc) from None
+        folders.add(Path(target).parent)
+    for folder in folders:
+        fsync_folder(folder)
+
+
+def publish(staged):
+    """rename_all with SIGTERM and Ctrl-C held until the last rename is done."""
+    with signals_deferred():
+        rename_all(staged)
+
+
+def discard(staged):
+    for temp, _ in staged:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+
+
+def _owner_alive(path):
+    """True when the temporary's writer (the pid in its name) is another live process."""
+    found = TEMP_NAME.fullmatch(path.name)
+    if not found or int(found[1]) == os.getpid():
+        return False
+    try:
+        os.kill(int(found[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder):
+    """Temporaries left in `folder` (and its history/) by a killed run; returns those removed.
+
+    Only names that temp_path() makes, never any other file. Call only while holding the run
+    lock. A temporary whose writer is still alive is left alone: a run on another outputs
+    folder may share the models folder.
+    """
+    folder = Path(folder)
+    stale = []
+    for place in (folder, folder / "history"):
+        if place.is_dir():
+            stale += [p for p in place.iterdir() if TEMP_NAME.fullmatch(p.name) and not _owner_alive(p)
+                      and (p.is_symlink() or p.is_file())]
+    for path in stale:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return stale
+
+
+def ensure_writable_folder(folder):
+    """Create `folder` and prove a file can be written there, before any training starts."""
+    folder = Path(folder)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = temp_path(folder / "write-check")
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot write to folder {folder}: {exc.strerror or exc}") from None
+
+
+def check_folder(folder):
+    """Prove `folder` can take files when it exists; when it does not, its parent was checked."""
+    folder = Path(folder)
+    if folder.exists() or folder.is_symlink():
+        ensure_writable_folder(folder)
+
+
+def write_json(path, value):
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        json.dump(value, handle, indent=2, sort_keys=False, default=str)
+        handle.write("\n")

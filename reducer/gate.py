@@ -1,0 +1,36 @@
+"""The quality gate: thresholds a job's map must meet to be published ([quality] in the job).
+
+A map that misses one is `rejected`: yesterday's files stay, the candidate is kept for an
+operator to look at, and the run exits 1. Nothing here imports TensorFlow.
+"""
+
+
+def misses(settings, quality, drift):
+    """The one-line reason this map misses the job's gate (every threshold missed, with both
+    numbers), or None when it passes or the job sets no threshold."""
+    found = []
+    quality = quality or {}
+    pca = quality.get("pca") or {}
+
+    def below(key, minimum, label):
+        value = quality.get(key)
+        if minimum is not None and value is not None and value < minimum:
+            found.append(f"{label} {value:.3f} is below min_{key.replace('_5', '')} = {minimum}")
+
+    below("trustworthiness_5", settings.min_trustworthiness, "trustworthiness")
+    below("knn_accuracy", settings.min_knn_accuracy, "kNN accuracy")
+    displacement = (drift or {}).get("median_displacement")
+    if settings.max_drift is not None and displacement is not None and displacement > settings.max_drift:
+        found.append(f"drift (median displacement) {displacement:.3f} is above max_drift = {settings.max_drift}")
+    if settings.beat_pca and worse_than_pca(quality):
+        found.append(f"the map is worse than PCA's on both trustworthiness ({quality['trustworthiness_5']:.3f} < "
+                     f"{pca['trustworthiness_5']:.3f}) and kNN accuracy ({quality['knn_accuracy']:.3f} < "
+                     f"{pca['knn_accuracy']:.3f}) and beat_pca = true")
+    return "; ".join(found) or None
+
+
+def worse_than_pca(quality):
+    """True when the map is worse than PCA's on both trustworthiness and kNN accuracy."""
+    pca = (quality or {}).get("pca") or {}
+    pairs = [(quality.get(k), pca.get(k)) for k in ("trustworthiness_5", "knn_accuracy")] if quality else []
+    return bool(pairs) and all(a is not None and b is not None and a < b for a, b in pairs)

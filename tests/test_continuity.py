@@ -1,0 +1,186 @@
+"""Night after night: an unchanged job is not trained again (and TensorFlow is not even
+imported), tonight's map is aligned to last night's and the transform is in the saved encoder,
+the drift is measured, a map that misses its gate is rejected, and every attempt leaves a
+status record that `reducer history` tells."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import DATA, STARTING_ENVIRONMENT, Project
+from reducer import continuity
+
+
+def wine_project(root, extra=""):
+    project = Project(root)
+    project.copy_data("wine.csv")
+    project.job("wine", f"""
+        [dataset]
+        name = "csv"
+        path = "../Data/wine.csv"
+        id = "sample_id"
+        label = "cultivar"
+        normalize = "zscore"
+        [model]
+        objective = "neighbors"
+        [training]
+        epochs = 60
+        batch_size = 32
+        negative_samples = 30
+        log_every = 30
+        {extra}
+        """)
+    return project
+
+
+def night_two(project, fraction=0.17, seed=5):
+    """17% of the rows replaced by new ones (new ids), the order shuffled."""
+    rng = np.random.default_rng(seed)
+    frame = pd.read_csv(DATA / "wine.csv", dtype={"sample_id": str})
+    drop = rng.choice(len(frame), int(round(fraction * len(frame))), replace=False)
+    donors = frame.iloc[rng.choice(len(frame), len(drop))].copy()
+    numbers = [c for c in frame.columns if c not in ("sample_id", "cultivar")]
+    donors[numbers] = donors[numbers] * (1 + rng.normal(0, 0.03, donors[numbers].shape))
+    donors["sample_id"] = [f"new-{i:03d}" for i in range(len(drop))]
+    pd.concat([frame.drop(index=drop), donors]).sample(frac=1, random_state=seed).to_csv(
+        project.root / "Data" / "wine.csv", index=False)
+
+
+def manifest(project):
+    return json.loads((project.outputs / "wine" / "manifest.json").read_text())
+
+
+def status(project):
+    return json.loads((project.outputs / "wine" / "status.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory):
+    """Night 1 published; a second run of the same input; night 2 with 17% of rows replaced."""
+    project = wine_project(tmp_path_factory.mktemp("continuity") / "project")
+    first = project.run("run", "jobs/wine.toml")
+    assert first.returncode == 0, first.stderr
+    one = manifest(project)
+    files_one = {p.name: p.read_bytes() for p in (project.outputs / "wine").iterdir() if p.is_file()}
+    # The same input again, with TensorFlow made impossible to import: skipping must not need it.
+    blocker = project.root / "no_tensorflow"
+    (blocker / "tensorflow").mkdir(parents=True)
+    (blocker / "tensorflow" / "__init__.py").write_text("raise ImportError('TensorFlow was imported')\n")
+    same = project.run("run", "jobs/wine.toml", env={"PYTHONPATH": str(blocker)})
+    files_same = {p.name: p.read_bytes() for p in (project.outputs / "wine").iterdir() if p.is_file()}
+    status_same = status(project)
+    night_two(project)
+    second = project.run("run", "jobs/wine.toml")
+    assert second.returncode == 0, second.stderr
+    return project, one, files_one, same, files_same, status_same, second
+
+
+def test_an_unchanged_job_is_skipped_without_tensorflow(nights):
+    project, one, files_one, same, files_same, status_same, _ = nights
+    assert same.returncode == 0, same.stderr
+    assert "  wine: unchanged in " in same.stdout and "published files untouched" in same.stdout
+    assert {k: v for k, v in files_same.items() if k != "status.json"} == \
+        {k: v for k, v in files_one.items() if k != "status.json"}
+    assert status_same["status"] == "unchanged" and status_same["reason"]
+    assert status_same["published_at"] == one["run"]["finished_at"]
+    assert one["fingerprint"]["rows_sha256"] == one["dataset"]["rows_sha256"]
+
+
+def test_force_and_skip_unchanged_false_train_again(tmp_path):
+    project = wine_project(tmp_path / "project", extra="[continuity]\nskip_unchanged = false\nwarm_start = false")
+    assert project.run("run", "jobs/wine.toml").returncode == 0
+    again = project.run("run", "jobs/wine.toml")
+    assert again.returncode == 0 and "  wine: ok in " in again.stdout and "epoch =   60" in again.stderr
+    other = wine_project(tmp_path / "other")
+    assert other.run("run", "jobs/wine.toml").returncode == 0
+    forced = other.run("run", "--force", "jobs/wine.toml")
+    assert "  wine: ok in " in forced.stdout, forced.stderr
+
+
+def test_night_two_is_aligned_warm_started_and_its_drift_measured(nights):
+    project, one, _, _, _, _, second = nights
+    two = manifest(project)
+    drift = two["drift"]
+    assert (drift["shared_rows"], drift["added_rows"], drift["removed_rows"]) == (148, 30, 30)
+    assert drift["median_displacement"] <= 0.05 and drift["neighbor_overlap"] >= 0.8, drift
+    assert np.asarray(drift["transform"]["matrix"]).shape == (2, 2)
+    assert two["training"]["warm_start"]["from"] and "warm start from the published run" in second.stderr
+    assert f"drift {drift['median_displacement']:.3f} (148 rows shared)" in second.stdout
+    assert two["quality"]["trustworthiness_5"] >= one["quality"]["trustworthiness_5"] - 0.02
+    assert one["drift"] is None  # a first night has nothing to drift from
+
+
+def test_the_alignment_is_inside_the_saved_encoder(nights):
+    """A plain Keras load, no reducer, no custom objects, gives the published (aligned) map."""
+    project = nights[0]
+    script = (
+        "import keras, pandas as pd, numpy as np, sys\n"
+        "encoder = keras.models.load_model('Models/wine.keras')\n"
+        "assert encoder.get_layer('align') is not None\n"
+        "rows = pd.read_csv('Data/wine.csv')\n"
+        "features = [c for c in rows.columns if c not in ('sample_id', 'cultivar')]\n"
+        "got = encoder.predict(rows[features].to_numpy('float32'), verbose=0)\n"
+        "published = pd.read_csv('outputs/wine/embedding.csv')[['component_1', 'component_2']].to_numpy()\n"
+        "print(float(np.abs(got - published).max()))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=project.root, capture_output=True, text=True,
+                          env=STARTING_ENVIRONMENT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.strip().splitlines()[-1]) < 1e-5
+
+
+def test_procrustes_recovers_a_rotation_reflection_scale_and_shift():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 2))
+    angle = 0.7
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) @ np.diag([1, -1])
+    y = 2.5 * x @ rotation + np.array([3.0, -1.0])
+    matrix, translation = continuity.procrustes(x, y)
+    np.testing.assert_allclose(x @ matrix + translation, y, atol=1e-9)
+
+
+def test_a_map_that_misses_its_gate_is_rejected_and_yesterday_stays(tmp_path):
+    project = wine_project(tmp_path / "project")
+    assert project.run("run", "jobs/wine.toml").returncode == 0
+    before = {p.name: p.read_bytes() for p in (project.outputs / "wine").iterdir() if p.name != "status.json"
+              and p.is_file()}
+    model = (project.models / "wine.keras").read_bytes()
+    wine_project(project.root, extra="[quality]\nmin_trustworthiness = 0.999\nmin_knn_accuracy = 0.5")
+    result = project.run("run", "jobs/wine.toml")
+    assert result.returncode == 1
+    line, = [s for s in result.stdout.splitlines() if s.startswith("  wine: rejected in ")]
+    assert "trustworthiness 0." in line and "is below min_trustworthiness = 0.999" in line
+    assert "kNN" not in line  # only the threshold it missed
+    after = {p.name: p.read_bytes() for p in (project.outputs / "wine").iterdir() if p.name != "status.json"
+             and p.is_file()}
+    assert after == before and (project.models / "wine.keras").read_bytes() == model
+    assert status(project)["status"] == "rejected" and "min_trustworthiness" in status(project)["reason"]
+    rejected, = (project.outputs / "wine" / "rejected").iterdir()
+    assert (rejected / "embedding.csv").is_file() and json.loads((rejected / "manifest.json").read_text())["rejected"]
+    assert list((project.outputs / "wine" / "history").glob("*-rejected-manifest.json"))
+
+    told = project.run("history", "wine")
+    assert told.returncode == 0
+    lines = told.stdout.splitlines()
+    assert lines[0] == "wine:" and " ok " in lines[1] and " rejected " in lines[2]
+    assert "rows     178" in lines[1]
+    as_json = json.loads(project.run("history", "--json", "wine").stdout)
+    assert [night["status"] for night in as_json["wine"]] == ["ok", "rejected"]
+
+
+def test_a_failed_attempt_is_on_disk(tmp_path):
+    project = wine_project(tmp_path / "project")
+    assert project.run("run", "jobs/wine.toml").returncode == 0
+    published = manifest(project)
+    (project.root / "Data" / "wine.csv").write_text("sample_id,alcohol,cultivar\nx,1,a\ny,oops,b\n")
+    result = project.run("run", "jobs/wine.toml")
+    assert result.returncode == 1
+    record = status(project)
+    assert record["status"] == "failed" and "expected a number, got 'oops'" in record["reason"]
+    assert record["published_at"] == published["run"]["finished_at"] and record["manifest_sha256"]
+    assert manifest(project) == published
+    assert [n["status"] for n in json.loads(project.run("history", "--json", "wine").stdout)["wine"]] == \
+        ["ok", "failed"]
