@@ -65,7 +65,7 @@ def run(project, job, env):
     """(wall seconds, CPU seconds, peak RSS bytes, returncode) of one `reducer run`."""
     started = time.time()
     log = open(project / f"{job}.log", "ab")
-    process = subprocess.Popen([sys.executable, "-m", "reducer", "run", f"jobs/{job}.toml"], cwd=project,
+    process = subprocess.Popen([sys.executable, "-m", "reducer", "run", "--force", f"jobs/{job}.toml"], cwd=project,
                                stdout=log, stderr=subprocess.STDOUT, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)

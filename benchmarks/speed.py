@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -143,6 +144,11 @@ def end_to_end(folder, job="jobs/digits.toml"):
     final loss. The first run starts with an empty compiled-code cache (outputs/.cache/xla),
     later runs into the same folder find the training loop there, as every night after the first."""
     outputs, models = Path(folder) / "outputs", Path(folder) / "Models"
+    # Each run a first night (the compiled-code cache kept): a later night of the same input would be
+    # skipped as unchanged, and one of new input warm-started, neither of which is the seed's training.
+    shutil.rmtree(outputs / "digits", ignore_errors=True)
+    for old in models.glob("digits.*"):
+        old.unlink()
     seconds, rss, output = timed_process([sys.executable, "-m", "reducer", "run", job,
                                           "--outputs", outputs, "--models", models])
     manifest = json.loads((outputs / "digits" / "manifest.json").read_text())
