@@ -316,6 +316,9 @@ def check_options(job, dataset):
             raise unknown_key(job.path, key, ["name", *accepted],
                               f" in [dataset] for dataset {dataset.name!r}{hint}")
         _check_value(job.path, f"dataset.{key}", value, accepted[key])
+    kind = job.dataset_options.get("label_type")
+    if kind is not None and kind not in ("class", "value"):
+        raise JobError(f"{job.path}: dataset.label_type must be one of class, value, got {kind!r}")
     normalize = job.dataset_options.get("normalize")
     if normalize is not None and normalize not in NORMALIZE_METHODS:
         raise JobError(f"{job.path}: dataset.normalize must be one of {', '.join(NORMALIZE_METHODS)}, "

@@ -4,6 +4,9 @@
   strangers in the input; it falls as the map invents neighbourhoods the data does not have.
 - kNN accuracy: how often a point's label is the majority label of its 10 nearest map
   neighbours, in stratified 10-fold cross-validation with a fixed seed (labelled data only).
+  For labels that are values, not classes (a measurement, a rounded value with many levels),
+  a class majority means nothing: kNN R^2 instead, the coefficient of determination of a
+  10-nearest-neighbour regression of the value on the map, in 10-fold cross-validation.
 - reconstruction MSE: how much of the (normalised) input the decoder rebuilds from the map.
 - the same numbers for PCA to the same number of dimensions, as a baseline.
 
@@ -20,6 +23,37 @@ KNN_K = 10
 KNN_FOLDS = 10
 SEED = 0  # fixed, not the job's seed: metrics of runs with different seeds stay comparable
 MAX_ROWS = 4000
+MAX_CLASSES = 10  # a numeric label with more distinct values than this is a value, not a class
+LABEL_TYPES = ("class", "value")
+
+
+def label_type(labels, declared=None):
+    """"class" or "value" (None without labels): as declared, else "value" for a numeric label
+    with more than MAX_CLASSES distinct values."""
+    if labels is None:
+        return None
+    if declared is not None:
+        return declared
+    try:
+        values = np.asarray(labels).astype(np.float64)
+    except (TypeError, ValueError):
+        return "class"
+    return "value" if len(np.unique(values)) > MAX_CLASSES else "class"
+
+
+def knn_r2(coordinates, values, k=KNN_K, folds=KNN_FOLDS, seed=SEED):
+    """Mean R^2 of a k-nearest-neighbour regression of the label value on the coordinates,
+    k-fold with a fixed seed: (score, details)."""
+    from sklearn.model_selection import KFold, cross_val_score
+    from sklearn.neighbors import KNeighborsRegressor
+
+    values = np.asarray(values).astype(np.float64)
+    splits = min(folds, len(values))
+    details = {"k": min(k, len(values) - int(np.ceil(len(values) / splits))), "folds": splits,
+               "rows": int(len(values))}
+    scores = cross_val_score(KNeighborsRegressor(n_neighbors=details["k"]), coordinates, values, scoring="r2",
+                             cv=KFold(n_splits=splits, shuffle=True, random_state=seed))
+    return float(np.mean(scores)), details
 
 
 class InputRanks:
@@ -112,8 +146,9 @@ class Reference:
     input's neighbour ranks and PCA's numbers. The costly part (pipeline.py builds it in a
     background thread while the model trains); `evaluate` then scores the map in a moment."""
 
-    def __init__(self, x, labels=None, dims=2, max_rows=MAX_ROWS, seed=SEED):
+    def __init__(self, x, labels=None, dims=2, max_rows=MAX_ROWS, seed=SEED, kind=None):
         x = np.asarray(x)
+        self.label_type = label_type(labels, kind)
         self.total_rows = len(x)
         self.seed = seed
         self.chosen = sample_rows(len(x), max_rows, seed)
@@ -130,7 +165,10 @@ class Reference:
     def scores(self, coordinates):
         """trustworthiness at each k and kNN accuracy (None without labels) of one map of the sample."""
         result = self.trustworthiness(coordinates)
-        result["knn_accuracy"] = None if self.labels is None else knn_accuracy(coordinates, self.labels)[0]
+        result["knn_accuracy"] = (knn_accuracy(coordinates, self.labels)[0] if self.label_type == "class"
+                                  else None)
+        if self.label_type == "value":
+            result["knn_r2"] = knn_r2(coordinates, self.labels)[0]
         return result
 
     def evaluate(self, coordinates, reconstruction=None):
@@ -143,10 +181,13 @@ class Reference:
         result = {"rows": int(len(self.chosen)), "sampled": bool(len(self.chosen) < self.total_rows),
                   "sample_seed": self.seed, "trustworthiness_k": list(TRUSTWORTHINESS_K)}
         result.update(self.trustworthiness(cs))
-        if self.labels is not None:
+        result["label_type"] = self.label_type
+        if self.label_type == "class":
             result["knn_accuracy"], result["knn"] = knn_accuracy(cs, self.labels)
         else:
             result["knn_accuracy"] = None
+        if self.label_type == "value":
+            result["knn_r2"], result["knn"] = knn_r2(cs, self.labels)
         if callable(reconstruction):
             reconstruction = reconstruction(self.chosen)
         elif reconstruction is not None:
@@ -157,10 +198,10 @@ class Reference:
         return result
 
 
-def evaluate(x, coordinates, labels=None, reconstruction=None, max_rows=MAX_ROWS, seed=SEED):
+def evaluate(x, coordinates, labels=None, reconstruction=None, max_rows=MAX_ROWS, seed=SEED, kind=None):
     """The manifest's `quality` section for a map of the normalised rows `x` (see Reference).
     Everything, PCA's fit included, is computed on the same fixed-seed sample."""
-    return Reference(x, labels, np.shape(coordinates)[1], max_rows, seed).evaluate(coordinates, reconstruction)
+    return Reference(x, labels, np.shape(coordinates)[1], max_rows, seed, kind).evaluate(coordinates, reconstruction)
 
 
 def subtitle(quality):
@@ -174,4 +215,6 @@ def subtitle(quality):
     if quality.get("knn_accuracy") is not None:
         text += (f"   kNN accuracy {number(quality['knn_accuracy'])} "
                  f"(PCA {number(pca_['knn_accuracy'])})")
+    if quality.get("knn_r2") is not None:
+        text += f"   kNN R^2 {number(quality['knn_r2'])} (PCA {number(pca_.get('knn_r2'))})"
     return text

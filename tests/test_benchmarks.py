@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO, STARTING_ENVIRONMENT
 
 BENCHMARKS = REPO / "benchmarks"
-SCRIPTS = ("quality.py", "speed.py", "scale.py", "load.py")
+SCRIPTS = ("quality.py", "speed.py", "scale.py", "load.py", "continuity.py")
 
 
 def readme_digest():
@@ -157,3 +157,15 @@ def test_load_tiny(tmp_path):
     assert set(rows) == {"`pandas.read_csv`", "`storage.open_table`", "`pipeline.load_table`"}
     assert "2,000 rows x 5 features (the job says streaming = false)" in output
     assert not list(tmp_path.glob("reducer-load-*"))
+
+
+def test_continuity_tiny(tmp_path):
+    figures = tmp_path / "continuity.json"
+    output = run_script("continuity.py", "--tiny", "--json", figures, tmp_path=tmp_path, timeout=600).stdout
+    result = json.loads(figures.read_text())
+    wine, digits, shipped = result["wine"], result["digits"], result["shipped"]
+    assert (wine["drift"]["shared_rows"], wine["drift"]["added_rows"]) == (148, 30)
+    assert wine["warm_start"]["from"] and 0 <= wine["drift"]["median_displacement"] < 1
+    assert digits["drift"]["shared_rows"] == 1797 and digits["warm_start"]["from"]
+    assert shipped["unchanged_jobs"] == 5 and shipped["unchanged_imported_tensorflow"] is False
+    assert "| wine, neighbours, 17% replaced + shuffled |" in output and "5 jobs unchanged" in output

@@ -269,3 +269,42 @@ def test_neighbour_encoder_reloads_in_a_fresh_process(clusters_run):
     published = pd.read_csv(project.outputs / "neighbors" / "embedding.csv")
     np.testing.assert_allclose(again, published[["component_1", "component_2"]].to_numpy(), rtol=1e-6,
                                atol=1e-6)
+
+
+def test_a_label_that_is_a_value_gets_a_knn_regression_score_not_an_accuracy(tmp_path):
+    """A numeric label with many levels is a measurement: a class majority over it means nothing."""
+    project = Project(tmp_path / "project")
+    project.copy_data("wine.csv")
+    project.job("proline", """
+        [dataset]
+        name = "csv"
+        path = "../Data/wine.csv"
+        id = "sample_id"
+        label = "proline"
+        features = ["alcohol", "malic_acid", "ash", "flavanoids", "color_intensity", "hue"]
+        [training]
+        epochs = 20
+        """)
+    project.job("as_classes", """
+        [dataset]
+        name = "csv"
+        path = "../Data/wine.csv"
+        id = "sample_id"
+        label = "proline"
+        label_type = "class"
+        features = ["alcohol", "malic_acid", "ash", "flavanoids", "color_intensity", "hue"]
+        [training]
+        epochs = 20
+        """)
+    result = project.run("run", "jobs/proline.toml", "jobs/as_classes.toml")
+    assert result.returncode == 0, result.stderr
+    value = json.loads((project.outputs / "proline" / "manifest.json").read_text())["quality"]
+    assert value["label_type"] == "value" and value["knn_accuracy"] is None
+    assert -1 < value["knn_r2"] <= 1 and "knn_r2" in value["pca"] and value["knn"]["folds"] == 10
+    manifest = json.loads((project.outputs / "proline" / "manifest.json").read_text())
+    assert "kNN R^2" in result.stdout and "kNN R^2" in manifest["subtitle"]
+    forced = json.loads((project.outputs / "as_classes" / "manifest.json").read_text())["quality"]
+    assert forced["label_type"] == "class" and forced["knn_accuracy"] is not None and "knn_r2" not in forced
+    bad = project.job("bad", '[dataset]\nname = "iris"\nlabel_type = "ordinal"\n')
+    checked = project.run("check", bad)
+    assert checked.returncode == 1 and "dataset.label_type must be one of class, value, got 'ordinal'" in checked.stdout

@@ -11,6 +11,7 @@ COMMON_OPTIONS: Mapping[str, tuple] = {
     "id": (str,),
     "features": (list,),
     "normalize": (str,),
+    "label_type": (str,),
 }
 # Options every dataset with `read_blocks` accepts: where its table lives, and the block size.
 BLOCK_OPTIONS: Mapping[str, tuple] = {
@@ -33,6 +34,9 @@ class Dataset:
         already resolved against the job file's folder. Raise ``reducer.DataError`` (or any
         exception: it is reported with the dataset's name) when the data cannot be read.
     label: the column holding class labels used to colour the plot, or None.
+    label_type: "class" (categories: kNN accuracy, a legend) or "value" (a measurement: kNN
+        R^2, a colour bar), or None to infer it: a numeric label with more than 10 distinct
+        values is a value. Jobs may set it too (`label_type` in [dataset]).
     id: the column holding row identifiers, or None (row numbers 0, 1, 2... are used).
     features: the numeric columns to reduce, or None for every column except label and id.
     normalize: "minmax" (each column to [0, 1]), "zscore", "none", or a fixed affine map
@@ -68,3 +72,4 @@ class Dataset:
     options: Mapping[str, Any] = field(default_factory=dict)
     validate: Optional[Callable[[dict], None]] = None
     read_blocks: Optional[Callable[[dict, int], Any]] = None
+    label_type: Optional[str] = None

@@ -252,6 +252,8 @@ def malformed(dataset):
     if features is not None and (not isinstance(features, (list, tuple)) or not features
                                  or not all(map(_column_name, features))):
         return f"features must be a non-empty list of column names or None, got {features!r}"
+    if dataset.label_type not in (None, "class", "value"):
+        return f"label_type must be \"class\", \"value\" or None, got {dataset.label_type!r}"
     if not isinstance(dataset.options, Mapping):
         return f"options must be a dict of option name -> type, got {dataset.options!r}"
     for key, spec in dataset.options.items():

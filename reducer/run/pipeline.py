@@ -117,7 +117,7 @@ def run_job(job, dataset, source, destination, force=False):
     sample_raw, sample_labels = table.take(sample)
     warm_from = publish.published_version(destination.job_folder(job.name)) if job.continuity.warm_start else None
     trained, reference = train_beside_reference(job, table, graph, table.normalised(sample_raw), sample_labels,
-                                                seconds, warm_from)
+                                                seconds, warm_from, dataset.label_type)
     encoder, decoder, history = trained
     t = time.time()
     saved_encoder = model_lib.raw_row_encoder(encoder, table, name=f"{job.name}_encoder")
@@ -206,7 +206,7 @@ def build_manifest(job, dataset, source, table, place, input_file, history, grap
     return manifest
 
 
-def train_beside_reference(job, table, graph, sample_x, sample_labels, seconds, warm_from=None):
+def train_beside_reference(job, table, graph, sample_x, sample_labels, seconds, warm_from=None, label_kind=None):
     """train()'s result, and the quality metrics' map-independent half (a Future, or None when
     they are off), which runs beside the training loop from the end of its first chunk of
     epochs: by then tracing and compiling (Python, holding the GIL) are over, and so is the
@@ -216,7 +216,7 @@ def train_beside_reference(job, table, graph, sample_x, sample_labels, seconds, 
 
     def start_reference():
         if not started:
-            started.append(start_quality_reference(job, sample_x, sample_labels))
+            started.append(start_quality_reference(job, sample_x, sample_labels, label_kind))
 
     try:
         result = train(job, table, graph, seconds, after_first_chunk=start_reference, warm_from=warm_from)
@@ -278,7 +278,7 @@ def train(job, table, graph, seconds, after_first_chunk=None, warm_from=None):
     return encoder, decoder, history
 
 
-def start_quality_reference(job, x, labels):
+def start_quality_reference(job, x, labels, label_kind=None):
     """Start the map-independent half of the quality metrics (quality.Reference: scikit-learn's
     import, the input's neighbour ranks, PCA) in a background thread; a Future, or None when the
     job turns the metrics off. It runs while the model trains: training holds one core and,
@@ -291,7 +291,8 @@ def start_quality_reference(job, x, labels):
 
     pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="reducer-quality")
     try:
-        return pool.submit(quality.Reference, x, labels, job.model.latent, job.quality.max_rows)
+        return pool.submit(quality.Reference, x, labels, job.model.latent, job.quality.max_rows,
+                           kind=job.dataset_options.get("label_type", label_kind))
     finally:
         pool.shutdown(wait=False)  # the thread ends with its one task
 

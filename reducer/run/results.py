@@ -42,6 +42,8 @@ def quality_text(quality):
     text = f", trustworthiness {quality['trustworthiness_5']:.3f}"
     if quality.get("knn_accuracy") is not None:
         text += f", kNN accuracy {quality['knn_accuracy']:.3f}"
+    if quality.get("knn_r2") is not None:
+        text += f", kNN R^2 {quality['knn_r2']:.3f}"
     return text
 
 
