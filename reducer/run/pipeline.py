@@ -106,6 +106,7 @@ def run_job(job, dataset, source, destination, force=False):
 
     configure()
     seconds["tensorflow_import"] = time.time() - t
+    job = job.with_table_defaults(table.rows, len(table.features))
     job = dataclasses.replace(job, model=model_lib.resolve(job.model, table))
 
     graph = None
