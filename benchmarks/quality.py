@@ -176,8 +176,9 @@ def end_to_end(job_files, rounds, folder):
         for job in job_files:
             out = Path(folder) / f"e2e_{r}_{Path(job).stem}"
             started = time.time()
-            result = subprocess.run([sys.executable, "-m", "reducer", "run", str(job), "--outputs", str(out / "outputs"),
-                                     "--models", str(out / "Models")], cwd=REPO, capture_output=True, text=True)
+            result = subprocess.run([sys.executable, "-m", "reducer", "run", str(job),
+                                     "--outputs", str(out / "outputs"), "--models", str(out / "Models")],
+                                    cwd=REPO, capture_output=True, text=True)
             walls[job].append(time.time() - started)
             if result.returncode != 0:
                 raise SystemExit(f"reducer run {job} exited {result.returncode}: {result.stderr[-2000:]}")
@@ -200,7 +201,6 @@ def toml_job(path, dataset_lines, settings, seed):
 
 
 def compare_defaults(args):
-    import numpy as np
     from sklearn.manifold import TSNE
 
     try:
@@ -267,7 +267,8 @@ def compare_defaults(args):
             notes.append(f"end to end, `reducer run` in a fresh process and outputs folder, {args.time_rounds} "
                          f"rounds taking turns: jobs/digits.toml (seed) median {seed_wall:.1f} s "
                          f"({', '.join(f'{w:.1f}' for w in walls[REPO / 'jobs' / 'digits.toml'])}); digits with "
-                         f"the defaults median {default_wall:.1f} s ({', '.join(f'{w:.1f}' for w in walls[default_file])})"
+                         f"the defaults median {default_wall:.1f} s "
+                         f"({', '.join(f'{w:.1f}' for w in walls[default_file])})"
                          f": **{default_wall / seed_wall:.2f}x** the seed's (goal: at most 1.3x)")
 
     print(f"Measured {datetime.date.today().isoformat()}; `python benchmarks/quality.py {' '.join(sys.argv[1:])}`")

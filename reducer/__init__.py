@@ -8,6 +8,9 @@ For programs that drive reducer from Python (an orchestrator, a notebook): `run_
 `check_jobs` take job files and give a `JobResult` per job, as `reducer run` and
 `reducer check` do (the CLI is a thin layer over them). They are imported on first use, so
 `import reducer` stays light.
+
+For programs that place new rows on a published map: `Encoder("Models/<job>.onnx")` and its
+`transform(DataFrame)`, run by onnxruntime without TensorFlow (what `reducer encode` uses).
 """
 
 import importlib.util
@@ -27,7 +30,7 @@ hookimpl = pluggy.HookimplMarker("reducer")
 DATA = Path(importlib.util.find_spec("reducer.sample_data").submodule_search_locations[0])
 
 _LIBRARY = {"run_jobs": "reducer.run.runner", "check_jobs": "reducer.run.runner",
-            "JobResult": "reducer.run.results"}
+            "JobResult": "reducer.run.results", "Encoder": "reducer.encoder"}
 
 
 def __getattr__(name):
@@ -36,5 +39,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'reducer' has no attribute {name!r}")
 
 
-__all__ = ["DATA", "DataError", "Dataset", "JobError", "JobResult", "LockedError", "PluginError", "ReducerError",
-           "__version__", "check_jobs", "hookimpl", "run_jobs"]
+__all__ = ["DATA", "DataError", "Dataset", "Encoder", "JobError", "JobResult", "LockedError", "PluginError",
+           "ReducerError", "__version__", "check_jobs", "hookimpl", "run_jobs"]

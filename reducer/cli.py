@@ -11,7 +11,7 @@ import traceback
 from pathlib import Path
 
 from reducer import __version__
-from reducer.errors import LockedError, ReducerError
+from reducer.errors import JobError, LockedError, ReducerError
 from reducer.log import setup_logging
 
 log = logging.getLogger("reducer")
@@ -62,14 +62,24 @@ def add_folder_options(parser):
                         help="another folder of drop-in plugin files (repeatable)")
 
 
+def add_global_options(parser, default):
+    """The options every command takes, before or after its name (`reducer -q run` and
+    `reducer run -q`): the main parser's defaults are the values; a subcommand's copy has no
+    default, so that leaving it out there does not undo it given before."""
+    parser.add_argument("-q", "--quiet", action="store_true", default=default, help="log warnings and errors only")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="reducer", description="Turn wide tables into 2-D or 3-D maps "
                                      "with an autoencoder, one TOML job file per map.")
     parser.add_argument("--version", action="version", version=f"reducer {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    add_global_options(parser, False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = commands.add_parser("run", help="train every job and publish its outputs")
+    run = commands.add_parser(
+        "run", help="train every job and publish its outputs",
+        description="Train every job, publish its files, rewrite OUTPUTS/index.html (the report) and print one "
+                    "summary line per job, in the order given, then the totals.")
     run.add_argument("jobs", nargs="+", metavar="JOB", help="job files (globs are expanded)")
     run.add_argument("--outputs", metavar="DIR", help="outputs folder (default: the project's outputs/)")
     run.add_argument("--models", metavar="DIR", help="models folder (default: the project's Models/)")
@@ -84,7 +94,7 @@ def build_parser():
                         help="send each job to this Dask scheduler (needs reducer[dask])")
 
     check = commands.add_parser("check", help="validate job files without training")
-    check.add_argument("jobs", nargs="+", metavar="JOB")
+    check.add_argument("jobs", nargs="+", metavar="JOB", help="job files (globs are expanded)")
     check.add_argument("--data", action="store_true",
                        help="also read and check every row of every job's input (no training)")
     add_folder_options(check)
@@ -100,16 +110,26 @@ def build_parser():
     past.add_argument("--outputs", metavar="DIR", default="outputs", help="outputs folder (default: ./outputs)")
     past.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
 
+    report = commands.add_parser(
+        "report", help="rebuild OUTPUTS/index.html and each job's map.html from the published files",
+        description="Rebuild the report without training: OUTPUTS/index.html (every job's status, plot, quality, "
+                    "drift and history) and OUTPUTS/<job>/map.html (an interactive map). `reducer run` does this "
+                    "at the end of every run.")
+    report.add_argument("--outputs", metavar="DIR", default="outputs", help="outputs folder (default: ./outputs)")
+
     encode = commands.add_parser(
         "encode", help="place new rows with a saved encoder",
         description="Place the rows of a CSV file with an encoder that `reducer run` saved, and write "
                     "them as embedding.csv is written (id, label, component_1, component_2...). Columns "
-                    "are matched by name, using the MODEL.json written beside the model.")
+                    "are matched by name, using the MODEL.json written beside the model. The rows are "
+                    "placed by onnxruntime with MODEL.onnx, without TensorFlow; a model without one "
+                    "falls back to the Keras file, with one warning line.")
     encode.add_argument("input", metavar="INPUT.csv",
                         help="the rows to place: a CSV file with a header naming at least the model's "
-                             "feature columns, in any order (at most 1 GiB)")
+                             "feature columns, in any order (at most 1 GiB; read a block of rows at a time)")
     encode.add_argument("--model", required=True, metavar="MODEL.keras",
-                        help="a saved encoder, Models/<job>.keras, with Models/<job>.json beside it")
+                        help="a saved encoder, Models/<job>.onnx or Models/<job>.keras (either names the "
+                             "job's model), with Models/<job>.json beside it")
     encode.add_argument("-o", "--output", required=True, metavar="OUT.csv",
                         help="where to write: a file, written to a temporary beside it and renamed "
                              "into place; '-' for standard output; a character device (/dev/null) or "
@@ -121,6 +141,8 @@ def build_parser():
     encode.add_argument("--label", metavar="COLUMN",
                         help="label column of INPUT to copy through (default: the job's label column when "
                              "INPUT has it)")
+    for command in commands.choices.values():
+        add_global_options(command, argparse.SUPPRESS)
     return parser
 
 
@@ -178,6 +200,10 @@ def cmd_run(args):
             return Exit.USAGE
     else:
         client = None
+    from reducer.run.results import utc_stamp
+
+    outputs = outputs_folder(args.outputs, paths)
+    log.info("reducer %s: run started %s, %d job file(s), outputs %s", __version__, utc_stamp(), len(paths), outputs)
     try:
         results = run_jobs(paths, args.outputs, args.models, args.plugins, wait=args.wait, workers=args.workers,
                            force=args.force,
@@ -185,12 +211,82 @@ def cmd_run(args):
     finally:
         if client is not None:
             client.close()
+    results = in_given_order(results, paths)
+    report_failed = write_report(outputs, results)
     print("summary:")
     for result in results:
         print(f"  {result.summary()}")
-    if any(r.status == "error" for r in results):
+    print(totals(results))
+    if any(r.status == "error" for r in results) or report_failed:
         return Exit.INTERNAL
     return Exit.JOBS_FAILED if not all(r.succeeded for r in results) else Exit.OK
+
+
+def outputs_folder(outputs, paths):
+    """Where `run` writes: --outputs, else the first job file's project's outputs/ (as runner.py decides)."""
+    from reducer.config import project_root
+
+    return Path(outputs).absolute() if outputs else project_root(paths[0]) / "outputs"
+
+
+def in_given_order(results, paths):
+    """The results in the order of the job files given (the runner lists jobs that failed their
+    checks first); a job whose name cannot be read keeps its place after the others."""
+    from reducer.config import read_job
+
+    order = {}
+    for position, path in enumerate(paths):
+        try:
+            name = read_job(path).name
+        except JobError:
+            name = Path(path).stem
+        order.setdefault(name, position)
+    return sorted(results, key=lambda result: order.get(result.name, len(paths)))
+
+
+def totals(results):
+    """The summary's last line: '6 jobs: 4 ok, 1 unchanged, 1 failed'."""
+    from reducer.report import totals as count
+
+    return count([result.status for result in results])
+
+
+def write_report(outputs, results):
+    """Rewrite the report at the end of a run; True when a bug stopped it (exit 70). A folder that
+    cannot be written is one error line: the jobs' own outputs are published all the same."""
+    from reducer import report
+
+    if not Path(outputs).is_dir():  # no job got as far as the outputs folder: nothing to show
+        return False
+    unplaced = [{"job": r.name, "status": "failed" if r.status == "error" else r.status, "reason": r.reason,
+                 "attempted_at": r.finished_at} for r in results if not (Path(outputs) / r.name).is_dir()]
+    try:
+        written = report.build(outputs, unplaced=unplaced)
+    except (ReducerError, OSError) as exc:
+        log.error("could not write the report in %s: %s", outputs, exc)
+        return False
+    except Exception:
+        log.critical("internal error writing the report (a bug in reducer, please report it):\n%s",
+                     traceback.format_exc().rstrip())
+        return True
+    log.info("report: %s (%d job(s), %d map page(s) rewritten)", written.path, written.jobs, written.maps_written)
+    return False
+
+
+def cmd_report(args):
+    from reducer import report
+
+    outputs = Path(args.outputs)
+    if not outputs.is_dir():
+        print(f"reducer: no outputs folder {outputs}", file=sys.stderr)
+        return Exit.USAGE
+    try:
+        written = report.build(outputs)
+    except OSError as exc:  # an unreadable job folder, say (ReducerError is main's to print)
+        print(f"reducer: cannot write the report in {outputs}: {exc.strerror or exc}", file=sys.stderr)
+        return Exit.JOBS_FAILED
+    print(f"wrote {written.path}: {written.jobs} job(s), {written.maps_written} map page(s) rewritten")
+    return Exit.OK
 
 
 def cmd_encode(args):
@@ -226,7 +322,7 @@ def cmd_history(args):
 
 
 COMMANDS = {"run": cmd_run, "check": cmd_check, "datasets": cmd_datasets, "encode": cmd_encode,
-            "history": cmd_history}
+            "history": cmd_history, "report": cmd_report}
 
 
 def main(argv=None):

@@ -1,14 +1,18 @@
 """`reducer encode`: place new rows with a saved encoder (the seed's "use it from another program").
 
-Columns are matched by name, always: the names come from `Models/<job>.json`, written beside the
-encoder, and without it encode refuses (a match by position silently gives wrong coordinates
-when the columns come in another order). The output goes where `-o` says, without ever
-replacing something that is not a regular file: see `open_output`.
+The rows are placed by `reducer.Encoder` (encoder.py): Models/<job>.onnx run by onnxruntime, no
+TensorFlow. Columns are matched by name, always: the names come from `Models/<job>.json`,
+written beside the encoder, and without it encode refuses (a match by position silently gives
+wrong coordinates when the columns come in another order). INPUT is read and the output written
+a block of rows at a time, by the same CSV reader and cell checks as `reducer run`, so memory
+stays near one block whatever the file's size. The output goes where `-o` says, without ever
+replacing something that is not a regular file: see `check_output`.
 """
 
 import contextlib
+import csv
 import errno
-import json
+import io
 import os
 import stat
 import sys
@@ -17,65 +21,59 @@ from pathlib import Path
 import numpy as np
 
 from reducer import files, publish
+from reducer.encoder import Encoder
 from reducer.errors import DataError, ReducerError
-from reducer.tables.checks import find_column, numeric_column
-from reducer.tables.csv_reader import input_problem, open_regular
+from reducer.tables.checks import find_column
+from reducer.tables.csv_reader import CsvChunks, input_problem, open_regular
 
 STDOUT = "-"
-# INPUT is read into memory whole (pandas), about 10 bytes per byte of text at the peak: a
-# stated limit, refused with one line, instead of a machine brought down by its swap.
+# One call reads at most this much; a larger file is refused with one line (split it). Memory
+# does not grow with the file (it is read in blocks): the limit keeps one call's time bounded.
 MAX_INPUT_BYTES = 1 << 30
-MAX_INFO_BYTES = 1 << 20
+MAX_LINE_CHARACTERS = 16 << 20  # of the header line: no line read whole, however long
+# Rows read, placed and written at a time: the CSV parser's memory grows with the cells of a
+# block, so a block holds about BLOCK_CELLS cells (5,000 rows of 100 columns: ~150 MB at the peak).
+BLOCK_CELLS = 500_000
+BLOCK_ROWS = (1000, 100_000)  # the fewest and the most rows in a block
 
 
-def _one_line(text, limit=300):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit] + "..."
+def block_rows(columns):
+    """Rows per block for an input of `columns` columns."""
+    return min(max(BLOCK_CELLS // max(columns, 1), BLOCK_ROWS[0]), BLOCK_ROWS[1])
 
 
-def read_model_info(model_path):
-    """What the JSON beside the encoder says: the feature columns, in the encoder's order, and
-    the id and label columns of the job that trained it."""
-    info_path = Path(model_path).with_suffix(".json")
-    problem = input_problem(info_path, "the model's description (JSON)")
-    if problem:
-        raise ReducerError(f"{problem}; reducer encode needs it beside {model_path} to match INPUT's columns by "
-                           f"name (it never matches them by position): run the job again to write it")
-    try:
-        with open_regular(info_path) as handle:
-            info = json.loads(handle.read(MAX_INFO_BYTES).decode("utf-8"))
-    except (OSError, ValueError, DataError) as exc:
-        raise ReducerError(f"{info_path}: unreadable model description: {_one_line(exc)}") from None
-    features = info.get("features") if isinstance(info, dict) else None
-    if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features) or any(
-            not isinstance(info.get(key), (str, type(None))) for key in ("id_column", "label_column")):
-        raise ReducerError(f"{info_path}: not a model description reducer wrote; expected \"features\" (a list "
-                           f"of column names), \"id_column\" and \"label_column\"")
-    return info
-
-
-def read_input(input_path):
-    """INPUT.csv as a DataFrame of text; DataError naming the file otherwise."""
-    import pandas as pd
-
+def check_input(input_path):
+    """DataError unless INPUT is a regular file of at most MAX_INPUT_BYTES."""
     problem = input_problem(input_path, "a CSV file")
     if problem:
         raise DataError(problem)
     size = os.stat(input_path).st_size
     if size > MAX_INPUT_BYTES:
-        raise DataError(f"{input_path}: {size / 2**30:.1f} GiB; reducer encode reads its input into memory and "
-                        f"takes at most {MAX_INPUT_BYTES >> 30} GiB: split the file and encode each part")
-    try:
-        with open_regular(input_path) as handle:
-            # Every cell as text, as `reducer run` reads a CSV: ids such as 007 and labels such as NA
-            # are copied through as written; feature columns are checked and converted below.
-            frame = pd.read_csv(handle, encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:  # UnicodeDecodeError too
-        raise DataError(f"{input_path}: cannot read CSV: {_one_line(exc)}") from None
-    if frame.empty:
+        raise DataError(f"{input_path}: {size / 2**30:.1f} GiB; reducer encode takes at most "
+                        f"{MAX_INPUT_BYTES >> 30} GiB in one call: split the file and encode each part")
+
+
+def read_header(input_path):
+    """INPUT's column names (as the CSV reader takes them: stripped, a byte-order mark skipped);
+    DataError when there is no header or no data row."""
+
+    def lines(text):  # no line read whole into memory, however long (a file with no line ends)
+        while line := text.readline(MAX_LINE_CHARACTERS):
+            if len(line) == MAX_LINE_CHARACTERS and not line.endswith("\n"):
+                raise DataError(f"{input_path}: a line longer than {MAX_LINE_CHARACTERS:,} characters at the "
+                                f"start; expected a CSV header line")
+            yield line
+
+    with open_regular(input_path) as handle:
+        text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+        try:
+            records = (r for r in csv.reader(lines(text), skipinitialspace=True) if any(c.strip() for c in r))
+            header, first_row = next(records, None), next(records, None)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise DataError(f"{input_path}: cannot read the header line: {exc}") from None
+    if first_row is None:
         raise DataError(f"{input_path}: no data rows; expected a header line and at least one row")
-    frame.attrs.update(source=str(input_path), first_line=2)
-    return frame
+    return [cell.strip() for cell in header]
 
 
 def check_output(output_path):
@@ -127,44 +125,46 @@ def encode_file(model_path, input_path, output_path, id_column=None, label_colum
     """Encode INPUT's rows with the model and write embedding.csv's columns to `output_path`
     (a path, or "-" for standard output). Returns the number of rows."""
     model_path, input_path = Path(model_path), Path(input_path)
-    problem = input_problem(model_path, "a .keras model file")
+    problem = input_problem(model_path, "a model file (.onnx or .keras)")
     if problem:
         raise ReducerError(f"no such model file {model_path}" if problem.startswith("no such file") else problem)
     how = check_output(output_path)  # before any work: a refused -o costs nothing
-    info = read_model_info(model_path)
-    frame = read_input(input_path)
+    check_input(input_path)
+    encoder = Encoder(model_path)
+    columns = read_header(input_path)
     try:
-        id_column = find_column(frame.columns, id_column, "id") if id_column else (
-            info.get("id_column") if info.get("id_column") in frame.columns else None)
-        label_column = find_column(frame.columns, label_column, "label") if label_column else (
-            info.get("label_column") if info.get("label_column") in frame.columns else None)
-        features = info["features"]
-        missing = [f for f in features if f not in frame.columns]
+        id_column = find_column(columns, id_column, "id") if id_column else (
+            encoder.id_column if encoder.id_column in columns else None)
+        label_column = find_column(columns, label_column, "label") if label_column else (
+            encoder.label_column if encoder.label_column in columns else None)
+        missing = [f for f in encoder.features if f not in columns]
         if missing:
             raise DataError(f"missing feature column(s) {', '.join(missing)}; the model was trained on: "
-                            f"{', '.join(features)}")
-        raw = np.column_stack([numeric_column(frame, c) for c in features]).astype(np.float32)
+                            f"{', '.join(encoder.features)}")
     except DataError as exc:
         raise DataError(f"{input_path}: {exc}") from None
+    placed = [0]
 
-    from reducer.engine.tf_setup import configure, keras
+    def blocks():
+        with CsvChunks(input_path, label=label_column, id=id_column, features=list(encoder.features),
+                       chunk_rows=block_rows(len(columns))) as chunks:
+            for raw, ids, labels in chunks:
+                start = placed[0]
+                placed[0] += len(raw)
+                yield raw, np.arange(start, placed[0]) if ids is None else ids, labels
 
-    configure()
-    try:
-        encoder = keras.models.load_model(model_path)
-        width = encoder.input_shape[-1]
-    except Exception as exc:  # not a zip, not a Keras file, a model of another kind...
-        raise ReducerError(f"{model_path}: not a model reducer can load: {type(exc).__name__}: "
-                           f"{_one_line(exc, 200)}") from None
-    if width != raw.shape[1]:
-        raise DataError(f"{input_path}: {raw.shape[1]} feature columns, but {model_path} takes {width}")
-    ids = frame[id_column].to_numpy() if id_column else np.arange(len(frame))
-    labels = frame[label_column].to_numpy() if label_column else None
-    rows = [(raw, ids, labels)]
+    def place(raw):
+        coordinates = encoder.transform_raw(raw)
+        bad = np.flatnonzero(~np.isfinite(coordinates).all(axis=1))
+        if bad.size:
+            first = placed[0] - len(raw) + int(bad[0]) + 1
+            more = f" and {bad.size - 1} more" if bad.size > 1 else ""
+            raise DataError(f"{input_path}: row {first}{more} placed at NaN or infinite coordinates; values far "
+                            f"beyond the model's training data?")
+        return coordinates
 
     def write(target):
-        publish.write_embedding(target, rows, lambda r: encoder.predict(r, batch_size=4096, verbose=0),
-                                labels is not None)
+        publish.write_embedding(target, blocks(), place, label_column is not None)
 
     if how == "replace":
         output_path = Path(output_path)
@@ -176,4 +176,4 @@ def encode_file(model_path, input_path, output_path, id_column=None, label_colum
     else:
         with _stream(output_path, how) as fd:
             write(fd)
-    return len(frame)
+    return placed[0]

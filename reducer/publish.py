@@ -5,13 +5,13 @@ an atomic rename (the design of Kubernetes' AtomicWriter), so a reader of `outpu
 sees one run's files at every instant:
 
     outputs/<job>/..v-<UTC stamp>-<pid>-<hex>/   embedding.csv, plot.png, model.keras,
-                                                 model.json, manifest.json (written last)
+                                                 model.onnx, model.json, manifest.json (last)
     outputs/<job>/..data -> ..v-...              the published run; renaming it is the commit
     outputs/<job>/embedding.csv -> ..data/embedding.csv    (plot.png, manifest.json alike):
                                                  the paths readers have always used
     outputs/<job>/history/                       a copy of every published manifest
-    Models/<job>.keras, Models/<job>.json        copies of the published model, renamed into
-                                                 place right after the switch
+    Models/<job>.keras, .onnx, .json             copies of the published model, renamed into
+                                                 place right after the switch (the .json last)
 
 The manifest is the commit record: it lists every file with its sha256. A run killed after the
 switch but before the Models renames leaves Models one run behind; every run therefore starts
@@ -45,7 +45,9 @@ log = logging.getLogger("reducer")
 DATA_LINK = "..data"
 VERSION_NAME = re.compile(r"\.\.v-\d{8}T\d{6}Z-\d+-[0-9a-f]{8}")
 READER_FILES = ("embedding.csv", "plot.png", "manifest.json")  # linked in outputs/<job>/
-MODEL_FILES = {"model": "model.keras", "model_info": "model.json"}  # copied to Models/<job>.*
+# Copied to Models/<job>.*, renamed in this order: the .json that names the columns comes last.
+MODEL_FILES = {"model": "model.keras", "model_onnx": "model.onnx", "model_info": "model.json"}
+ONNX_CHECK_ROWS = 1000  # the table's first rows, on which the ONNX file must agree with Keras
 HISTORY_KEEP = 100  # manifests (and status records) kept per job
 REJECTED_KEEP = 3  # rejected candidates kept per job, for an operator to look at
 # Tests kill the process at a numbered step of publication (REDUCER_TEST_KILL_AT_STEP=N) to
@@ -79,6 +81,9 @@ class Destination:
 
     def model_info_path(self, name):
         return Path(self.models_root) / f"{name}.json"
+
+    def model_onnx_path(self, name):
+        return Path(self.models_root) / f"{name}.onnx"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +129,14 @@ def save_keras(path, model):
     model.save(path)  # the name is new, so Keras never prompts about overwriting
 
 
+def save_onnx(path, model, check_rows, metadata):
+    """The encoder as ONNX, checked against `model` on `check_rows`; an ExportError (a model the
+    exporter cannot write, or a file that disagrees with Keras) is a bug, and fails the job."""
+    from reducer.engine import onnx_export
+
+    onnx_export.write(path, model, check_rows, metadata)
+
+
 def write_plot(path, title, coordinates, labels, subtitle=None):
     from reducer.plot import draw
 
@@ -140,7 +153,8 @@ def _copy(source):
 def reader_paths(destination, name):
     """Where readers find each file: name in the manifest -> path."""
     folder = destination.job_folder(name)
-    return {"model": destination.model_path(name), "model_info": destination.model_info_path(name),
+    return {"model": destination.model_path(name), "model_onnx": destination.model_onnx_path(name),
+            "model_info": destination.model_info_path(name),
             "embedding": folder / "embedding.csv", "plot": folder / "plot.png"}
 
 
@@ -177,12 +191,14 @@ def publish_job(job, destination, table, encode, shown, saved_encoder, manifest,
     staged = []
     try:
         t = time.time()
-        written = {"model": version / MODEL_FILES["model"], "model_info": version / MODEL_FILES["model_info"],
-                   "embedding": version / "embedding.csv", "plot": version / "plot.png"}
+        written = {key: version / file_name for key, file_name in MODEL_FILES.items()}
+        written.update(embedding=version / "embedding.csv", plot=version / "plot.png")
         files.write_synced(written["model"], lambda p: save_keras(p, saved_encoder))
         model_info = {"job": job.name, "features": list(shown.features), "id_column": shown.id_column,
                       "label_column": shown.label_column, "latent": job.model.latent,
                       "reducer": manifest["versions"]["reducer"]}
+        first_rows = next(iter(table.chunks(ONNX_CHECK_ROWS)))[0]
+        files.write_synced(written["model_onnx"], lambda p: save_onnx(p, saved_encoder, first_rows, model_info))
         files.write_synced(written["model_info"], lambda p: write_json(p, model_info))
         files.write_synced(written["embedding"], lambda p: write_embedding(
             p, table.chunks(), encode, table.label_column is not None))

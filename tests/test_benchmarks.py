@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO, STARTING_ENVIRONMENT
 
 BENCHMARKS = REPO / "benchmarks"
-SCRIPTS = ("quality.py", "speed.py", "scale.py", "load.py", "continuity.py")
+SCRIPTS = ("quality.py", "speed.py", "scale.py", "load.py", "continuity.py", "encode.py")
 
 
 def readme_digest():
@@ -169,3 +169,22 @@ def test_continuity_tiny(tmp_path):
     assert digits["drift"]["shared_rows"] == 1797 and digits["warm_start"]["from"]
     assert shipped["unchanged_jobs"] == 5 and shipped["unchanged_imported_tensorflow"] is False
     assert "| wine, neighbours, 17% replaced + shuffled |" in output and "5 jobs unchanged" in output
+
+
+def test_encode_tiny(tmp_path):
+    figures = tmp_path / "encode.json"
+    output = run_script("encode.py", "--tiny", "--json", figures, tmp_path=tmp_path, timeout=600).stdout
+    result = json.loads(figures.read_text())
+    assert result["ok"] and result["tensorflow_imported"] is False and result["onnx_keras_max_difference"] <= 1e-5
+    small = result["small"]
+    assert list(small) == ['`python -c "import tensorflow"`', "`reducer encode`, 10 rows (ONNX)",
+                           "`reducer encode`, 10 rows, Keras fallback (no .onnx)"]
+    for figures_ in small.values():
+        assert len(figures_["seconds"]) == 1 and figures_["median_seconds"] > 0 and figures_["peak_rss_mib"] > 10
+    assert small['`python -c "import tensorflow"`']["ratio_to_tensorflow_import"] == 1.0
+    large = result["large"]
+    assert (large["rows"], large["columns"], large["output_lines"]) == (2000, 8, 2001) and large["rows_per_second"] > 0
+    assert "TensorFlow imported by the ONNX run: no" in output and "| 2,000 rows x 8 columns |" in output
+    for option in ("--rows", "--columns", "--repeats", "--tiny", "--json"):
+        assert option in run_script("encode.py", "--help", tmp_path=tmp_path, timeout=120).stdout
+    assert not list(tmp_path.glob("reducer-encode-*"))

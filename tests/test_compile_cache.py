@@ -14,6 +14,11 @@ from reducer.engine import xla_cache
 ENTRY = "*" + xla_cache.SUFFIX
 
 
+# Every run of these tests trains as a first night would (--force, no warm start), so the same
+# training loop runs each time and finds its compiled program.
+COLD = "\n[continuity]\nwarm_start = false\nalign = false\n"
+
+
 def cache_folders(project):
     return sorted((project.outputs / ".cache" / xla_cache.FOLDER).glob("*"))
 
@@ -28,8 +33,8 @@ def cached(tmp_path_factory):
     from conftest import Project
 
     project = Project(tmp_path_factory.mktemp("cache") / "project")
-    project.iris_job(epochs=30)
-    first = project.run("run", "jobs/iris.toml")
+    project.iris_job(epochs=30, extra=COLD)
+    first = project.run("run", "--force", "jobs/iris.toml")
     assert first.returncode == 0, first.stderr
     assert "compiled 1 program(s); cached in" in first.stderr, first.stderr
     return project, (project.outputs / "iris" / "embedding.csv").read_bytes()
@@ -42,7 +47,7 @@ def test_a_second_run_compiles_nothing_and_writes_the_same_bytes(cached):
     assert xla_cache.is_whole_entry(entry)
     assert not list(folder.glob(xla_cache.PRIVATE_PREFIX + "*"))  # the run removed its own
     inode = entry.stat().st_ino
-    again = project.run("run", "jobs/iris.toml")
+    again = project.run("run", "--force", "jobs/iris.toml")
     assert again.returncode == 0, again.stderr
     assert "compiled" not in again.stderr  # every program came from the cache
     assert "Error parsing text-format" not in again.stderr  # TensorFlow's noise on each cache hit
@@ -55,7 +60,7 @@ def test_a_damaged_entry_is_removed_and_the_run_compiles_afresh(cached):
     [entry] = entries(project)
     whole = entry.read_bytes()
     entry.write_bytes(whole[: len(whole) // 2])  # as a disk fault or an outside copy might leave it
-    result = project.run("run", "jobs/iris.toml")
+    result = project.run("run", "--force", "jobs/iris.toml")
     assert result.returncode == 0, result.stderr
     assert "removed a damaged compiled-code cache entry" in result.stderr and "compiled 1 program" in result.stderr
     assert xla_cache.is_whole_entry(entry)  # compiled again (not byte for byte the same program)
@@ -74,7 +79,7 @@ def test_a_dead_process_folder_is_removed_and_a_live_one_kept(cached):
     holder = os.open(live / "owner.lock", os.O_RDWR)
     fcntl.flock(holder, fcntl.LOCK_EX)  # this test process plays the live run
     try:
-        result = project.run("run", "jobs/iris.toml")
+        result = project.run("run", "--force", "jobs/iris.toml")
         assert result.returncode == 0, result.stderr
         assert not dead.exists() and live.exists() and f"removed {dead}, left by a killed run" in result.stderr
         assert not half_made.exists() and being_made.exists()  # an instant old: maybe about to be renamed
@@ -83,13 +88,13 @@ def test_a_dead_process_folder_is_removed_and_a_live_one_kept(cached):
 
 
 def test_switched_off_or_unusable_the_run_goes_on_uncached(project):
-    project.iris_job(epochs=5)
-    off = project.run("run", "jobs/iris.toml", env={"REDUCER_XLA_CACHE": "0"})
+    project.iris_job(epochs=5, extra=COLD)
+    off = project.run("run", "--force", "jobs/iris.toml", env={"REDUCER_XLA_CACHE": "0"})
     assert off.returncode == 0, off.stderr
     assert not (project.outputs / ".cache" / xla_cache.FOLDER).exists()
     (project.outputs / ".cache").mkdir(parents=True)
     (project.outputs / ".cache" / xla_cache.FOLDER).write_text("a file where the folder should be")
-    blocked = project.run("run", "jobs/iris.toml")
+    blocked = project.run("run", "--force", "jobs/iris.toml")
     assert blocked.returncode == 0, blocked.stderr
     assert "compiled-code cache off for this run" in blocked.stderr
 
@@ -152,7 +157,7 @@ def test_a_few_rows_more_or_less_reuse_the_compiled_loop(cached):
     lines = data.read_text().splitlines(keepends=True)
     assert bucket_rows(len(lines) - 1) == bucket_rows(len(lines) - 6)
     data.write_text("".join(lines[:-5]))
-    result = project.run("run", "jobs/iris.toml")
+    result = project.run("run", "--force", "jobs/iris.toml")
     assert result.returncode == 0, result.stderr
     assert "145 rows" in result.stderr and "compiled" not in result.stderr
 
@@ -161,14 +166,14 @@ def test_an_entry_unusable_inside_is_dropped_and_the_job_trains_again(cached):
     """Whole by its lengths, so it reaches TensorFlow, which fails on it: the job must not."""
     project, embedding = cached
     (project.root / "Data" / "iris.csv").write_bytes((REPO / "Data" / "iris.csv").read_bytes())
-    assert project.run("run", "jobs/iris.toml").returncode == 0  # the 150-row table again, cached
+    assert project.run("run", "--force", "jobs/iris.toml").returncode == 0  # the 150-row table again, cached
     [entry] = entries(project)
     damaged = bytearray(entry.read_bytes())
     middle = len(damaged) // 2
     damaged[middle:middle + 4096] = bytes(4096)  # inside the executable (field 3, most of the file)
     entry.write_bytes(bytes(damaged))
     assert xla_cache.is_whole_entry(entry)
-    result = project.run("run", "jobs/iris.toml")
+    result = project.run("run", "--force", "jobs/iris.toml")
     assert result.returncode == 0, result.stderr
     assert "TensorFlow could not use a cached compiled program" in result.stderr
     assert "removed 1 cached program(s), training again" in result.stderr
@@ -181,14 +186,16 @@ def test_a_streamed_job_survives_unusable_entries_too(tmp_path):
     from test_large_csv import streamed_project
 
     project = streamed_project(tmp_path / "project")
-    first = project.run("run", "jobs/wine.toml")
+    job = project.root / "jobs" / "wine.toml"
+    job.write_text(job.read_text() + COLD)
+    first = project.run("run", "--force", "jobs/wine.toml")
     assert first.returncode == 0, first.stderr
     embedding = (project.outputs / "wine" / "embedding.csv").read_bytes()
     for entry in entries(project):
         damaged = bytearray(entry.read_bytes())
         damaged[len(damaged) // 2:len(damaged) // 2 + 4096] = bytes(4096)
         entry.write_bytes(bytes(damaged))
-    again = project.run("run", "jobs/wine.toml")
+    again = project.run("run", "--force", "jobs/wine.toml")
     assert again.returncode == 0, again.stderr
     assert "TensorFlow could not use a cached compiled program" in again.stderr and "Traceback" not in again.stderr
     assert (project.outputs / "wine" / "embedding.csv").read_bytes() == embedding

@@ -7,6 +7,7 @@ import traceback
 from reducer import files, publish
 from reducer.engine import xla_cache
 from reducer.errors import ReducerError
+from reducer.log import job_context
 from reducer.run.pipeline import run_job
 from reducer.run.results import JobResult, one_line
 
@@ -40,7 +41,8 @@ def run_one(job, dataset, source, destination, force=False):
     try:
         files.check_folder(destination.job_folder(job.name))  # before training, not after
         try:
-            outcome = run_job_despite_the_cache(job, dataset, source, destination, force)
+            with job_context(job.name):  # warnings from inside the table say which job they are about
+                outcome = run_job_despite_the_cache(job, dataset, source, destination, force)
         finally:
             compiled = xla_cache.publish()  # for the next run; 0 when the cache is off
             if compiled:

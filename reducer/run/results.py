@@ -1,9 +1,15 @@
 """What running or checking a job gives back: a `JobResult`, and its one summary line."""
 
-from dataclasses import dataclass
+import datetime
+from dataclasses import dataclass, field
 from typing import Optional
 
 from reducer.gate import worse_than_pca
+
+
+def utc_stamp():
+    """'2026-11-01T02:03:04Z'."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -17,6 +23,9 @@ class JobResult:
     reason: str = ""
     manifest: Optional[dict] = None
     note: str = ""  # `reducer check`: the job file and the dataset it uses
+    # When the job ended (UTC): the end of each summary line, so a log read the next morning says
+    # when each job finished whatever the log's own clock and time zone.
+    finished_at: str = field(default_factory=utc_stamp)
 
     @property
     def succeeded(self):
@@ -24,7 +33,11 @@ class JobResult:
         return self.status in ("ok", "unchanged")
 
     def summary(self):
-        """One line: name, status, seconds, then the final loss, quality and drift, or the reason."""
+        """One line: name, status, seconds, then the final loss, quality and drift, or the reason;
+        last, in brackets, the UTC time the job ended."""
+        return f"{self._line()} [{self.finished_at}]"
+
+    def _line(self):
         head = f"{self.name}: {self.status} in {self.seconds:.1f}s"
         if self.status == "ok":
             manifest = self.manifest or {}

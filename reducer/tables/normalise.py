@@ -10,6 +10,7 @@ import numpy as np
 
 from reducer.datasets.dataset import NORMALIZE_METHODS
 from reducer.errors import DataError, PluginError
+from reducer.log import job_tag
 from reducer.tables.checks import names
 
 log = logging.getLogger("reducer")
@@ -81,9 +82,14 @@ def check_spread(features, low32, high32, offset, scale, normalize, origin):
     if len(constant) == len(features):
         raise DataError(f"every feature column is constant ({names(constant)}); expected at least one "
                         f"column whose values vary")
-    if constant:
-        log.warning("%s: constant column(s) %s carry no information; kept, but they do not shape the map",
-                    origin, ", ".join(map(repr, constant)))
+    if constant:  # tagged with the job when the caller says which (log.job_context), else with the file
+        tag, columns = job_tag(None), ", ".join(map(repr, constant))
+        if tag:
+            log.warning("%s constant column(s) %s of %s carry no information; kept, but they do not shape the map",
+                        tag, columns, origin)
+        else:
+            log.warning("%s: constant column(s) %s carry no information; kept, but they do not shape the map",
+                        origin, columns)
     # The saved encoder normalises with a Keras Normalization layer (engine/model.raw_row_encoder),
     # which stores scale**2 in float32 and divides by max(scale, 1e-7): a scale beyond ~1.8e19
     # maps every row to 0, one below 1e-7 is silently clamped. Either would publish a collapsed

@@ -98,8 +98,7 @@ def neighbors_refusal(job, rows, columns):
     """The one-line reason the neighbour objective cannot run on this table, or None."""
     if job.model.objective != "neighbors":
         return None
-    neighbors = job.with_table_defaults(rows, columns).model.n_neighbors
-    need = rows * columns * 4 + rows * neighbors * 24
+    need = rows * columns * 4 + rows * job.model.n_neighbors * 24
     if need <= NEIGHBORS_LIMIT_BYTES:
         return None
     return (f"{job.path}: model.objective = \"neighbors\" needs every row and its graph in memory, about "

@@ -1,0 +1,587 @@
+"""The night at a glance: outputs/index.html, and an interactive map page per job.
+
+`build(outputs_root)` reads what the runs left in the outputs folder (each job's status.json,
+published manifest, plot and history/) and writes
+
+    outputs/index.html          every job: status (and since when its files are stale), plot,
+                                rows, quality next to PCA's, drift, history charts, links
+    outputs/<job>/map.html      the published map: pan, zoom, hover, a legend that hides classes
+
+Both are static, self-contained pages: styles, script and data inlined, nothing fetched but
+the plots beside them, so they work from a file on a machine with no network. Each is written
+to a temporary and renamed into place (files.py), like every output. A map page depends only
+on the published files, so it is rewritten only when the published manifest changes. Nothing
+here imports TensorFlow: `reducer report` rebuilds the pages in a second or two.
+"""
+
+import datetime
+import hashlib
+import html
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+from urllib.parse import quote
+
+import numpy as np
+
+from reducer import __version__, files, history
+from reducer.plot import CONTINUOUS, SINGLE, class_colours, marker_style
+from reducer.report_assets import AGO_SCRIPT, MAP_SCRIPT, MAP_STYLE, PAGE_STYLE
+
+log = logging.getLogger("reducer")
+
+INDEX = "index.html"
+MAP_PAGE = "map.html"
+MAX_POINTS = 50_000  # drawn on a map page; beyond, the same fixed-seed sample as plot.png's
+SAMPLE_SEED = 0  # run/pipeline.py's SAMPLE_SEED: the page shows the rows plot.png shows
+MAX_CLASSES = 20  # up to this many label values get a legend entry each; a numeric label beyond is a colour ramp
+HISTORY_NIGHTS = 30  # attempts drawn in each history chart
+MAP_FORMAT = "1"  # bumped when a map page's layout changes, so pages from older reducers are rewritten
+NOT_PUBLISHING = ("failed", "rejected")
+
+
+@dataclass
+class JobView:
+    """What the index shows for one job folder."""
+
+    name: str
+    status: Optional[dict]
+    manifest: Optional[dict]
+    nights: list
+    has_plot: bool = False
+    map_href: Optional[str] = None
+    map_problem: Optional[str] = None
+    rejected_plot: Optional[str] = None
+    links: list = field(default_factory=list)
+
+    @property
+    def state(self):
+        if self.status and self.status.get("status"):
+            return str(self.status["status"])
+        return "ok" if self.manifest else "unknown"
+
+
+@dataclass
+class Report:
+    path: Path
+    jobs: int
+    maps_written: int
+
+
+def build(outputs_root, unplaced=()):
+    """Write outputs_root/index.html and each published job's map.html; return a Report.
+
+    unplaced: status records ({"job", "status", "reason", "attempted_at"}) of this run's jobs
+    that never reached the outputs folder (a job file that does not parse): shown too, though
+    a later `reducer report` cannot know of them.
+
+    The pages are a function of the folder's contents alone (no "written at", no absolute
+    path; "3 hours ago" is worked out by the browser), so a run that changes nothing readers
+    see leaves the same bytes."""
+    root = Path(outputs_root)
+    views, written = [], 0
+    for folder in job_folders(root):
+        view, wrote = gather(folder)
+        views.append(view)
+        written += wrote
+    views += [JobView(str(record["job"]), dict(record), None, []) for record in unplaced
+              if not any(view.name == record["job"] for view in views)]
+    views.sort(key=lambda view: view.name)
+    target = root / INDEX
+    _write(target, index_page(views))
+    return Report(target, len(views), written)
+
+
+def job_folders(root):
+    """Folders of the outputs folder that reducer wrote a job into, by name."""
+    found = []
+    for entry in sorted(Path(root).iterdir()) if Path(root).is_dir() else []:
+        if entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
+            continue
+        if any((entry / name).exists() for name in ("status.json", "manifest.json", "history")):
+            found.append(entry)
+    return found
+
+
+def _read_json(path):
+    try:
+        data = Path(path).read_bytes()
+        return json.loads(data), hashlib.sha256(data).hexdigest()
+    except (OSError, ValueError):
+        return None, None
+
+
+def gather(folder):
+    """(JobView, 1 when its map page was rewritten else 0)."""
+    status, _ = _read_json(folder / "status.json")
+    manifest, digest = _read_json(folder / "manifest.json")
+    view = JobView(folder.name, status if isinstance(status, dict) else None,
+                   manifest if isinstance(manifest, dict) else None, history.nights(folder))
+    # What the published manifest lists is shown: the page is the same whatever sits in its way now.
+    view.has_plot = (folder / "plot.png").is_file() or "plot" in ((view.manifest or {}).get("files") or {})
+    wrote = 0
+    if view.manifest is not None and (folder / "embedding.csv").is_file():
+        try:
+            wrote = write_map_page(folder, view.manifest, digest)
+            view.map_href = f"{quote(folder.name)}/{MAP_PAGE}"
+        except (OSError, ValueError, KeyError) as exc:  # a damaged published file: say so, go on
+            view.map_problem = f"no interactive map: {exc}"
+            log.warning("[%s] report: %s", folder.name, view.map_problem)
+    rejected = sorted((folder / "rejected").glob("*/plot.png")) if (folder / "rejected").is_dir() else []
+    if rejected and view.state == "rejected":
+        view.rejected_plot = "/".join(quote(part) for part in rejected[-1].relative_to(folder.parent).parts)
+    view.links = _links(folder, view)
+    return view, wrote
+
+
+def _links(folder, view):
+    base = quote(folder.name)
+    links = []
+    if view.map_href:
+        links.append(("interactive map", view.map_href))
+    for label, name in (("embedding.csv", "embedding.csv"), ("manifest.json", "manifest.json"),
+                        ("model (.keras)", "..data/model.keras"), ("model (.onnx)", "..data/model.onnx"),
+                        ("model.json", "..data/model.json"),
+                        ("status.json", "status.json"), ("history/", "history/")):
+        if (folder / name).exists():
+            links.append((label, f"{base}/{name}"))
+    if view.rejected_plot:
+        links.append(("rejected candidate's plot", view.rejected_plot))
+    return links
+
+
+def _write(target, text):
+    """`text` to `target` as UTF-8, through a temporary renamed into place."""
+    target = Path(target)
+    files.publish([(files.stage(target, lambda p: Path(p).write_text(text, encoding="utf-8", newline="\n")), target)])
+
+
+# ---------------------------------------------------------------- the interactive map page
+
+
+def write_map_page(folder, manifest, digest):
+    """(Re)write folder/map.html from the published embedding.csv unless it is already the page of
+    this manifest; returns 1 when written, 0 when kept."""
+    target = folder / MAP_PAGE
+    stamp = f"{digest} {MAP_FORMAT}"
+    try:
+        with open(target, encoding="utf-8") as handle:
+            if f'<meta name="reducer-map" content="{stamp}">' in handle.read(4096):
+                return 0
+    except (OSError, UnicodeDecodeError):
+        pass
+    _write(target, map_page(folder.name, manifest, stamp, folder / "embedding.csv"))
+    return 1
+
+
+def sample_indices(rows, limit=MAX_POINTS, seed=SAMPLE_SEED):
+    """Sorted row numbers to draw: all rows, or run/pipeline.py's fixed-seed sample of `limit`."""
+    if rows <= limit:
+        return np.arange(rows)
+    return np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
+
+
+def read_embedding(path, limit=MAX_POINTS):
+    """(the drawn rows as a DataFrame of text ids and labels, the table's row count). Read a
+    block at a time, so a table of millions of rows costs the memory of its sample only."""
+    import pandas as pd
+
+    exact = dict(dtype={"id": str, "label": str}, keep_default_na=False)
+    rows = 0
+    for block in pd.read_csv(path, usecols=[0], chunksize=200_000, **exact):
+        rows += len(block)
+    if rows <= limit:
+        return pd.read_csv(path, **exact), rows
+    chosen, parts, start = sample_indices(rows, limit), [], 0
+    for block in pd.read_csv(path, chunksize=200_000, **exact):
+        lo, hi = np.searchsorted(chosen, [start, start + len(block)])
+        parts.append(block.iloc[chosen[lo:hi] - start])
+        start += len(block)
+    return pd.concat(parts, ignore_index=True), rows
+
+
+def _rounded(values):
+    """Coordinates to about 1/100,000 of their spread: enough to zoom in 1,000 times, half the bytes."""
+    values = np.asarray(values, dtype=np.float64)
+    spread = float(np.ptp(values)) if len(values) else 0.0
+    digits = 6 if spread <= 0 else int(min(12, max(0, 5 - math.floor(math.log10(spread)))))
+    return [float(v) for v in np.round(values, digits)]
+
+
+def _sorted_names(names):
+    try:
+        return sorted(names, key=float)
+    except ValueError:
+        return sorted(names)
+
+
+def _hex(rgba):
+    return "#" + "".join(f"{int(round(c * 255)):02x}" for c in rgba[:3])
+
+
+def colour_groups(labels, count):
+    """How points are coloured: {"names", "colours", "of" (group per point), "ramp"}. Up to
+    MAX_CLASSES label values: one legend entry (and palette colour) each; a numeric label with
+    more values: 32 bins along a colour ramp; more text values: an entry each, ramp colours."""
+    from matplotlib import colormaps
+
+    if labels is None:
+        return {"names": ["all rows"], "colours": [SINGLE], "of": [0] * count, "ramp": None}
+    names = _sorted_names(list(dict.fromkeys(labels)))
+    values = None
+    if len(names) > MAX_CLASSES:
+        try:
+            values = np.array([float(v) for v in labels])
+        except ValueError:  # text: one entry per value
+            values = None
+        if values is not None and not np.isfinite(values).all():
+            values = None
+    if values is not None:
+        bins = 32
+        low, high = float(values.min()), float(values.max())
+        span = (high - low) or 1.0
+        of = np.minimum(((values - low) / span * bins).astype(int), bins - 1).tolist()
+        ramp = colormaps[CONTINUOUS]
+        return {"names": [f"bin {k + 1}" for k in range(bins)],
+                "colours": [_hex(ramp(k / (bins - 1))) for k in range(bins)],
+                "of": of, "ramp": [f"{low:.4g}", f"{high:.4g}"]}
+    index = {name: k for k, name in enumerate(names)}
+    colours = class_colours(len(names))
+    if colours is None:
+        ramp = colormaps[CONTINUOUS]
+        colours = [_hex(ramp(k / max(len(names) - 1, 1))) for k in range(len(names))]
+    return {"names": names, "colours": colours, "of": [index[v] for v in labels], "ramp": None}
+
+
+def map_data(name, manifest, frame, rows):
+    """The JSON a map page draws."""
+    dataset = manifest.get("dataset") or {}
+    components = [c for c in frame.columns if c.startswith("component_")]
+    labels = frame["label"].tolist() if "label" in frame.columns else None
+    groups = colour_groups(labels, len(frame))
+    alpha, size = marker_style(len(frame))
+    data = {
+        "job": name, "rows": rows, "drawn": len(frame),
+        "components": [_rounded(frame[c]) for c in components],
+        "ids": frame["id"].tolist(),
+        "idName": dataset.get("id_column") or "row",
+        "labelName": dataset.get("label_column") or "label",
+        "labels": None,
+        "groups": groups,
+        # A canvas dot of 1-2 pixels needs more ink than plot.png's marker to be seen at all.
+        "alpha": round(max(alpha, 0.3), 3), "radius": round(max(1.2, math.sqrt(size) * 0.75), 2),
+    }
+    if labels is not None:
+        codes = {text: k for k, text in enumerate(dict.fromkeys(labels))}
+        data["labels"] = {"names": list(codes), "codes": [codes[v] for v in labels]}
+    return data
+
+
+def _script_json(value):
+    """JSON that cannot end its <script> element early, whatever the ids and labels hold."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def map_page(name, manifest, stamp, embedding):
+    frame, rows = read_embedding(embedding)
+    data = map_data(name, manifest, frame, rows)
+    e = html.escape
+    dataset = manifest.get("dataset") or {}
+    published = _when((manifest.get("run") or {}).get("finished_at"))
+    if rows > len(frame):
+        drawn = (f'<span class="sample">{len(frame):,} of {rows:,} rows drawn: a fixed-seed random sample '
+                 f'(seed {SAMPLE_SEED}), the same rows as plot.png</span>')
+    else:
+        drawn = f"all {rows:,} rows drawn"
+    label = dataset.get("label_column")
+    colour = f"coloured by {e(str(label))!s}" if label and "label" in frame.columns else "no label column"
+    made_by = str((manifest.get("versions") or {}).get("reducer", ""))
+    dims = len(data["components"])
+    axes = ""
+    if dims == 3:
+        options = "".join(f'<option value="{a},{b}">components {a + 1} and {b + 1}</option>'
+                          for a, b in ((0, 1), (0, 2), (1, 2)))
+        axes = f'<label>axes <select id="axes">{options}</select></label>'
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="reducer-map" content="{e(stamp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(name)}: interactive map</title>
+<link rel="icon" href="data:,">
+<style>{MAP_STYLE}</style>
+</head>
+<body>
+<header>
+<p><a href="../{INDEX}">&larr; all jobs</a></p>
+<h1>{e(name)}</h1>
+<p>{drawn}; {colour}; published {e(published)} by reducer {e(made_by)}</p>
+<p>Drag to pan, scroll (or +/&minus;) to zoom, hover a point for its id and label, click a legend entry to hide or
+show that class.</p>
+</header>
+<div class="layout">
+<div id="plot"><canvas id="map" tabindex="0" aria-label="map of {e(name)}: {rows:,} rows"></canvas>
+<div id="tooltip" hidden></div></div>
+<aside>
+<div class="controls"><button type="button" id="zoom-in" title="zoom in">+</button>
+<button type="button" id="zoom-out" title="zoom out">&minus;</button>
+<button type="button" id="reset" title="show the whole map">reset</button>{axes}</div>
+<h2>{e(str(label) if label and "label" in frame.columns else "points")}</h2>
+<ul id="legend"></ul>
+</aside>
+</div>
+<script type="application/json" id="map-data">{_script_json(data)}</script>
+<script>{MAP_SCRIPT}</script>
+</body>
+</html>
+"""
+
+
+# ---------------------------------------------------------------- the index page
+
+
+def _parse(moment):
+    if not moment:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(str(moment).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+
+
+def _when(moment):
+    parsed = _parse(moment)
+    return parsed.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if parsed else "unknown"
+
+
+def _time(moment):
+    """The moment as '2026-11-01 02:00 UTC', marked up so that the page's script adds how long ago."""
+    parsed = _parse(moment)
+    if parsed is None:
+        return "unknown"
+    iso = parsed.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f'<time datetime="{iso}" data-ago>{_when(moment)}</time>'
+
+
+def stale_since(view):
+    """(the first attempt of the current run of failed or rejected ones, how many) when the
+    published files are older than the last attempt; None when they are current."""
+    if view.state not in NOT_PUBLISHING:
+        return None
+    streak = []
+    for night in reversed(view.nights):
+        if night["status"] not in NOT_PUBLISHING:
+            break
+        streak.append(night)
+    if not streak:
+        return (view.status or {}).get("attempted_at"), 1
+    return streak[-1]["time"], len(streak)
+
+
+def _number(value, form="{:.3f}"):
+    return "&ndash;" if value is None else form.format(value)
+
+
+def _quality_rows(quality):
+    if not quality:
+        return '<p class="muted">No quality measured ([quality] enabled = false).</p>'
+    pca = quality.get("pca") or {}
+    measures = (
+        ("neighbours kept (trustworthiness, 5 neighbours; 1 best, 0.5 random)", "trustworthiness_5", "{:.3f}"),
+        ("neighbours kept (trustworthiness, 12 neighbours)", "trustworthiness_12", "{:.3f}"),
+        ("label agrees with its 10 nearest map neighbours (kNN accuracy)", "knn_accuracy", "{:.1%}"),
+        ("reconstruction error (mean squared, lower is better)", "reconstruction_mse", "{:.4f}"),
+    )
+    body = "".join(f'<tr><td>{label}</td><td class="num">{_number(quality.get(key), form)}</td>'
+                   f'<td class="num">{_number(pca.get(key), form)}</td></tr>'
+                   for label, key, form in measures if quality.get(key) is not None or pca.get(key) is not None)
+    sampled = (f'<p class="muted">Measured on a fixed-seed sample of {quality.get("rows"):,} rows.</p>'
+               if quality.get("sampled") and isinstance(quality.get("rows"), int) else "")
+    return (f'<table><tr><th>quality</th><th class="num">this map</th><th class="num">PCA</th></tr>{body}</table>'
+            f"{sampled}")
+
+
+def _drift_text(drift):
+    if not drift:
+        return "First published night, or continuity off: no drift measured."
+    e = html.escape
+    parts = [f"shared rows moved by a median {_number(drift.get('median_displacement'))} of the map's spread"]
+    if drift.get("neighbor_overlap") is not None:
+        parts.append(f"kept {drift['neighbor_overlap']:.0%} of their 10 nearest map neighbours")
+    counts = ", ".join(f"{drift[key]:,} {word}" for key, word in (("shared_rows", "shared"), ("added_rows", "added"),
+                                                                  ("removed_rows", "removed"))
+                       if isinstance(drift.get(key), int))
+    return e("Since the previous published night: " + "; ".join(parts) + (f" ({counts} rows)." if counts else "."))
+
+
+def chart(nights, key, title, form):
+    """A small SVG line chart of one measure over the last nights; each point has a tooltip."""
+    points = [(n["time"], n[key], n["status"]) for n in nights if n.get(key) is not None]
+    if not points:
+        return (f'<figure class="chart"><figcaption>{html.escape(title)}</figcaption>'
+                '<p class="muted">no data yet</p></figure>')
+    width, height, pad = 150, 48, 6
+    values = [v for _, v, _ in points]
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    step = (width - 2 * pad) / max(len(points) - 1, 1)
+
+    def xy(k, value):
+        y = height - pad - ((value - low) / span if high > low else 0.5) * (height - 2 * pad)
+        return round(pad + k * step if len(points) > 1 else width / 2, 1), round(y, 1)
+
+    published = [(k, v) for k, (_, v, s) in enumerate(points) if s != "rejected"]
+    line = " ".join(f"{x},{y}" for x, y in (xy(k, v) for k, v in published))
+    dots = []
+    for k, (moment, value, status) in enumerate(points):
+        x, y = xy(k, value)
+        colour = "#b3261e" if status == "rejected" else "#35618f"
+        fill = "#fff" if status == "rejected" else colour
+        tip = html.escape(f"{_when(moment)}: {form.format(value)} ({status})")
+        dots.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{fill}" stroke="{colour}" stroke-width="1.5">'
+                    f"<title>{tip}</title></circle>")
+    last = form.format(values[-1])
+    summary = f"last {last}; range {form.format(low)} to {form.format(high)} over {len(points)} night(s)"
+    return (f'<figure class="chart"><figcaption>{html.escape(title)}: {html.escape(last)}</figcaption>'
+            f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="{html.escape(title)}: {html.escape(summary)}">'
+            f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" fill="#f6f7f9" stroke="#d9dce0"/>'
+            f'<polyline points="{line}" fill="none" stroke="#35618f" stroke-width="1.5"/>{"".join(dots)}</svg>'
+            f'<div class="muted">{html.escape(form.format(low))} &ndash; {html.escape(form.format(high))}</div>'
+            '</figure>')
+
+
+def _notice(view):
+    e = html.escape
+    reason = (view.status or {}).get("reason")
+    if view.state in NOT_PUBLISHING:
+        since, attempts = stale_since(view)
+        published = (view.status or {}).get("published_at") or ((view.manifest or {}).get("run") or {}).get(
+            "finished_at")
+        what = ("the quality gate rejected the last map" if view.state == "rejected" else "the last attempt failed")
+        if view.manifest is None:
+            tail = "Nothing has been published yet."
+        else:
+            tail = (f"The files below are from {e(_when(published))}: stale since {_time(since)}, "
+                    f"{attempts} attempt{'s' if attempts != 1 else ''} without a new map.")
+        return (f'<div class="notice {e(view.state)}"><strong>{e(what.capitalize())}:</strong> {e(str(reason or ""))}'
+                f"<br>{tail}</div>")
+    if view.state == "unchanged" and reason:
+        return f'<p class="muted">Unchanged: {e(str(reason))}; the published files are current.</p>'
+    return ""
+
+
+def _job_section(view):
+    e = html.escape
+    manifest = view.manifest or {}
+    dataset = manifest.get("dataset") or {}
+    attempted = (view.status or {}).get("attempted_at")
+    published = ((manifest.get("run") or {}).get("finished_at")) or (view.status or {}).get("published_at")
+    picture = ""
+    if view.has_plot:
+        image = f'<img src="{quote(view.name)}/plot.png" alt="plot of {e(view.name)}" width="480" height="420">'
+        picture = f'<a href="{view.map_href}" title="open the interactive map">{image}</a>' if view.map_href else image
+    facts = []
+    if dataset:
+        facts.append(f"<tr><th>rows</th><td>{dataset.get('rows', 0):,} &times; {dataset.get('columns', 0):,} "
+                     f"columns (dataset {e(str(dataset.get('name')))})</td></tr>")
+        if dataset.get("label_column"):
+            facts.append(f"<tr><th>label</th><td>{e(str(dataset['label_column']))}</td></tr>")
+    facts.append(f"<tr><th>last attempt</th><td>{_time(attempted)}</td></tr>")
+    facts.append(f"<tr><th>published</th><td>{e(_when(published)) if published else 'never'}</td></tr>")
+    final_loss = (manifest.get("training") or {}).get("final_loss")
+    if final_loss is not None:
+        facts.append(f"<tr><th>final loss</th><td>{final_loss:.6f}</td></tr>")
+    recent = view.nights[-HISTORY_NIGHTS:]
+    measures = (("trustworthiness", "neighbours kept", "{:.3f}"), ("knn_accuracy", "kNN accuracy", "{:.1%}"),
+                ("final_loss", "final loss", "{:.4g}"), ("drift", "drift", "{:.3f}"))
+    charts = ""
+    if any(night.get(key) is not None for night in recent for key, _, _ in measures):
+        charts = (f'<div class="charts">{"".join(chart(recent, *measure) for measure in measures)}</div>'
+                  f'<p class="muted">The last {len(recent)} attempt(s), from history/: filled dots published, '
+                  f"hollow red dots rejected.</p>")
+    links = "".join(f'<a href="{href}">{e(label)}</a>' for label, href in view.links)
+    problem = f'<p class="muted">{e(view.map_problem)}</p>' if view.map_problem else ""
+    return f"""<section class="job" id="job-{e(view.name)}">
+<h2>{e(view.name)} <span class="badge {e(view.state)}">{e(view.state)}</span></h2>
+{_notice(view)}
+<div class="columns">{picture}
+<div class="facts">
+<table>{''.join(facts)}</table>
+{_quality_rows(manifest.get('quality')) if manifest else ''}
+<p>{_drift_text(manifest.get('drift')) if manifest else ''}</p>
+{charts}
+<p class="links">{links}</p>{problem}
+</div></div>
+</section>"""
+
+
+def _overview(views):
+    e = html.escape
+    rows = []
+    for view in views:
+        manifest = view.manifest or {}
+        quality = manifest.get("quality") or {}
+        pca = quality.get("pca") or {}
+        drift = (manifest.get("drift") or {}).get("median_displacement")
+        rows.append(
+            f'<tr><td><a href="#job-{e(view.name)}">{e(view.name)}</a></td>'
+            f'<td><span class="badge {e(view.state)}">{e(view.state)}</span></td>'
+            f'<td>{e(_when((view.status or {}).get("attempted_at")))}</td>'
+            f'<td class="num">{_number((manifest.get("dataset") or {}).get("rows"), "{:,}")}</td>'
+            f'<td class="num">{_beside_pca(quality, pca, "trustworthiness_5", "{:.3f}")}</td>'
+            f'<td class="num">{_beside_pca(quality, pca, "knn_accuracy", "{:.1%}")}</td>'
+            f'<td class="num">{_number(drift)}</td></tr>')
+    return ('<table class="overview"><tr><th>job</th><th>status</th><th>last attempt</th><th class="num">rows</th>'
+            '<th class="num">neighbours kept (PCA)</th><th class="num">kNN accuracy (PCA)</th>'
+            f'<th class="num">drift</th></tr>{"".join(rows)}</table>')
+
+
+def _beside_pca(quality, pca, key, form):
+    if quality.get(key) is None:
+        return "&ndash;"
+    return f"{_number(quality[key], form)} ({_number(pca.get(key), form)})"
+
+
+def totals(states):
+    """'6 jobs: 4 ok, 1 unchanged, 1 failed' (the CLI's last summary line says the same)."""
+    order = ["ok", "unchanged", "rejected", "failed", "error"]
+    counted = {state: states.count(state) for state in dict.fromkeys([*order, *states])}
+    parts = ", ".join(f"{n} {state}" for state, n in counted.items() if n)
+    return f"{len(states)} job{'' if len(states) == 1 else 's'}" + (f": {parts}" if parts else "")
+
+
+def index_page(views):
+    e = html.escape
+    body = "".join(_job_section(view) for view in views) or "<p>No job has run in this outputs folder yet.</p>"
+    attempts = [t for t in ((v.status or {}).get("attempted_at") for v in views) if _parse(t)]
+    newest = f"Newest attempt {_time(max(attempts, key=_parse))}; " if attempts else ""
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>reducer: {e(totals([v.state for v in views]))}</title>
+<link rel="icon" href="data:,">
+<style>{PAGE_STYLE}</style>
+</head>
+<body>
+<header>
+<h1>reducer report</h1>
+<p class="muted">{e(totals([v.state for v in views]))}. {newest}written by reducer {e(__version__)}. Click a plot
+for its interactive map.</p>
+</header>
+<main>
+{_overview(views) if views else ''}
+{body}
+</main>
+<script>{AGO_SCRIPT}</script>
+</body>
+</html>
+"""

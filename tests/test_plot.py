@@ -1,0 +1,140 @@
+"""plot.png (reducer/plot.py) as a newcomer reads it: colours told apart by colour-blind readers,
+a legend beside the data rather than on it, dense regions that show their density, the label
+column's name, the rows and the run's date, and the quality in words."""
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
+
+from reducer import plot  # noqa: E402
+from reducer.quality import subtitle  # noqa: E402
+
+QUALITY = {"trustworthiness_5": 0.936, "knn_accuracy": 0.861,
+           "pca": {"trustworthiness_5": 0.830, "knn_accuracy": 0.642}}
+
+
+def clusters(classes, per_class=50, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=5, size=(classes, 2))
+    coordinates = np.concatenate([c + rng.normal(size=(per_class, 2)) for c in centres])
+    labels = np.repeat(np.array([f"class {k}" for k in range(classes)], dtype=object), per_class)
+    return coordinates, labels
+
+
+def figure(coordinates, labels, lines=("a subtitle",), label_name="species"):
+    with plt.rc_context(plot.LITERAL_TEXT):
+        built = plot.build_figure(plt, "job", coordinates, labels, list(lines), label_name)
+    built.canvas.draw()
+    return built
+
+
+def test_palette_is_colour_blind_safe_and_distinct_up_to_ten_classes():
+    assert plot.class_colours(3) == ["#0072B2", "#E69F00", "#009E73"]  # Okabe-Ito: blue, orange, green
+    assert plot.class_colours(8) == list(plot.OKABE_ITO)
+    for count in range(1, 11):
+        colours = [to_hex(c) for c in plot.class_colours(count)]
+        assert len(set(colours)) == count
+    assert plot.class_colours(21) is None
+
+
+def test_the_three_class_plot_uses_okabe_ito_not_black_green_red():
+    built = figure(*clusters(3))
+    drawn = [to_hex(c.get_facecolor()[0]) for c in built.axes[0].collections]
+    assert drawn == [c.lower() for c in plot.OKABE_ITO[:3]]
+    plt.close(built)
+
+
+def test_legend_sits_outside_the_data_and_names_the_label_column():
+    built = figure(*clusters(10))
+    legend = built.legends[0]
+    assert legend.get_title().get_text() == "species"
+    assert [t.get_text() for t in legend.get_texts()] == [f"class {k}" for k in range(10)]
+    box, axes = legend.get_window_extent(), built.axes[0].get_window_extent()
+    assert box.x0 >= axes.x1  # beside the axes, over no point
+    assert all(handle.get_alpha() == 1.0 for handle in legend.legend_handles)  # the key stays readable
+    plt.close(built)
+
+
+def test_transparency_and_size_follow_the_number_of_points():
+    styles = [plot.marker_style(n) for n in (150, 1797, 10_000, 50_000)]
+    alphas, sizes = zip(*styles)
+    assert alphas[0] == pytest.approx(0.9) and alphas[-1] < 0.2
+    assert list(alphas) == sorted(alphas, reverse=True) and list(sizes) == sorted(sizes, reverse=True)
+    coordinates, labels = clusters(3, per_class=3000)
+    built = figure(coordinates, labels)
+    assert built.axes[0].collections[0].get_alpha() == pytest.approx(plot.marker_style(9000)[0])
+    plt.close(built)
+
+
+def test_a_continuous_label_gets_a_colour_bar_titled_with_its_column():
+    rng = np.random.default_rng(1)
+    built = figure(rng.normal(size=(500, 2)), rng.normal(size=500) * 100, label_name="price")
+    bar, = [a for a in built.axes if a is not built.axes[0]]
+    assert bar.get_ylabel() == "price"
+    plt.close(built)
+
+
+def test_subtitle_says_rows_run_date_and_quality_in_words():
+    lines = plot.caption(1797, 1797, "2026-11-01T02:00:07+00:00", QUALITY)
+    assert lines[0] == "1,797 rows, run 2026-11-01 02:00 UTC"
+    assert "neighbours kept (trustworthiness): 0.94, PCA 0.83; 1 = all kept, 0.5 = random" in lines
+    assert "points whose 10 nearest map neighbours mostly share their label: 86%, PCA 64%" in lines
+    assert not any("@" in line for line in lines)
+    sampled = plot.caption(50_000, 1_000_000, "2026-11-01T02:00:07Z", None)
+    assert sampled == ["50,000 of 1,000,000 rows (a fixed-seed sample), run 2026-11-01 02:00 UTC"]
+
+
+def test_the_subtitle_quality_writes_is_read_back():
+    """publish.py hands draw() the subtitle string of reducer/quality.py: its numbers must be found."""
+    quality = {**QUALITY, "pca": {**QUALITY["pca"]}}
+    assert plot.quality_from_subtitle(subtitle(quality)) == {
+        "trustworthiness_5": 0.936, "knn_accuracy": 0.861, "pca": {"trustworthiness_5": 0.83, "knn_accuracy": 0.642}}
+    no_labels = {**quality, "knn_accuracy": None}
+    assert plot.quality_from_subtitle(subtitle(no_labels))["knn_accuracy"] is None
+    assert plot.quality_from_subtitle("something else") is None
+
+
+def test_draw_reads_the_label_name_and_rows_from_the_version_folder(tmp_path):
+    """What publish.py writes before the plot: model.json (the label column), embedding.csv (every row)."""
+    (tmp_path / "model.json").write_text(json.dumps({"label_column": "cultivar"}))
+    (tmp_path / "embedding.csv").write_text("id,label,component_1,component_2\n" + "0,a,1,2\n" * 70000)
+    coordinates, labels = clusters(3, per_class=20)
+    captured = {}
+    original = plot.build_figure
+
+    def spy(plt_, title, coordinates_, labels_, lines, label_name=None):
+        captured.update(lines=lines, label_name=label_name)
+        return original(plt_, title, coordinates_, labels_, lines, label_name)
+
+    plot.build_figure = spy
+    try:
+        plot.draw(tmp_path / "plot.png", "wine", coordinates, labels, subtitle(QUALITY))
+    finally:
+        plot.build_figure = original
+    assert captured["label_name"] == "cultivar"
+    assert captured["lines"][0].startswith("60 of 70,000 rows (a fixed-seed sample), run ")
+    assert captured["lines"][1].startswith("neighbours kept (trustworthiness): 0.94")
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_the_file_keeps_its_name_size_and_literal_labels(tmp_path, dims):
+    rng = np.random.default_rng(2)
+    labels = np.array(["$\\nosuchcmd$", "_hidden", "$\\alpha$"] * 20, dtype=object)
+    path = tmp_path / "plot.png"
+    plot.draw(path, "awkward $x$", rng.normal(size=(60, dims)), labels, None, label_name="$kind$", rows=60,
+              run_at="2026-11-01T02:00:00+00:00")
+    image = plt.imread(path)
+    assert image.shape[:2] == (700, 800)
+    with plt.rc_context(plot.LITERAL_TEXT):
+        built = plot.build_figure(plt, "awkward", rng.normal(size=(60, dims)), labels, ["x"], "$kind$")
+    built.canvas.draw()
+    legend = built.legends[0]
+    assert sorted(t.get_text() for t in legend.get_texts()) == sorted(set(labels))
+    assert legend.get_title().get_text() == "$kind$"
+    plt.close(built)
