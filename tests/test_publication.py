@@ -155,3 +155,11 @@ def test_a_job_folder_of_plain_files_is_adopted_without_a_moment_of_disagreement
     assert all((folder / name).is_symlink() for name in publish.READER_FILES)
     _, matches = reader_view(project)
     assert all(matches.values()) and len(versions(project)) == 1
+
+    # The adopted run kept no decoder: the seed's objective trains one, so a warm start from
+    # the encoder alone would be pulled apart by a fresh decoder; it starts cold instead.
+    trained = project.run("run", "--force", "jobs/iris_a.toml")
+    assert trained.returncode == 0, trained.stderr
+    assert "[iris_a] cold start: the published run kept no decoder" in trained.stderr
+    manifest, matches = reader_view(project)
+    assert manifest["training"]["warm_start"]["from"] is None and all(matches.values())

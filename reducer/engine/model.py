@@ -77,12 +77,15 @@ def raw_row_encoder(encoder, table, name, transform=None):
     return keras.Model(rows, code, name=name)
 
 
-def warm_start(encoder, decoder, previous_version):
+def warm_start(encoder, decoder, previous_version, needs_decoder=True):
     """Give `encoder` (and `decoder`) the weights of the published run's, when their shapes
-    match; returns None, or the one-line reason a cold start was made instead."""
+    match; returns None, or the one-line reason a cold start was made instead. needs_decoder:
+    the loss trains the decoder, so an encoder beside a fresh decoder would be pulled apart."""
     model_path, decoder_path = previous_version / "model.keras", previous_version / "decoder.keras"
     if not model_path.is_file():
         return f"no published model in {previous_version}"
+    if needs_decoder and not decoder_path.is_file():
+        return f"the published run kept no decoder ({previous_version.name}, from an earlier reducer)"
     try:
         saved = keras.models.load_model(model_path, compile=False)
         inner = saved.get_layer(encoder.name)

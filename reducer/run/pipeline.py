@@ -247,7 +247,8 @@ def train(job, table, graph, seconds, after_first_chunk=None, warm_from=None):
                                                     job.model.output_activation)
     warm = None
     if warm_from is not None:
-        why_not = model_lib.warm_start(encoder, decoder, warm_from)
+        trains_decoder = job.model.objective != "neighbors" or job.model.reconstruction_weight > 0
+        why_not = model_lib.warm_start(encoder, decoder, warm_from, needs_decoder=trains_decoder)
         if why_not is None:
             # A few gentle epochs: Adam moves every weight by about the learning rate per step
             # whatever the gradient, so full-strength epochs would carry the map away again.
