@@ -90,7 +90,7 @@ def main():
         return table.rows, len(table.features)
 
     def load_stage():
-        table = load_table(job, dataset, source)[0]
+        table = load_table(job, dataset, source)[1]
         return table.rows, len(table.features)
 
     sides = {"pandas.read_csv": read_csv, "storage.open_table": open_table, "pipeline.load_table": load_stage}

@@ -17,6 +17,7 @@ from typing import Optional
 
 from reducer.datasets.dataset import BLOCK_OPTIONS, COMMON_OPTIONS, NORMALIZE_METHODS
 from reducer.datasets.registry import per_feature_width
+from reducer.defaults import neighbor_settings
 from reducer.errors import DataError, JobError, PluginError, ReducerError
 from reducer.tables.csv_reader import input_problem, open_regular
 
@@ -35,7 +36,9 @@ class ModelConfig:
     activation: str = "sigmoid"
     output_activation: Optional[str] = None  # None: sigmoid for data in [0, 1], else linear
     # "reconstruction" (the seed's) or "neighbors" (a UMAP-style loss on a kNN graph, plus
-    # reconstruction_weight x the reconstruction loss; see neighbor_train.py)
+    # reconstruction_weight x the reconstruction loss; see neighbor_train.py). These field
+    # defaults are the seed's model; a job that names no objective gets "neighbors", and each
+    # neighbour setting it leaves out is sized from the table (Job.table_sized).
     objective: str = "reconstruction"
     latent_activation: Optional[str] = None  # None: `activation` (reconstruction), linear (neighbors)
     n_neighbors: int = 15  # neighbors only: graph neighbours per row, the row itself counted (UMAP's)
@@ -74,13 +77,7 @@ class TrainingConfig:
     negative_samples: int = 80  # neighbors only: random rows pushed away from each row per step
 
 
-# What `objective = "neighbors"` changes in the defaults: the shipped neighbour preset. (The
-# table-sized settings of defaults.py are measured but not wired in: on a synthetic clusters
-# table they lost kNN accuracy, 0.93 against this preset's 0.95+; see benchmarks/README.md.)
-NEIGHBORS_DEFAULTS = {
-    "model": {"hidden": [96, 96], "activation": "relu", "latent_activation": "linear"},
-    "training": {"epochs": 400, "batch_size": 128, "learning_rate": 0.02},
-}
+# Keys that mean something only to the neighbour objective: a reconstruction job may not name them.
 NEIGHBORS_ONLY = {"model": ("n_neighbors", "min_dist", "reconstruction_weight"),
                   "training": ("negative_samples",)}
 
@@ -95,6 +92,9 @@ class Job:
     training: TrainingConfig = TrainingConfig()
     quality: QualityConfig = QualityConfig()
     continuity: ContinuityConfig = ContinuityConfig()
+    # "section.key" of the settings the job file left to the table's size ("model.objective"
+    # among them when it names no objective): filled in by with_table_defaults.
+    table_sized: frozenset = frozenset()
 
     @property
     def folder(self):
@@ -104,13 +104,40 @@ class Job:
     def project_root(self):
         return project_root(self.path)
 
-    def with_table_defaults(self, rows, columns):
-        """This job with every setting left to the run filled in (the warm start's epochs; the
-        place where settings derived from the table's rows and columns belong)."""
-        continuity = self.continuity
+    def with_table_defaults(self, rows, columns, neighbors_fit=True):
+        """This job with every setting left to the table filled in: the neighbour objective's
+        settings sized from `rows` x `columns` (defaults.neighbor_settings) for each key in
+        `table_sized`, then the warm start's epochs. A job that names no objective gets the
+        seed's reconstruction instead when the neighbour objective does not fit in memory
+        (`neighbors_fit` false; storage.sized_job decides)."""
+        job = self
+        if "model.objective" in self.table_sized and not neighbors_fit:
+            # The seed's reconstruction; what the job left out still holds the seed's defaults.
+            job = dataclasses.replace(self, model=dataclasses.replace(self.model, objective="reconstruction"))
+        elif self.table_sized:
+            sized = neighbor_settings(rows, columns)
+            sized["model"]["hidden"] = tuple(sized["model"]["hidden"])
+            job = dataclasses.replace(self, **{
+                section: dataclasses.replace(getattr(self, section), **{
+                    key: value for key, value in sized[section].items() if f"{section}.{key}" in self.table_sized})
+                for section in ("model", "training")})
+        job = dataclasses.replace(job, table_sized=frozenset())
+        continuity = job.continuity
         if continuity.warm_epochs is None:
-            continuity = dataclasses.replace(continuity, warm_epochs=max(1, -(-self.training.epochs // 100)))
-        return dataclasses.replace(self, continuity=continuity)
+            continuity = dataclasses.replace(continuity, warm_epochs=max(1, -(-job.training.epochs // 100)))
+        return dataclasses.replace(job, continuity=continuity)
+
+    def for_dataset(self, dataset):
+        """This job with the normalisation its objective wants: the neighbour objective (named or
+        by default) z-scores the columns where the dataset says "minmax" (the Dataset default)
+        and the job names no `normalize`; the kNN graph of standardised columns is not squeezed
+        by one outlier (wine, iris: trustworthiness 0.966 / 0.990 z-scored vs 0.943 / 0.980
+        min-max; benchmarks/README.md, "Good maps by default"). A fixed (offset, scale), "zscore"
+        or "none" is the dataset's choice and kept."""
+        if (self.model.objective != "neighbors" or "normalize" in self.dataset_options
+                or dataset.normalize != "minmax"):
+            return self
+        return dataclasses.replace(self, dataset_options={**self.dataset_options, "normalize": "zscore"})
 
     def resolved(self):
         """Everything the job means, defaults filled in, as plain values for the manifest."""
@@ -272,9 +299,13 @@ def read_job(path):
     _check_table(path, "quality", quality_table, QUALITY_KEYS)
     continuity_table = raw.get("continuity", {})
     _check_table(path, "continuity", continuity_table, CONTINUITY_KEYS)
-    if model_table.get("objective") == "neighbors":
-        model_table = {**NEIGHBORS_DEFAULTS["model"], **model_table}
-        training_table = {**NEIGHBORS_DEFAULTS["training"], **training_table}
+    table_sized = frozenset()
+    if model_table.get("objective", "neighbors") == "neighbors":
+        # The neighbour objective, named or by default: what the job leaves out is sized from
+        # the table when it is read (defaults.neighbor_settings, Job.with_table_defaults).
+        table_sized = frozenset(f"{section}.{key}" for section, table in neighbor_settings(1, 1).items()
+                                for key in table if key not in (model_table, training_table)[section == "training"])
+        model_table = {**model_table, "objective": "neighbors"}
     else:
         for section, table in (("model", model_table), ("training", training_table)):
             for key in NEIGHBORS_ONLY[section]:
@@ -294,7 +325,8 @@ def read_job(path):
     return Job(name=name, path=path, dataset=dataset_name,
                dataset_options=_resolve_paths(path, dataset, path.parent),
                model=ModelConfig(**model_table), training=training,
-               quality=QualityConfig(**quality_table), continuity=ContinuityConfig(**continuity_table))
+               quality=QualityConfig(**quality_table), continuity=ContinuityConfig(**continuity_table),
+               table_sized=table_sized)
 
 
 def _resolve_paths(job_path, options, folder):
@@ -361,6 +393,14 @@ def check_options(job, dataset):
                 raise
             raise PluginError(f"{job.path}: dataset {dataset.name!r} failed to validate its options: "
                               f"{type(exc).__name__}: {exc}") from None
+
+
+def job_for_dataset(job, dataset):
+    """The job checked against its dataset (check_options), with the normalisation its
+    objective takes from it (Job.for_dataset): what `reducer check`, `reducer run` and a worker
+    process all run before anything is read."""
+    check_options(job, dataset)
+    return job.for_dataset(dataset)
 
 
 def read_jobs(paths):

@@ -17,6 +17,9 @@ ENTRY = "*" + xla_cache.SUFFIX
 # Every run of these tests trains as a first night would (--force, no warm start), so the same
 # training loop runs each time and finds its compiled program.
 COLD = "\n[continuity]\nwarm_start = false\nalign = false\n"
+# The reconstruction engine's loop, compiled for a bucket of row counts (train.bucket_rows).
+SEED_OBJECTIVE = '\n[model]\nobjective = "reconstruction"\n'
+
 
 
 def cache_folders(project):
@@ -33,7 +36,7 @@ def cached(tmp_path_factory):
     from conftest import Project
 
     project = Project(tmp_path_factory.mktemp("cache") / "project")
-    project.iris_job(epochs=30, extra=COLD)
+    project.iris_job(epochs=30, extra=SEED_OBJECTIVE + COLD)
     first = project.run("run", "--force", "jobs/iris.toml")
     assert first.returncode == 0, first.stderr
     assert "compiled 1 program(s); cached in" in first.stderr, first.stderr

@@ -146,7 +146,7 @@ def write_job(folder, text):
     return path
 
 
-def test_neighbors_objective_fills_in_its_own_defaults(tmp_path):
+def test_neighbors_objective_sizes_what_the_job_leaves_out(tmp_path):
     job = read_job(write_job(tmp_path, """
         [dataset]
         name = "iris"
@@ -154,18 +154,41 @@ def test_neighbors_objective_fills_in_its_own_defaults(tmp_path):
         objective = "neighbors"
         hidden = [16]
         """))
-    assert job.model.objective == "neighbors" and job.model.hidden == (16,)  # what is set wins
-    assert job.model.activation == "relu" and job.model.latent_activation == "linear"
-    assert job.training.batch_size > 8 and job.model.reconstruction_weight == 0.0
-    assert job.continuity.warm_epochs is None and job.with_table_defaults(150, 4).continuity.warm_epochs == 4
-    plain = read_job(write_job(tmp_path / "plain", '[dataset]\nname = "iris"\n'))
-    assert plain.model.objective == "reconstruction" and plain.training.batch_size == 8
-    assert plain.quality.enabled is True
+    assert job.model.objective == "neighbors" and "model.hidden" not in job.table_sized
+    assert {"training.batch_size", "model.min_dist", "model.reconstruction_weight"} <= job.table_sized
+    sized = job.with_table_defaults(150, 4)
+    assert sized.model.hidden == (16,)  # what is set wins
+    assert sized.model.activation == "tanh" and sized.model.latent_activation == "linear"  # 4 columns: tanh
+    assert sized.training.batch_size == 32 and sized.model.reconstruction_weight > 0
+    assert job.continuity.warm_epochs is None and sized.continuity.warm_epochs == sized.training.epochs // 100
+    assert sized.table_sized == frozenset()
+
+
+def test_a_job_without_an_objective_gets_the_neighbour_objective_sized_to_its_table(tmp_path):
+    plain = read_job(write_job(tmp_path / "plain", '[dataset]\nname = "iris"\n[training]\nepochs = 7\n'))
+    assert plain.model.objective == "neighbors" and "model.objective" in plain.table_sized
+    assert "training.epochs" not in plain.table_sized and plain.quality.enabled is True
+    small, large = plain.with_table_defaults(150, 4), plain.with_table_defaults(1797, 64)
+    assert small.training.epochs == large.training.epochs == 7  # named: kept
+    assert small.training.batch_size < large.training.batch_size
+    assert small.model.min_dist > large.model.min_dist
+    # Too large for the neighbour objective's memory: the seed's reconstruction instead.
+    fallback = plain.with_table_defaults(10**9, 100, neighbors_fit=False)
+    assert fallback.model.objective == "reconstruction" and fallback.training.epochs == 7
+    assert fallback.training.batch_size == 8 and fallback.model.activation == "sigmoid"
+
+
+def test_a_reconstruction_job_keeps_the_seeds_settings(tmp_path):
+    seed = read_job(write_job(tmp_path / "seed", '[dataset]\nname = "iris"\n[model]\nobjective = "reconstruction"\n'))
+    assert seed.table_sized == frozenset() and seed.training.batch_size == 8
+    assert seed.with_table_defaults(150, 4).model == seed.model
 
 
 @pytest.mark.parametrize("table, message", [
-    ("[model]\nn_neighbors = 10\n", 'model.n_neighbors applies only with [model] objective = "neighbors"'),
-    ("[training]\nnegative_samples = 5\n", "training.negative_samples applies only"),
+    ("[model]\nobjective = \"reconstruction\"\nn_neighbors = 10\n",
+     'model.n_neighbors applies only with [model] objective = "neighbors"'),
+    ("[model]\nobjective = \"reconstruction\"\n[training]\nnegative_samples = 5\n",
+     "training.negative_samples applies only"),
     ("[model]\nobjective = \"umap\"\n", "model.objective must be one of reconstruction, neighbors"),
     ("[model]\nobjective = \"neighbors\"\nmin_dist = 1.5\n", "model.min_dist must be at least 0"),
     ("[quality]\nenabled = \"no\"\n", "quality.enabled must be true/false"),
@@ -195,7 +218,8 @@ def clusters_run(tmp_path_factory):
     frame["cluster"] = [f"c{v}" for v in labels]
     frame.to_csv(project.root / "Data" / "clusters.csv", index=False)
     dataset = '[dataset]\nname = "csv"\npath = "../Data/clusters.csv"\nlabel = "cluster"\n'
-    project.job("reconstruction", dataset + "[training]\nepochs = 8\nbatch_size = 16\n")
+    project.job("reconstruction", dataset + "[model]\nobjective = \"reconstruction\"\n"
+                "[training]\nepochs = 8\nbatch_size = 16\n")
     neighbours = dataset + textwrap.dedent("""
         [model]
         objective = "neighbors"
@@ -234,7 +258,11 @@ def test_manifest_quality_section(clusters_run):
     for key in ("trustworthiness_5", "trustworthiness_12", "knn_accuracy", "reconstruction_mse"):
         assert 0.0 <= section[key] <= 1.0 and 0.0 <= section["pca"][key] <= 1.0
     neighbours = manifest(project, "neighbors")
-    assert neighbours["quality"]["reconstruction_mse"] is None  # reconstruction_weight = 0: no decoder
+    # The decoder is trained by default (reconstruction_weight sized from the table), so the
+    # neighbour map's model is still an autoencoder with a reconstruction error.
+    assert neighbours["job"]["model"]["reconstruction_weight"] > 0
+    assert neighbours["quality"]["reconstruction_mse"] >= 0.0
+    assert neighbours["job"]["dataset"]["normalize"] == "zscore"  # the neighbour objective's, csv says minmax
     assert neighbours["training"]["graph"]["edges"] > 0
     assert neighbours["subtitle"].startswith("trustworthiness@5 ")
 

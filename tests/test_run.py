@@ -87,8 +87,12 @@ def test_manifest_records_the_run(finished):
     project, _ = finished
     manifest = json.loads((project.outputs / "wine" / "manifest.json").read_text())
     job = manifest["job"]
-    assert job["model"]["hidden"] == [7] and job["model"]["output_activation"] == "sigmoid"
-    assert job["training"]["epochs"] == 10 and job["training"]["learning_rate"] == 0.001
+    # No objective named: the neighbour objective, its settings sized to 178 x 13, what the job
+    # names (epochs, batch_size) kept, the columns z-scored; all of it recorded.
+    assert job["model"]["objective"] == "neighbors" and job["model"]["hidden"] == [96, 96]
+    assert job["model"]["output_activation"] == "linear" and job["dataset"]["normalize"] == "zscore"
+    assert job["training"]["epochs"] == 10 and job["training"]["batch_size"] == 16
+    assert job["training"]["learning_rate"] == 0.02 and job["training"]["negative_samples"] == 36
     assert manifest["dataset"]["rows"] == 178 and manifest["dataset"]["columns"] == 13
     data_file = project.root / "Data" / "wine.csv"
     assert manifest["dataset"]["input_file"]["sha256"] == hashlib.sha256(data_file.read_bytes()).hexdigest()

@@ -42,7 +42,9 @@ class Dataset:
     normalize: "minmax" (each column to [0, 1]), "zscore", "none", or a fixed affine map
         ``(offset, scale)`` applied as ``(x - offset) / scale``: finite numbers, scale non-zero,
         or lists of one per feature, which then need `features` naming those columns in order.
-        The map is stored inside the saved encoder, so the encoder takes raw rows.
+        The map is stored inside the saved encoder, so the encoder takes raw rows. "minmax"
+        becomes "zscore" for a job with the neighbour objective (the default) that names no
+        `normalize` (config.Job.for_dataset); "zscore", "none" and a fixed map are kept.
     options: extra job options the loader understands, name -> type or tuple of types (``int``,
         ``(int, float)``; not ``"int"`` nor ``list[str]``). Jobs may also set `label`, `id`,
         `features` and `normalize`, which override the fields here.

@@ -25,7 +25,7 @@ import uuid
 from multiprocessing import connection
 from pathlib import Path
 
-from reducer.config import check_options, read_job
+from reducer.config import job_for_dataset, read_job
 from reducer.datasets.registry import DROPIN_PACKAGE, load_registry
 from reducer.engine import xla_cache
 from reducer.errors import ReducerError
@@ -91,7 +91,7 @@ def run_job_file(job_path, plugin_folders, outputs_root, models_root, threads=No
             name = job.name
             registry = load_registry(plugin_folders)
             dataset = registry.get(job.dataset)
-            check_options(job, dataset)
+            job = job_for_dataset(job, dataset)
             source = registry.datasets[job.dataset].source
         except ReducerError as exc:  # the job file or a plugin changed since the parent checked
             log.error("[%s] failed: %s", name, exc)

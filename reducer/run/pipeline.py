@@ -56,8 +56,8 @@ def input_file_digest(path):
 
 
 def load_table(job, dataset, source=None, destination=None):
-    """The job's table, checked and normalised, where `storage.choose` puts it; with the
-    storage decision and the input file's digest."""
+    """The job's table, checked and normalised, where `storage.choose` puts it; with the job
+    sized to it (storage.sized_job), the storage decision and the input file's digest."""
     place = storage.choose(job, dataset)
     input_file = input_file_digest(job.dataset_options.get("path"))
     folder = storage.cache_folder(destination.outputs_root, job.name) if destination else None
@@ -65,12 +65,23 @@ def load_table(job, dataset, source=None, destination=None):
         raise JobError(f"{job.path}: a table held out of core needs an outputs folder for its cache")
     table = storage.open_table(job, dataset, source, place, folder,
                                input_file["sha256"] if input_file else None)
-    refusal = storage.neighbors_refusal(job, table.rows, len(table.features))
-    if refusal:
-        raise JobError(refusal)
+    sized = storage.sized_job(job, table.rows, len(table.features))
+    if sized.model.objective != job.model.objective:
+        log.info("[%s] objective = reconstruction: the neighbour objective would hold about %s in memory "
+                 "for %d rows, above its limit", job.name,
+                 storage.size_text(storage.neighbors_need(job, table.rows, len(table.features))), table.rows)
+    elif job.table_sized:  # one line saying what the job left to the table, and what it got
+        chosen = []
+        for key in sorted(job.table_sized):
+            section, name = key.split(".")
+            value = getattr(getattr(sized, section), name)
+            chosen.append(f"{name} = {list(value) if isinstance(value, tuple) else value}")
+        log.info("[%s] sized to %d rows x %d columns: %s", job.name, table.rows, len(table.features),
+                 ", ".join(chosen))
+    job = sized
     if input_file is None and getattr(table, "source", None):  # the file a plugin read by itself
         input_file = input_file_digest(table.source)
-    return table, place, input_file
+    return job, table, place, input_file
 
 
 @dataclasses.dataclass
@@ -88,7 +99,7 @@ def run_job(job, dataset, source, destination, force=False):
     (and not `force`); returns an Outcome."""
     started, started_at = time.time(), publish.utc_now()
     seconds = {}
-    table, place, input_file = load_table(job, dataset, source, destination)
+    job, table, place, input_file = load_table(job, dataset, source, destination)
     seconds["load"] = time.time() - started
     held = ("in memory" if place.in_memory else
             f"in the float32 cache, {'reused from' if table.reused else 'written to'} {table.folder}")
@@ -106,7 +117,6 @@ def run_job(job, dataset, source, destination, force=False):
 
     configure()
     seconds["tensorflow_import"] = time.time() - t
-    job = job.with_table_defaults(table.rows, len(table.features))
     job = dataclasses.replace(job, model=model_lib.resolve(job.model, table))
 
     graph = None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reducer import files, publish
-from reducer.config import check_options, project_root as project_root_of, read_jobs
+from reducer.config import job_for_dataset, project_root as project_root_of, read_jobs
 from reducer.datasets.registry import load_registry, plugin_dirs as plugin_folders
 from reducer.engine import xla_cache
 from reducer.errors import JobError, PluginError, ReducerError
@@ -48,7 +48,7 @@ def plan(job_paths, plugin_dirs=(), project_root=None):
             except PluginError as exc:
                 notes = "; ".join(registry.broken)
                 raise JobError(f"{job.path}: dataset.name: {exc}" + (f" (note: {notes})" if notes else ""))
-            check_options(job, dataset)
+            job = job_for_dataset(job, dataset)
         except ReducerError as exc:
             failed.append(JobResult(job.name, "failed", reason=one_line(exc)))
             continue

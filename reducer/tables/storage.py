@@ -53,7 +53,7 @@ def available_memory():
     return None
 
 
-def _size(number):
+def size_text(number):
     return f"{number / 1e6:,.1f} MB" if number < 1e9 else f"{number / 1e9:,.2f} GB"
 
 
@@ -74,11 +74,11 @@ def choose(job, dataset, available=None):
     need = size * BYTES_PER_INPUT_BYTE
     available = available_memory() if available is None else available
     limit = MEMORY_LIMIT_BYTES if available is None else min(MEMORY_LIMIT_BYTES, available // MEMORY_SHARE)
-    comparison = f"input {_size(size)} would need about {_size(need)} in memory"
+    comparison = f"input {size_text(size)} would need about {size_text(need)} in memory"
     if need <= limit:
-        return Storage(True, f"{comparison}, within the limit of {_size(limit)}")
-    return Storage(False, f"{comparison}, above the limit of {_size(limit)}: at most 1 GiB and a quarter "
-                          f"of the {_size(available or 0)} available")
+        return Storage(True, f"{comparison}, within the limit of {size_text(limit)}")
+    return Storage(False, f"{comparison}, above the limit of {size_text(limit)}: at most 1 GiB and a quarter "
+                          f"of the {size_text(available or 0)} available")
 
 
 def chunk_rows(job):
@@ -94,17 +94,23 @@ def reading_options(job, dataset):
     return options
 
 
-def neighbors_refusal(job, rows, columns):
-    """The one-line reason the neighbour objective cannot run on this table, or None."""
-    if job.model.objective != "neighbors":
-        return None
-    need = rows * columns * 4 + rows * job.model.n_neighbors * 24
-    if need <= NEIGHBORS_LIMIT_BYTES:
-        return None
-    return (f"{job.path}: model.objective = \"neighbors\" needs every row and its graph in memory, about "
-            f"{_size(need)} for {rows:,} rows x {columns} columns, above its limit of "
-            f"{_size(NEIGHBORS_LIMIT_BYTES)}; use objective = \"reconstruction\" (trained from the cache in "
-            f"chunks) or fewer rows")
+def neighbors_need(job, rows, columns):
+    """Bytes the neighbour objective holds for this table: every normalised row and its graph."""
+    return rows * columns * 4 + rows * job.model.n_neighbors * 24
+
+
+def sized_job(job, rows, columns):
+    """The job with the settings it leaves to the table filled in (Job.with_table_defaults);
+    JobError with one line when it names the neighbour objective and the table is too large for
+    it. (A job that names no objective falls back to the reconstruction instead.)"""
+    need = neighbors_need(job, rows, columns)
+    sized = job.with_table_defaults(rows, columns, neighbors_fit=need <= NEIGHBORS_LIMIT_BYTES)
+    if sized.model.objective == "neighbors" and need > NEIGHBORS_LIMIT_BYTES:
+        raise JobError(f"{job.path}: model.objective = \"neighbors\" needs every row and its graph in memory, "
+                       f"about {size_text(need)} for {rows:,} rows x {columns} columns, above its limit of "
+                       f"{size_text(NEIGHBORS_LIMIT_BYTES)}; use objective = \"reconstruction\" (trained from the "
+                       f"cache in chunks) or fewer rows")
+    return sized
 
 
 class _Watch:
@@ -227,9 +233,7 @@ def validate(job, dataset, source):
                 builder.add(values, ids, labels)
             builder.finish()
             rows, columns = builder.rows, len(layout.features)
-    refusal = neighbors_refusal(job, rows, columns)
-    if refusal:
-        raise JobError(refusal)
+    sized_job(job, rows, columns)
     return rows, columns
 
 
