@@ -117,10 +117,15 @@ class Job:
         elif self.table_sized:
             sized = neighbor_settings(rows, columns)
             sized["model"]["hidden"] = tuple(sized["model"]["hidden"])
-            job = dataclasses.replace(self, **{
-                section: dataclasses.replace(getattr(self, section), **{
-                    key: value for key, value in sized[section].items() if f"{section}.{key}" in self.table_sized})
-                for section in ("model", "training")})
+            changes = {}
+            for section in ("model", "training"):
+                config = getattr(self, section)
+                unset = {f.name for f in dataclasses.fields(config) if getattr(config, f.name) == f.default}
+                # Left to the table and still unset (a program may have set one since reading).
+                changes[section] = dataclasses.replace(config, **{
+                    key: value for key, value in sized[section].items()
+                    if f"{section}.{key}" in self.table_sized and key in unset})
+            job = dataclasses.replace(self, **changes)
         job = dataclasses.replace(job, table_sized=frozenset())
         continuity = job.continuity
         if continuity.warm_epochs is None:

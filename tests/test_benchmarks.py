@@ -56,7 +56,8 @@ def number(text):
 
 
 @pytest.mark.parametrize("name, options", [
-    ("quality.py", ["--seeds", "--skip-seed-preset", "--parametric", "--tiny"]),
+    ("quality.py", ["--seeds", "--skip-seed-preset", "--parametric", "--tiny", "--defaults", "--tables", "--time",
+                    "--large", "--json"]),
     ("speed.py", ["--epochs", "--skip-fit", "--tiny"]),
     ("scale.py", ["--rows", "--columns", "--epochs", "--keep", "--folder", "--compare", "--tiny"]),
     ("load.py", ["--rows", "--columns", "--repeats", "--tiny"]),
@@ -75,7 +76,8 @@ def test_quality_tiny(tmp_path):
     output = run_script("quality.py", "--tiny", tmp_path=tmp_path).stdout
     rows = table_rows(output, "iris")
     methods = [row[1] for row in rows]
-    assert methods == ["PCA", "seed preset (iris.toml)", "neighbour preset (iris_neighbors.toml)"], output
+    # The seed's reconstruction objective and settings on iris (jobs/iris.toml is a default job now)
+    assert methods == ["PCA", "seed preset (iris, reconstruction)", "neighbour preset (iris_neighbors.toml)"], output
     for row in rows:
         trust5, trust12, knn = (number(cell) for cell in row[5:8])
         assert 0.5 < trust5 <= 1 and 0.5 < trust12 <= 1 and 0.3 < knn <= 1, row
@@ -84,6 +86,40 @@ def test_quality_tiny(tmp_path):
     assert rows[0][5:8] == ["0.9649", "0.9770", "0.9533"], rows[0]
     assert rows[1][2] == "1" and rows[2][2] == "1"  # the seeds
     assert "instead of their own" in output  # the tiny epochs are said, not passed off as the presets'
+
+
+def test_quality_defaults_tiny(tmp_path):
+    """--defaults --time --large --tiny: the default job (dataset and seed only) through plan and
+    run_jobs, the seed's reconstruction job, a value label (diabetes: kNN R^2), the verdict lines,
+    digits end to end, and a 2,000 x 10 CSV through `reducer run`."""
+    figures = tmp_path / "defaults.json"
+    output = run_script("quality.py", "--defaults", "--time", "--large", "--tiny", "--json", figures,
+                        tmp_path=tmp_path, timeout=600).stdout
+    iris, diabetes = table_rows(output, "iris"), table_rows(output, "diabetes")
+    assert [row[1] for row in iris] == ["PCA", "reducer default", "reducer seed (reconstruction)"], output
+    assert [row[1] for row in diabetes] == ["PCA", "reducer default", "reducer seed (reconstruction)"], output
+    assert [row[2] for row in iris] == ["-", "1", "1"]
+    # Scored in the default job's space: iris z-scored (Job.for_dataset), PCA deterministic
+    assert iris[0][5:8] == ["0.9742", "0.9799", "0.9133"], iris[0]
+    for row in iris:
+        trust5, trust12, knn = (number(cell) for cell in row[5:8])
+        assert 0.5 < trust5 <= 1 and 0.5 < trust12 <= 1 and 0.3 < knn <= 1 and row[8] == "", row
+    for row in diabetes:  # a value label: kNN R^2, no kNN accuracy
+        assert row[7] == "" and -1 < number(row[8]) <= 1 and 0.5 < number(row[5]) <= 1, row
+    assert re.search(r"^- iris: .*seed 1: trust@5 [\d.]+ vs [\d.]+ \([+-][\d.]+\), kNN acc\. ", output, re.M)
+    assert re.search(r"^- diabetes: .*kNN R\^2 >= .*seed 1: .*kNN R\^2 [\d.]+ vs", output, re.M)
+    # The default job left its objective and settings to reducer, which sized them to the table
+    assert re.search(r"^- iris: 150 x 4, normalised zscore; the default job sized to: .*objective = neighbors", output,
+                     re.M)
+    agree = [float(m) for m in re.findall(r"own manifests agree with the scores here within ([\d.e+-]+)", output)]
+    assert len(agree) == 2 and max(agree) < 1e-6, output
+    assert re.search(r"end to end, .*: \*\*[\d.]+x\*\* the seed's", output)
+    assert "instead of their own" in output
+    large = table_rows(output, "2,000 x 10")
+    assert len(large) == 1 and 0 < number(large[0][1]) and 100 < number(large[0][3]) < 8192, large
+    result = json.loads(figures.read_text())
+    assert result["large"]["objective"] == "neighbors" and result["large"]["quality"]["rows"] == 2000
+    assert set(result["verdicts"]) == {"iris", "diabetes"} and result["time"]["ratio"] > 0
 
 
 def test_speed_tiny(tmp_path):

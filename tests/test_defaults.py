@@ -105,3 +105,34 @@ def test_a_job_naming_only_its_dataset_gets_a_map_better_than_pca(tmp_path):
     q = manifest["quality"]
     assert q["trustworthiness_5"] > q["pca"]["trustworthiness_5"], q
     assert q["reconstruction_mse"] is not None  # the decoder was trained
+
+
+def _iris_job(folder, text):
+    path = folder / "jobs" / "iris.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'[dataset]\nname = "iris"\npath = "{REPO / "Data" / "iris.csv"}"\n{text}')
+    return path
+
+
+def test_a_table_too_large_for_the_neighbour_objective(tmp_path, monkeypatch, caplog):
+    """No objective named: the seed's reconstruction, said in one log line. Named: a one-line
+    refusal, by `check --data` and `run` alike. (The 2 GiB limit is lowered: iris is small.)"""
+    from reducer.errors import JobError
+    from reducer.run.pipeline import load_table
+    from reducer.run.runner import plan
+    from reducer.tables import storage
+
+    monkeypatch.setattr(storage, "NEIGHBORS_LIMIT_BYTES", 1000)
+    default = _iris_job(tmp_path / "default", "")
+    (job, dataset, source), = plan([default]).ready
+    with caplog.at_level("INFO", logger="reducer"):
+        sized = load_table(job, dataset, source)[0]
+    assert sized.model.objective == "reconstruction" and sized.training.batch_size == 8
+    assert "objective = reconstruction, the seed's: the neighbour objective needs every row" in caplog.text
+
+    named = _iris_job(tmp_path / "named", '[model]\nobjective = "neighbors"\n')
+    (job, dataset, source), = plan([named]).ready
+    with pytest.raises(JobError, match=r'model.objective = "neighbors": .* above its limit of'):
+        load_table(job, dataset, source)
+    with pytest.raises(JobError, match="above its limit"):
+        storage.validate(job, dataset, source)

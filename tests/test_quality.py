@@ -2,6 +2,7 @@
 the neighbour objective end to end: better separated clusters than the reconstruction
 objective, a saved encoder that reloads in a fresh process, a run repeatable bit for bit."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -169,6 +170,9 @@ def test_a_job_without_an_objective_gets_the_neighbour_objective_sized_to_its_ta
     assert plain.model.objective == "neighbors" and "model.objective" in plain.table_sized
     assert "training.epochs" not in plain.table_sized and plain.quality.enabled is True
     small, large = plain.with_table_defaults(150, 4), plain.with_table_defaults(1797, 64)
+    # A program that sets a sized key after reading the job keeps its value.
+    edited = dataclasses.replace(plain, model=dataclasses.replace(plain.model, min_dist=0.3))
+    assert edited.with_table_defaults(150, 4).model.min_dist == 0.3
     assert small.training.epochs == large.training.epochs == 7  # named: kept
     assert small.training.batch_size < large.training.batch_size
     assert small.model.min_dist > large.model.min_dist

@@ -65,11 +65,9 @@ def load_table(job, dataset, source=None, destination=None):
         raise JobError(f"{job.path}: a table held out of core needs an outputs folder for its cache")
     table = storage.open_table(job, dataset, source, place, folder,
                                input_file["sha256"] if input_file else None)
-    sized = storage.sized_job(job, table.rows, len(table.features))
-    if sized.model.objective != job.model.objective:
-        log.info("[%s] objective = reconstruction: the neighbour objective would hold about %s in memory "
-                 "for %d rows, above its limit", job.name,
-                 storage.size_text(storage.neighbors_need(job, table.rows, len(table.features))), table.rows)
+    sized, fallback = storage.sized_job(job, table.rows, len(table.features))
+    if fallback:
+        log.info("[%s] objective = reconstruction, the seed's: %s", job.name, fallback)
     elif job.table_sized:  # one line saying what the job left to the table, and what it got
         chosen = []
         for key in sorted(job.table_sized):

@@ -100,17 +100,20 @@ def neighbors_need(job, rows, columns):
 
 
 def sized_job(job, rows, columns):
-    """The job with the settings it leaves to the table filled in (Job.with_table_defaults);
-    JobError with one line when it names the neighbour objective and the table is too large for
-    it. (A job that names no objective falls back to the reconstruction instead.)"""
-    need = neighbors_need(job, rows, columns)
-    sized = job.with_table_defaults(rows, columns, neighbors_fit=need <= NEIGHBORS_LIMIT_BYTES)
-    if sized.model.objective == "neighbors" and need > NEIGHBORS_LIMIT_BYTES:
-        raise JobError(f"{job.path}: model.objective = \"neighbors\" needs every row and its graph in memory, "
-                       f"about {size_text(need)} for {rows:,} rows x {columns} columns, above its limit of "
-                       f"{size_text(NEIGHBORS_LIMIT_BYTES)}; use objective = \"reconstruction\" (trained from the "
-                       f"cache in chunks) or fewer rows")
-    return sized
+    """The job with the settings it leaves to the table filled in (Job.with_table_defaults).
+    When the neighbour objective would not fit in memory: a job that names no objective gets
+    the seed's reconstruction instead (`fallback` says why, else None), one that names it a
+    JobError with one line. Returns (job, fallback)."""
+    sized = job.with_table_defaults(rows, columns)
+    need = neighbors_need(sized, rows, columns)
+    if sized.model.objective != "neighbors" or need <= NEIGHBORS_LIMIT_BYTES:
+        return sized, None
+    too_large = (f"the neighbour objective needs every row and its graph in memory, about {size_text(need)} "
+                 f"for {rows:,} rows x {columns} columns, above its limit of {size_text(NEIGHBORS_LIMIT_BYTES)}")
+    if "model.objective" in job.table_sized:
+        return job.with_table_defaults(rows, columns, neighbors_fit=False), too_large
+    raise JobError(f"{job.path}: model.objective = \"neighbors\": {too_large}; use objective = "
+                   f"\"reconstruction\" (trained from the cache in chunks) or fewer rows")
 
 
 class _Watch:
@@ -233,7 +236,7 @@ def validate(job, dataset, source):
                 builder.add(values, ids, labels)
             builder.finish()
             rows, columns = builder.rows, len(layout.features)
-    sized_job(job, rows, columns)
+    sized_job(job, rows, columns)  # what run would refuse once the rows are counted
     return rows, columns
 
 
