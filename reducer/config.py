@@ -95,6 +95,7 @@ class Job:
     # "section.key" of the settings the job file left to the table's size ("model.objective"
     # among them when it names no objective): filled in by with_table_defaults.
     table_sized: frozenset = frozenset()
+    chosen_by_reducer: tuple = ()  # after with_table_defaults: the keys it (and for_dataset) chose
 
     @property
     def folder(self):
@@ -126,7 +127,7 @@ class Job:
                     key: value for key, value in sized[section].items()
                     if f"{section}.{key}" in self.table_sized and key in unset})
             job = dataclasses.replace(self, **changes)
-        job = dataclasses.replace(job, table_sized=frozenset())
+        job = dataclasses.replace(job, table_sized=frozenset(), chosen_by_reducer=tuple(sorted(self.table_sized)))
         continuity = job.continuity
         if continuity.warm_epochs is None:
             continuity = dataclasses.replace(continuity, warm_epochs=max(1, -(-job.training.epochs // 100)))
@@ -142,7 +143,15 @@ class Job:
         if (self.model.objective != "neighbors" or "normalize" in self.dataset_options
                 or dataset.normalize != "minmax"):
             return self
-        return dataclasses.replace(self, dataset_options={**self.dataset_options, "normalize": "zscore"})
+        return dataclasses.replace(self, dataset_options={**self.dataset_options, "normalize": "zscore"},
+                                   table_sized=self.table_sized | {"dataset.normalize"})
+
+    def setting(self, key):
+        """The value of "section.key" ("dataset.normalize", "training.epochs", ...)."""
+        section, name = key.split(".")
+        if section == "dataset":
+            return self.dataset_options.get(name)
+        return getattr(getattr(self, section), name)
 
     def resolved(self):
         """Everything the job means, defaults filled in, as plain values for the manifest."""
@@ -154,6 +163,7 @@ class Job:
             "training": dataclasses.asdict(self.training),
             "quality": dataclasses.asdict(self.quality),
             "continuity": dataclasses.asdict(self.continuity),
+            "chosen_by_reducer": list(self.chosen_by_reducer),  # the rest the job file names
         }
 
 

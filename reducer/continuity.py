@@ -52,6 +52,17 @@ def fingerprint(job, source, rows_sha256):
     }
 
 
+# The fingerprint's parts, in words for the log line that says why a job trains again.
+CHANGES = (("rows_sha256", "the rows"), ("job_sha256", "the job's settings"), ("plugin", "the dataset's plugin code"),
+           ("reducer", "reducer's version"), ("tensorflow", "TensorFlow's version"), ("keras", "Keras's version"))
+
+
+def changes(previous, fingerprint):
+    """What differs between tonight's fingerprint and the published run's, in words."""
+    before = previous.manifest.get("fingerprint") or {}
+    return [words for key, words in CHANGES if before.get(key) != fingerprint.get(key)]
+
+
 class Previous:
     """The job's published run: its manifest and (read on demand) its map, by id."""
 

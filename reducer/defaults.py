@@ -26,8 +26,9 @@ def _clamp(value, low, high):
 
 def neighbor_settings(rows, columns):
     """{"model": {...}, "training": {...}}: `objective = "neighbors"` settings for a table of
-    `rows` x `columns`, for a job that names no objective (keys the job sets itself win); plain
-    values, a fresh dict each call. With the normalisation DEFAULT_NORMALIZE.
+    `rows` x `columns`, for the keys a job leaves out; plain values, a fresh dict each call.
+    Measured on z-scored or fixed-scale columns (DEFAULT_NORMALIZE, the digits' pixels / 16):
+    on min-max scaled columns, which a job may name, they can collapse the map (see README).
 
     Measured by real `reducer run` jobs (trustworthiness@5 / kNN accuracy from the manifest, in
     the job's normalised space; benchmarks/README.md, "Good maps by default (issue 14)"):

@@ -136,3 +136,4 @@ def test_a_table_too_large_for_the_neighbour_objective(tmp_path, monkeypatch, ca
         load_table(job, dataset, source)
     with pytest.raises(JobError, match="above its limit"):
         storage.validate(job, dataset, source)
+

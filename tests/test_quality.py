@@ -341,3 +341,26 @@ def test_a_label_that_is_a_value_gets_a_knn_regression_score_not_an_accuracy(tmp
     bad = project.job("bad", '[dataset]\nname = "iris"\nlabel_type = "ordinal"\n')
     checked = project.run("check", bad)
     assert checked.returncode == 1 and "dataset.label_type must be one of class, value, got 'ordinal'" in checked.stdout
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_value_label_that_holds_text_is_a_one_line_error_before_training(tmp_path, streaming):
+    """`label_type = "value"` on a column of names: check --data and run both refuse it in one
+    line naming the job file, with no traceback and nothing trained or published."""
+    project = Project(tmp_path / "project")
+    project.copy_data("wine.csv")
+    job = project.job("named", f"""
+        [dataset]
+        name = "csv"
+        path = "../Data/wine.csv"
+        id = "sample_id"
+        label = "cultivar"
+        label_type = "value"
+        streaming = {str(streaming).lower()}
+        """)
+    expected = f'{job}: dataset.label_type = "value" needs a number in every row of label column \'cultivar\''
+    for command in (("check", "--data"), ("run",)):
+        result = project.run(*command, "jobs/named.toml")
+        assert result.returncode == 1, result.stderr
+        assert expected in result.stdout + result.stderr and "Traceback" not in result.stderr
+    assert " loss = " not in result.stderr and not (project.outputs / "named" / "manifest.json").exists()

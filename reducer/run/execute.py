@@ -50,7 +50,8 @@ def run_one(job, dataset, source, destination, force=False):
                          xla_cache.shared_folder())
     except ReducerError as exc:
         result = JobResult(job.name, "failed", time.time() - started, reason=one_line(exc))
-        log.error("[%s] failed, nothing published (previous outputs kept): %s", job.name, result.reason)
+        kept = " (previous outputs kept)" if (destination.job_folder(job.name) / "manifest.json").exists() else ""
+        log.error("[%s] failed, nothing published%s: %s", job.name, kept, result.reason)
     except Exception as exc:  # a bug: keep the traceback in the log, keep the other jobs going
         log.error("[%s] internal error, nothing published:\n%s", job.name, traceback.format_exc().rstrip())
         result = JobResult(job.name, "error", time.time() - started,

@@ -105,3 +105,26 @@ def label_values(frame, column):
         raise DataError(f"label column {str(column)!r} is blank in {blank.size} row(s), at "
                         f"{rows_text(frame, blank)}{hint}; expected a label in every row")
     return labels
+
+
+def value_labels(labels, column, where):
+    """A DataError, starting with `where`, unless every label is a finite number: what a label
+    declared `label_type = "value"` must be (its kNN regression score needs numbers)."""
+    if labels is None or len(labels) == 0:
+        return
+    try:
+        values = np.asarray(labels).astype(np.float64)
+        bad = np.flatnonzero(~np.isfinite(values))
+    except (TypeError, ValueError):
+        bad = [i for i, label in enumerate(labels) if not _is_number(label)]
+    if len(bad):
+        raise DataError(f"{where}: dataset.label_type = \"value\" needs a number in every row of label "
+                        f"column {str(column)!r}, got {labels[bad[0]]!r}; set label_type = \"class\" for "
+                        f"categories")
+
+
+def _is_number(value):
+    try:
+        return bool(np.isfinite(float(value)))
+    except (TypeError, ValueError):
+        return False

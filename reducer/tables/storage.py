@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 
 from reducer.errors import JobError, PluginError, ReducerError
-from reducer.tables import cache, table as tables
+from reducer.tables import cache, checks, table as tables
 
 # A table is held in memory when it would need at most this much, and at most a quarter of
 # the memory available now; above, it goes to the float32 cache, whose memory stays near a few
@@ -227,6 +227,7 @@ def validate(job, dataset, source):
     if dataset.read_blocks is None:
         table = tables.make_table(load_rows(job, dataset, source), dataset, job.dataset_options)
         rows, columns = table.rows, len(table.features)
+        check_labels(job, dataset, table.labels, table.label_column)
     else:
         with _plugin_blocks(dataset, source), _blocks(job, dataset, source) as blocks:
             layout = tables.Layout(tuple(blocks.features), blocks.label_column, blocks.id_column)
@@ -234,10 +235,18 @@ def validate(job, dataset, source):
                                           dataset.name, _origin(job, dataset))
             for values, ids, labels in blocks:
                 builder.add(values, ids, labels)
+                check_labels(job, dataset, labels, layout.label_column)
             builder.finish()
             rows, columns = builder.rows, len(layout.features)
     sized_job(job, rows, columns)  # what run would refuse once the rows are counted
     return rows, columns
+
+
+def check_labels(job, dataset, labels, column):
+    """The labels as the job declares them: numbers when `label_type = "value"` (a DataError
+    naming the job file otherwise). Run checks its sample's labels, `check --data` every row."""
+    if job.dataset_options.get("label_type", dataset.label_type) == "value":
+        checks.value_labels(labels, column, job.path)
 
 
 def cache_folder(outputs_root, job_name):
