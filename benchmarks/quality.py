@@ -346,8 +346,8 @@ def compare_table(name, args, folder, rows_out, notes):
     sized, table, _, _ = load_table(job, dataset, source)
     kind = job.dataset_options.get("label_type", dataset.label_type)
     reference = quality.Reference(table.x, table.labels, sized.model.latent, kind=kind)
-    chosen = ", ".join(f"{key.split('.')[1]} = {getattr(getattr(sized, key.split('.')[0]), key.split('.')[1])}"
-                       for key in sorted(job.table_sized) if key != "training.epochs" or not args.epochs)
+    chosen = ", ".join(f"{key.split('.')[1]} = {sized.setting(key)}"
+                       for key in sized.chosen_by_reducer if key != "training.epochs" or not args.epochs)
     normalize = job.dataset_options.get("normalize", dataset.normalize)
     normalize = normalize if isinstance(normalize, str) else "the dataset's fixed (offset, scale)"
     shipped = [label for _, label in files.values() if label]
