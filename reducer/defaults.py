@@ -27,8 +27,9 @@ def _clamp(value, low, high):
 def neighbor_settings(rows, columns):
     """{"model": {...}, "training": {...}}: `objective = "neighbors"` settings for a table of
     `rows` x `columns`, for the keys a job leaves out; plain values, a fresh dict each call.
-    Measured on z-scored or fixed-scale columns (DEFAULT_NORMALIZE, the digits' pixels / 16):
-    on min-max scaled columns, which a job may name, they can collapse the map (see README).
+    Measured on z-scored or fixed-scale columns (DEFAULT_NORMALIZE, the digits' pixels / 16); on
+    min-max scaled or raw columns, which a job may name, the encoder trains on standardised
+    ones (neighbor_train.train's `standardise`), without which these settings collapsed maps.
 
     Measured by real `reducer run` jobs (trustworthiness@5 / kNN accuracy from the manifest, in
     the job's normalised space; benchmarks/README.md, "Good maps by default (issue 14)"):

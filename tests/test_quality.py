@@ -364,3 +364,40 @@ def test_a_value_label_that_holds_text_is_a_one_line_error_before_training(tmp_p
         assert result.returncode == 1, result.stderr
         assert expected in result.stdout + result.stderr and "Traceback" not in result.stderr
     assert " loss = " not in result.stderr and not (project.outputs / "named" / "manifest.json").exists()
+
+
+def test_folding_the_standardisation_keeps_the_encoders_function():
+    """neighbor_train trains uncentred tables' encoders on standardised columns and folds the
+    standardisation back into the first layer: the encoder computes the same map either way."""
+    from reducer.config import ModelConfig
+    from reducer.engine import model as model_lib
+    from reducer.engine import neighbor_train
+
+    x = np.random.default_rng(3).uniform(0, 1, (50, 6)).astype(np.float32)
+    x[:, 2] = 0.25  # a constant column: spread 1, not 0
+    config = ModelConfig(hidden=(8,), activation="relu", latent_activation="linear")
+    encoder, _, _ = model_lib.build(6, config, seed=1, out_activation="linear")
+    before = encoder.predict(x, verbose=0)
+    mean, spread = neighbor_train.standardisation(x)
+    neighbor_train.fold_standardisation(encoder, mean, spread, into="standardised")
+    standardised = encoder.predict(((x - mean) / spread).astype(np.float32), verbose=0)
+    neighbor_train.fold_standardisation(encoder, mean, spread, into="table")
+    np.testing.assert_allclose(standardised, before, atol=1e-5)
+    np.testing.assert_allclose(encoder.predict(x, verbose=0), before, atol=1e-5)
+
+
+def test_min_max_columns_with_the_default_objective_give_a_map_not_a_point(tmp_path):
+    """Named normalize = "minmax" with the sized settings collapsed this table to one point
+    before the encoder trained on standardised columns."""
+    project = Project(tmp_path / "project")
+    x, labels = clusters()
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
+    frame["cluster"] = [f"c{v}" for v in labels]
+    frame.to_csv(project.root / "Data" / "clusters.csv", index=False)
+    project.job("minmax", '[dataset]\nname = "csv"\npath = "../Data/clusters.csv"\nlabel = "cluster"\n'
+                          'normalize = "minmax"\n[training]\nseed = 7\n')
+    result = project.run("run", "jobs/minmax.toml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads((project.outputs / "minmax" / "manifest.json").read_text())
+    assert manifest["job"]["dataset"]["normalize"] == "minmax" and manifest["job"]["model"]["activation"] == "relu"
+    assert manifest["quality"]["knn_accuracy"] >= 0.95

@@ -26,6 +26,9 @@ from reducer.engine.tf_setup import keras, tf
 from reducer.engine.train import History
 
 STEPS_PER_CALL = 1000  # the host reports progress between calls
+# Tables normalised this way train a standardised encoder (train's `standardise`): z-scored ones
+# are already, and a dataset's fixed scale (the digits' pixels / 16) is measured as it is.
+UNCENTRED = ("minmax", "none")
 # Repulsion per unit of a row's edge weight. UMAP draws 5 negatives per sampled edge for the
 # edge's head, but each sampled edge pulls both of its ends, so a row feels 2 units of pull per
 # 5 of push; here a row is pulled once per unit of weight when it is chosen: 5 / 2 = 2.5.
@@ -63,7 +66,7 @@ def _runner(encoder, decoder, optimizer, graph, rows, batch, negatives, a, b, re
         """a d^2b; exp(b log(.)) because XLA's pow is three times slower on CPU."""
         return a * tf.exp(b * tf.math.log(d2 + DISTANCE_FLOOR))
 
-    def step(x, neighbours, weights, repulsion, codes, number):
+    def step(x, target, neighbours, weights, repulsion, codes, number):
         chosen = _random_rows(seed, 2 * number, (batch,), rows)
         others = _random_rows(seed, 2 * number + 1, (batch, negatives), rows)
         # One pass over every pair: the row's graph neighbours, then its random negatives.
@@ -72,6 +75,7 @@ def _runner(encoder, decoder, optimizer, graph, rows, batch, negatives, a, b, re
         pull = tf.gather(weights, chosen)
         push = tf.gather(repulsion, chosen)
         rows_in = tf.gather(x, chosen)
+        rows_out = tf.gather(target, chosen)
         with tf.GradientTape() as tape:
             z = encoder(rows_in, training=True)
             # Gathering each column of scalars is faster in XLA than gathering rows of codes.
@@ -83,7 +87,7 @@ def _runner(encoder, decoder, optimizer, graph, rows, batch, negatives, a, b, re
             apart = tf.reduce_sum(tf.math.log((1.0 + far) / (far + REPULSION_FLOOR)), axis=1)
             loss = (tf.reduce_sum(pull * tf.math.log1p(near)) + tf.reduce_sum(push * apart)) / batch
             if reconstruction_weight > 0:
-                loss += reconstruction_weight * tf.reduce_mean(tf.square(decoder(z, training=True) - rows_in))
+                loss += reconstruction_weight * tf.reduce_mean(tf.square(decoder(z, training=True) - rows_out))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         # The chosen rows' codes are fresh: keep them, so the buffer goes stale more slowly.
         codes = tf.tensor_scatter_nd_update(codes, chosen[:, None], z)
@@ -91,11 +95,11 @@ def _runner(encoder, decoder, optimizer, graph, rows, batch, negatives, a, b, re
 
     # autograph=False: converting this code to graph form took longer than compiling it.
     @tf.function(jit_compile=True, autograph=False)
-    def run(x, neighbours, weights, repulsion, start, steps):
+    def run(x, target, neighbours, weights, repulsion, start, steps):
         """Steps start .. start + steps - 1; their losses (the first `steps` of STEPS_PER_CALL)."""
 
         def body(s, codes, losses):
-            loss, codes = step(x, neighbours, weights, repulsion, codes, start + s)
+            loss, codes = step(x, target, neighbours, weights, repulsion, codes, start + s)
             return s + 1, codes, losses.write(s, loss)
 
         # A while loop on a runtime bound: XLA compiles it once for every value of `steps`.
@@ -107,12 +111,56 @@ def _runner(encoder, decoder, optimizer, graph, rows, batch, negatives, a, b, re
     return run
 
 
-def train(encoder, decoder, x, graph, model_config, training_config, progress=None):
+def _first_dense(encoder):
+    return next(layer for layer in encoder.layers if isinstance(layer, keras.layers.Dense))
+
+
+def standardisation(x):
+    """(mean, spread) of each column: the encoder trains on (x - mean) / spread."""
+    mean = x.mean(axis=0, dtype=np.float64)
+    spread = x.std(axis=0, dtype=np.float64)
+    spread[~(spread > 0)] = 1.0
+    return mean, spread
+
+
+def fold_standardisation(encoder, mean, spread, into):
+    """Rewrite the encoder's first layer so that it takes standardised rows (into="standardised")
+    or the table's rows again (into="table") and computes the same function: kernel W and bias b
+    on (x - mean) / spread equal W / spread and b - (mean / spread) @ W on x."""
+    layer = _first_dense(encoder)
+    kernel, bias = (w.astype(np.float64) for w in layer.get_weights())
+    if into == "standardised":
+        kernel, bias = kernel * spread[:, None], bias + mean @ kernel
+    else:
+        kernel, bias = kernel / spread[:, None], bias - (mean / spread) @ kernel
+    layer.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+
+
+def train(encoder, decoder, x, graph, model_config, training_config, progress=None, standardise=False):
     """Train `encoder` (and `decoder` when reconstruction counts) in place; returns a `History`
     of the mean loss per epoch, an epoch being ceil(rows / batch_size) steps.
 
+    `standardise`: the encoder trains on standardised columns, folded back into its first layer
+    at the end, so it still takes `x` (the decoder still reconstructs `x`). For min-max scaled
+    or raw columns: every input non-negative and small, ReLU units there die under the sized
+    learning rate and the map collapsed to one point (breast_cancer, a 12,000 x 40 table).
+
     Raises TrainingError when the loss stops being finite.
     """
+    if standardise:
+        mean, spread = standardisation(x)
+        fold_standardisation(encoder, mean, spread, into="standardised")
+        try:
+            return _train(encoder, decoder, ((x - mean) / spread).astype(np.float32), graph, model_config,
+                          training_config, progress, target=x)
+        finally:
+            fold_standardisation(encoder, mean, spread, into="table")
+    return _train(encoder, decoder, x, graph, model_config, training_config, progress)
+
+
+def _train(encoder, decoder, x, graph, model_config, training_config, progress=None, target=None):
+    """train()'s loop: the encoder takes `x`, the decoder reconstructs `target` (default `x`)."""
+
     from reducer.engine.neighbors import curve_parameters
 
     rows = len(x)
@@ -130,6 +178,7 @@ def train(encoder, decoder, x, graph, model_config, training_config, progress=No
     run = _runner(encoder, decoder, optimizer, graph, rows, batch, training_config.negative_samples,
                   a, b, float(model_config.reconstruction_weight), training_config.seed)
     x_tensor = tf.convert_to_tensor(x, dtype=tf.float32)
+    target_tensor = x_tensor if target is None else tf.convert_to_tensor(target, dtype=tf.float32)
     # Each row's repulsion, shared out over its negatives.
     repulsion = REPULSION_PER_WEIGHT * graph.weights.sum(axis=1) / training_config.negative_samples
     graph_tensors = (tf.constant(graph.neighbours), tf.constant(graph.weights),
@@ -138,7 +187,8 @@ def train(encoder, decoder, x, graph, model_config, training_config, progress=No
     epoch_losses = []
     while len(step_losses) < total:
         start, steps = len(step_losses), min(STEPS_PER_CALL, total - len(step_losses))
-        chunk = run(x_tensor, *graph_tensors, tf.constant(start, tf.int32), tf.constant(steps, tf.int32))
+        chunk = run(x_tensor, target_tensor, *graph_tensors, tf.constant(start, tf.int32),
+                    tf.constant(steps, tf.int32))
         chunk = chunk.numpy()[:steps]
         if not np.all(np.isfinite(chunk)):
             bad = int(np.flatnonzero(~np.isfinite(chunk))[0])

@@ -147,7 +147,7 @@ def run_job(job, dataset, source, destination, force=False):
     t = time.time()
     saved_encoder = model_lib.raw_row_encoder(encoder, table, name=f"{job.name}_encoder")
     coordinates = model_lib.apply(saved_encoder, sample_raw)
-    check_map(coordinates, collapse_hint(job, table))
+    check_map(coordinates)
     transform, drift = None, None
     if previous is not None:
         sample_ids = table.ids_at(sample)
@@ -196,15 +196,6 @@ def check_map(coordinates, hint="try a smaller learning_rate"):
     size = max(1.0, float(np.abs(coordinates).max()))
     if spread <= COLLAPSED * size:
         raise TrainingError(f"training collapsed the map: every row lands on one point; {hint}")
-
-
-def collapse_hint(job, table):
-    """What to change when this job's map collapses."""
-    if job.model.objective == "neighbors" and table.normalize in ("minmax", "none"):
-        # Measured: min-max breast_cancer and 12,000 x 40 tables collapsed with the sized settings.
-        return (f"the neighbour objective's sized settings suit z-scored columns, not normalize = "
-                f"\"{table.normalize}\": leave normalize out (reducer z-scores) or set a smaller learning_rate")
-    return "try a smaller learning_rate"
 
 
 def build_manifest(job, dataset, source, table, place, input_file, history, graph, quality, plot_rows):
@@ -305,7 +296,7 @@ def train(job, table, graph, seconds, after_first_chunk=None, warm_from=None):
 
     if graph is not None:
         history = neighbor_train.train(encoder, decoder, table.normalised_rows(), graph, job.model, job.training,
-                                       progress=progress)
+                                       progress=progress, standardise=table.normalize in neighbor_train.UNCENTRED)
     elif table.in_memory:
         history = engine.train(autoencoder, table.x, job.training, progress=progress)
     else:
