@@ -187,7 +187,7 @@ def run_job(job, dataset, source, destination, force=False):
     return Outcome("ok", manifest)
 
 
-def check_map(coordinates, hint="try a smaller learning_rate"):
+def check_map(coordinates):
     """A map is published only when it is one: finite, and not every row at one spot (a
     diverged or saturated model can place every row on the same point with a finite loss)."""
     if not np.all(np.isfinite(coordinates)):
@@ -195,7 +195,7 @@ def check_map(coordinates, hint="try a smaller learning_rate"):
     spread = float(np.ptp(coordinates, axis=0).max()) if len(coordinates) > 1 else 1.0
     size = max(1.0, float(np.abs(coordinates).max()))
     if spread <= COLLAPSED * size:
-        raise TrainingError(f"training collapsed the map: every row lands on one point; {hint}")
+        raise TrainingError("training collapsed the map: every row lands on one point; try a smaller learning_rate")
 
 
 def build_manifest(job, dataset, source, table, place, input_file, history, graph, quality, plot_rows):
