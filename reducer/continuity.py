@@ -53,14 +53,31 @@ def fingerprint(job, source, rows_sha256):
 
 
 # The fingerprint's parts, in words for the log line that says why a job trains again.
-CHANGES = (("rows_sha256", "the rows"), ("job_sha256", "the job's settings"), ("plugin", "the dataset's plugin code"),
+CHANGES = (("rows_sha256", "the rows"), ("job_sha256", "the job file"), ("plugin", "the dataset's plugin code"),
            ("reducer", "reducer's version"), ("tensorflow", "TensorFlow's version"), ("keras", "Keras's version"))
+SETTINGS_CHANGED = "the job's [model] or [training] settings"
+TRAINING_SECTIONS = ("model", "training")  # what the weights were trained under
 
 
-def changes(previous, fingerprint):
-    """What differs between tonight's fingerprint and the published run's, in words."""
+def settings_changed(previous, job):
+    """Whether the job trains under other [model] or [training] settings than the published
+    run did (its path, dataset options or gate may have changed without that). Settings still
+    None are filled from the table by the model (model.resolve) the same way both nights, and
+    log_every changes no weight."""
+    now = json.loads(json.dumps(job.resolved(), default=str))
+    before = previous.manifest.get("job") or {}
+    return any((before.get(section) or {}).get(key) != value
+               for section in TRAINING_SECTIONS for key, value in now[section].items()
+               if value is not None and key != "log_every")
+
+
+def changes(previous, job, fingerprint):
+    """What differs between tonight's run and the published one, in words."""
     before = previous.manifest.get("fingerprint") or {}
-    return [words for key, words in CHANGES if before.get(key) != fingerprint.get(key)]
+    found = [words for key, words in CHANGES if before.get(key) != fingerprint.get(key)]
+    if "the job file" in found and settings_changed(previous, job):
+        found[found.index("the job file")] = SETTINGS_CHANGED
+    return found
 
 
 class Previous:

@@ -95,10 +95,33 @@ def test_force_and_skip_unchanged_false_train_again(tmp_path):
     assert project.run("run", "jobs/wine.toml").returncode == 0
     again = project.run("run", "jobs/wine.toml")
     assert again.returncode == 0 and "  wine: ok in " in again.stdout and "epoch =   60" in again.stderr
+    assert "[wine] training: [continuity] skip_unchanged = false" in again.stderr
     other = wine_project(tmp_path / "other")
-    assert other.run("run", "jobs/wine.toml").returncode == 0
+    first = other.run("run", "jobs/wine.toml")
+    assert first.returncode == 0 and "[wine] training: no published run yet" in first.stderr
     forced = other.run("run", "--force", "jobs/wine.toml")
     assert "  wine: ok in " in forced.stdout, forced.stderr
+    assert "[wine] training: --force given" in forced.stderr and "[wine] warm start from" in forced.stderr
+    assert "[wine] aligned onto the published map: 178 shared rows, median displacement 0." in forced.stderr
+
+
+def test_new_settings_train_cold_and_the_log_says_why(tmp_path):
+    """A warm start runs epochs / 100 epochs: after the user changed the settings it would all
+    but ignore them. New [model] / [training] settings train cold; log_every is not one."""
+    project = wine_project(tmp_path / "project")
+    assert project.run("run", "jobs/wine.toml").returncode == 0
+    job = project.root / "jobs" / "wine.toml"
+    job.write_text(job.read_text().replace("log_every = 30", "log_every = 20"))
+    chatty = project.run("run", "jobs/wine.toml")
+    assert "[wine] training: the job file changed since the published run" in chatty.stderr
+    assert "[wine] warm start from" in chatty.stderr
+    job.write_text(job.read_text().replace("epochs = 60", "epochs = 40"))
+    changed = project.run("run", "jobs/wine.toml")
+    assert changed.returncode == 0, changed.stderr
+    reason = "the job's [model] or [training] settings changed since the published run"
+    assert f"[wine] training: {reason}" in changed.stderr and f"[wine] cold start: {reason}" in changed.stderr
+    trained = manifest(project)["training"]
+    assert trained.get("warm_start") is None and len(trained["loss_per_epoch"]) == 40
 
 
 def test_night_two_is_aligned_warm_started_and_its_drift_measured(nights):

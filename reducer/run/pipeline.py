@@ -111,7 +111,7 @@ def run_job(job, dataset, source, destination, force=False):
     if (previous is not None and not force and job.continuity.skip_unchanged
             and previous.manifest.get("fingerprint") == fingerprint):
         return Outcome("unchanged", previous.manifest, "same rows, job, plugin and versions as the published run")
-    changed = continuity.changes(previous, fingerprint) if previous is not None else []
+    changed = continuity.changes(previous, job, fingerprint) if previous is not None else []
     why = (f"{', '.join(changed)} changed since the published run" if changed else
            "no published run yet" if previous is None else
            "--force given" if force else "[continuity] skip_unchanged = false")
@@ -135,10 +135,10 @@ def run_job(job, dataset, source, destination, force=False):
 
         graph = neighbor_train.graph_of(table.normalised_rows(), job.model, seconds)
     warm_from = None
-    if job.continuity.warm_start and "the job's settings" in changed:
+    if job.continuity.warm_start and continuity.SETTINGS_CHANGED in changed:
         # New settings are the user's word: train them as a first night would (the alignment
         # still keeps the map's orientation).
-        log.info("[%s] cold start: the job's settings changed since the published run", job.name)
+        log.info("[%s] cold start: %s changed since the published run", job.name, continuity.SETTINGS_CHANGED)
     elif job.continuity.warm_start:
         warm_from = publish.published_version(destination.job_folder(job.name))
     trained, reference = train_beside_reference(job, table, graph, table.normalised(sample_raw), sample_labels,
