@@ -64,6 +64,7 @@ from reducer import quality  # noqa: E402
 from reducer.publish import Destination  # noqa: E402
 from reducer.run.pipeline import load_table, run_job  # noqa: E402
 from reducer.run.runner import plan  # noqa: E402
+from reducer.tables import storage  # noqa: E402
 
 # table -> (the seed's reconstruction job: a shipped file or None to write one, the neighbour preset)
 DATASETS = {"digits": ("digits.toml", "digits_neighbors.toml"), "iris": (None, "iris_neighbors.toml")}
@@ -344,7 +345,7 @@ def compare_table(name, args, folder, rows_out, notes):
     if "model.objective" not in job.table_sized:
         raise SystemExit(f"{files[args.seeds[0]][0]} names an objective: not reducer's default")
     sized, table, _, _ = load_table(job, dataset, source)
-    kind = job.dataset_options.get("label_type", dataset.label_type)
+    kind = storage.declared_label_type(job, dataset)
     reference = quality.Reference(table.x, table.labels, sized.model.latent, kind=kind)
     chosen = ", ".join(f"{key.split('.')[1]} = {sized.setting(key)}"
                        for key in sized.chosen_by_reducer if key != "training.epochs" or not args.epochs)

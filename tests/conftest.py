@@ -1,6 +1,7 @@
 """Shared test helpers: a small real project in a temporary folder, and the real CLI."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,3 +76,12 @@ class Project:
 @pytest.fixture
 def project(tmp_path):
     return Project(tmp_path / "project")
+
+
+def readme_block(marker):
+    """The README's fenced python or toml block that contains `marker`, verbatim."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    for block in re.findall(r"```(?:python|toml)\n(.*?)```", text, flags=re.S):
+        if marker in block:
+            return block
+    raise AssertionError(f"no code block with {marker!r} in README.md")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, STARTING_ENVIRONMENT, Project
+from conftest import REPO, STARTING_ENVIRONMENT, Project, readme_block
 
 TOLERANCE = dict(rtol=1e-5, atol=1e-5)
 SHIPPED = sorted(path.stem for path in (REPO / "jobs").glob("*.toml"))
@@ -278,12 +278,6 @@ def test_encode_reads_and_writes_a_large_input_in_blocks(nights, tmp_path):
     np.testing.assert_allclose(placed[["component_1", "component_2"]], expected, rtol=1e-6, atol=1e-7)
 
 
-def readme_block(marker):
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
-        if marker in block:
-            return block
-    raise AssertionError(f"no python block with {marker!r} in README.md")
 
 
 @pytest.mark.parametrize("marker", ["reducer.Encoder", "onnxruntime.InferenceSession", "keras.models.load_model"])

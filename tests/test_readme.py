@@ -1,19 +1,12 @@
 """The README's drop-in plugin example works verbatim."""
 
-import re
 from pathlib import Path
 
 import pandas as pd
 
-from conftest import REPO
+from conftest import readme_block
 
 
-def readme_block(marker):
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    for block in re.findall(r"```(?:python|toml)\n(.*?)```", text, flags=re.S):
-        if marker in block:
-            return block
-    raise AssertionError(f"no code block with {marker!r} in README.md")
 
 
 def test_plugin_example_is_short():

@@ -142,7 +142,7 @@ def run_job(job, dataset, source, destination, force=False):
     elif job.continuity.warm_start:
         warm_from = publish.published_version(destination.job_folder(job.name))
     trained, reference = train_beside_reference(job, table, graph, table.normalised(sample_raw), sample_labels,
-                                                seconds, warm_from, dataset.label_type)
+                                                seconds, warm_from, storage.declared_label_type(job, dataset))
     encoder, decoder, history = trained
     t = time.time()
     saved_encoder = model_lib.raw_row_encoder(encoder, table, name=f"{job.name}_encoder")
@@ -320,7 +320,7 @@ def start_quality_reference(job, x, labels, label_kind=None):
     pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="reducer-quality")
     try:
         return pool.submit(quality.Reference, x, labels, job.model.latent, job.quality.max_rows,
-                           kind=job.dataset_options.get("label_type", label_kind))
+                           kind=label_kind)
     finally:
         pool.shutdown(wait=False)  # the thread ends with its one task
 

@@ -242,10 +242,15 @@ def validate(job, dataset, source):
     return rows, columns
 
 
+def declared_label_type(job, dataset):
+    """"class", "value", or None (inferred from the labels): the job's word, else the dataset's."""
+    return job.dataset_options.get("label_type", dataset.label_type)
+
+
 def check_labels(job, dataset, labels, column):
     """The labels as the job declares them: numbers when `label_type = "value"` (a DataError
     naming the job file otherwise). Run checks its sample's labels, `check --data` every row."""
-    if job.dataset_options.get("label_type", dataset.label_type) == "value":
+    if declared_label_type(job, dataset) == "value":
         checks.value_labels(labels, column, job.path)
 
 
