@@ -207,3 +207,27 @@ def test_a_failed_attempt_is_on_disk(tmp_path):
     assert manifest(project) == published
     assert [n["status"] for n in json.loads(project.run("history", "--json", "wine").stdout)["wine"]] == \
         ["ok", "failed"]
+
+
+def test_the_same_rows_in_a_new_order_are_unchanged(tmp_path):
+    """The rows' digest ignores their order: a shuffled file is the same table, nothing trains,
+    the published files stay byte for byte, and one line says why."""
+    project = wine_project(tmp_path / "project")
+    assert project.run("run", "jobs/wine.toml").returncode == 0
+    published = {p.name: p.read_bytes() for p in (project.outputs / "wine").iterdir() if p.is_file()}
+    path = project.root / "Data" / "wine.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.sample(frac=1, random_state=3).to_csv(path, index=False)
+    shuffled = project.run("run", "jobs/wine.toml")
+    assert shuffled.returncode == 0, shuffled.stderr
+    assert "  wine: unchanged in " in shuffled.stdout and "same rows in a new order" in shuffled.stdout
+    assert shuffled.stderr.count("[wine] same rows in a new order") == 1
+    assert "[wine] training" not in shuffled.stderr
+    assert {p.name: p.read_bytes() for p in (project.outputs / "wine").iterdir() if p.is_file()
+            and p.name != "status.json"} == {k: v for k, v in published.items() if k != "status.json"}
+    assert status(project)["status"] == "unchanged"
+    # One cell changed is a change, in whatever order.
+    frame.loc[5, "alcohol"] = "14.99"
+    frame.to_csv(path, index=False)
+    edited = project.run("run", "jobs/wine.toml")
+    assert "  wine: ok in " in edited.stdout and "[wine] training: the rows changed" in edited.stderr

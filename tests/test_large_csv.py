@@ -82,7 +82,8 @@ def test_the_cache_holds_what_the_in_memory_path_sees(csv_dataset, tmp_path, sou
     np.testing.assert_allclose(cached.offset, memory.offset, rtol=1e-6)
     np.testing.assert_allclose(cached.scale, memory.scale, rtol=1e-6)
     assert cached.in_unit_range == memory.in_unit_range
-    assert cached.sha256 == memory.sha256  # values, labels and ids, in order
+    assert cached.sha256 == memory.sha256  # values, labels and ids, in any order
+    assert cached.order_sha256 == memory.order_sha256 and cached.order_sha256 != cached.sha256  # in order
     if memory.labels is not None:
         assert list(cached.labels(0, cached.rows)) == list(memory.labels)
     assert [str(i) for chunk in cached.id_chunks(size=100) for i in chunk] == [str(i) for i in memory.ids]

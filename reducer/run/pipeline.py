@@ -110,6 +110,11 @@ def run_job(job, dataset, source, destination, force=False):
     fingerprint = continuity.fingerprint(job, source, table.sha256)
     if (previous is not None and not force and job.continuity.skip_unchanged
             and previous.manifest.get("fingerprint") == fingerprint):
+        before = (previous.manifest.get("dataset") or {}).get("rows_order_sha256")
+        if before and before != table.order_sha256:
+            log.info("[%s] same rows in a new order: nothing to train, published files untouched", job.name)
+            return Outcome("unchanged", previous.manifest, "same rows in a new order, same job, plugin and versions "
+                                                           "as the published run")
         return Outcome("unchanged", previous.manifest, "same rows, job, plugin and versions as the published run")
     changed = continuity.changes(previous, job, fingerprint) if previous is not None else []
     why = (f"{', '.join(changed)} changed since the published run" if changed else
@@ -206,7 +211,8 @@ def build_manifest(job, dataset, source, table, place, input_file, history, grap
                     "columns": len(table.features), "features": list(table.features),
                     "label_column": table.label_column, "id_column": table.id_column,
                     "normalize": table.normalize, "offset": table.offset.tolist(),
-                    "scale": table.scale.tolist(), "input_file": input_file, "rows_sha256": table.sha256},
+                    "scale": table.scale.tolist(), "input_file": input_file, "rows_sha256": table.sha256,
+                    "rows_order_sha256": table.order_sha256},
         "table": place.section(),
         "versions": versions(),
         "seed": job.training.seed,

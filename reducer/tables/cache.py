@@ -46,8 +46,9 @@ class CachedTable:
     x_min: float  # the smallest and largest normalised value
     x_max: float
     input_sha256: str
-    sha256: str  # of feature values, labels and ids, as table.Table.sha256
+    sha256: str  # of the rows whatever their order, as table.Table.sha256
     reused: bool = False
+    order_sha256: str = ""  # as table.Table.order_sha256
     in_memory = False
 
     @property
@@ -173,6 +174,8 @@ def _load(folder, key):
             return None
         if (folder / "raw.f32").stat().st_size != meta["rows"] * len(meta["features"]) * 4:
             return None
+        if "rows_order_sha256" not in meta:  # written before the digest ignored the rows' order
+            return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return _table(folder, meta, reused=True)
@@ -184,7 +187,8 @@ def _table(folder, meta, reused):
                        scale=np.asarray(meta["scale"], dtype=np.float32), normalize=meta["normalize"],
                        label_column=meta["label_column"], id_column=meta["id_column"],
                        label_names=tuple(meta["label_names"]), x_min=meta["x_min"], x_max=meta["x_max"],
-                       input_sha256=meta["key"]["input_sha256"], sha256=meta["rows_sha256"], reused=reused)
+                       input_sha256=meta["key"]["input_sha256"], sha256=meta["rows_sha256"], reused=reused,
+                       order_sha256=meta.get("rows_order_sha256", ""))
 
 
 def _write_json(path, value):
@@ -238,7 +242,8 @@ def _build(blocks, key, folder, dataset_name, origin):
     if layout.id_column is None:
         os.unlink(folder / "ids.csv")
     unfinished = _table(folder, {**meta, "rows_sha256": ""}, False)
-    meta["rows_sha256"] = builder.digest.hexdigest(
+    meta["rows_sha256"] = builder.digest.row_set.hexdigest()
+    meta["rows_order_sha256"] = builder.digest.hexdigest(
         None if layout.label_column is None else (unfinished.labels(s, READ_ROWS)
                                                   for s in range(0, rows, READ_ROWS)),
         unfinished.id_chunks())

@@ -24,10 +24,13 @@ READ_ROWS = 65_536  # rows per piece when a whole table is walked through (embed
 
 class RowsDigest:
     """sha256 of a table's float32 values, then its labels, then its ids, each joined by \\x1f:
-    one digest for one table however it was read (in memory, in blocks, from the cache)."""
+    one digest for one table however it was read (in memory, in blocks, from the cache), which
+    changes when the rows change order. `rows_hexdigest` is the digest of the rows whatever
+    their order (the fingerprint's: a shuffled table is the same table)."""
 
     def __init__(self):
         self.digest = hashlib.sha256()
+        self.row_set = RowSetDigest()
 
     def add_values(self, raw32):
         self.digest.update(np.ascontiguousarray(raw32, dtype=np.float32).tobytes())
@@ -44,6 +47,49 @@ class RowsDigest:
                 digest.update((text if first else "\x1f" + text).encode())
                 first = False
         return digest.hexdigest()
+
+
+_MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
+_ROW_SEEDS = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xD1B54A32D192ED03))
+
+
+def _mixed(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, row by row (uint64 arithmetic wraps, as it should here)."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * _MIX[0]
+    h = h ^ (h >> np.uint64(27))
+    h = h * _MIX[1]
+    return h ^ (h >> np.uint64(31))
+
+
+class RowSetDigest:
+    """A digest of a multiset of rows (float32 values, id, label): two 64-bit hashes of each
+    row, summed modulo 2**64 over the rows, so the order the rows come in does not count and
+    a table streamed in blocks needs 16 bytes of state. Not a defence against a forger: a
+    guard against mistaking one night's table for another's."""
+
+    def __init__(self) -> None:
+        self.sums = [np.uint64(0), np.uint64(0)]
+        self.rows = 0
+
+    def add(self, raw32: np.ndarray, ids: object, labels: object) -> None:
+        values = np.ascontiguousarray(raw32, dtype=np.float32).view(np.uint32).astype(np.uint64)
+        labels = [None] * len(values) if labels is None else labels
+        texts = np.frombuffer(b"".join(hashlib.blake2b(f"{i}\x1f{lab}".encode(), digest_size=16).digest()
+                                       for i, lab in zip(ids, labels)), dtype="<u8").reshape(-1, 2)
+        with np.errstate(over="ignore"):
+            for lane, seed in enumerate(_ROW_SEEDS):
+                h = np.full(len(values), seed, dtype=np.uint64)
+                for column in values.T:
+                    h = (h ^ column) * _MIX[lane]
+                    h = h ^ (h >> np.uint64(29))
+                h = _mixed(h ^ texts[:, lane])
+                self.sums[lane] = np.uint64(self.sums[lane] + h.sum(dtype=np.uint64))
+        self.rows += len(values)
+
+    def hexdigest(self) -> str:
+        state = b"reducer rows, any order, 1" + b"".join(int(s).to_bytes(8, "little") for s in self.sums)
+        return hashlib.sha256(state + self.rows.to_bytes(8, "little")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -72,6 +118,7 @@ class TableBuilder:
         self.stats.add(values)
         raw32 = np.ascontiguousarray(values, dtype=np.float32)
         self.digest.add_values(raw32)
+        self.digest.row_set.add(raw32, np.arange(self.rows, self.rows + len(values)) if ids is None else ids, labels)
         if self.sink is not None:
             self.sink(raw32, ids, labels)
         self.rows += len(values)
@@ -105,8 +152,9 @@ class Table:
     id_column: Optional[str]
     label_column: Optional[str]
     normalize: str  # "minmax", "zscore", "none" or "fixed"
-    sha256: str  # of the feature values, labels and ids
+    sha256: str  # of the rows (feature values, label, id), whatever their order
     source: Optional[str] = None  # the file the rows came from, when the reader said
+    order_sha256: str = ""  # of the feature values, labels and ids in their order
     in_memory = True
 
     @property
@@ -159,10 +207,11 @@ def assemble(blocks, layout, normalize, dataset_name, origin, source=None):
         id_array = np.arange(len(raw32))
     else:
         id_array = np.concatenate(ids)
-    sha256 = builder.digest.hexdigest([label_array] if label_array is not None else None, [id_array])
+    in_order = builder.digest.hexdigest([label_array] if label_array is not None else None, [id_array])
     return Table(raw=raw32, x=normalised(raw32, offset32, scale32), offset=offset32, scale=scale32,
                  features=layout.features, ids=id_array, labels=label_array, id_column=layout.id_column,
-                 label_column=layout.label_column, normalize=method, sha256=sha256, source=source)
+                 label_column=layout.label_column, normalize=method, sha256=builder.digest.row_set.hexdigest(),
+                 source=source, order_sha256=in_order)
 
 
 # ---------------------------------------------------------------- a plugin's DataFrame
