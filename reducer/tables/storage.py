@@ -204,6 +204,18 @@ def _origin(job, dataset):
     return str(job.dataset_options.get("path") or f"dataset {dataset.name!r}")
 
 
+def _explained(exc, blocks):
+    """A repeated id's error with the file's lines and the id, when the reader can tell them."""
+    lines_and_ids = getattr(blocks, "lines_and_ids", None)
+    if lines_and_ids is None:
+        return exc
+    found = lines_and_ids(exc.rows)
+    if len(found) != 2:
+        return exc
+    (first, _), (second, value) = found[exc.rows[0]], found[exc.rows[1]]
+    return exc.explained(value=value, lines=(first, second))
+
+
 def open_table(job, dataset, source, storage, cache_folder, input_sha256=None):
     """The job's checked, normalised table: a table.Table in memory, or a cache.CachedTable
     (built in `cache_folder`, or reused from it while `input_sha256` and the options match)."""
@@ -212,13 +224,16 @@ def open_table(job, dataset, source, storage, cache_folder, input_sha256=None):
         return tables.make_table(load_rows(job, dataset, source), dataset, job.dataset_options)
     with _plugin_blocks(dataset, source):
         blocks = _blocks(job, dataset, source)
-        if storage.in_memory:
-            with blocks:
-                layout = tables.Layout(tuple(blocks.features), blocks.label_column, blocks.id_column)
-                return tables.assemble(blocks, layout, options.get("normalize", dataset.normalize), dataset.name,
-                                       _origin(job, dataset))
-        key = cache.cache_key(input_sha256, job.dataset_options, dataset)
-        return cache.open_table(blocks, key, cache_folder, dataset.name, _origin(job, dataset))
+        try:
+            if storage.in_memory:
+                with blocks:
+                    layout = tables.Layout(tuple(blocks.features), blocks.label_column, blocks.id_column)
+                    return tables.assemble(blocks, layout, options.get("normalize", dataset.normalize),
+                                           dataset.name, _origin(job, dataset))
+            key = cache.cache_key(input_sha256, job.dataset_options, dataset)
+            return cache.open_table(blocks, key, cache_folder, dataset.name, _origin(job, dataset))
+        except tables.DuplicateIdError as exc:
+            raise _explained(exc, blocks) from None
 
 
 def validate(job, dataset, source):
@@ -236,7 +251,10 @@ def validate(job, dataset, source):
             for values, ids, labels in blocks:
                 builder.add(values, ids, labels)
                 check_labels(job, dataset, labels, layout.label_column)
-            builder.finish()
+            try:
+                builder.finish()
+            except tables.DuplicateIdError as exc:
+                raise _explained(exc, blocks) from None
             rows, columns = builder.rows, len(layout.features)
     sized_job(job, rows, columns)  # what run would refuse once the rows are counted
     return rows, columns

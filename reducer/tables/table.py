@@ -10,7 +10,7 @@ float32 cache on disk (cache.py), with the same numbers either way.
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -92,6 +92,42 @@ class RowSetDigest:
         return hashlib.sha256(state + self.rows.to_bytes(8, "little")).hexdigest()
 
 
+class DuplicateIdError(DataError):
+    """Two rows with the same id: a join on id would get both, and night-to-night matching
+    would lose them. Rows count from 1; the value and the file lines are filled in by whoever
+    knows them (`explained`)."""
+
+    def __init__(self, origin: str, column: str, rows: Tuple[int, int], value: object = None,
+                 lines: Optional[Tuple[int, int]] = None) -> None:
+        self.origin, self.column, self.rows, self.value, self.lines = origin, column, rows, value, lines
+        where = (f"lines {lines[0]} and {lines[1]} (rows {rows[0]} and {rows[1]})" if lines
+                 else f"rows {rows[0]} and {rows[1]}")
+        value_text = "" if value is None else f" {str(value)!r}"
+        super().__init__(f"{origin}: id{value_text} appears twice in id column {column!r}, at {where}; "
+                         f"expected a unique id in every row")
+
+    def explained(self, value: object = None, lines: Optional[Tuple[int, int]] = None) -> "DuplicateIdError":
+        return DuplicateIdError(self.origin, self.column, self.rows, self.value if value is None else value,
+                                self.lines if lines is None else lines)
+
+
+def id_hashes(ids: object) -> np.ndarray:
+    """A 64-bit hash of each id's text, to find a repeated id with 8 bytes a row."""
+    return np.frombuffer(b"".join(hashlib.blake2b(str(i).encode(), digest_size=8).digest() for i in ids),
+                         dtype="<u8").astype(np.uint64)
+
+
+def first_repeat(hashes: np.ndarray) -> Optional[Tuple[int, int]]:
+    """(first row, row repeating it), counted from 0, of the earliest repeated value, or None."""
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    same = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if not same.size:
+        return None
+    k = int(same[np.argmin(order[same + 1])])  # the earliest second occurrence; its run starts at k
+    return int(order[k]), int(order[k + 1])
+
+
 @dataclass(frozen=True)
 class Layout:
     """Which columns a table has: names of the features, the label and the id column."""
@@ -113,12 +149,15 @@ class TableBuilder:
         self.digest = RowsDigest()
         self.sink = sink
         self.rows = 0
+        self.id_hashes = []  # per block, when there is an id column: a repeated id is refused
 
     def add(self, values, ids, labels):
         self.stats.add(values)
         raw32 = np.ascontiguousarray(values, dtype=np.float32)
         self.digest.add_values(raw32)
         self.digest.row_set.add(raw32, np.arange(self.rows, self.rows + len(values)) if ids is None else ids, labels)
+        if self.layout.id_column is not None and ids is not None:
+            self.id_hashes.append(id_hashes(ids))
         if self.sink is not None:
             self.sink(raw32, ids, labels)
         self.rows += len(values)
@@ -129,10 +168,16 @@ class TableBuilder:
         try:
             if self.rows < 2:
                 raise DataError(f"{self.rows} data row{'' if self.rows == 1 else 's'}; expected at least 2 rows")
+            if self.id_hashes:
+                repeat = first_repeat(np.concatenate(self.id_hashes))
+                if repeat is not None:
+                    raise DuplicateIdError(self.origin, self.layout.id_column, (repeat[0] + 1, repeat[1] + 1))
             offset, scale = self.stats.affine(self.method, self.fixed)
             offset32, scale32 = check_spread(self.layout.features, self.stats.min.astype(np.float32),
                                              self.stats.max.astype(np.float32), offset, scale, self.method,
                                              self.origin)
+        except DuplicateIdError:
+            raise
         except DataError as exc:
             raise DataError(f"{self.origin}: {exc}") from None
         return offset32, scale32, self.method
@@ -200,7 +245,10 @@ def assemble(blocks, layout, normalize, dataset_name, origin, source=None):
     builder = TableBuilder(layout, normalize, dataset_name, origin, sink=keep)
     for values, block_ids, block_labels in blocks:
         builder.add(values, block_ids, block_labels)
-    offset32, scale32, method = builder.finish()
+    try:
+        offset32, scale32, method = builder.finish()
+    except DuplicateIdError as exc:
+        raise exc.explained(value=np.concatenate(ids)[exc.rows[1] - 1]) from None
     raw32 = np.concatenate(raws) if len(raws) != 1 else raws[0]
     label_array = None if layout.label_column is None else np.concatenate(labels)
     if layout.id_column is None:
@@ -273,6 +321,12 @@ def make_table(frame, dataset, options):
     except DataError as exc:
         raise DataError(f"{origin}: {exc}") from None
     ids = frame[id_column].to_numpy() if id_column is not None else None
+    if ids is not None:
+        repeat = first_repeat(id_hashes(ids))
+        if repeat is not None:
+            lines = frame.attrs.get("lines")
+            raise DuplicateIdError(origin, str(id_column), (repeat[0] + 1, repeat[1] + 1), ids[repeat[1]],
+                                   None if lines is None else (int(lines[repeat[0]]), int(lines[repeat[1]])))
     layout = Layout(tuple(str(f) for f in features), None if label is None else str(label),
                     None if id_column is None else str(id_column))
     source = frame.attrs.get("source")
