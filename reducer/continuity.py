@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from reducer import __version__
+from reducer.datasets.code import code_digest
 
 NEIGHBORS_K = 10  # map neighbours compared night to night
 DRIFT_MAX_ROWS = 5000  # neighbour overlap on a fixed-seed sample of the shared rows beyond this
@@ -38,14 +39,10 @@ def fingerprint(job, source, rows_sha256):
     TensorFlow's version is read from its package metadata: deciding imports nothing heavy."""
     resolved = job.resolved()
     resolved.pop("continuity", None)  # how to continue does not change what the map is
-    plugin = source or ""
-    path = Path(plugin)
-    if path.is_file():
-        plugin = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
     return {
         "rows_sha256": rows_sha256,
         "job_sha256": hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest(),
-        "plugin": plugin,
+        "plugin": code_digest(source),  # its file, every file of its folder, or its package's files
         "reducer": __version__,
         "tensorflow": _package_version("tensorflow", "tensorflow-cpu"),
         "keras": _package_version("keras"),

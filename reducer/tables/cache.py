@@ -6,7 +6,8 @@ checks and row digest are the same; the float32 feature values go to `raw.f32` (
 features, row-major), labels to `labels.i32` as codes, ids (when there is an id column) to
 `ids.csv`, and `meta.json` says what the cache holds and which input it came from. The cache
 lives in `outputs/.cache/<job>/`, is built under a temporary name and renamed into place, and
-is reused while the input's content (its sha256) and the job's reading options are unchanged.
+is reused while the input's content (its sha256), the job's [dataset] options and the plugin's
+code are unchanged; a dataset without an input file reducer can hash is read again every time.
 Nothing here imports TensorFlow.
 """
 
@@ -27,7 +28,9 @@ from reducer.tables.table import READ_ROWS, Layout, TableBuilder
 
 log = logging.getLogger("reducer")
 
-FORMAT = 2  # bump when the cache layout or key changes: old caches are then rebuilt
+FORMAT = 3  # bump when the cache layout or key changes: old caches are then rebuilt
+# Options that change how the rows are read, never which rows: not part of the key.
+ROW_NEUTRAL_OPTIONS = ("streaming", "chunk_rows")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,20 +130,21 @@ class CachedTable:
 # ---------------------------------------------------------------- opening or building
 
 
-def cache_key(input_sha256, options, dataset):
-    """What the cache depends on: the input's content and every option that changes its rows."""
-    return {"format": FORMAT, "input_sha256": input_sha256,
-            "delimiter": options.get("delimiter", ","), "header": options.get("header", True),
-            "encoding": options.get("encoding", "utf-8"), "label": options.get("label", dataset.label),
-            "id": options.get("id", dataset.id), "features": options.get("features", dataset.features),
-            "normalize": options.get("normalize", dataset.normalize)}
+def cache_key(input_sha256, options, normalize, code):
+    """What the cache depends on: the input file's content (None when the dataset has no file
+    reducer can hash), every [dataset] option as the plugin receives it (defaults filled in),
+    the normalisation and the plugin's code (datasets/code.py)."""
+    rows_options = {k: v for k, v in options.items() if k not in ROW_NEUTRAL_OPTIONS}
+    return json.loads(json.dumps({"format": FORMAT, "input_sha256": input_sha256, "options": rows_options,
+                                  "normalize": normalize, "code": code}, sort_keys=True, default=str))
 
 
 def open_table(blocks, key, folder, dataset_name, origin):
     """The CachedTable for `key`: reused from `folder` when it holds it, else built there from
     `blocks` (a Dataset.read_blocks context manager, entered only when the cache is built)."""
     folder = Path(folder)
-    cached = _load(folder, key)
+    # Without an input file to hash, nothing says the rows are yesterday's: read them again.
+    cached = _load(folder, key) if key["input_sha256"] is not None else None
     if cached is not None:
         return cached
     _remove_leftovers(folder)
@@ -204,7 +208,7 @@ def _build(blocks, key, folder, dataset_name, origin):
     started = time.time()
     label_codes = {}
     rows, reported = 0, time.time()
-    with blocks, open(folder / "raw.f32", "wb") as raw_file, \
+    with blocks as opened, open(folder / "raw.f32", "wb") as raw_file, \
             open(folder / "labels.i32", "wb") as label_file, \
             open(folder / "ids.csv", "w", encoding="utf-8", newline="") as id_file:
         id_writer = csv.writer(id_file, lineterminator="\n")
@@ -219,9 +223,9 @@ def _build(blocks, key, folder, dataset_name, origin):
             if ids is not None:
                 id_writer.writerows([value] for value in ids)
 
-        layout = Layout(tuple(blocks.features), blocks.label_column, blocks.id_column)
+        layout = Layout(tuple(opened.features), opened.label_column, opened.id_column)
         builder = TableBuilder(layout, key["normalize"], dataset_name, origin, sink=write)
-        for values, ids, labels in blocks:
+        for values, ids, labels in opened:
             builder.add(values, ids, labels)
             rows += len(values)
             if time.time() - reported > 30:

@@ -14,6 +14,7 @@ import threading
 import traceback
 from pathlib import Path
 
+from reducer.datasets.code import code_digest
 from reducer.errors import JobError, PluginError, ReducerError
 from reducer.tables import cache, checks, table as tables
 
@@ -226,11 +227,12 @@ def open_table(job, dataset, source, storage, cache_folder, input_sha256=None):
         blocks = _blocks(job, dataset, source)
         try:
             if storage.in_memory:
-                with blocks:
-                    layout = tables.Layout(tuple(blocks.features), blocks.label_column, blocks.id_column)
-                    return tables.assemble(blocks, layout, options.get("normalize", dataset.normalize),
+                with blocks as opened:
+                    layout = tables.Layout(tuple(opened.features), opened.label_column, opened.id_column)
+                    return tables.assemble(opened, layout, options.get("normalize", dataset.normalize),
                                            dataset.name, _origin(job, dataset))
-            key = cache.cache_key(input_sha256, job.dataset_options, dataset)
+            key = cache.cache_key(input_sha256, options, options.get("normalize", dataset.normalize),
+                                  code_digest(source))
             return cache.open_table(blocks, key, cache_folder, dataset.name, _origin(job, dataset))
         except tables.DuplicateIdError as exc:
             raise _explained(exc, blocks) from None
