@@ -396,7 +396,7 @@ def check_options(job, dataset):
             if problem:
                 raise JobError(f"{job.path}: dataset.{key}: {problem}")
     if dataset.validate is not None:
-        from reducer.tables.storage import sigint_watch
+        from reducer.datasets.calls import sigint_watch
 
         try:
             with sigint_watch() as watch:

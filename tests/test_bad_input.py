@@ -104,17 +104,17 @@ def test_bad_csv_is_one_line_naming_file_and_place_whichever_way_it_is_held(tmp_
 def test_a_utf8_byte_order_mark_just_works(tmp_path):
     table = load(csv_job(tmp_path, "bom.csv", id="id", label="label"))
     assert table.id_column == "id"  # not "\ufeffid"
-    assert table.features == ("a", "b", "c") and list(table.ids) == ["s1", "s2", "s3", "s4"]
+    assert table.features == ("a", "b", "c") and list(table.ids()) == ["s1", "s2", "s3", "s4"]
 
 
 def test_non_utf8_file_reads_with_the_suggested_encoding(tmp_path):
     table = load(csv_job(tmp_path, "latin1.csv", label="label", id="id", encoding="latin-1"))
-    assert list(table.labels) == ["café", "thé", "café"]
+    assert list(table.labels()) == ["café", "thé", "café"]
 
 
 def test_the_right_delimiter_reads_the_file(tmp_path):
     table = load(csv_job(tmp_path, "semicolons.csv", delimiter=";", id="id", label="label"))
-    assert table.features == ("a", "b", "c") and table.raw.shape == (3, 3)
+    assert table.features == ("a", "b", "c") and table.raw().shape == (3, 3)
 
 
 def test_one_constant_column_works_with_a_warning(tmp_path, caplog):
@@ -127,7 +127,7 @@ def test_one_constant_column_works_with_a_warning(tmp_path, caplog):
 
 def test_huge_but_representable_values_are_normalised(tmp_path):
     table = load(csv_job(tmp_path, "huge_values.csv", id="id", label="label", normalize="minmax"))
-    assert table.x.min() == 0.0 and table.x.max() == 1.0  # minmax over 1e12 .. 1e15 magnitudes
+    assert table.normalised_rows().min() == 0.0 and table.normalised_rows().max() == 1.0  # minmax over 1e12 .. 1e15 magnitudes
 
 
 # job fixture(s), the parts the message must contain

@@ -77,16 +77,44 @@ def test_the_cache_holds_what_the_in_memory_path_sees(csv_dataset, tmp_path, sou
     options = {"path": str(path), **options}
     memory = in_memory(csv_dataset, options, tmp_path)
     cached = open_cache(csv_dataset, options, tmp_path / "cache" / "job", chunk_rows=70)
-    assert cached.rows == len(memory.raw) and cached.features == memory.features
-    assert np.array_equal(cached.raw(0, cached.rows), memory.raw)
+    assert cached.rows == memory.rows and cached.features == memory.features
+    assert np.array_equal(cached.raw(), memory.raw()) and np.array_equal(cached.raw(90, 40), memory.raw(90, 40))
     np.testing.assert_allclose(cached.offset, memory.offset, rtol=1e-6)
     np.testing.assert_allclose(cached.scale, memory.scale, rtol=1e-6)
+    np.testing.assert_allclose(cached.normalised_rows(), memory.normalised_rows(), rtol=1e-5, atol=1e-6)
     assert cached.in_unit_range == memory.in_unit_range
     assert cached.sha256 == memory.sha256  # values, labels and ids, in any order
     assert cached.order_sha256 == memory.order_sha256 and cached.order_sha256 != cached.sha256  # in order
-    if memory.labels is not None:
-        assert list(cached.labels(0, cached.rows)) == list(memory.labels)
-    assert [str(i) for chunk in cached.id_chunks(size=100) for i in chunk] == [str(i) for i in memory.ids]
+    if memory.labels() is not None:
+        assert list(cached.labels()) == list(memory.labels())
+        assert list(cached.labels(90, 40)) == list(memory.labels(90, 40))
+    assert [str(i) for chunk in cached.id_chunks(size=100) for i in chunk] == [str(i) for i in memory.ids()]
+    assert [str(i) for i in cached.ids(90, 40)] == [str(i) for i in memory.ids(90, 40)]
+    rows = np.array([0, 3, 77, memory.rows - 1])
+    assert [str(i) for i in cached.ids_at(rows)] == [str(i) for i in memory.ids_at(rows)]
+    (cached_raw, cached_labels), (memory_raw, memory_labels) = cached.take(rows), memory.take(rows)
+    assert np.array_equal(cached_raw, memory_raw)
+    assert (cached_labels is None) == (memory_labels is None)
+    assert cached_labels is None or list(cached_labels) == list(memory_labels)
+    for (raw, ids, labels), (raw2, ids2, labels2) in zip(cached.chunks(64), memory.chunks(64)):
+        assert np.array_equal(raw, raw2) and [str(i) for i in ids] == [str(i) for i in ids2]
+    assert memory.held == "memory" and memory.where == "in memory" and memory.cache_facts() is None
+    assert cached.held == "cache" and cached.where.startswith("in the float32 cache, written to ")
+    assert cached.cache_facts() == {"cache": str(tmp_path / "cache" / "job"), "cache_reused": False}
+
+
+def test_both_tables_answer_one_interface_with_the_same_kinds(csv_dataset, tmp_path):
+    """Same names, same kinds: what is an attribute of one is an attribute of the other, what
+    is a method of one is a method of the other (tables.table.Table)."""
+    from reducer.tables.table import Table
+
+    options = {"path": str(DATA / "wine.csv"), "label": "cultivar", "id": "sample_id"}
+    memory = in_memory(csv_dataset, options, tmp_path)
+    cached = open_cache(csv_dataset, options, tmp_path / "cache" / "job")
+    names = [n for n in dir(Table) if not n.startswith("_")]
+    assert {"rows", "features", "raw", "labels", "ids", "take", "chunks", "held"} <= set(names)
+    for name in names:
+        assert callable(getattr(memory, name)) == callable(getattr(cached, name)), name
 
 
 def big_csv(path, edit=None, rows=3000):

@@ -81,7 +81,7 @@ def raw_rows(project, job_file):
     found = plan([job_file])
     assert not found.failed, found.failed[0].reason
     table = load_table(*found.ready[0])[1]
-    return pd.DataFrame(table.raw.astype(np.float64), columns=list(table.features))
+    return pd.DataFrame(table.raw().astype(np.float64), columns=list(table.features))
 
 
 def cases():

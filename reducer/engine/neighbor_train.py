@@ -200,7 +200,7 @@ def _train(encoder, decoder, x, graph, model_config, training_config, progress=N
                             for e in range(len(epoch_losses), finished))
         if progress and epoch_losses:
             progress(epoch_losses)
-    return History(tuple(epoch_losses))
+    return History(tuple(epoch_losses), engine="reducer neighbour loop (XLA)")
 
 
 def graph_of(x, model_config, seconds):

@@ -37,6 +37,7 @@ STEPS_PER_CALL = 4000
 class History:
     losses: tuple  # mean loss per epoch, over every row of the epoch
     warm_start: object = None  # the pipeline's note of a warm start, or None
+    engine: str = "reducer compiled loop (XLA)"  # the loop that trained, as the manifest names it
 
     @property
     def final_loss(self):
@@ -274,6 +275,14 @@ def train(autoencoder, x, config, progress=None):
     return History(tuple(losses))
 
 
+def train_table(autoencoder, table, config, chunk_rows, progress=None):
+    """Train `autoencoder` on a table (tables.table.Table): in one compiled loop over every row
+    when the table holds them in memory, else fed from its cache in chunks (`train_chunks`)."""
+    if table.held == "memory":
+        return train(autoencoder, table.normalised_rows(), config, progress=progress)
+    return train_chunks(autoencoder, table, config, chunk_rows, progress=progress)
+
+
 BLOCK_ROWS = 4096  # rows read from a cached table in one piece; blocks are shuffled, then rows in a chunk
 
 
@@ -317,4 +326,4 @@ def train_chunks(autoencoder, table, config, chunk_rows, progress=None):
                 progress(losses)
     finally:
         trainer.write_weights()
-    return History(tuple(losses))
+    return History(tuple(losses), engine="reducer compiled loop (XLA), fed in shuffled chunks")

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from reducer import __version__, continuity, files, gate, publish
-from reducer.errors import JobError, TrainingError
+from reducer.errors import TrainingError
 from reducer.progress import Progress
 from reducer.tables import storage
 
@@ -65,8 +65,6 @@ def load_table(job, dataset, source=None, destination=None):
     place = storage.choose(job, dataset)
     input_file = input_file_digest(job.dataset_options.get("path"))
     folder = storage.cache_folder(destination.outputs_root, job.name) if destination else None
-    if folder is None and not place.in_memory:
-        raise JobError(f"{job.path}: a table held out of core needs an outputs folder for its cache")
     table = storage.open_table(job, dataset, source, place, folder,
                                input_file["sha256"] if input_file else None)
     sized, fallback = storage.sized_job(job, table.rows, len(table.features))
@@ -80,7 +78,7 @@ def load_table(job, dataset, source=None, destination=None):
         log.info("[%s] sized to %d rows x %d columns: %s", job.name, table.rows, len(table.features),
                  ", ".join(chosen))
     job = sized
-    if input_file is None and getattr(table, "source", None):  # the file a plugin read by itself
+    if input_file is None and table.source:  # the file a plugin read by itself
         input_file = input_file_digest(table.source)
     return job, table, place, input_file
 
@@ -102,10 +100,8 @@ def run_job(job, dataset, source, destination, force=False):
     seconds = {}
     job, table, place, input_file = load_table(job, dataset, source, destination)
     seconds["load"] = time.time() - started
-    held = ("in memory" if place.in_memory else
-            f"in the float32 cache, {'reused from' if table.reused else 'written to'} {table.folder}")
     log.info("[%s] %d rows x %d columns from dataset %r, held %s (%s)", job.name, table.rows,
-             len(table.features), dataset.name, held, place.reason)
+             len(table.features), dataset.name, table.where, place.reason)
     previous = continuity.Previous.find(destination.job_folder(job.name))
     fingerprint = continuity.fingerprint(job, source, table.sha256)
     if (previous is not None and not force and job.continuity.skip_unchanged
@@ -220,18 +216,17 @@ def build_manifest(job, dataset, source, table, place, input_file, history, grap
                      "loss_per_epoch": list(history.losses), "final_loss": history.final_loss},
         "quality": quality,
     }
+    manifest["training"]["engine"] = history.engine
     if graph is not None:
-        manifest["training"].update(engine="reducer neighbour loop (XLA)", graph=graph.details())
-    elif not table.in_memory:
-        manifest["training"]["engine"] = "reducer compiled loop (XLA), fed in shuffled chunks"
-    if not table.in_memory:
+        manifest["training"]["graph"] = graph.details()
+    cached = table.cache_facts()
+    if cached is not None:
         from reducer.engine.train import block_rows
 
         chunk_rows = storage.chunk_rows(job)
         manifest["streaming"] = {
             "chunk_rows": chunk_rows, "block_rows": block_rows(chunk_rows, min(job.training.batch_size, table.rows)),
-            "cache": str(table.folder), "cache_reused": table.reused, "plot_rows": int(plot_rows),
-            "plot_sample_seed": SAMPLE_SEED}
+            **cached, "plot_rows": int(plot_rows), "plot_sample_seed": SAMPLE_SEED}
     if quality is not None:
         from reducer.quality import subtitle
 
@@ -303,10 +298,8 @@ def train(job, table, graph, seconds, after_first_chunk=None, warm_from=None):
     if graph is not None:
         history = neighbor_train.train(encoder, decoder, table.normalised_rows(), graph, job.model, job.training,
                                        progress=progress, standardise=table.normalize in neighbor_train.UNCENTRED)
-    elif table.in_memory:
-        history = engine.train(autoencoder, table.x, job.training, progress=progress)
     else:
-        history = engine.train_chunks(autoencoder, table, job.training, storage.chunk_rows(job), progress=progress)
+        history = engine.train_table(autoencoder, table, job.training, storage.chunk_rows(job), progress=progress)
     history = dataclasses.replace(history, warm_start=warm)
     seconds["train"] = time.time() - t
     return encoder, decoder, history

@@ -20,11 +20,12 @@ import secrets
 import shutil
 import time
 from pathlib import Path
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
 from reducer.tables.normalise import normalised
-from reducer.tables.table import READ_ROWS, Layout, TableBuilder
+from reducer.tables.table import READ_ROWS, Block, Layout, TableBuilder, span
 
 log = logging.getLogger("reducer")
 
@@ -35,60 +36,76 @@ ROW_NEUTRAL_OPTIONS = ("streaming", "chunk_rows")
 
 @dataclasses.dataclass(frozen=True)
 class CachedTable:
-    """The cache of one job's table: answers what table.Table answers, from disk."""
+    """The cache of one job's table: answers the `table.Table` interface, from disk."""
 
     folder: Path
     rows: int
-    features: tuple
+    features: Tuple[str, ...]
     offset: np.ndarray  # float32, one per feature
     scale: np.ndarray  # float32, one per feature, never 0
     normalize: str
-    label_column: object  # str or None
-    id_column: object  # str or None
-    label_names: tuple  # label code -> label text
+    label_column: Optional[str]
+    id_column: Optional[str]
+    label_names: Tuple[Any, ...]  # label code -> label text
     x_min: float  # the smallest and largest normalised value
     x_max: float
-    input_sha256: str
-    sha256: str  # of the rows whatever their order, as table.Table.sha256
+    input_sha256: Optional[str]
+    sha256: str  # of the rows whatever their order, as table.MemoryTable.sha256
     reused: bool = False
-    order_sha256: str = ""  # as table.Table.order_sha256
-    in_memory = False
+    order_sha256: str = ""  # as table.MemoryTable.order_sha256
+    source = None  # the rows came through the cache: the input file is in the manifest already
+    held = "cache"
 
     @property
-    def in_unit_range(self):
-        slack = 1e-6  # as table.Table.in_unit_range
+    def where(self) -> str:
+        return f"in the float32 cache, {'reused from' if self.reused else 'written to'} {self.folder}"
+
+    @property
+    def in_unit_range(self) -> bool:
+        slack = 1e-6  # as table.MemoryTable.in_unit_range
         return self.x_min >= -slack and self.x_max <= 1.0 + slack
 
-    def raw(self, start, count):
-        """Rows start..start+count of the raw feature values, float32, read from disk."""
-        columns = len(self.features)
-        count = max(0, min(count, self.rows - start))
-        with open(self.folder / "raw.f32", "rb") as handle:
-            handle.seek(start * columns * 4)
-            values = np.fromfile(handle, dtype=np.float32, count=count * columns)
-        return values.reshape(count, columns)
+    def cache_facts(self) -> Optional[Dict[str, Any]]:
+        """The manifest's facts about the cache: its folder and whether this run reused it."""
+        return {"cache": str(self.folder), "cache_reused": self.reused}
 
-    def normalised(self, raw):
+    def raw(self, start: int = 0, count: Optional[int] = None) -> np.ndarray:
+        """Rows start..start+count of the raw feature values, float32, read from disk (every row
+        by default)."""
+        rows = span(start, count, self.rows)
+        columns = len(self.features)
+        with open(self.folder / "raw.f32", "rb") as handle:
+            handle.seek(rows.start * columns * 4)
+            values = np.fromfile(handle, dtype=np.float32, count=(rows.stop - rows.start) * columns)
+        return values.reshape(rows.stop - rows.start, columns)
+
+    def normalised(self, raw: np.ndarray) -> np.ndarray:
         return normalised(raw, self.offset, self.scale)
 
-    def normalised_rows(self):
+    def normalised_rows(self) -> np.ndarray:
         """Every row, normalised, in memory (the neighbour objective's graph needs them all)."""
-        return self.normalised(self.raw(0, self.rows))
+        return self.normalised(self.raw())
 
-    def chunks(self, size=READ_ROWS):
+    def chunks(self, size: int = READ_ROWS) -> Iterator[Block]:
         """(raw values, ids, labels) of `size` rows at a time, in order, read from disk."""
         for start, ids in zip(range(0, self.rows, size), self.id_chunks(size)):
             yield self.raw(start, size), ids, self.labels(start, size)
 
-    def labels(self, start, count):
+    def labels(self, start: int = 0, count: Optional[int] = None) -> Optional[np.ndarray]:
         """Label texts of rows start..start+count (an object array), or None without labels."""
         if self.label_column is None:
             return None
-        count = max(0, min(count, self.rows - start))
-        codes = np.fromfile(self.folder / "labels.i32", dtype=np.int32, count=count, offset=start * 4)
+        rows = span(start, count, self.rows)
+        codes = np.fromfile(self.folder / "labels.i32", dtype=np.int32, count=rows.stop - rows.start,
+                            offset=rows.start * 4)
         return np.asarray(self.label_names, dtype=object)[codes]
 
-    def id_chunks(self, size=READ_ROWS):
+    def ids(self, start: int = 0, count: Optional[int] = None) -> np.ndarray:
+        """Ids of rows start..start+count, in one pass over the ids up to them."""
+        rows = span(start, count, self.rows)
+        return self.ids_at(np.arange(rows.start, rows.stop))
+
+    def id_chunks(self, size: int = READ_ROWS) -> Iterator[np.ndarray]:
         """The ids in order, `size` at a time: text from the id column, else row numbers."""
         if self.id_column is None:
             for start in range(0, self.rows, size):
@@ -101,7 +118,7 @@ class CachedTable:
             for chunk in reader:
                 yield chunk[0].to_numpy(dtype=object)
 
-    def ids_at(self, rows):
+    def ids_at(self, rows: np.ndarray) -> np.ndarray:
         """The ids of the sorted row indices `rows`, in one pass over the ids."""
         rows = np.asarray(rows)
         found, start = [], 0
@@ -111,7 +128,7 @@ class CachedTable:
             start += len(chunk)
         return np.concatenate(found) if found else np.empty(0, dtype=object)
 
-    def take(self, rows):
+    def take(self, rows: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """(raw values, labels) of the sorted row indices `rows`, in one pass over the cache."""
         rows = np.asarray(rows)
         raw = np.empty((len(rows), len(self.features)), dtype=np.float32)

@@ -7,15 +7,12 @@ loads a DataFrame, which is checked and held in memory. The decision and its rea
 log line and go into the manifest.
 """
 
-import contextlib
 import dataclasses
-import signal
-import threading
-import traceback
 from pathlib import Path
 
+from reducer.datasets import calls
 from reducer.datasets.code import code_digest
-from reducer.errors import JobError, PluginError, ReducerError
+from reducer.errors import JobError
 from reducer.tables import cache, checks, table as tables
 
 # A table is held in memory when it would need at most this much, and at most a quarter of
@@ -117,88 +114,14 @@ def sized_job(job, rows, columns):
                    f"\"reconstruction\" (trained from the cache in chunks) or fewer rows")
 
 
-class _Watch:
-    ctrl_c = False  # whether SIGINT arrived while the watch was on
-
-
-@contextlib.contextmanager
-def sigint_watch():
-    """Note whether SIGINT really arrives while plugin code runs, so that a KeyboardInterrupt the
-    plugin raised itself (a script turned plugin) can fail its job alone, while a real Ctrl-C
-    still ends the run. The handler in place keeps doing what it did (raising KeyboardInterrupt,
-    or nothing in a worker process that ignores SIGINT). Python runs signal handlers in the main
-    thread only: elsewhere no KeyboardInterrupt can come from a Ctrl-C, and nothing is installed."""
-    watch = _Watch()
-    if threading.current_thread() is not threading.main_thread():
-        yield watch
-        return
-    previous = signal.getsignal(signal.SIGINT)
-
-    def arrived(signum, frame):
-        watch.ctrl_c = True
-        if callable(previous):
-            previous(signum, frame)
-        elif previous in (signal.SIG_DFL, None):  # the default: end the process, as it would have
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            signal.raise_signal(signal.SIGINT)
-
-    signal.signal(signal.SIGINT, arrived)
-    try:
-        yield watch
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
-
-
-def _plugin_failure(dataset, source, doing, exc):
-    kind = type(exc).__name__
-    if isinstance(exc, KeyboardInterrupt):
-        kind += " (raised by the plugin's code: no Ctrl-C came)"
-    return PluginError(f"dataset {dataset.name!r}{f' (plugin {source})' if source else ''} failed to "
-                       f"{doing}{_raised_at(exc, source)}: {kind}: {exc}")
-
-
 def load_rows(job, dataset, source=None):
     """The DataFrame the dataset's plugin loads; its failures name the dataset and plugin."""
-    try:
-        with sigint_watch() as watch:
-            return dataset.load(dict(job.dataset_options))
-    except ReducerError as exc:
-        raise type(exc)(f"dataset {dataset.name!r}: {exc}") from None
-    except KeyboardInterrupt as exc:
-        if watch.ctrl_c:
-            raise
-        raise _plugin_failure(dataset, source, "load", exc) from exc
-    except (Exception, SystemExit) as exc:  # a plugin's bug: name the plugin, keep the run going
-        raise _plugin_failure(dataset, source, "load", exc) from exc
-
-
-def _raised_at(exc, source):
-    """' at line N of plugin.py' for the plugin file's innermost frame, when there is one."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if source and f.filename == str(source)]
-    return f" at line {frames[-1].lineno} of {Path(frames[-1].filename).name}" if frames else ""
+    return calls.load(dataset, job.dataset_options, source)
 
 
 def _blocks(job, dataset, source):
     """The dataset's block reader for this job (a context manager, not yet entered)."""
-    try:
-        return dataset.read_blocks(reading_options(job, dataset), chunk_rows(job))
-    except ReducerError:
-        raise
-    except (Exception, SystemExit) as exc:
-        raise _plugin_failure(dataset, source, "open its rows", exc) from exc
-
-
-@contextlib.contextmanager
-def _plugin_blocks(dataset, source):
-    """Around reading a plugin's blocks: a KeyboardInterrupt with no Ctrl-C behind it came from
-    the plugin's code (reducer's own readers raise none) and fails the job alone."""
-    with sigint_watch() as watch:
-        try:
-            yield
-        except KeyboardInterrupt as exc:
-            if watch.ctrl_c:
-                raise
-            raise _plugin_failure(dataset, source, "read its rows", exc) from exc
+    return calls.open_blocks(dataset, reading_options(job, dataset), chunk_rows(job), source)
 
 
 def _origin(job, dataset):
@@ -218,12 +141,14 @@ def _explained(exc, blocks):
 
 
 def open_table(job, dataset, source, storage, cache_folder, input_sha256=None):
-    """The job's checked, normalised table: a table.Table in memory, or a cache.CachedTable
+    """The job's checked, normalised table: a table.MemoryTable in memory, or a cache.CachedTable
     (built in `cache_folder`, or reused from it while `input_sha256` and the options match)."""
     options = reading_options(job, dataset)
     if dataset.read_blocks is None:
         return tables.make_table(load_rows(job, dataset, source), dataset, job.dataset_options)
-    with _plugin_blocks(dataset, source):
+    if not storage.in_memory and cache_folder is None:
+        raise JobError(f"{job.path}: a table held out of core needs an outputs folder for its cache")
+    with calls.reading(dataset, source):
         blocks = _blocks(job, dataset, source)
         try:
             if storage.in_memory:
@@ -244,9 +169,9 @@ def validate(job, dataset, source):
     if dataset.read_blocks is None:
         table = tables.make_table(load_rows(job, dataset, source), dataset, job.dataset_options)
         rows, columns = table.rows, len(table.features)
-        check_labels(job, dataset, table.labels, table.label_column)
+        check_labels(job, dataset, table.labels(), table.label_column)
     else:
-        with _plugin_blocks(dataset, source), _blocks(job, dataset, source) as blocks:
+        with calls.reading(dataset, source), _blocks(job, dataset, source) as blocks:
             layout = tables.Layout(tuple(blocks.features), blocks.label_column, blocks.id_column)
             builder = tables.TableBuilder(layout, job.dataset_options.get("normalize", dataset.normalize),
                                           dataset.name, _origin(job, dataset))

@@ -3,14 +3,14 @@
 Whatever read the rows (a plugin's DataFrame, or a dataset's block reader such as the CSV
 one), they arrive here as blocks of (float64 values, ids, labels), already cell-checked
 (checks.py). `TableBuilder` gathers the normalisation statistics (normalise.ColumnStats), the
-row digest and the float32 values; it finishes into an in-memory `Table` here, or into the
+row digest and the float32 values; it finishes into an in-memory `MemoryTable` here, or into the
 float32 cache on disk (cache.py), with the same numbers either way.
 """
 
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Protocol, Tuple
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from reducer.tables.normalise import ColumnStats, check_spread, method_of, norma
 
 log = logging.getLogger("reducer")
 READ_ROWS = 65_536  # rows per piece when a whole table is walked through (embedding.csv, the digest)
+Block = Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]  # (values, ids, labels) of some rows
 
 
 class RowsDigest:
@@ -183,58 +184,128 @@ class TableBuilder:
         return offset32, scale32, self.method
 
 
-@dataclass(frozen=True)
-class Table:
-    """Every row in memory. The cache's `cache.CachedTable` answers the same questions from disk."""
+class Table(Protocol):
+    """The one interface of a table, held in memory (`MemoryTable`) or in the float32 cache on disk
+    (cache.CachedTable): the same names, the same kinds. Attributes describe the table; methods
+    read rows (a start row and a count, or sorted row indices, counted from 0 in the order the
+    rows were read), whether from memory or from disk. Code outside reducer/tables/ uses this
+    interface only and never asks where the rows are."""
 
-    raw: np.ndarray  # float32, rows x features, as loaded
-    x: np.ndarray  # float32, normalised: (raw - offset) / scale
+    @property
+    def rows(self) -> int: ...
+    @property
+    def features(self) -> Tuple[str, ...]: ...
+    @property
+    def offset(self) -> np.ndarray: ...  # float32, one per feature
+    @property
+    def scale(self) -> np.ndarray: ...  # float32, one per feature, never 0
+    @property
+    def normalize(self) -> str: ...  # "minmax", "zscore", "none" or "fixed"
+    @property
+    def label_column(self) -> Optional[str]: ...
+    @property
+    def id_column(self) -> Optional[str]: ...
+    @property
+    def sha256(self) -> str: ...  # of the rows (feature values, label, id), whatever their order
+    @property
+    def order_sha256(self) -> str: ...  # of the feature values, labels and ids in their order
+    @property
+    def source(self) -> Optional[str]: ...  # the file the rows came from, when the reader said
+    @property
+    def held(self) -> str: ...  # "memory" or "cache", as the manifest's `table.held`
+    @property
+    def where(self) -> str: ...  # where the rows are, for the log line
+    @property
+    def in_unit_range(self) -> bool: ...  # every normalised value in [0, 1]
+    def cache_facts(self) -> Optional[Dict[str, Any]]: ...  # the cache's folder and reuse, or None
+    def raw(self, start: int = 0, count: Optional[int] = None) -> np.ndarray: ...
+    def labels(self, start: int = 0, count: Optional[int] = None) -> Optional[np.ndarray]: ...
+    def ids(self, start: int = 0, count: Optional[int] = None) -> np.ndarray: ...
+    def id_chunks(self, size: int = READ_ROWS) -> Iterator[np.ndarray]: ...
+    def chunks(self, size: int = READ_ROWS) -> Iterator[Block]: ...
+    def take(self, rows: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]: ...
+    def ids_at(self, rows: np.ndarray) -> np.ndarray: ...
+    def normalised(self, raw: np.ndarray) -> np.ndarray: ...
+    def normalised_rows(self) -> np.ndarray: ...
+
+
+def span(start: int, count: Optional[int], rows: int) -> slice:
+    """Rows start..start+count (all from start when count is None), clipped to the table."""
+    end = rows if count is None else min(rows, start + max(0, count))
+    return slice(min(start, rows), max(min(start, rows), end))
+
+
+@dataclass(frozen=True)
+class MemoryTable:
+    """Every row in memory; answers the `Table` interface (as cache.CachedTable does from disk)."""
+
+    values: np.ndarray  # float32, rows x features, as loaded
+    x: np.ndarray  # float32, normalised: (values - offset) / scale
     offset: np.ndarray  # float32, one per feature
     scale: np.ndarray  # float32, one per feature, never 0
-    features: tuple
-    ids: np.ndarray
-    labels: Optional[np.ndarray]
+    features: Tuple[str, ...]
+    id_values: np.ndarray
+    label_values: Optional[np.ndarray]
     id_column: Optional[str]
     label_column: Optional[str]
     normalize: str  # "minmax", "zscore", "none" or "fixed"
     sha256: str  # of the rows (feature values, label, id), whatever their order
     source: Optional[str] = None  # the file the rows came from, when the reader said
     order_sha256: str = ""  # of the feature values, labels and ids in their order
-    in_memory = True
+    held = "memory"
+    where = "in memory"
 
     @property
-    def rows(self):
-        return len(self.raw)
+    def rows(self) -> int:
+        return len(self.values)
 
     @property
-    def in_unit_range(self):
+    def in_unit_range(self) -> bool:
         """True when every normalised value lies in [0, 1]: a sigmoid output can reproduce it."""
         slack = 1e-6  # float32 rounding of (x - min) / (max - min) can land a hair outside [0, 1]
         return bool(self.x.size) and float(self.x.min()) >= -slack and float(self.x.max()) <= 1.0 + slack
 
-    def take(self, rows):
+    def cache_facts(self) -> Optional[Dict[str, Any]]:
+        return None
+
+    def raw(self, start: int = 0, count: Optional[int] = None) -> np.ndarray:
+        """Rows start..start+count of the raw feature values, float32 (every row by default)."""
+        return self.values[span(start, count, self.rows)]
+
+    def labels(self, start: int = 0, count: Optional[int] = None) -> Optional[np.ndarray]:
+        """Labels of rows start..start+count, or None without a label column."""
+        return None if self.label_values is None else self.label_values[span(start, count, self.rows)]
+
+    def ids(self, start: int = 0, count: Optional[int] = None) -> np.ndarray:
+        """Ids of rows start..start+count: the id column's, else row numbers."""
+        return self.id_values[span(start, count, self.rows)]
+
+    def id_chunks(self, size: int = READ_ROWS) -> Iterator[np.ndarray]:
+        for start in range(0, self.rows, size):
+            yield self.ids(start, size)
+
+    def take(self, rows: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """(raw values, labels) of the row indices `rows`."""
-        return self.raw[rows], None if self.labels is None else self.labels[rows]
+        return self.values[rows], None if self.label_values is None else self.label_values[rows]
 
-    def ids_at(self, rows):
+    def ids_at(self, rows: np.ndarray) -> np.ndarray:
         """The ids of the sorted row indices `rows`."""
-        return self.ids[rows]
+        return self.id_values[rows]
 
-    def chunks(self, size=READ_ROWS):
+    def chunks(self, size: int = READ_ROWS) -> Iterator[Block]:
         """(raw values, ids, labels) of `size` rows at a time, in order."""
         for start in range(0, self.rows, size):
-            end = start + size
-            yield self.raw[start:end], self.ids[start:end], None if self.labels is None else self.labels[start:end]
+            yield self.raw(start, size), self.ids(start, size), self.labels(start, size)
 
-    def normalised(self, raw):
+    def normalised(self, raw: np.ndarray) -> np.ndarray:
         return normalised(raw, self.offset, self.scale)
 
-    def normalised_rows(self):
+    def normalised_rows(self) -> np.ndarray:
         return self.x
 
 
 def assemble(blocks, layout, normalize, dataset_name, origin, source=None):
-    """An in-memory `Table` from checked blocks: (values float64, ids or None, labels or None)."""
+    """An in-memory `MemoryTable` from checked blocks: (values float64, ids or None, labels or None)."""
     raws, ids, labels = [], [], []
 
     def keep(raw32, block_ids, block_labels):
@@ -256,10 +327,10 @@ def assemble(blocks, layout, normalize, dataset_name, origin, source=None):
     else:
         id_array = np.concatenate(ids)
     in_order = builder.digest.hexdigest([label_array] if label_array is not None else None, [id_array])
-    return Table(raw=raw32, x=normalised(raw32, offset32, scale32), offset=offset32, scale=scale32,
-                 features=layout.features, ids=id_array, labels=label_array, id_column=layout.id_column,
-                 label_column=layout.label_column, normalize=method, sha256=builder.digest.row_set.hexdigest(),
-                 source=source, order_sha256=in_order)
+    return MemoryTable(values=raw32, x=normalised(raw32, offset32, scale32), offset=offset32, scale=scale32,
+                       features=layout.features, id_values=id_array, label_values=label_array,
+                       id_column=layout.id_column, label_column=layout.label_column, normalize=method,
+                       sha256=builder.digest.row_set.hexdigest(), source=source, order_sha256=in_order)
 
 
 # ---------------------------------------------------------------- a plugin's DataFrame
@@ -300,7 +371,7 @@ def frame_layout(frame, dataset, options):
 
 
 def make_table(frame, dataset, options):
-    """Check the rows a plugin's load() returned and normalise them: a `Table`.
+    """Check the rows a plugin's load() returned and normalise them: a `MemoryTable`.
 
     options: the job's [dataset] table; `label`, `id`, `features`, `normalize` there override
     the dataset's own choices. Problems with the rows raise DataError starting with the data

@@ -1,0 +1,109 @@
+"""Calling a registered dataset's plugin code: `load`, `read_blocks`, `validate`.
+
+Beside the registry that collected the datasets, and the one place that guards their calls:
+a plugin's bug (any exception, SystemExit, a KeyboardInterrupt its own code raised) becomes a
+PluginError that names the dataset, the plugin file and the line that raised, and fails that
+job alone; reducer's own errors (DataError, JobError...) pass through with the dataset's name;
+a real Ctrl-C still ends the run.
+"""
+
+import contextlib
+import signal
+import threading
+import traceback
+from pathlib import Path
+from types import FrameType
+from typing import Any, Callable, Iterator, Mapping, Optional, Union
+
+from reducer.datasets.dataset import Dataset
+from reducer.errors import PluginError, ReducerError
+
+Source = Union[str, Path, None]  # the plugin's file, when the registry knows it
+
+
+class Watch:
+    ctrl_c = False  # whether SIGINT arrived while the watch was on
+
+
+@contextlib.contextmanager
+def sigint_watch() -> Iterator[Watch]:
+    """Note whether SIGINT really arrives while plugin code runs, so that a KeyboardInterrupt the
+    plugin raised itself (a script turned plugin) can fail its job alone, while a real Ctrl-C
+    still ends the run. The handler in place keeps doing what it did (raising KeyboardInterrupt,
+    or nothing in a worker process that ignores SIGINT). Python runs signal handlers in the main
+    thread only: elsewhere no KeyboardInterrupt can come from a Ctrl-C, and nothing is installed."""
+    watch = Watch()
+    if threading.current_thread() is not threading.main_thread():
+        yield watch
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def arrived(signum: int, frame: Optional[FrameType]) -> None:
+        watch.ctrl_c = True
+        if callable(previous):
+            previous(signum, frame)
+        elif previous in (signal.SIG_DFL, None):  # the default: end the process, as it would have
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.raise_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGINT, arrived)
+    try:
+        yield watch
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+
+
+def failure(dataset: Dataset, source: Source, doing: str, exc: BaseException) -> PluginError:
+    """The one line for a plugin's bug: dataset, plugin file, what it failed to do, where, what."""
+    kind = type(exc).__name__
+    if isinstance(exc, KeyboardInterrupt):
+        kind += " (raised by the plugin's code: no Ctrl-C came)"
+    return PluginError(f"dataset {dataset.name!r}{f' (plugin {source})' if source else ''} failed to "
+                       f"{doing}{_raised_at(exc, source)}: {kind}: {exc}")
+
+
+def _raised_at(exc: BaseException, source: Source) -> str:
+    """' at line N of plugin.py' for the plugin file's innermost frame, when there is one."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if source and f.filename == str(source)]
+    return f" at line {frames[-1].lineno} of {Path(frames[-1].filename).name}" if frames else ""
+
+
+def load(dataset: Dataset, options: Mapping[str, Any], source: Source = None) -> Any:
+    """What the dataset's load(options) returns (a DataFrame, unchecked here)."""
+    try:
+        with sigint_watch() as watch:
+            return dataset.load(dict(options))
+    except ReducerError as exc:
+        raise type(exc)(f"dataset {dataset.name!r}: {exc}") from None
+    except KeyboardInterrupt as exc:
+        if watch.ctrl_c:
+            raise
+        raise failure(dataset, source, "load", exc) from exc
+    except (Exception, SystemExit) as exc:  # a plugin's bug: name the plugin, keep the run going
+        raise failure(dataset, source, "load", exc) from exc
+
+
+def open_blocks(dataset: Dataset, options: Mapping[str, Any], chunk_rows: int, source: Source = None) -> Any:
+    """The dataset's block reader (a context manager, not yet entered): call it inside `reading`."""
+    read_blocks: Optional[Callable[[dict, int], Any]] = dataset.read_blocks
+    if read_blocks is None:
+        raise PluginError(f"dataset {dataset.name!r} offers no read_blocks")
+    try:
+        return read_blocks(dict(options), chunk_rows)
+    except ReducerError:
+        raise
+    except (Exception, SystemExit) as exc:
+        raise failure(dataset, source, "open its rows", exc) from exc
+
+
+@contextlib.contextmanager
+def reading(dataset: Dataset, source: Source = None) -> Iterator[None]:
+    """Around reading a plugin's blocks: a KeyboardInterrupt with no Ctrl-C behind it came from
+    the plugin's code (reducer's own readers raise none) and fails the job alone."""
+    with sigint_watch() as watch:
+        try:
+            yield
+        except KeyboardInterrupt as exc:
+            if watch.ctrl_c:
+                raise
+            raise failure(dataset, source, "read its rows", exc) from exc
