@@ -9,13 +9,32 @@ import contextlib
 import contextvars
 import logging
 import sys
+import time
+from typing import Iterator, Optional
 
 log = logging.getLogger("reducer")
-_job = contextvars.ContextVar("reducer_job", default=None)
+_job: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("reducer_job", default=None)
+
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # UTC, as the summary lines, status.json and the history say
+
+
+class UtcFormatter(logging.Formatter):
+    """`2026-11-01T02:00:12Z INFO message`: the time in UTC with its zone, whatever TZ says."""
+
+    converter = time.gmtime
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s", TIME_FORMAT)
+
+
+def utc_stamp(moment: Optional[float] = None) -> str:
+    """A time (now by default) as the log writes it."""
+    return time.strftime(TIME_FORMAT, time.gmtime(moment))
 
 
 @contextlib.contextmanager
-def job_context(name):
+def job_context(name: Optional[str]) -> Iterator[None]:
     """Within it, `job_tag()` is '[name]'."""
     token = _job.set(name)
     try:
@@ -24,15 +43,15 @@ def job_context(name):
         _job.reset(token)
 
 
-def job_tag(fallback):
+def job_tag(fallback: str) -> str:
     """'[job]' inside job_context, else `fallback` (the file being read, say)."""
     name = _job.get()
     return f"[{name}]" if name else fallback
 
 
-def setup_logging(quiet):
+def setup_logging(quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    handler.setFormatter(UtcFormatter())
     log.handlers[:] = [handler]
     log.setLevel(logging.WARNING if quiet else logging.INFO)
     log.propagate = False

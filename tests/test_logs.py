@@ -3,6 +3,7 @@ summary line per job in the order given with its UTC time, a totals line, and wa
 with their job. These runs fail before any training, so they take seconds."""
 
 import argparse
+import datetime
 import logging
 import re
 import textwrap
@@ -88,3 +89,20 @@ def test_a_constant_column_is_one_warning_tagged_with_its_job(tmp_path, caplog):
     assert len(warnings) == 1 and warnings[0].startswith("[wine] constant column(s) 'b' of "), warnings
     assert warnings[0].endswith(f"{Path(TEST_DATA / 'csv' / 'one_constant.csv')} carry no information; kept, but "
                                 "they do not shape the map")
+
+
+def test_log_lines_carry_the_utc_time_with_its_zone_whatever_tz_says(tmp_path):
+    """One clock: the log line's time is UTC with a Z, like the banner's and the summary's, even
+    where the local zone is hours away from UTC."""
+    project = failing_project(tmp_path / "project")
+    result = project.run("run", "jobs/b_missing.toml", env={"TZ": "Asia/Kathmandu"})  # UTC+05:45
+    assert result.returncode == 1, result.stderr
+    banner = result.stderr.splitlines()[0]
+    stamp = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) INFO reducer ", banner)
+    assert stamp, banner
+    started = re.search(r"run started (\S+Z),", banner).group(1)
+    logged = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%dT%H:%M:%SZ")
+    # The same moment twice on one line, both in UTC: a local time would be 5 h 45 min off.
+    assert abs((datetime.datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ") - logged).total_seconds()) < 120
+    error = next(line for line in result.stderr.splitlines() if " ERROR " in line)
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ERROR ", error), error

@@ -17,13 +17,13 @@ import logging
 import os
 import re
 import stat
-import time
 from pathlib import Path
 
 from reducer.errors import LockedError, OutputError
+from reducer.log import utc_stamp
 
 LOCK_NAME = ".reducer.lock"
-LOCK_TEXT = re.compile(rb"\A(pid \d+ since [0-9: -]+\n?)?\Z")
+LOCK_TEXT = re.compile(rb"\A(pid \d+ since [0-9: TZ-]+\n?)?\Z")  # a local time before the clock was UTC
 log = logging.getLogger("reducer")
 
 
@@ -87,7 +87,7 @@ def run_lock(outputs_folder, wait=False):
         # Best effort: a full disk must not stop a run that needs no new space to take the lock.
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+            os.pwrite(fd, f"pid {os.getpid()} since {utc_stamp()}\n".encode(), 0)
         yield path
     finally:
         os.close(fd)  # closing the descriptor releases the lock

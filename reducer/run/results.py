@@ -1,15 +1,10 @@
 """What running or checking a job gives back: a `JobResult`, and its one summary line."""
 
-import datetime
 from dataclasses import dataclass, field
 from typing import Optional
 
 from reducer.gate import worse_than_pca
-
-
-def utc_stamp():
-    """'2026-11-01T02:03:04Z'."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+from reducer.log import utc_stamp  # the one clock: '2026-11-01T02:03:04Z', as the log lines
 
 
 @dataclass
