@@ -1,6 +1,7 @@
 """The command line: parse arguments, call the library, turn errors into one line and an exit code."""
 
 import argparse
+import contextlib
 import enum
 import glob
 import logging
@@ -25,6 +26,7 @@ class Exit(enum.IntEnum):
     LOCKED = 75  # another run holds the outputs folder's lock (EX_TEMPFAIL: try again later)
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM, e.g. cron's timeout
+    CLOSED_PIPE = 141  # whoever read standard output stopped (`| head`): 128 + SIGPIPE, as the shell has it
 
 
 class Terminated(BaseException):
@@ -326,6 +328,13 @@ COMMANDS = {"run": cmd_run, "check": cmd_check, "datasets": cmd_datasets, "encod
 
 
 def main(argv=None):
+    try:
+        return _command(argv)
+    except BrokenPipeError:  # whoever read our standard output is gone; see stdout_closed
+        return stdout_closed()
+
+
+def _command(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
@@ -347,9 +356,22 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("reducer: interrupted; published outputs are intact", file=sys.stderr)
         return Exit.INTERRUPTED
+    except BrokenPipeError:
+        raise  # not a bug: main's
     except Exception:  # a bug outside any one job: Python's own exit code 1 would read "a job failed"
         log.critical("internal error (a bug in reducer, please report it):\n%s", traceback.format_exc().rstrip())
         return Exit.INTERNAL
+
+
+def stdout_closed() -> Exit:
+    """The reader of standard output went away (`reducer datasets | head -1`): not a bug, and
+    nothing to say. What is still buffered for it goes to /dev/null, so that the interpreter's
+    last flush has nowhere to fail."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return Exit.CLOSED_PIPE
 
 
 def entry():
