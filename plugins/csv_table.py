@@ -49,4 +49,10 @@ def register_datasets(register):
     register(reducer.Dataset(
         name="csv", description="any CSV file: set path, and label, id, features as needed",
         load=load_csv, read_blocks=read_blocks, validate=validate_csv, normalize="minmax",
-        options={"path": str, "delimiter": str, "header": bool, "encoding": str}))
+        options={
+            "path": reducer.Option(str, required=True, description="the CSV file, relative to the job file"),
+            "delimiter": reducer.Option(str, default=",", description="the character between fields"),
+            "header": reducer.Option(bool, default=True,
+                                     description="whether the first line names the columns (false: 0, 1, 2...)"),
+            "encoding": reducer.Option(str, default="utf-8", description="the text encoding (a byte-order mark is fine)"),
+        }))

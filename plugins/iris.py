@@ -16,4 +16,5 @@ def load_iris(options):
 def register_datasets(register):
     register(reducer.Dataset(
         name="iris", description="Fisher's iris, 150 x 4 measurements, label species",
-        load=load_iris, label="species", normalize="minmax", options={"path": str}))
+        load=load_iris, label="species", normalize="minmax", options={"path": reducer.Option(
+            str, description="a CSV file with iris' columns (default: the built-in copy)")}))

@@ -23,4 +23,4 @@ def register_datasets(register):
         name="uci_digits", description="UCI optical digits: 8x8 bitmaps, 64 pixels 0..16, label 0..9",
         load=load_digits, label="digit", features=PIXELS,
         normalize=(0.0, 16.0),  # the seed's pixels / 16, kept fixed so every run has one scale
-        options={"path": str}))
+        options={"path": reducer.Option(str, description="the digits file (default: the built-in copy)")}))

@@ -1,6 +1,6 @@
 """reducer: wide tables to 2-D/3-D maps with a Keras autoencoder.
 
-For plugin authors: `hookimpl`, `Dataset`, the error types and `DATA` (the built-in datasets'
+For plugin authors: `hookimpl`, `Dataset`, `Option`, the error types and `DATA` (the built-in datasets'
 sample files); the contract is documented in `reducer/datasets/hookspecs.py` and
 `reducer/datasets/dataset.py`.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pluggy
 
-from reducer.datasets.dataset import Dataset
+from reducer.datasets.dataset import Dataset, Option
 from reducer.errors import DataError, JobError, LockedError, PluginError, ReducerError
 
 __version__ = "0.1.0"
@@ -39,5 +39,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'reducer' has no attribute {name!r}")
 
 
-__all__ = ["DATA", "DataError", "Dataset", "Encoder", "JobError", "JobResult", "LockedError", "PluginError",
+__all__ = ["DATA", "DataError", "Dataset", "Encoder", "JobError", "JobResult", "LockedError", "Option", "PluginError",
            "ReducerError", "__version__", "check_jobs", "hookimpl", "run_jobs"]

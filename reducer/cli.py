@@ -101,7 +101,9 @@ def build_parser():
                        help="also read and check every row of every job's input (no training)")
     add_folder_options(check)
 
-    datasets = commands.add_parser("datasets", help="list every dataset the plugins provide")
+    datasets = commands.add_parser("datasets", help="list every dataset the plugins provide, with its options")
+    datasets.add_argument("name", nargs="?", metavar="NAME",
+                          help="show this dataset only, with the options every dataset takes too")
     datasets.add_argument("--project", metavar="DIR",
                           help="also scan this project's plugins/ folder (default: none; plugin code is "
                                "imported only from folders you name)")
@@ -149,15 +151,35 @@ def build_parser():
 
 
 def cmd_datasets(args):
+    from reducer.datasets import options
+    from reducer.datasets.dataset import BLOCK_OPTIONS, COMMON_OPTIONS
     from reducer.datasets.registry import load_registry
 
     registry = load_registry(args.plugins, Path(args.project) if args.project else None)
     for problem in registry.problems:
         print(f"warning: {problem}", file=sys.stderr)
-    rows = [(name, reg.source, reg.dataset.description) for name, reg in sorted(registry.datasets.items())]
-    width = max((len(r[0]) for r in rows), default=4)
-    for name, source, description in rows:
-        print(f"{name:<{width}}  {description}\n{'':<{width}}  from {source}")
+    chosen = sorted(registry.datasets.items())
+    if args.name is not None:
+        chosen = [(name, reg) for name, reg in chosen if name == args.name]
+        if not chosen:
+            known = ", ".join(sorted(registry.datasets)) or "none"
+            print(f"reducer: unknown dataset {args.name!r}; known datasets: {known}", file=sys.stderr)
+            return Exit.USAGE
+    width = max((len(name) for name, _ in chosen), default=4)
+    for name, registered in chosen:
+        dataset = registered.dataset
+        print(f"{name:<{width}}  {dataset.description}\n{'':<{width}}  from {registered.source}")
+        own = [options.described(key, option) for key, option in options.own_specs(dataset).items()]
+        lines = [("options:", own)] if own else []
+        if args.name is not None:  # the one dataset asked about: what every job may set too
+            shared = {**COMMON_OPTIONS, **(BLOCK_OPTIONS if dataset.read_blocks is not None else {})}
+            lines.append(("options every dataset takes:", [options.described(key, option) for key, option in shared.items()
+                           if key not in dataset.options]))
+        for heading, rows in lines:
+            print(f"{'':<{width}}  {heading}")
+            key_width, type_width = (max(len(row[k]) for row in rows) for k in (0, 1))
+            for key, kind, description in rows:
+                print(f"{'':<{width}}    {key:<{key_width}}  {kind:<{type_width}}  {description}".rstrip())
     return Exit.JOBS_FAILED if registry.problems else Exit.OK
 
 

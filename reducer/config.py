@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from reducer.datasets.dataset import BLOCK_OPTIONS, COMMON_OPTIONS, NORMALIZE_METHODS
+from reducer.datasets import options as dataset_options
+from reducer.datasets.dataset import BLOCK_OPTIONS
 from reducer.datasets.registry import per_feature_width
 from reducer.defaults import neighbor_settings
 from reducer.errors import DataError, JobError, PluginError, ReducerError
@@ -361,26 +362,16 @@ def _resolve_paths(job_path, options, folder):
 
 def check_options(job, dataset):
     """Check the job's [dataset] options against what the dataset accepts: every key, type and
-    value `reducer run` would refuse, before anything is read or trained."""
-    accepted = {**COMMON_OPTIONS, **{k: v if isinstance(v, tuple) else (v,) for k, v in dataset.options.items()}}
-    if dataset.read_blocks is not None:
-        accepted.update(BLOCK_OPTIONS)
-    for key, value in job.dataset_options.items():
+    value `reducer run` would refuse, before anything is read or trained. Returns the options
+    with the dataset's declared defaults filled in (datasets/options.py)."""
+    accepted = dataset_options.specs(dataset)
+    for key in job.dataset_options:
         if key not in accepted:
             hint = (f"; {key} applies to datasets that can be read in blocks (such as csv), and "
                     f"{dataset.name!r} cannot" if key in BLOCK_OPTIONS else "")
             raise unknown_key(job.path, key, ["name", *accepted],
                               f" in [dataset] for dataset {dataset.name!r}{hint}")
-        _check_value(job.path, f"dataset.{key}", value, accepted[key])
-    kind = job.dataset_options.get("label_type")
-    if kind is not None and kind not in ("class", "value"):
-        raise JobError(f"{job.path}: dataset.label_type must be one of class, value, got {kind!r}")
-    normalize = job.dataset_options.get("normalize")
-    if normalize is not None and normalize not in NORMALIZE_METHODS:
-        raise JobError(f"{job.path}: dataset.normalize must be one of {', '.join(NORMALIZE_METHODS)}, "
-                       f"got {normalize!r}")
-    if job.dataset_options.get("chunk_rows", 1) < 1:
-        raise JobError(f"{job.path}: dataset.chunk_rows must be 1 or more, got {job.dataset_options['chunk_rows']}")
+    filled = dataset_options.checked(job.path, dataset, job.dataset_options)
     fixed_width = per_feature_width(dataset.normalize)
     features = job.dataset_options.get("features")
     if fixed_width is not None and features is not None and "normalize" not in job.dataset_options \
@@ -400,7 +391,7 @@ def check_options(job, dataset):
 
         try:
             with sigint_watch() as watch:
-                dataset.validate(dict(job.dataset_options))
+                dataset.validate(dict(filled))
         except ReducerError as exc:
             raise JobError(f"{job.path}: {exc}") from None
         except (Exception, SystemExit, KeyboardInterrupt) as exc:  # a plugin's bug: name it, as for load()
@@ -408,14 +399,15 @@ def check_options(job, dataset):
                 raise
             raise PluginError(f"{job.path}: dataset {dataset.name!r} failed to validate its options: "
                               f"{type(exc).__name__}: {exc}") from None
+    return filled
 
 
 def job_for_dataset(job, dataset):
     """The job checked against its dataset (check_options), with the normalisation its
     objective takes from it (Job.for_dataset): what `reducer check`, `reducer run` and a worker
     process all run before anything is read."""
-    check_options(job, dataset)
-    return job.for_dataset(dataset)
+    filled = check_options(job, dataset)
+    return dataclasses.replace(job, dataset_options=filled).for_dataset(dataset)
 
 
 def read_jobs(paths):

@@ -5,18 +5,45 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 NORMALIZE_METHODS = ("minmax", "zscore", "none")
 
+
+@dataclass(frozen=True)
+class Option:
+    """One option a dataset accepts in a job's [dataset] table (`Dataset.options`).
+
+    type: a type or a tuple of types (``int``, ``float``, ``str``, ``bool``, ``list``,
+        ``(int, str)``); a whole number is accepted where ``float`` is declared, and the plugin
+        gets it as a float.
+    default: the value the plugin gets when the job leaves the option out; None for no default
+        (the option is then absent from the options the plugin gets).
+    required: the job must give it (`reducer check` refuses a job without it); not with a default.
+    choices: the values allowed, or None for any of the type.
+    min, max: the range allowed for a number (inclusive), or None.
+    description: one line for `reducer datasets` and for the message when it is missing.
+
+    Example: ``reducer.Option(int, default=200, min=2, description="how many rows to make")``.
+    """
+
+    type: Any = str
+    default: Any = None
+    required: bool = False
+    choices: Optional[Sequence[Any]] = None
+    min: Optional[float] = None
+    max: Optional[float] = None
+    description: str = ""
+
+
 # Options every dataset accepts in a job's [dataset] table; they override the dataset's defaults.
-COMMON_OPTIONS: Mapping[str, tuple] = {
-    "label": (str,),
-    "id": (str,),
-    "features": (list,),
-    "normalize": (str,),
-    "label_type": (str,),
+COMMON_OPTIONS: Mapping[str, Option] = {
+    "label": Option(str, description="the column of labels that colour the map (default: the dataset's)"),
+    "id": Option(str, description="the column of row ids (default: the dataset's, else row numbers)"),
+    "features": Option(list, description="the numeric columns to reduce (default: the dataset's, else all)"),
+    "normalize": Option(str, choices=NORMALIZE_METHODS, description="how columns are scaled before training"),
+    "label_type": Option(str, choices=("class", "value"), description="whether labels are classes or values"),
 }
 # Options every dataset with `read_blocks` accepts: where its table lives, and the block size.
-BLOCK_OPTIONS: Mapping[str, tuple] = {
-    "streaming": (bool,),
-    "chunk_rows": (int,),
+BLOCK_OPTIONS: Mapping[str, Option] = {
+    "streaming": Option(bool, description="true: the float32 cache on disk; false: memory (default: size decides)"),
+    "chunk_rows": Option(int, min=1, description="rows per block read (default 100000)"),
 }
 
 Affine = tuple  # (offset, scale): scalars or one number per feature column
@@ -45,9 +72,13 @@ class Dataset:
         The map is stored inside the saved encoder, so the encoder takes raw rows. "minmax"
         becomes "zscore" for a job with the neighbour objective (the default) that names no
         `normalize` (config.Job.for_dataset); "zscore", "none" and a fixed map are kept.
-    options: extra job options the loader understands, name -> type or tuple of types (``int``,
-        ``(int, float)``; not ``"int"`` nor ``list[str]``). Jobs may also set `label`, `id`,
-        `features` and `normalize`, which override the fields here.
+    options: extra job options the loader understands, name -> `reducer.Option` (type, default,
+        required, choices or range, description), or, the short form, a type or tuple of types
+        (``int``, ``(int, float)``; not ``"int"`` nor ``list[str]``). `reducer check` refuses an
+        unknown option, a missing required one and a value out of its type, choices or range, in
+        one line; `validate`, `load` and `read_blocks` get the options with the defaults filled
+        in. `reducer datasets` lists them. Jobs may also set `label`, `id`, `features`,
+        `normalize` and `label_type`, which override the fields here.
     validate: optional ``validate(options) -> None``, called by `reducer check` and before
         `reducer run` loads anything, with the options as `load` gets them; raise
         ``reducer.DataError`` with a one-line message for a value the loader would refuse.

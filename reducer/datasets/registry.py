@@ -17,7 +17,6 @@ import numbers
 import os
 import re
 import sys
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pluggy
 
-from reducer.datasets import hookspecs
+from reducer.datasets import hookspecs, options
 from reducer.datasets.dataset import NORMALIZE_METHODS, Dataset
 from reducer.errors import PluginError
 
@@ -172,11 +171,6 @@ def load_registry(extra_dirs=(), project_root=None):
 # ---------------------------------------------------------------- checking a Dataset
 
 
-def _is_type(value):
-    # list[str] and friends are not types isinstance() can check against
-    return isinstance(value, type) and not isinstance(value, types.GenericAlias)
-
-
 def _column_name(value):
     return isinstance(value, (str, int)) and not isinstance(value, bool)  # as the frame has them: text, or 0, 1...
 
@@ -255,14 +249,11 @@ def malformed(dataset):
     if dataset.label_type not in (None, "class", "value"):
         return f"label_type must be \"class\", \"value\" or None, got {dataset.label_type!r}"
     if not isinstance(dataset.options, Mapping):
-        return f"options must be a dict of option name -> type, got {dataset.options!r}"
+        return f"options must be a dict of option name -> reducer.Option (or type), got {dataset.options!r}"
     for key, spec in dataset.options.items():
-        if not isinstance(key, str):
-            return f"options: names must be strings, got {key!r}"
-        accepted = spec if isinstance(spec, tuple) else (spec,)
-        if not accepted or not all(_is_type(t) for t in accepted):
-            return (f"options[{key!r}] must be a type such as int, str, bool, float or list (or a tuple of "
-                    f"types), got {spec!r}")
+        problem = options.declaration_problem(key, spec)
+        if problem:
+            return problem
     return _normalize_problem(dataset)
 
 
