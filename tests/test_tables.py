@@ -82,6 +82,28 @@ def test_check_refuses_what_run_would_refuse(project):
     assert ran.returncode == 1 and lines["chunks"].split("invalid: ")[1] in ran.stdout
 
 
+def test_check_reads_the_header_and_refuses_columns_the_input_lacks(project):
+    """Without --data, check reads the CSV's first lines: a label, id or feature the header
+    lacks is refused with the line run prints, naming the column and the file."""
+    for name, right, wrong in (("label", "cultivar", "bacth"), ("id", "sample_id", "sampleid")):
+        path = wine_job(project, name)
+        path.write_text(path.read_text().replace(f'"{right}"', f'"{wrong}"'))
+    wine_job(project, "features", 'features = ["alcohol", "colour"]')
+    wine_job(project, "fine")
+    result = project.run("check", "jobs/*.toml")
+    assert result.returncode == 1, result.stderr
+    lines = {line.split(":")[0]: line for line in result.stdout.splitlines()}
+    data = project.root / "Data" / "wine.csv"
+    assert lines["label"].startswith(f"label: invalid: {data}: label column 'bacth' not found; the columns are: "
+                                     f"sample_id, alcohol,"), lines["label"]
+    assert f"{data}: id column 'sampleid' not found" in lines["id"]
+    assert f"{data}: feature column 'colour' not found" in lines["features"]
+    assert lines["fine"].startswith("fine: ok")
+    assert "tensorflow" not in result.stderr.lower() and not (project.outputs / ".cache").exists()
+    ran = project.run("run", "jobs/label.toml")  # run refuses it with the same line
+    assert ran.returncode == 1 and lines["label"].split("invalid: ")[1] in ran.stdout
+
+
 def test_check_data_finds_a_bad_cell_deep_in_a_csv_with_its_line(project):
     rng = np.random.default_rng(1)
     rows = [f"{rng.normal():.4f},{rng.normal():.4f},k{i % 3}" for i in range(5000)]

@@ -144,6 +144,12 @@ def check_jobs(job_paths, plugin_dirs=(), data=False):
                 results.append(JobResult(job.name, "invalid", reason=one_line(exc)))
                 continue
             note += f"; {rows} rows x {columns} columns read and checked"
+        else:
+            try:  # the header's columns, as run would find them (the rows are --data's)
+                storage.check_header(job, dataset, source)
+            except ReducerError as exc:
+                results.append(JobResult(job.name, "invalid", reason=one_line(exc)))
+                continue
         results.append(JobResult(job.name, "ok", note=note))
     return results + [JobResult(result.name, "invalid", reason=result.reason) for result in the_plan.failed]
 

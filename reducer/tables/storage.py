@@ -163,6 +163,22 @@ def open_table(job, dataset, source, storage, cache_folder, input_sha256=None):
             raise _explained(exc, blocks) from None
 
 
+HEADER_ROWS = 2000  # rows `check_header` reads after the header: as many as decide which columns are text
+
+
+def check_header(job, dataset, source):
+    """What `reducer check` learns from the input's first lines (its header, and the first rows
+    that tell text columns from numbers), without reading every row: the label, id and features
+    the job or dataset names must be there. Raises what run would raise when it opens the rows
+    (a DataError naming the file and the column); returns (features, label column, id column),
+    or None for a dataset whose rows are known only once loaded (no read_blocks)."""
+    if dataset.read_blocks is None:
+        return None
+    with calls.reading(dataset, source), \
+            calls.open_blocks(dataset, reading_options(job, dataset), HEADER_ROWS, source) as blocks:
+        return tuple(blocks.features), blocks.label_column, blocks.id_column
+
+
 def validate(job, dataset, source):
     """Read and check every row as `reducer run` would, keep none of them: (rows, columns).
     Raises what run would raise (DataError, PluginError, JobError)."""
