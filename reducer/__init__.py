@@ -4,40 +4,51 @@ For plugin authors: `hookimpl`, `Dataset`, `Option`, the error types and `DATA` 
 sample files); the contract is documented in `reducer/datasets/hookspecs.py` and
 `reducer/datasets/dataset.py`.
 
-For programs that drive reducer from Python (an orchestrator, a notebook): `run_jobs` and
-`check_jobs` take job files and give a `JobResult` per job, as `reducer run` and
-`reducer check` do (the CLI is a thin layer over them). They are imported on first use, so
-`import reducer` stays light.
+For programs that drive reducer from Python (an orchestrator, a notebook): `run_jobs` is the
+whole of `reducer run` (plan, lock, train, publish, then outputs/index.html) and `check_jobs`
+the whole of `reducer check`; both take job files and give a `JobResult` per job, in the order
+given (the CLI only formats them). They are imported on first use, so `import reducer` stays
+light and TensorFlow-free.
 
-For programs that place new rows on a published map: `Encoder("Models/<job>.onnx")` and its
-`transform(DataFrame)`, run by onnxruntime without TensorFlow (what `reducer encode` uses).
+For programs that read what a run published: `read_manifest`, `read_status`, `read_history`
+and `read_embedding` (reducer/published.py), which raise `PublishedRecordError` on a malformed
+record. For programs that place new rows on a published map: `Encoder("Models/<job>.onnx")`
+and its `transform(DataFrame)`, run by onnxruntime without TensorFlow.
 """
 
-import importlib.util
-from pathlib import Path
+import importlib as _importlib
+from pathlib import Path as _Path
 
-import pluggy
+import pluggy as _pluggy
 
 from reducer.datasets.dataset import Dataset, Option
-from reducer.errors import DataError, JobError, LockedError, PluginError, ReducerError
+from reducer.errors import DataError, JobError, LockedError, PluginError, PublishedRecordError, ReducerError
 
 __version__ = "0.1.0"
 
-hookimpl = pluggy.HookimplMarker("reducer")
+hookimpl = _pluggy.HookimplMarker("reducer")
 
 # The built-in datasets' sample files: the repository's Data/ folder, installed as the package
 # reducer.sample_data (pyproject.toml maps it), so a wheel install has them too.
-DATA = Path(importlib.util.find_spec("reducer.sample_data").submodule_search_locations[0])
+DATA = _Path(_importlib.import_module("reducer.sample_data").__path__[0])
 
+# Imported on first use: name -> the module that defines it.
 _LIBRARY = {"run_jobs": "reducer.run.runner", "check_jobs": "reducer.run.runner",
-            "JobResult": "reducer.run.results", "Encoder": "reducer.encoder"}
+            "JobResult": "reducer.run.results", "Encoder": "reducer.encoder",
+            "Status": "reducer.published", "read_manifest": "reducer.published", "read_status": "reducer.published",
+            "read_history": "reducer.published", "read_embedding": "reducer.published"}
+
+__all__ = ["DATA", "DataError", "Dataset", "Encoder", "JobError", "JobResult", "LockedError", "Option", "PluginError",
+           "PublishedRecordError", "ReducerError", "Status", "__version__", "check_jobs", "hookimpl",
+           "read_embedding", "read_history", "read_manifest", "read_status", "run_jobs"]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     if name in _LIBRARY:
-        return getattr(importlib.import_module(_LIBRARY[name]), name)
+        return getattr(_importlib.import_module(_LIBRARY[name]), name)
     raise AttributeError(f"module 'reducer' has no attribute {name!r}")
 
 
-__all__ = ["DATA", "DataError", "Dataset", "Encoder", "JobError", "JobResult", "LockedError", "Option", "PluginError",
-           "ReducerError", "__version__", "check_jobs", "hookimpl", "run_jobs"]
+def __dir__() -> list[str]:
+    """The public API (what __all__ lists), as `dir(reducer)` and tab completion show it."""
+    return sorted(__all__)

@@ -9,10 +9,12 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from reducer import __version__
-from reducer.errors import JobError, LockedError, ReducerError
+from reducer.errors import LockedError, NotFoundError, OutputError, ReducerError, SchedulerError
 from reducer.log import setup_logging
 
 log = logging.getLogger("reducer")
@@ -27,6 +29,14 @@ class Exit(enum.IntEnum):
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM, e.g. cron's timeout
     CLOSED_PIPE = 141  # whoever read standard output stopped (`| head`): 128 + SIGPIPE, as the shell has it
+
+
+def exit_code(error: ReducerError) -> Exit:
+    """The one table from a user error's kind to the exit code (the first kind it is wins)."""
+    table: tuple[tuple[type[ReducerError], Exit], ...] = (
+        (LockedError, Exit.LOCKED), (NotFoundError, Exit.USAGE), (SchedulerError, Exit.USAGE),
+        (ReducerError, Exit.JOBS_FAILED))
+    return next(code for kind, code in table if isinstance(error, kind))
 
 
 class Terminated(BaseException):
@@ -110,8 +120,12 @@ def build_parser():
     add_folder_options(datasets)
 
     past = commands.add_parser("history", help="one line per night for each job: status, rows, loss, quality, drift")
-    past.add_argument("jobs", nargs="+", metavar="JOB", help="job names (folders of the outputs folder)")
-    past.add_argument("--outputs", metavar="DIR", default="outputs", help="outputs folder (default: ./outputs)")
+    past.add_argument("jobs", nargs="+", metavar="JOB",
+                      help="job files (their project's outputs/ is read), or job names (folders of the outputs folder)")
+    past.add_argument("--outputs", metavar="DIR",
+                      help="outputs folder (default: the job file's project's outputs/, else PROJECT/outputs, "
+                           "else ./outputs)")
+    past.add_argument("--project", metavar="DIR", help="the project whose outputs/ holds the jobs named")
     past.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
 
     report = commands.add_parser(
@@ -119,7 +133,12 @@ def build_parser():
         description="Rebuild the report without training: OUTPUTS/index.html (every job's status, plot, quality, "
                     "drift and history) and OUTPUTS/<job>/map.html (an interactive map). `reducer run` does this "
                     "at the end of every run.")
-    report.add_argument("--outputs", metavar="DIR", default="outputs", help="outputs folder (default: ./outputs)")
+    report.add_argument("jobs", nargs="*", metavar="JOB",
+                        help="job files: the report of their project's outputs/ is rebuilt (every job in it)")
+    report.add_argument("--outputs", metavar="DIR",
+                        help="outputs folder (default: the job file's project's outputs/, else PROJECT/outputs, "
+                             "else ./outputs)")
+    report.add_argument("--project", metavar="DIR", help="the project whose outputs/ to report on")
 
     encode = commands.add_parser(
         "encode", help="place new rows with a saved encoder",
@@ -208,107 +227,40 @@ def cmd_check(args):
     return Exit.JOBS_FAILED if any(r.status != "ok" for r in results) else Exit.OK
 
 
-def cmd_run(args):
+def cmd_run(args: argparse.Namespace) -> Exit:
     from reducer.run.runner import run_jobs
 
     paths = _job_paths(args)
     if not paths:
         return Exit.USAGE
-    if args.scheduler:  # before any work: a wrong address is a usage error
-        from reducer.run.executors import SchedulerError, connect
-
-        try:
-            client = connect(args.scheduler)
-        except SchedulerError as exc:
-            print(f"reducer: {exc}", file=sys.stderr)
-            return Exit.USAGE
-    else:
-        client = None
-    from reducer.run.results import utc_stamp
-
-    outputs = outputs_folder(args.outputs, paths)
-    log.info("reducer %s: run started %s, %d job file(s), outputs %s", __version__, utc_stamp(), len(paths), outputs)
-    try:
-        results = run_jobs(paths, args.outputs, args.models, args.plugins, wait=args.wait, workers=args.workers,
-                           force=args.force,
-                           scheduler=client)
-    finally:
-        if client is not None:
-            client.close()
-    results = in_given_order(results, paths)
-    report_failed = write_report(outputs, results)
+    results = run_jobs(paths, args.outputs, args.models, args.plugins, wait=args.wait, workers=args.workers,
+                       force=args.force, scheduler=args.scheduler)
     print("summary:")
     for result in results:
         print(f"  {result.summary()}")
     print(totals(results))
-    if any(r.status == "error" for r in results) or report_failed:
+    if any(r.status == "error" for r in results) or results.report_bug:
         return Exit.INTERNAL
     return Exit.JOBS_FAILED if not all(r.succeeded for r in results) else Exit.OK
 
 
-def outputs_folder(outputs, paths):
-    """Where `run` writes: --outputs, else the first job file's project's outputs/ (as runner.py decides)."""
-    from reducer.config import project_root
-
-    return Path(outputs).absolute() if outputs else project_root(paths[0]) / "outputs"
-
-
-def in_given_order(results, paths):
-    """The results in the order of the job files given (the runner lists jobs that failed their
-    checks first); a job whose name cannot be read keeps its place after the others."""
-    from reducer.config import read_job
-
-    order = {}
-    for position, path in enumerate(paths):
-        try:
-            name = read_job(path).name
-        except JobError:
-            name = Path(path).stem
-        order.setdefault(name, position)
-    return sorted(results, key=lambda result: order.get(result.name, len(paths)))
-
-
-def totals(results):
+def totals(results: Sequence[Any]) -> str:
     """The summary's last line: '6 jobs: 4 ok, 1 unchanged, 1 failed'."""
     from reducer.report import totals as count
 
     return count([result.status for result in results])
 
 
-def write_report(outputs, results):
-    """Rewrite the report at the end of a run; True when a bug stopped it (exit 70). A folder that
-    cannot be written is one error line: the jobs' own outputs are published all the same."""
-    from reducer import report
+def cmd_report(args: argparse.Namespace) -> Exit:
+    from reducer import project, report
 
-    if not Path(outputs).is_dir():  # no job got as far as the outputs folder: nothing to show
-        return False
-    unplaced = [{"job": r.name, "status": "failed" if r.status == "error" else r.status, "reason": r.reason,
-                 "attempted_at": r.finished_at} for r in results if not (Path(outputs) / r.name).is_dir()]
-    try:
-        written = report.build(outputs, unplaced=unplaced)
-    except (ReducerError, OSError) as exc:
-        log.error("could not write the report in %s: %s", outputs, exc)
-        return False
-    except Exception:
-        log.critical("internal error writing the report (a bug in reducer, please report it):\n%s",
-                     traceback.format_exc().rstrip())
-        return True
-    log.info("report: %s (%d job(s), %d map page(s) rewritten)", written.path, written.jobs, written.maps_written)
-    return False
-
-
-def cmd_report(args):
-    from reducer import report
-
-    outputs = Path(args.outputs)
+    outputs = project.outputs_root(args.outputs, args.jobs, args.project)
     if not outputs.is_dir():
-        print(f"reducer: no outputs folder {outputs}", file=sys.stderr)
-        return Exit.USAGE
+        raise NotFoundError(f"no outputs folder {outputs}")
     try:
         written = report.build(outputs)
     except OSError as exc:  # an unreadable job folder, say (ReducerError is main's to print)
-        print(f"reducer: cannot write the report in {outputs}: {exc.strerror or exc}", file=sys.stderr)
-        return Exit.JOBS_FAILED
+        raise OutputError(path=outputs, reason=f"cannot write the report: {exc.strerror or exc}") from None
     print(f"wrote {written.path}: {written.jobs} job(s), {written.maps_written} map page(s) rewritten")
     return Exit.OK
 
@@ -322,21 +274,17 @@ def cmd_encode(args):
     return Exit.OK
 
 
-def cmd_history(args):
+def cmd_history(args: argparse.Namespace) -> Exit:
     import json
 
-    from reducer import history
+    from reducer import history, project
 
-    root = Path(args.outputs)
     report = {}
-    for name in args.jobs:
-        folder = root / name
-        if not folder.is_dir():
-            print(f"reducer: no job {name!r} in {root}", file=sys.stderr)
-            return Exit.USAGE
+    for target in args.jobs:
+        name, folder = project.job_folder(target, args.outputs, args.project)
         report[name] = history.nights(folder)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps({name: [night.to_json() for night in nights] for name, nights in report.items()}, indent=2))
         return Exit.OK
     for name, nights in report.items():
         print(f"{name}:")
@@ -366,12 +314,9 @@ def _command(argv):
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.command](args)
-    except LockedError as exc:
-        print(f"reducer: {exc}", file=sys.stderr)
-        return Exit.LOCKED
     except ReducerError as exc:
         print(f"reducer: {exc}", file=sys.stderr)
-        return Exit.JOBS_FAILED
+        return exit_code(exc)
     except Terminated:
         print("reducer: terminated by SIGTERM; published outputs are intact", file=sys.stderr)
         return Exit.TERMINATED

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from reducer import __version__
+from reducer import __version__, published
 from reducer.datasets.code import code_digest
 
 NEIGHBORS_K = 10  # map neighbours compared night to night
 DRIFT_MAX_ROWS = 5000  # neighbour overlap on a fixed-seed sample of the shared rows beyond this
-SEED = 0
 
 
 def _package_version(*names):
@@ -62,7 +61,7 @@ def settings_changed(previous, job):
     None are filled from the table by the model (model.resolve) the same way both nights, and
     log_every changes no weight."""
     now = json.loads(json.dumps(job.resolved(), default=str))
-    before = previous.manifest.get("job") or {}
+    before = previous.manifest.job
     return any((before.get(section) or {}).get(key) != value
                for section in TRAINING_SECTIONS for key, value in now[section].items()
                if value is not None and key != "log_every")
@@ -70,7 +69,7 @@ def settings_changed(previous, job):
 
 def changes(previous, job, fingerprint):
     """What differs between tonight's run and the published one, in words."""
-    before = previous.manifest.get("fingerprint") or {}
+    before = previous.manifest.fingerprint or {}
     found = [words for key, words in CHANGES if before.get(key) != fingerprint.get(key)]
     if "the job file" in found and settings_changed(previous, job):
         found[found.index("the job file")] = SETTINGS_CHANGED
@@ -80,29 +79,23 @@ def changes(previous, job, fingerprint):
 class Previous:
     """The job's published run: its manifest and (read on demand) its map, by id."""
 
-    def __init__(self, folder, manifest):
+    def __init__(self, folder: Path | str, manifest: published.Manifest) -> None:
         self.folder = Path(folder)
         self.manifest = manifest
-        self._map = None
+        self._map: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
-    def find(cls, folder):
-        """The published run in `folder` (outputs/<job>/), or None on a first night."""
-        try:
-            manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return cls(folder, manifest)
+    def find(cls, folder: Path | str) -> "Previous | None":
+        """The published run in `folder` (outputs/<job>/), or None on a first night;
+        PublishedRecordError when its manifest cannot be read."""
+        manifest = published.read_manifest(Path(folder) / published.MANIFEST)
+        return None if manifest is None else cls(folder, manifest)
 
-    def map(self):
+    def map(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids as text, coordinates float64) of last night's embedding.csv."""
         if self._map is None:
-            import pandas as pd
-
-            frame = pd.read_csv(self.folder / "embedding.csv", dtype={"id": str, "label": str},
-                                keep_default_na=False)
-            components = [c for c in frame.columns if c.startswith("component_")]
-            self._map = frame["id"].to_numpy(dtype=object), frame[components].to_numpy(dtype=np.float64)
+            embedding = published.read_embedding(self.folder / published.EMBEDDING)
+            self._map = embedding.ids, embedding.coordinates
         return self._map
 
 
@@ -171,9 +164,7 @@ def drift(ids, coordinates, previous, transform=None, total_rows=None):
     spread = float(np.sqrt(((then - then.mean(axis=0)) ** 2).sum(axis=1).mean())) or 1.0
     section["median_displacement"] = float(np.median(np.linalg.norm(now - then, axis=1)) / spread)
     if len(here) > NEIGHBORS_K + 1:
-        chosen = np.arange(len(here))
-        if len(here) > DRIFT_MAX_ROWS:
-            chosen = np.sort(np.random.default_rng(SEED).choice(len(here), DRIFT_MAX_ROWS, replace=False))
+        chosen = published.sample_rows(len(here), DRIFT_MAX_ROWS)
         tonight, last = _neighbours(now[chosen], NEIGHBORS_K), _neighbours(then[chosen], NEIGHBORS_K)
         section["neighbor_overlap"] = float(np.mean([len(a & b) / len(a) for a, b in zip(tonight, last)]))
     return section

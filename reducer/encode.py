@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reducer import files, publish
+from reducer import files, published
 from reducer.encoder import Encoder
 from reducer.errors import DataError, ReducerError
 from reducer.tables.checks import find_column
@@ -164,7 +164,7 @@ def encode_file(model_path, input_path, output_path, id_column=None, label_colum
         return coordinates
 
     def write(target):
-        publish.write_embedding(target, blocks(), place, label_column is not None)
+        published.write_embedding(target, blocks(), place, label_column is not None)
 
     if how == "replace":
         output_path = Path(output_path)

@@ -1,8 +1,72 @@
-"""Errors meant for users. The CLI prints them as one line; anything else is a bug."""
+"""Errors meant for users. The CLI prints them as one line (and maps each kind to an exit code
+in one table); anything else is a bug.
+
+Each carries its context as fields: `path`, `line`, `column`, `key` and `reason`; the message
+is built from them as
+
+    PATH[, line LINE][, column COLUMN]: [KEY ]REASON
+
+so a caller that knows more (the file a table came from) adds it with `within(path=...)`
+instead of editing the text. An error raised with only a message keeps it as its reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Union
+
+Column = Union[int, str]
 
 
 class ReducerError(Exception):
     """A user mistake or bad input: printed as one line, never with a traceback."""
+
+    def __init__(self, message: Optional[str] = None, *, path: Union[str, Path, None] = None,
+                 line: Optional[int] = None, column: Optional[Column] = None, key: Optional[str] = None,
+                 reason: Optional[str] = None) -> None:
+        self.path = path
+        self.line = line
+        self.column = column
+        self.key = key
+        self.reason = reason if reason is not None else (message or "")
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        where = "" if self.path is None else str(self.path)
+        if self.line is not None:
+            where += f", line {self.line}" if where else f"line {self.line}"
+        if self.column is not None:
+            column = self.column if isinstance(self.column, int) else repr(self.column)
+            where += f", column {column}" if where else f"column {column}"
+        what = f"{self.key} {self.reason}" if self.key else self.reason
+        return f"{where}: {what}" if where else what
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[object, ...]:  # through worker processes with its fields
+        return _rebuild, (type(self), dict(self.__dict__))
+
+    def within(self, **fields: object) -> ReducerError:
+        """A copy of this error with the given fields filled in where it has none (the file a
+        table came from, say), same type: `raise exc.within(path=origin) from None`."""
+        copy = type(self).__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        for name, value in fields.items():
+            if name not in ("path", "line", "column", "key", "reason"):
+                raise TypeError(f"ReducerError has no field {name!r}")
+            if getattr(copy, name) is None:
+                setattr(copy, name, value)
+        Exception.__init__(copy, copy.message)
+        return copy
+
+
+def _rebuild(kind: type[ReducerError], fields: dict[str, object]) -> ReducerError:
+    error = kind.__new__(kind)
+    error.__dict__.update(fields)
+    Exception.__init__(error, error.message)
+    return error
 
 
 class JobError(ReducerError):
@@ -27,3 +91,16 @@ class OutputError(ReducerError):
 
 class LockedError(ReducerError):
     """Another `reducer run` holds the lock on the outputs folder."""
+
+
+class SchedulerError(ReducerError):
+    """`--scheduler` was given but Dask is missing or the scheduler does not answer."""
+
+
+class NotFoundError(ReducerError):
+    """What a command was asked about is not there (a job with no outputs folder): a usage error."""
+
+
+class PublishedRecordError(ReducerError):
+    """A published file (manifest, status, history record, embedding.csv) is malformed, wrongly
+    typed, too large or not a regular file: that job is shown as unreadable, the others go on."""

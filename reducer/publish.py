@@ -24,8 +24,6 @@ where its files disagree. Nothing outside the new version folder is touched befo
 import contextlib
 import dataclasses
 import datetime
-import hashlib
-import json
 import logging
 import os
 import re
@@ -36,8 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reducer import files
-from reducer.errors import OutputError, TrainingError
+from reducer import files, published
+from reducer.errors import OutputError, PublishedRecordError
+from reducer.published import FileEntry, Manifest, Status, StatusRecord, write_embedding
 from reducer.files import ensure_writable_folder, sha256_file, write_json
 
 log = logging.getLogger("reducer")
@@ -98,31 +97,6 @@ class Shown:
 
 
 # ---------------------------------------------------------------- writing the files
-
-
-def write_embedding(path, chunks, encode, with_labels):
-    """embedding.csv: id, label (when there is one), component_1..k; plain floats, '\\n' ends.
-
-    chunks: (raw rows, ids, labels) pieces in order (a table's `chunks()`); encode(raw) gives
-    their coordinates. Written a piece at a time, so a table on disk never has to fit in memory.
-    """
-    import pandas as pd
-
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        first = True
-        for raw, ids, labels in chunks:
-            coordinates = np.asarray(encode(raw))
-            if not np.all(np.isfinite(coordinates)):
-                raise TrainingError("training produced NaN or infinite coordinates; nothing published")
-            columns = {"id": ids}
-            if with_labels:
-                columns["label"] = labels
-            for k in range(coordinates.shape[1]):
-                columns[f"component_{k + 1}"] = coordinates[:, k].astype(np.float64)
-            # %.9g round-trips float32 exactly, so the CSV holds the encoder's numbers, not rounded ones.
-            pd.DataFrame(columns).to_csv(handle, header=first, index=False, lineterminator="\n",
-                                         float_format="%.9g")
-            first = False
 
 
 def save_keras(path, model):
@@ -196,7 +170,7 @@ def publish_job(job, destination, table, encode, shown, saved_encoder, manifest,
         files.write_synced(written["model"], lambda p: save_keras(p, saved_encoder))
         model_info = {"job": job.name, "features": list(shown.features), "id_column": shown.id_column,
                       "label_column": shown.label_column, "latent": job.model.latent,
-                      "reducer": manifest["versions"]["reducer"]}
+                      "reducer": manifest.versions.get("reducer")}
         first_rows = next(iter(table.chunks(ONNX_CHECK_ROWS)))[0]
         files.write_synced(written["model_onnx"], lambda p: save_onnx(p, saved_encoder, first_rows, model_info))
         files.write_synced(written["model_info"], lambda p: write_json(p, model_info))
@@ -205,19 +179,19 @@ def publish_job(job, destination, table, encode, shown, saved_encoder, manifest,
         seconds["save"] = time.time() - t
         t = time.time()
         files.write_synced(written["plot"], lambda p: write_plot(
-            p, job.name, shown.coordinates, shown.labels, manifest.get("subtitle")))
+            p, job.name, shown.coordinates, shown.labels, manifest.subtitle))
         seconds["plot"] = time.time() - t
         if decoder is not None:
             files.write_synced(version / "decoder.keras", lambda p: save_keras(p, decoder))
         seconds["total"] = time.time() - started
-        manifest["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
-        if "run" in manifest:
-            manifest["run"]["finished_at"] = utc_now()
+        manifest.seconds = {k: round(v, 3) for k, v in seconds.items()}
+        if manifest.run is not None:
+            manifest.run.finished_at = utc_now()
         if rejected:
-            manifest["rejected"] = rejected
-        manifest["files"] = {name: {"path": str(readers[name]), "sha256": sha256_file(path),
-                                    "bytes": path.stat().st_size} for name, path in written.items()}
-        files.write_synced(version / "manifest.json", lambda p: write_json(p, manifest))  # the commit record
+            manifest.rejected = rejected
+        manifest.files = {name: FileEntry(path=str(readers[name]), sha256=sha256_file(path),
+                                          bytes=path.stat().st_size) for name, path in written.items()}
+        files.write_synced(version / "manifest.json", lambda p: published.write_record(p, manifest))  # the commit
         files.fsync_folder(version)
         if rejected:
             _keep_rejected(folder, version, stamp)
@@ -271,30 +245,26 @@ def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def write_status(destination, name, record):
+def write_status(destination: Destination, name: str, record: StatusRecord) -> None:
     """outputs/<job>/status.json, atomically: how the last attempt ended (the one file a failed
     or rejected attempt changes). A copy goes to history/ for every attempt that published
     nothing, so `reducer history` can tell every night."""
     folder = destination.job_folder(name)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "status.json"
-    staged = [(files.stage(target, lambda p: write_json(p, record)), target)]
-    if record["status"] in ("failed", "unchanged"):
+    staged = [(files.stage(target, lambda p: published.write_record(p, record)), target)]
+    if record.status in (Status.FAILED, Status.UNCHANGED):
         history = folder / "history"
         history.mkdir(exist_ok=True)
         copy = history / f"{run_stamp()}-status.json"
-        staged.append((files.stage(copy, lambda p: write_json(p, record)), copy))
+        staged.append((files.stage(copy, lambda p: published.write_record(p, record)), copy))
     files.publish(staged)
 
 
-def published_manifest(destination, name):
-    """(the published manifest as a dict, its sha256), or (None, None) when nothing is published."""
-    path = destination.job_folder(name) / "manifest.json"
-    try:
-        data = path.read_bytes()
-        return json.loads(data), hashlib.sha256(data).hexdigest()
-    except (OSError, ValueError):
-        return None, None
+def published_manifest(destination: Destination, name: str) -> tuple[Manifest | None, str | None]:
+    """(the published manifest, its sha256), or (None, None) when nothing is published;
+    PublishedRecordError when it cannot be read."""
+    return published.read_manifest_and_digest(destination.job_folder(name) / published.MANIFEST)
 
 
 def _switch(folder, version_name):
@@ -372,18 +342,23 @@ def recover(destination, name):
     if stale:
         mended.append(f"removed {len(stale)} unpublished version folder(s) of {name}")
     try:
-        manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
-        entries = manifest["files"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise OutputError(f"{version / 'manifest.json'}: the published manifest cannot be read ({exc}); "
-                          f"move {folder} away to start afresh") from None
+        manifest = published.read_manifest(version / published.MANIFEST)
+    except PublishedRecordError as exc:
+        raise OutputError(path=version / published.MANIFEST,
+                          reason=f"the published manifest cannot be read ({exc.key + ' ' if exc.key else ''}"
+                                 f"{exc.reason}); move {folder} away to start afresh") from None
+    if manifest is None or not manifest.files:
+        raise OutputError(path=version / published.MANIFEST,
+                          reason=f"the published manifest cannot be read (no files listed); move {folder} "
+                                 f"away to start afresh")
+    entries = manifest.files
     readers = reader_paths(destination, name)  # this run's Models/, whatever the manifest's paths say
     for key, file_name in MODEL_FILES.items():
         entry, copy = entries.get(key), version / file_name
         if entry is None or not copy.is_file():
             continue
         target = readers[key]
-        if target.is_file() and sha256_file(target) == entry["sha256"]:
+        if target.is_file() and sha256_file(target) == entry.sha256:
             continue
         _check_replaceable(target)
         ensure_writable_folder(target.parent)
@@ -395,13 +370,13 @@ def recover(destination, name):
 def _adopt_plain_files(folder, destination, name):
     """A job folder written by an older reducer (plain files): copy its set into a version
     folder, switch to it, then swap each plain file for a link to the same bytes."""
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest = published.read_manifest(folder / published.MANIFEST) or Manifest()
     _check_replaceable(folder / DATA_LINK)
     sources = {name_: folder / name_ for name_ in READER_FILES}
     readers = reader_paths(destination, name)
     for key, file_name in MODEL_FILES.items():  # only a model that is the manifest's
-        entry, path = manifest.get("files", {}).get(key), readers[key]
-        if entry and path.is_file() and sha256_file(path) == entry["sha256"]:
+        entry, path = manifest.files.get(key), readers[key]
+        if entry and path.is_file() and sha256_file(path) == entry.sha256:
             sources[file_name] = path
     version = folder / f"..v-{run_stamp()}-{os.urandom(4).hex()}"
     version.mkdir()

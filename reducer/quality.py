@@ -18,10 +18,12 @@ import warnings
 
 import numpy as np
 
+from reducer import published
+
 TRUSTWORTHINESS_K = (5, 12)
 KNN_K = 10
 KNN_FOLDS = 10
-SEED = 0  # fixed, not the job's seed: metrics of runs with different seeds stay comparable
+SEED = published.SAMPLE_SEED  # fixed, not the job's seed: metrics of runs with different seeds stay comparable
 MAX_ROWS = 4000
 MAX_CLASSES = 10  # a numeric label with more distinct values than this is a value, not a class
 LABEL_TYPES = ("class", "value")
@@ -134,13 +136,6 @@ def pca(x, dims):
     return coordinates, float(np.mean((rebuilt - x) ** 2))
 
 
-def sample_rows(rows, max_rows, seed=SEED):
-    """Sorted indices of a fixed-seed sample of at most `max_rows` rows (all rows when fewer)."""
-    if rows <= max_rows:
-        return np.arange(rows)
-    return np.sort(np.random.default_rng(seed).choice(rows, size=max_rows, replace=False))
-
-
 class Reference:
     """Everything the metrics need that does not depend on the map: the fixed-seed sample, the
     input's neighbour ranks and PCA's numbers. The costly part (pipeline.py builds it in a
@@ -151,7 +146,7 @@ class Reference:
         self.label_type = label_type(labels, kind)
         self.total_rows = len(x)
         self.seed = seed
-        self.chosen = sample_rows(len(x), max_rows, seed)
+        self.chosen = published.sample_rows(len(x), max_rows, seed)
         self.x = x[self.chosen].astype(np.float64)
         self.labels = None if labels is None else np.asarray(labels)[self.chosen]
         self.input_ranks = InputRanks(self.x)

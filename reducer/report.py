@@ -15,19 +15,21 @@ here imports TensorFlow: `reducer report` rebuilds the pages in a second or two.
 """
 
 import datetime
-import hashlib
 import html
 import json
 import logging
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 from urllib.parse import quote
 
 import numpy as np
 
-from reducer import __version__, files, history
+from reducer import __version__, files, history, published
+from reducer.errors import PublishedRecordError
+from reducer.published import Drift, Embedding, Manifest, Night, Quality, StatusRecord
 from reducer.plot import CONTINUOUS, SINGLE, class_colours, marker_style
 from reducer.report_assets import AGO_SCRIPT, MAP_SCRIPT, MAP_STYLE, PAGE_STYLE
 
@@ -35,12 +37,12 @@ log = logging.getLogger("reducer")
 
 INDEX = "index.html"
 MAP_PAGE = "map.html"
-MAX_POINTS = 50_000  # drawn on a map page; beyond, the same fixed-seed sample as plot.png's
-SAMPLE_SEED = 0  # run/pipeline.py's SAMPLE_SEED: the page shows the rows plot.png shows
+MAX_POINTS = published.SAMPLE_ROWS  # drawn on a map page; beyond, the fixed-seed sample plot.png draws
 MAX_CLASSES = 20  # up to this many label values get a legend entry each; a numeric label beyond is a colour ramp
 HISTORY_NIGHTS = 30  # attempts drawn in each history chart
 MAP_FORMAT = "1"  # bumped when a map page's layout changes, so pages from older reducers are rewritten
 NOT_PUBLISHING = ("failed", "rejected")
+UNREADABLE = "unreadable"  # the state of a job whose published records cannot be read
 
 
 @dataclass
@@ -48,19 +50,22 @@ class JobView:
     """What the index shows for one job folder."""
 
     name: str
-    status: Optional[dict]
-    manifest: Optional[dict]
-    nights: list
+    status: Optional[StatusRecord]
+    manifest: Optional[Manifest]
+    nights: list[Night]
     has_plot: bool = False
     map_href: Optional[str] = None
     map_problem: Optional[str] = None
     rejected_plot: Optional[str] = None
-    links: list = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)
+    unreadable: Optional[str] = None  # the one line saying which record cannot be read, and why
 
     @property
-    def state(self):
-        if self.status and self.status.get("status"):
-            return str(self.status["status"])
+    def state(self) -> str:
+        if self.unreadable:
+            return UNREADABLE
+        if self.status is not None:
+            return self.status.status.value
         return "ok" if self.manifest else "unknown"
 
 
@@ -71,12 +76,12 @@ class Report:
     maps_written: int
 
 
-def build(outputs_root, unplaced=()):
+def build(outputs_root: Path | str, unplaced: Iterable[StatusRecord] = ()) -> Report:
     """Write outputs_root/index.html and each published job's map.html; return a Report.
 
-    unplaced: status records ({"job", "status", "reason", "attempted_at"}) of this run's jobs
-    that never reached the outputs folder (a job file that does not parse): shown too, though
-    a later `reducer report` cannot know of them.
+    unplaced: status records of this run's jobs that never reached the outputs folder (a job
+    file that does not parse): shown too, though a later `reducer report` cannot know of them.
+    A job whose records cannot be read is shown as unreadable, with the reason; the others as usual.
 
     The pages are a function of the folder's contents alone (no "written at", no absolute
     path; "3 hours ago" is worked out by the browser), so a run that changes nothing readers
@@ -87,15 +92,15 @@ def build(outputs_root, unplaced=()):
         view, wrote = gather(folder)
         views.append(view)
         written += wrote
-    views += [JobView(str(record["job"]), dict(record), None, []) for record in unplaced
-              if not any(view.name == record["job"] for view in views)]
+    views += [JobView(str(record.job), record, None, []) for record in unplaced
+              if not any(view.name == record.job for view in views)]
     views.sort(key=lambda view: view.name)
     target = root / INDEX
     _write(target, index_page(views))
     return Report(target, len(views), written)
 
 
-def job_folders(root):
+def job_folders(root: Path | str) -> list[Path]:
     """Folders of the outputs folder that reducer wrote a job into, by name."""
     found = []
     for entry in sorted(Path(root).iterdir()) if Path(root).is_dir() else []:
@@ -106,28 +111,27 @@ def job_folders(root):
     return found
 
 
-def _read_json(path):
+def gather(folder: Path) -> tuple[JobView, int]:
+    """(JobView, 1 when its map page was rewritten else 0). A record that cannot be read makes
+    the view unreadable (one line naming the file and key), logged as a warning."""
     try:
-        data = Path(path).read_bytes()
-        return json.loads(data), hashlib.sha256(data).hexdigest()
-    except (OSError, ValueError):
-        return None, None
-
-
-def gather(folder):
-    """(JobView, 1 when its map page was rewritten else 0)."""
-    status, _ = _read_json(folder / "status.json")
-    manifest, digest = _read_json(folder / "manifest.json")
-    view = JobView(folder.name, status if isinstance(status, dict) else None,
-                   manifest if isinstance(manifest, dict) else None, history.nights(folder))
+        status = published.read_status(folder / published.STATUS)
+        manifest, digest = published.read_manifest_and_digest(folder / published.MANIFEST)
+        nights = history.nights(folder)
+    except PublishedRecordError as exc:
+        log.warning("[%s] report: unreadable: %s", folder.name, exc)
+        view = JobView(folder.name, None, None, [], unreadable=str(exc))
+        view.links = _links(folder, view)
+        return view, 0
+    view = JobView(folder.name, status, manifest, nights)
     # What the published manifest lists is shown: the page is the same whatever sits in its way now.
-    view.has_plot = (folder / "plot.png").is_file() or "plot" in ((view.manifest or {}).get("files") or {})
+    view.has_plot = (folder / "plot.png").is_file() or (manifest is not None and "plot" in manifest.files)
     wrote = 0
-    if view.manifest is not None and (folder / "embedding.csv").is_file():
+    if manifest is not None and digest is not None and (folder / published.EMBEDDING).is_file():
         try:
-            wrote = write_map_page(folder, view.manifest, digest)
+            wrote = write_map_page(folder, manifest, digest)
             view.map_href = f"{quote(folder.name)}/{MAP_PAGE}"
-        except (OSError, ValueError, KeyError) as exc:  # a damaged published file: say so, go on
+        except (OSError, PublishedRecordError) as exc:  # a damaged published file: say so, go on
             view.map_problem = f"no interactive map: {exc}"
             log.warning("[%s] report: %s", folder.name, view.map_problem)
     rejected = sorted((folder / "rejected").glob("*/plot.png")) if (folder / "rejected").is_dir() else []
@@ -137,7 +141,7 @@ def gather(folder):
     return view, wrote
 
 
-def _links(folder, view):
+def _links(folder: Path, view: JobView) -> list[tuple[str, str]]:
     base = quote(folder.name)
     links = []
     if view.map_href:
@@ -153,7 +157,7 @@ def _links(folder, view):
     return links
 
 
-def _write(target, text):
+def _write(target: Path | str, text: str) -> None:
     """`text` to `target` as UTF-8, through a temporary renamed into place."""
     target = Path(target)
     files.publish([(files.stage(target, lambda p: Path(p).write_text(text, encoding="utf-8", newline="\n")), target)])
@@ -162,7 +166,7 @@ def _write(target, text):
 # ---------------------------------------------------------------- the interactive map page
 
 
-def write_map_page(folder, manifest, digest):
+def write_map_page(folder: Path, manifest: Manifest, digest: str) -> int:
     """(Re)write folder/map.html from the published embedding.csv unless it is already the page of
     this manifest; returns 1 when written, 0 when kept."""
     target = folder / MAP_PAGE
@@ -173,37 +177,12 @@ def write_map_page(folder, manifest, digest):
                 return 0
     except (OSError, UnicodeDecodeError):
         pass
-    _write(target, map_page(folder.name, manifest, stamp, folder / "embedding.csv"))
+    embedding = published.read_embedding(folder / published.EMBEDDING, limit=MAX_POINTS)
+    _write(target, map_page(folder.name, manifest, stamp, embedding))
     return 1
 
 
-def sample_indices(rows, limit=MAX_POINTS, seed=SAMPLE_SEED):
-    """Sorted row numbers to draw: all rows, or run/pipeline.py's fixed-seed sample of `limit`."""
-    if rows <= limit:
-        return np.arange(rows)
-    return np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
-
-
-def read_embedding(path, limit=MAX_POINTS):
-    """(the drawn rows as a DataFrame of text ids and labels, the table's row count). Read a
-    block at a time, so a table of millions of rows costs the memory of its sample only."""
-    import pandas as pd
-
-    exact = dict(dtype={"id": str, "label": str}, keep_default_na=False)
-    rows = 0
-    for block in pd.read_csv(path, usecols=[0], chunksize=200_000, **exact):
-        rows += len(block)
-    if rows <= limit:
-        return pd.read_csv(path, **exact), rows
-    chosen, parts, start = sample_indices(rows, limit), [], 0
-    for block in pd.read_csv(path, chunksize=200_000, **exact):
-        lo, hi = np.searchsorted(chosen, [start, start + len(block)])
-        parts.append(block.iloc[chosen[lo:hi] - start])
-        start += len(block)
-    return pd.concat(parts, ignore_index=True), rows
-
-
-def _rounded(values):
+def _rounded(values: Any) -> list[float]:
     """Coordinates to about 1/100,000 of their spread: enough to zoom in 1,000 times, half the bytes."""
     values = np.asarray(values, dtype=np.float64)
     spread = float(np.ptp(values)) if len(values) else 0.0
@@ -211,18 +190,18 @@ def _rounded(values):
     return [float(v) for v in np.round(values, digits)]
 
 
-def _sorted_names(names):
+def _sorted_names(names: list[str]) -> list[str]:
     try:
         return sorted(names, key=float)
     except ValueError:
         return sorted(names)
 
 
-def _hex(rgba):
+def _hex(rgba: Sequence[float]) -> str:
     return "#" + "".join(f"{int(round(c * 255)):02x}" for c in rgba[:3])
 
 
-def colour_groups(labels, count):
+def colour_groups(labels: Optional[list[str]], count: int) -> dict[str, Any]:
     """How points are coloured: {"names", "colours", "of" (group per point), "ramp"}. Up to
     MAX_CLASSES label values: one legend entry (and palette colour) each; a numeric label with
     more values: 32 bins along a colour ramp; more text values: an entry each, ramp colours."""
@@ -256,19 +235,19 @@ def colour_groups(labels, count):
     return {"names": names, "colours": colours, "of": [index[v] for v in labels], "ramp": None}
 
 
-def map_data(name, manifest, frame, rows):
+def map_data(name: str, manifest: Manifest, embedding: Embedding) -> dict[str, Any]:
     """The JSON a map page draws."""
-    dataset = manifest.get("dataset") or {}
-    components = [c for c in frame.columns if c.startswith("component_")]
-    labels = frame["label"].tolist() if "label" in frame.columns else None
-    groups = colour_groups(labels, len(frame))
-    alpha, size = marker_style(len(frame))
+    dataset = manifest.dataset
+    drawn = len(embedding.ids)
+    labels = None if embedding.labels is None else [str(v) for v in embedding.labels]
+    groups = colour_groups(labels, drawn)
+    alpha, size = marker_style(drawn)
     data = {
-        "job": name, "rows": rows, "drawn": len(frame),
-        "components": [_rounded(frame[c]) for c in components],
-        "ids": frame["id"].tolist(),
-        "idName": dataset.get("id_column") or "row",
-        "labelName": dataset.get("label_column") or "label",
+        "job": name, "rows": embedding.rows, "drawn": drawn,
+        "components": [_rounded(embedding.coordinates[:, k]) for k in range(embedding.coordinates.shape[1])],
+        "ids": [str(v) for v in embedding.ids],
+        "idName": dataset.id_column or "row",
+        "labelName": dataset.label_column or "label",
         "labels": None,
         "groups": groups,
         # A canvas dot of 1-2 pixels needs more ink than plot.png's marker to be seen at all.
@@ -280,26 +259,26 @@ def map_data(name, manifest, frame, rows):
     return data
 
 
-def _script_json(value):
+def _script_json(value: Any) -> str:
     """JSON that cannot end its <script> element early, whatever the ids and labels hold."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def map_page(name, manifest, stamp, embedding):
-    frame, rows = read_embedding(embedding)
-    data = map_data(name, manifest, frame, rows)
+def map_page(name: str, manifest: Manifest, stamp: str, embedding: Embedding) -> str:
+    data = map_data(name, manifest, embedding)
     e = html.escape
-    dataset = manifest.get("dataset") or {}
-    published = _when((manifest.get("run") or {}).get("finished_at"))
-    if rows > len(frame):
-        drawn = (f'<span class="sample">{len(frame):,} of {rows:,} rows drawn: a fixed-seed random sample '
-                 f'(seed {SAMPLE_SEED}), the same rows as plot.png</span>')
+    rows, shown = embedding.rows, len(embedding.ids)
+    when = _when(manifest.finished_at)
+    if rows > shown:
+        drawn = (f'<span class="sample">{shown:,} of {rows:,} rows drawn: a fixed-seed random sample '
+                 f'(seed {published.SAMPLE_SEED}), the same rows as plot.png</span>')
     else:
         drawn = f"all {rows:,} rows drawn"
-    label = dataset.get("label_column")
-    colour = f"coloured by {e(str(label))!s}" if label and "label" in frame.columns else "no label column"
-    made_by = str((manifest.get("versions") or {}).get("reducer", ""))
+    label = manifest.dataset.label_column
+    has_labels = embedding.labels is not None
+    colour = f"coloured by {e(str(label))!s}" if label and has_labels else "no label column"
+    made_by = str(manifest.versions.get("reducer") or "")
     dims = len(data["components"])
     axes = ""
     if dims == 3:
@@ -320,7 +299,7 @@ def map_page(name, manifest, stamp, embedding):
 <header>
 <p><a href="../{INDEX}">&larr; all jobs</a></p>
 <h1>{e(name)}</h1>
-<p>{drawn}; {colour}; published {e(published)} by reducer {e(made_by)}</p>
+<p>{drawn}; {colour}; published {e(when)} by reducer {e(made_by)}</p>
 <p>Drag to pan, scroll (or +/&minus;) to zoom, hover a point for its id and label, click a legend entry to hide or
 show that class.</p>
 </header>
@@ -331,7 +310,7 @@ show that class.</p>
 <div class="controls"><button type="button" id="zoom-in" title="zoom in">+</button>
 <button type="button" id="zoom-out" title="zoom out">&minus;</button>
 <button type="button" id="reset" title="show the whole map">reset</button>{axes}</div>
-<h2>{e(str(label) if label and "label" in frame.columns else "points")}</h2>
+<h2>{e(str(label) if label and has_labels else "points")}</h2>
 <ul id="legend"></ul>
 </aside>
 </div>
@@ -345,7 +324,7 @@ show that class.</p>
 # ---------------------------------------------------------------- the index page
 
 
-def _parse(moment):
+def _parse(moment: Optional[str]) -> Optional[datetime.datetime]:
     if not moment:
         return None
     try:
@@ -355,12 +334,12 @@ def _parse(moment):
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
 
 
-def _when(moment):
+def _when(moment: Optional[str]) -> str:
     parsed = _parse(moment)
     return parsed.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if parsed else "unknown"
 
 
-def _time(moment):
+def _time(moment: Optional[str]) -> str:
     """The moment as '2026-11-01 02:00 UTC', marked up so that the page's script adds how long ago."""
     parsed = _parse(moment)
     if parsed is None:
@@ -369,60 +348,59 @@ def _time(moment):
     return f'<time datetime="{iso}" data-ago>{_when(moment)}</time>'
 
 
-def stale_since(view):
+def stale_since(view: JobView) -> Optional[tuple[Optional[str], int]]:
     """(the first attempt of the current run of failed or rejected ones, how many) when the
     published files are older than the last attempt; None when they are current."""
     if view.state not in NOT_PUBLISHING:
         return None
     streak = []
     for night in reversed(view.nights):
-        if night["status"] not in NOT_PUBLISHING:
+        if night.status not in NOT_PUBLISHING:
             break
         streak.append(night)
     if not streak:
-        return (view.status or {}).get("attempted_at"), 1
-    return streak[-1]["time"], len(streak)
+        return (view.status.attempted_at if view.status else None), 1
+    return streak[-1].time, len(streak)
 
 
-def _number(value, form="{:.3f}"):
+def _number(value: Optional[float], form: str = "{:.3f}") -> str:
     return "&ndash;" if value is None else form.format(value)
 
 
-def _quality_rows(quality):
-    if not quality:
+def _quality_rows(quality: Optional[Quality]) -> str:
+    if quality is None:
         return '<p class="muted">No quality measured ([quality] enabled = false).</p>'
-    pca = quality.get("pca") or {}
+    pca = quality.pca
     measures = (
         ("neighbours kept (trustworthiness, 5 neighbours; 1 best, 0.5 random)", "trustworthiness_5", "{:.3f}"),
         ("neighbours kept (trustworthiness, 12 neighbours)", "trustworthiness_12", "{:.3f}"),
         ("label agrees with its 10 nearest map neighbours (kNN accuracy)", "knn_accuracy", "{:.1%}"),
         ("reconstruction error (mean squared, lower is better)", "reconstruction_mse", "{:.4f}"),
     )
-    body = "".join(f'<tr><td>{label}</td><td class="num">{_number(quality.get(key), form)}</td>'
+    body = "".join(f'<tr><td>{label}</td><td class="num">{_number(getattr(quality, key), form)}</td>'
                    f'<td class="num">{_number(pca.get(key), form)}</td></tr>'
-                   for label, key, form in measures if quality.get(key) is not None or pca.get(key) is not None)
-    sampled = (f'<p class="muted">Measured on a fixed-seed sample of {quality.get("rows"):,} rows.</p>'
-               if quality.get("sampled") and isinstance(quality.get("rows"), int) else "")
+                   for label, key, form in measures if getattr(quality, key) is not None or pca.get(key) is not None)
+    sampled = (f'<p class="muted">Measured on a fixed-seed sample of {quality.rows:,} rows.</p>'
+               if quality.sampled and quality.rows is not None else "")
     return (f'<table><tr><th>quality</th><th class="num">this map</th><th class="num">PCA</th></tr>{body}</table>'
             f"{sampled}")
 
 
-def _drift_text(drift):
-    if not drift:
+def _drift_text(drift: Optional[Drift]) -> str:
+    if drift is None:
         return "First published night, or continuity off: no drift measured."
     e = html.escape
-    parts = [f"shared rows moved by a median {_number(drift.get('median_displacement'))} of the map's spread"]
-    if drift.get("neighbor_overlap") is not None:
-        parts.append(f"kept {drift['neighbor_overlap']:.0%} of their 10 nearest map neighbours")
-    counts = ", ".join(f"{drift[key]:,} {word}" for key, word in (("shared_rows", "shared"), ("added_rows", "added"),
-                                                                  ("removed_rows", "removed"))
-                       if isinstance(drift.get(key), int))
+    parts = [f"shared rows moved by a median {_number(drift.median_displacement)} of the map's spread"]
+    if drift.neighbor_overlap is not None:
+        parts.append(f"kept {drift.neighbor_overlap:.0%} of their 10 nearest map neighbours")
+    counts = ", ".join(f"{getattr(drift, key):,} {word}" for key, word in (
+        ("shared_rows", "shared"), ("added_rows", "added"), ("removed_rows", "removed")))
     return e("Since the previous published night: " + "; ".join(parts) + (f" ({counts} rows)." if counts else "."))
 
 
-def chart(nights, key, title, form):
+def chart(nights: Sequence[Night], key: str, title: str, form: str) -> str:
     """A small SVG line chart of one measure over the last nights; each point has a tooltip."""
-    points = [(n["time"], n[key], n["status"]) for n in nights if n.get(key) is not None]
+    points = [(n.time, getattr(n, key), n.status.value) for n in nights if getattr(n, key) is not None]
     if not points:
         return (f'<figure class="chart"><figcaption>{html.escape(title)}</figcaption>'
                 '<p class="muted">no data yet</p></figure>')
@@ -432,7 +410,7 @@ def chart(nights, key, title, form):
     span = (high - low) or 1.0
     step = (width - 2 * pad) / max(len(points) - 1, 1)
 
-    def xy(k, value):
+    def xy(k: int, value: float) -> tuple[float, float]:
         y = height - pad - ((value - low) / span if high > low else 0.5) * (height - 2 * pad)
         return round(pad + k * step if len(points) > 1 else width / 2, 1), round(y, 1)
 
@@ -457,13 +435,16 @@ def chart(nights, key, title, form):
             '</figure>')
 
 
-def _notice(view):
+def _notice(view: JobView) -> str:
     e = html.escape
-    reason = (view.status or {}).get("reason")
+    if view.unreadable:
+        return (f'<div class="notice failed"><strong>Unreadable:</strong> {e(view.unreadable)}<br>'
+                f"Move the file away, or run the job again, to show this job.</div>")
+    reason = view.status.reason if view.status else None
     if view.state in NOT_PUBLISHING:
-        since, attempts = stale_since(view)
-        published = (view.status or {}).get("published_at") or ((view.manifest or {}).get("run") or {}).get(
-            "finished_at")
+        since, attempts = stale_since(view) or (None, 1)
+        published = (view.status.published_at if view.status else None) or (
+            view.manifest.finished_at if view.manifest else None)
         what = ("the quality gate rejected the last map" if view.state == "rejected" else "the last attempt failed")
         if view.manifest is None:
             tail = "Nothing has been published yet."
@@ -477,32 +458,32 @@ def _notice(view):
     return ""
 
 
-def _job_section(view):
+def _job_section(view: JobView) -> str:
     e = html.escape
-    manifest = view.manifest or {}
-    dataset = manifest.get("dataset") or {}
-    attempted = (view.status or {}).get("attempted_at")
-    published = ((manifest.get("run") or {}).get("finished_at")) or (view.status or {}).get("published_at")
+    manifest = view.manifest
+    attempted = view.status.attempted_at if view.status else None
+    published = (manifest.finished_at if manifest else None) or (view.status.published_at if view.status else None)
     picture = ""
     if view.has_plot:
         image = f'<img src="{quote(view.name)}/plot.png" alt="plot of {e(view.name)}" width="480" height="420">'
         picture = f'<a href="{view.map_href}" title="open the interactive map">{image}</a>' if view.map_href else image
     facts = []
-    if dataset:
-        facts.append(f"<tr><th>rows</th><td>{dataset.get('rows', 0):,} &times; {dataset.get('columns', 0):,} "
-                     f"columns (dataset {e(str(dataset.get('name')))})</td></tr>")
-        if dataset.get("label_column"):
-            facts.append(f"<tr><th>label</th><td>{e(str(dataset['label_column']))}</td></tr>")
+    if manifest is not None:
+        dataset = manifest.dataset
+        facts.append(f"<tr><th>rows</th><td>{dataset.rows:,} &times; {dataset.columns:,} "
+                     f"columns (dataset {e(str(dataset.name))})</td></tr>")
+        if dataset.label_column:
+            facts.append(f"<tr><th>label</th><td>{e(str(dataset.label_column))}</td></tr>")
     facts.append(f"<tr><th>last attempt</th><td>{_time(attempted)}</td></tr>")
     facts.append(f"<tr><th>published</th><td>{e(_when(published)) if published else 'never'}</td></tr>")
-    final_loss = (manifest.get("training") or {}).get("final_loss")
+    final_loss = manifest.training.final_loss if manifest else None
     if final_loss is not None:
         facts.append(f"<tr><th>final loss</th><td>{final_loss:.6f}</td></tr>")
     recent = view.nights[-HISTORY_NIGHTS:]
     measures = (("trustworthiness", "neighbours kept", "{:.3f}"), ("knn_accuracy", "kNN accuracy", "{:.1%}"),
                 ("final_loss", "final loss", "{:.4g}"), ("drift", "drift", "{:.3f}"))
     charts = ""
-    if any(night.get(key) is not None for night in recent for key, _, _ in measures):
+    if any(getattr(night, key) is not None for night in recent for key, _, _ in measures):
         charts = (f'<div class="charts">{"".join(chart(recent, *measure) for measure in measures)}</div>'
                   f'<p class="muted">The last {len(recent)} attempt(s), from history/: filled dots published, '
                   f"hollow red dots rejected.</p>")
@@ -514,54 +495,55 @@ def _job_section(view):
 <div class="columns">{picture}
 <div class="facts">
 <table>{''.join(facts)}</table>
-{_quality_rows(manifest.get('quality')) if manifest else ''}
-<p>{_drift_text(manifest.get('drift')) if manifest else ''}</p>
+{_quality_rows(manifest.quality) if manifest else ''}
+<p>{_drift_text(manifest.drift) if manifest else ''}</p>
 {charts}
 <p class="links">{links}</p>{problem}
 </div></div>
 </section>"""
 
 
-def _overview(views):
+def _overview(views: Sequence[JobView]) -> str:
     e = html.escape
     rows = []
     for view in views:
-        manifest = view.manifest or {}
-        quality = manifest.get("quality") or {}
-        pca = quality.get("pca") or {}
-        drift = (manifest.get("drift") or {}).get("median_displacement")
+        manifest = view.manifest
+        quality = manifest.quality if manifest else None
+        drift = manifest.drift.median_displacement if manifest and manifest.drift else None
         rows.append(
             f'<tr><td><a href="#job-{e(view.name)}">{e(view.name)}</a></td>'
             f'<td><span class="badge {e(view.state)}">{e(view.state)}</span></td>'
-            f'<td>{e(_when((view.status or {}).get("attempted_at")))}</td>'
-            f'<td class="num">{_number((manifest.get("dataset") or {}).get("rows"), "{:,}")}</td>'
-            f'<td class="num">{_beside_pca(quality, pca, "trustworthiness_5", "{:.3f}")}</td>'
-            f'<td class="num">{_beside_pca(quality, pca, "knn_accuracy", "{:.1%}")}</td>'
+            f'<td>{e(_when(view.status.attempted_at if view.status else None))}</td>'
+            f'<td class="num">{_number(manifest.dataset.rows if manifest else None, "{:,}")}</td>'
+            f'<td class="num">{_beside_pca(quality, "trustworthiness_5", "{:.3f}")}</td>'
+            f'<td class="num">{_beside_pca(quality, "knn_accuracy", "{:.1%}")}</td>'
             f'<td class="num">{_number(drift)}</td></tr>')
     return ('<table class="overview"><tr><th>job</th><th>status</th><th>last attempt</th><th class="num">rows</th>'
             '<th class="num">neighbours kept (PCA)</th><th class="num">kNN accuracy (PCA)</th>'
             f'<th class="num">drift</th></tr>{"".join(rows)}</table>')
 
 
-def _beside_pca(quality, pca, key, form):
-    if quality.get(key) is None:
+def _beside_pca(quality: Optional[Quality], key: str, form: str) -> str:
+    value = getattr(quality, key) if quality is not None else None
+    if quality is None or value is None:
         return "&ndash;"
-    return f"{_number(quality[key], form)} ({_number(pca.get(key), form)})"
+    return f"{_number(value, form)} ({_number(quality.pca.get(key), form)})"
 
 
-def totals(states):
+def totals(states: Sequence[str]) -> str:
     """'6 jobs: 4 ok, 1 unchanged, 1 failed' (the CLI's last summary line says the same)."""
-    order = ["ok", "unchanged", "rejected", "failed", "error"]
+    order = ["ok", "unchanged", "rejected", "failed", UNREADABLE, "error"]
     counted = {state: states.count(state) for state in dict.fromkeys([*order, *states])}
     parts = ", ".join(f"{n} {state}" for state, n in counted.items() if n)
     return f"{len(states)} job{'' if len(states) == 1 else 's'}" + (f": {parts}" if parts else "")
 
 
-def index_page(views):
+def index_page(views: Sequence[JobView]) -> str:
     e = html.escape
     body = "".join(_job_section(view) for view in views) or "<p>No job has run in this outputs folder yet.</p>"
-    attempts = [t for t in ((v.status or {}).get("attempted_at") for v in views) if _parse(t)]
-    newest = f"Newest attempt {_time(max(attempts, key=_parse))}; " if attempts else ""
+    attempts = {t: parsed for t in (v.status.attempted_at for v in views if v.status)
+                if t and (parsed := _parse(t)) is not None}
+    newest = f"Newest attempt {_time(max(attempts, key=attempts.__getitem__))}; " if attempts else ""
     return f"""<!doctype html>
 <html lang="en">
 <head>

@@ -24,7 +24,7 @@ a { color: #0b57d0; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 13px; font-weight: 600;
          color: #fff; background: var(--muted); }
 .badge.ok { background: var(--ok); } .badge.unchanged { background: var(--unchanged); }
-.badge.failed { background: var(--failed); } .badge.rejected { background: var(--rejected); }
+.badge.failed, .badge.unreadable { background: var(--failed); } .badge.rejected { background: var(--rejected); }
 table { border-collapse: collapse; }
 th, td { text-align: left; padding: 3px 10px 3px 0; vertical-align: top; }
 th { font-weight: 600; }

@@ -24,7 +24,7 @@ import pytest
 
 from conftest import REPO, STARTING_ENVIRONMENT, Project
 from reducer import report
-from reducer.run.pipeline import sample_rows
+from reducer.published import sample_rows
 
 CHROMIUM = os.environ.get("REDUCER_CHROMIUM", "/usr/bin/chromium")
 # As .library's notes say for this machine: no sandbox as root, no GPU, and none of Chromium's
@@ -86,13 +86,13 @@ def test_report_rebuilds_without_training_or_tensorflow(night, tmp_path):
     before = page.stat().st_mtime_ns, page.read_bytes()
     result = project.run("report", env={"PYTHONPATH": str(blocker)})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "wrote outputs/index.html: 2 job(s), 0 map page(s) rewritten"
+    assert result.stdout.strip() == f"wrote {project.outputs / 'index.html'}: 2 job(s), 0 map page(s) rewritten"
     assert (page.stat().st_mtime_ns, page.read_bytes()) == before  # same manifest: the page is kept
     timing = subprocess.run([sys.executable, "-X", "importtime", "-m", "reducer", "report", "--outputs",
                              str(project.outputs)], capture_output=True, text=True, env=STARTING_ENVIRONMENT)
     assert timing.returncode == 0 and "tensorflow" not in timing.stderr and "keras" not in timing.stderr
     missing = project.run("report", "--outputs", "nowhere")
-    assert missing.returncode == 2 and "no outputs folder nowhere" in missing.stderr
+    assert missing.returncode == 2 and f"no outputs folder {project.root / 'nowhere'}" in missing.stderr
 
 
 def test_the_readmes_quiet_encoder_snippet_prints_nothing(night):

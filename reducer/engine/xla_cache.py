@@ -33,6 +33,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("reducer")
 
@@ -49,7 +50,7 @@ KEEP_ENTRIES = 200  # newest by publication; one job needs one or two
 UNUSED_KEY_S = 30 * 86400  # a machine key's folder changes each run that uses it
 STALE_AFTER_S = 60  # a half-made private folder this old belongs to a dead process
 
-_state = {"private": None, "shared": None, "lock_fd": None, "handled": set(), "linked": set()}
+_state: dict[str, Any] = {"private": None, "shared": None, "lock_fd": None, "handled": set(), "linked": set()}
 
 
 def machine_key():

@@ -4,9 +4,9 @@ import logging
 import time
 import traceback
 
-from reducer import files, publish
+from reducer import files, publish, published
 from reducer.engine import xla_cache
-from reducer.errors import ReducerError
+from reducer.errors import PublishedRecordError, ReducerError
 from reducer.log import job_context
 from reducer.run.pipeline import run_job
 from reducer.run.results import JobResult, one_line
@@ -58,8 +58,8 @@ def run_one(job, dataset, source, destination, force=False):
                            reason=one_line(f"internal error: {type(exc).__name__}: {exc}"))
     else:
         manifest = outcome.manifest
-        result = JobResult(job.name, outcome.status, time.time() - started, manifest["training"]["final_loss"],
-                           reason=one_line(outcome.reason or ""), manifest=manifest)
+        result = JobResult(job.name, outcome.status.value, time.time() - started, manifest.training.final_loss,
+                           reason=one_line(outcome.reason or ""), manifest=manifest.to_json())
         if outcome.status == "ok":
             log.info("[%s] published to %s", job.name, destination.job_folder(job.name))
         elif outcome.status == "unchanged":
@@ -72,14 +72,16 @@ def run_one(job, dataset, source, destination, force=False):
     return result
 
 
-def record_attempt(destination, result, attempted_at):
+def record_attempt(destination: publish.Destination, result: JobResult, attempted_at: str) -> None:
     """status.json for this attempt; a failure to write it is logged, never the job's end."""
-    manifest, digest = publish.published_manifest(destination, result.name)
-    status = "failed" if result.status == "error" else result.status
-    record = {"job": result.name, "status": status, "reason": result.reason or None,
-              "attempted_at": attempted_at,
-              "published_at": (manifest or {}).get("run", {}).get("finished_at") if manifest else None,
-              "manifest_sha256": digest, "seconds": round(result.seconds, 3)}
+    try:
+        manifest, digest = publish.published_manifest(destination, result.name)
+    except PublishedRecordError:  # the job's own line says so; the status still records the attempt
+        manifest, digest = None, None
+    status = published.Status.FAILED if result.status == "error" else published.Status(result.status)
+    record = published.StatusRecord(job=result.name, status=status, reason=result.reason or None,
+                                    attempted_at=attempted_at, published_at=manifest.finished_at if manifest else None,
+                                    manifest_sha256=digest, seconds=round(result.seconds, 3))
     try:
         publish.write_status(destination, result.name, record)
     except (ReducerError, OSError) as exc:

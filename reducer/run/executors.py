@@ -28,7 +28,7 @@ from pathlib import Path
 from reducer.config import job_for_dataset, read_job
 from reducer.datasets.registry import DROPIN_PACKAGE, load_registry
 from reducer.engine import xla_cache
-from reducer.errors import ReducerError
+from reducer.errors import ReducerError, SchedulerError
 from reducer.log import setup_logging
 from reducer.publish import Destination
 from reducer.run.execute import run_one
@@ -46,10 +46,6 @@ DASK_RETRIES = 0
 # Keras and TensorFlow keep process-wide state (random seeds, layer-name counters); a Dask
 # worker with several threads must still train one job at a time.
 _ONE_JOB_AT_A_TIME = threading.Lock()
-
-
-class SchedulerError(ReducerError):
-    """`--scheduler` was given but Dask is missing or the scheduler does not answer."""
 
 
 def available_cores():

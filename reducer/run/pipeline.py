@@ -15,14 +15,12 @@ from typing import Optional
 
 import numpy as np
 
-from reducer import __version__, continuity, files, gate, publish
+from reducer import __version__, continuity, files, gate, publish, published
 from reducer.errors import TrainingError
 from reducer.progress import Progress
 from reducer.tables import storage
 
 log = logging.getLogger("reducer")
-PLOT_ROWS = 50_000  # rows drawn in plot.png and handed to the quality metrics
-SAMPLE_SEED = 0  # fixed, as quality.SEED: the same rows every night
 # A warm start trains at this fraction of the job's learning rate (measured on wine, neighbour
 # objective, 17% of rows replaced: median displacement 0.025 at 1/20 against 0.23 at full rate).
 WARM_LEARNING_RATE = 0.05
@@ -31,13 +29,6 @@ COLLAPSED = 1e-6  # a map whose extent is this small, relative to its coordinate
 
 def _figure(value):
     return "n/a" if value is None else f"{value:.3f}"
-
-
-def sample_rows(rows, size=PLOT_ROWS, seed=SAMPLE_SEED):
-    """Sorted indices of a fixed-seed sample of at most `size` rows (all of them when fewer)."""
-    if rows <= size:
-        return np.arange(rows)
-    return np.sort(np.random.default_rng(seed).choice(rows, size=size, replace=False))
 
 
 def versions():
@@ -88,8 +79,8 @@ class Outcome:
     """How one attempt ended: "ok" (published), "unchanged" (nothing to do) or "rejected" (the
     quality gate kept yesterday's files); the manifest published or considered; why."""
 
-    status: str
-    manifest: dict
+    status: published.Status
+    manifest: published.Manifest
     reason: Optional[str] = None
 
 
@@ -105,20 +96,21 @@ def run_job(job, dataset, source, destination, force=False):
     previous = continuity.Previous.find(destination.job_folder(job.name))
     fingerprint = continuity.fingerprint(job, source, table.sha256)
     if (previous is not None and not force and job.continuity.skip_unchanged
-            and previous.manifest.get("fingerprint") == fingerprint):
-        before = (previous.manifest.get("dataset") or {}).get("rows_order_sha256")
+            and previous.manifest.fingerprint == fingerprint):
+        before = previous.manifest.dataset.rows_order_sha256
         if before and before != table.order_sha256:
             log.info("[%s] same rows in a new order: nothing to train, published files untouched", job.name)
-            return Outcome("unchanged", previous.manifest, "same rows in a new order, same job, plugin and versions "
-                                                           "as the published run")
-        return Outcome("unchanged", previous.manifest, "same rows, job, plugin and versions as the published run")
+            return Outcome(published.Status.UNCHANGED, previous.manifest,
+                           "same rows in a new order, same job, plugin and versions as the published run")
+        return Outcome(published.Status.UNCHANGED, previous.manifest,
+                       "same rows, job, plugin and versions as the published run")
     changed = continuity.changes(previous, job, fingerprint) if previous is not None else []
     why = (f"{', '.join(changed)} changed since the published run" if changed else
            "no published run yet" if previous is None else
            "--force given" if force else "[continuity] skip_unchanged = false")
     log.info("[%s] training: %s", job.name, why)
 
-    sample = sample_rows(table.rows)
+    sample = published.sample_rows(table.rows)
     sample_raw, sample_labels = table.take(sample)  # the rows drawn and measured
     storage.check_labels(job, dataset, sample_labels, table.label_column)  # before any training
 
@@ -174,18 +166,19 @@ def run_job(job, dataset, source, destination, force=False):
 
     manifest = build_manifest(job, dataset, source, table, place, input_file, history, graph, quality,
                               len(sample))
-    manifest.update(fingerprint=fingerprint, drift=drift,
-                    run={"started_at": started_at, "finished_at": None, "host": socket.gethostname()})
+    manifest.fingerprint = fingerprint
+    manifest.drift = None if drift is None else published.Drift.from_json(drift)
+    manifest.run = published.RunTimes(started_at=started_at, finished_at=None, host=socket.gethostname())
     if warm_from is not None:
-        manifest["training"]["warm_start"] = history.warm_start
+        manifest.training.extra["warm_start"] = history.warm_start
     shown = publish.Shown(coordinates=coordinates, labels=sample_labels, features=table.features,
                           id_column=table.id_column, label_column=table.label_column)
     missed = gate.misses(job.quality, quality, drift)
     publish.publish_job(job, destination, table, lambda raw: model_lib.apply(saved_encoder, raw), shown,
                         saved_encoder, manifest, seconds, started, decoder=decoder, rejected=missed)
     if missed:
-        return Outcome("rejected", manifest, missed)
-    return Outcome("ok", manifest)
+        return Outcome(published.Status.REJECTED, manifest, missed)
+    return Outcome(published.Status.OK, manifest)
 
 
 def check_map(coordinates):
@@ -199,38 +192,38 @@ def check_map(coordinates):
         raise TrainingError("training collapsed the map: every row lands on one point; try a smaller learning_rate")
 
 
-def build_manifest(job, dataset, source, table, place, input_file, history, graph, quality, plot_rows):
+def build_manifest(job, dataset, source, table, place, input_file, history, graph, quality,
+                   plot_rows) -> published.Manifest:
     """The manifest of one run: everything but the files and the seconds, which publishing adds."""
-    manifest = {
-        "job": job.resolved(),
-        "dataset": {"name": dataset.name, "source": source, "rows": int(table.rows),
-                    "columns": len(table.features), "features": list(table.features),
-                    "label_column": table.label_column, "id_column": table.id_column,
-                    "normalize": table.normalize, "offset": table.offset.tolist(),
-                    "scale": table.scale.tolist(), "input_file": input_file, "rows_sha256": table.sha256,
-                    "rows_order_sha256": table.order_sha256},
-        "table": place.section(),
-        "versions": versions(),
-        "seed": job.training.seed,
-        "training": {"engine": "reducer compiled loop (XLA)", "epochs": job.training.epochs,
-                     "loss_per_epoch": list(history.losses), "final_loss": history.final_loss},
-        "quality": quality,
-    }
-    manifest["training"]["engine"] = history.engine
+    training = published.Training(engine=history.engine, epochs=job.training.epochs,
+                                  loss_per_epoch=list(history.losses), final_loss=history.final_loss)
+    manifest = published.Manifest(
+        job=job.resolved(),
+        dataset=published.DatasetFacts(
+            name=dataset.name, source=source, rows=int(table.rows), columns=len(table.features),
+            features=list(table.features), label_column=table.label_column, id_column=table.id_column,
+            normalize=table.normalize, offset=table.offset.tolist(), scale=table.scale.tolist(),
+            input_file=input_file, rows_sha256=table.sha256, rows_order_sha256=table.order_sha256),
+        table=place.section(),
+        versions=versions(),
+        seed=job.training.seed,
+        training=training,
+        quality=None if quality is None else published.Quality.from_json(quality),
+    )
     if graph is not None:
-        manifest["training"]["graph"] = graph.details()
+        training.extra["graph"] = graph.details()
     cached = table.cache_facts()
     if cached is not None:
         from reducer.engine.train import block_rows
 
         chunk_rows = storage.chunk_rows(job)
-        manifest["streaming"] = {
+        manifest.streaming = {
             "chunk_rows": chunk_rows, "block_rows": block_rows(chunk_rows, min(job.training.batch_size, table.rows)),
-            **cached, "plot_rows": int(plot_rows), "plot_sample_seed": SAMPLE_SEED}
+            **cached, "plot_rows": int(plot_rows), "plot_sample_seed": published.SAMPLE_SEED}
     if quality is not None:
         from reducer.quality import subtitle
 
-        manifest["subtitle"] = subtitle(quality)
+        manifest.subtitle = subtitle(quality)
     return manifest
 
 

@@ -1,4 +1,7 @@
-"""Running many jobs: validate them all up front, run each in isolation, summarise.
+"""The whole run, for the CLI and for Python alike (`reducer.run_jobs`): plan (read and check
+every job before any training), lock the outputs folder, run each job in isolation, publish,
+then write the report (outputs/index.html). Results come back in the order the job files were
+given.
 
 A bad job file, a failing plugin, bad data or a diverging model fails that job only; the
 others still run and publish.
@@ -6,17 +9,21 @@ others still run and publish.
 
 import dataclasses
 import logging
+import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Optional
 
-from reducer import files, publish
-from reducer.config import job_for_dataset, project_root as project_root_of, read_jobs
+from reducer import __version__, files, project, publish
+from reducer.config import job_for_dataset, project_root as project_root_of, read_jobs, real_path
 from reducer.datasets.registry import load_registry, plugin_dirs as plugin_folders
 from reducer.engine import xla_cache
 from reducer.errors import JobError, PluginError, ReducerError
+from reducer.published import Status, StatusRecord
 from reducer.run.execute import run_one
 from reducer.run.lock import run_lock
-from reducer.run.results import JobResult, one_line
+from reducer.run.results import JobResult, one_line, utc_stamp
 
 log = logging.getLogger("reducer")
 
@@ -29,11 +36,22 @@ class Plan:
     failed: list  # JobResult
     registry: object
     folders: tuple = ()  # every plugin folder scanned: worker processes load the same plugins
+    order: dict = dataclasses.field(default_factory=dict)  # job name -> position of its job file as given
+
+    def in_given_order(self, results: Sequence[JobResult]) -> list[JobResult]:
+        """`results` in the order of the job files given (a name not known keeps its place last)."""
+        return sorted(results, key=lambda result: self.order.get(result.name, len(self.order)))
 
 
-def plan(job_paths, plugin_dirs=(), project_root=None):
+def plan(job_paths, plugin_dirs=(), project_root=None) -> Plan:
     """Read and check every job before any training starts."""
     jobs, errors = read_jobs(job_paths)
+    order: dict[str, int] = {}
+    positions = {real_path(path): k for k, path in enumerate(job_paths)}
+    for job in jobs:
+        order.setdefault(job.name, positions.get(job.path, len(job_paths)))
+    for k, path in enumerate(job_paths):
+        order.setdefault(Path(path).stem, k)
     if project_root is None and job_paths:
         project_root = project_root_of(job_paths[0])
     registry = load_registry(plugin_dirs, project_root)
@@ -53,11 +71,11 @@ def plan(job_paths, plugin_dirs=(), project_root=None):
             failed.append(JobResult(job.name, "failed", reason=one_line(exc)))
             continue
         ready.append((job, dataset, registry.datasets[job.dataset].source))
-    return Plan(ready, failed, registry, tuple(plugin_folders(plugin_dirs, project_root)))
+    return Plan(ready, failed, registry, tuple(plugin_folders(plugin_dirs, project_root)), order)
 
 
-def run_all(the_plan, outputs_root=None, models_root=None, wait=False, workers=1, client=None,
-            compile_cache=False, force=False):
+def run_all(the_plan: Plan, destination: publish.Destination, wait: bool = False, workers: int = 1,
+            client: Any = None, compile_cache: bool = False, force: bool = False) -> list[JobResult]:
     """Run every ready job under the outputs folder's lock.
 
     force: train even jobs whose published run is unchanged ([continuity] skip_unchanged).
@@ -72,10 +90,6 @@ def run_all(the_plan, outputs_root=None, models_root=None, wait=False, workers=1
         log.error("[%s] %s", result.name, result.reason)
     if not the_plan.ready:
         return results
-    root = the_plan.ready[0][0].project_root
-    # Absolute, so that log lines and manifests name the folders whatever the current directory.
-    destination = publish.Destination(Path(outputs_root or root / "outputs").absolute(),
-                                      Path(models_root or root / "Models").absolute())
     try:
         files.ensure_writable_folder(destination.outputs_root)
         files.ensure_writable_folder(destination.models_root)
@@ -104,8 +118,6 @@ def run_all(the_plan, outputs_root=None, models_root=None, wait=False, workers=1
         for job, dataset, source in the_plan.ready:
             results.append(run_one(job, dataset, source, destination, force))
     return results
-
-
 
 
 def recover_published(destination):
@@ -154,21 +166,75 @@ def check_jobs(job_paths, plugin_dirs=(), data=False):
     return results + [JobResult(result.name, "invalid", reason=result.reason) for result in the_plan.failed]
 
 
+class RunResults(list):
+    """What `run_jobs` returns: a JobResult per job, in the order the job files were given (a
+    list, as always), with where the run wrote and how its report went."""
+
+    def __init__(self, results: Sequence[JobResult], outputs: Path, report: Optional[Path] = None,
+                 report_bug: bool = False) -> None:
+        super().__init__(results)
+        self.outputs = outputs  # the outputs folder (absolute)
+        self.report = report  # outputs/index.html when it was written
+        self.report_bug = report_bug  # a bug stopped the report (its traceback is in the log)
+
+
+def destination_for(job_paths: Sequence[Any], outputs: Any = None, models: Any = None) -> publish.Destination:
+    """Where a run of these job files publishes: the one decision (reducer/project.py)."""
+    return publish.Destination(project.outputs_root(outputs, job_paths), project.models_root(models, job_paths))
+
+
 def run_jobs(job_paths, outputs=None, models=None, plugin_dirs=(), wait=False, workers=1, scheduler=None,
-             force=False):
-    """Run job files as `reducer run` does and return a JobResult per job (status "ok",
-    "unchanged", "rejected", "failed" or "error"). outputs, models: folders (default: the
-    project's outputs/ and Models/); scheduler: a Dask scheduler's address, or a
-    distributed.Client; force: retrain unchanged jobs too. Raises LockedError when another run
-    holds the outputs folder and `wait` is false."""
+             force=False, report=True) -> RunResults:
+    """Run job files as `reducer run` does: plan, lock, train, publish, then write the report
+    (outputs/index.html and each job's map.html; report=False leaves it). Returns a JobResult per
+    job (status "ok", "unchanged", "rejected", "failed" or "error"), in the order the job files
+    were given. outputs, models: folders (default: the first job file's project's outputs/ and
+    Models/); scheduler: a Dask scheduler's address, or a distributed.Client; force: retrain
+    unchanged jobs too. Raises LockedError when another run holds the outputs folder and `wait`
+    is false, SchedulerError when the scheduler cannot be reached."""
+    paths = [Path(p) for p in job_paths]
+    if not paths:
+        return RunResults([], project.outputs_root(outputs))
+    destination = destination_for(paths, outputs, models)
     client, own_client = scheduler, False
     if isinstance(scheduler, str):
         from reducer.run.executors import connect
 
         client, own_client = connect(scheduler), True
+    log.info("reducer %s: run started %s, %d job file(s), outputs %s", __version__, utc_stamp(), len(paths),
+             destination.outputs_root)
+    the_plan = plan(paths, plugin_dirs)
     try:
-        return run_all(plan([Path(p) for p in job_paths], plugin_dirs), outputs, models, wait=wait,
-                       workers=workers, client=client, compile_cache=True, force=force)
+        results = the_plan.in_given_order(run_all(the_plan, destination, wait=wait, workers=workers, client=client,
+                                                  compile_cache=True, force=force))
     finally:
         if own_client:
             client.close()
+    if not report:
+        return RunResults(results, destination.outputs_root)
+    written, bug = write_report(destination.outputs_root, results)
+    return RunResults(results, destination.outputs_root, written, bug)
+
+
+def write_report(outputs: Path, results: Sequence[JobResult]) -> tuple[Optional[Path], bool]:
+    """Rewrite the report at the end of a run: (its path or None, True when a bug stopped it).
+    A folder that cannot be written is one error line: the jobs' own outputs are published all
+    the same; a job whose records cannot be read is one unreadable card (report.py)."""
+    from reducer import report
+
+    if not Path(outputs).is_dir():  # no job got as far as the outputs folder: nothing to show
+        return None, False
+    unplaced = [StatusRecord(job=r.name, status=Status.FAILED if r.status == "error" else Status(r.status),
+                             reason=r.reason or None, attempted_at=r.finished_at)
+                for r in results if not (Path(outputs) / r.name).is_dir()]
+    try:
+        written = report.build(outputs, unplaced=unplaced)
+    except (ReducerError, OSError) as exc:
+        log.error("could not write the report in %s: %s", outputs, exc)
+        return None, False
+    except Exception:
+        log.critical("internal error writing the report (a bug in reducer, please report it):\n%s",
+                     traceback.format_exc().rstrip())
+        return None, True
+    log.info("report: %s (%d job(s), %d map page(s) rewritten)", written.path, written.jobs, written.maps_written)
+    return written.path, False

@@ -21,6 +21,7 @@ import os
 import stat
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -49,9 +50,9 @@ class _Layout:
     delimiter: str
     header: bool
     columns: list
-    features: list = None  # column positions
-    label: int = None
-    id: int = None
+    features: Optional[list] = None  # column positions
+    label: Optional[int] = None
+    id: Optional[int] = None
 
 
 def check_options(path, delimiter, encoding):

@@ -1,0 +1,539 @@
+"""THE format of what a run publishes: every reader and writer of these files goes through here.
+
+    outputs/<job>/manifest.json            Manifest: one published (or rejected) run
+    outputs/<job>/status.json              Status: how the last attempt ended
+    outputs/<job>/history/<stamp>-manifest.json, <stamp>-rejected-manifest.json, <stamp>-status.json
+                                           the same records, one per attempt: read as Nights
+    outputs/<job>/embedding.csv            id, label (when there is one), component_1..k
+
+Each record is a dataclass with `to_json()` / `from_json()` and a `format` number (FORMAT).
+Reading checks every field it declares: a wrong type, a malformed file, a file that is not a
+regular file or is larger than MAX_RECORD_BYTES raises PublishedRecordError (path, key,
+reason), which callers turn into one line for that job. Keys a record does not declare are
+kept (`extra`) and written back unchanged, so a newer reducer's additions survive an older
+one: keys are added, never renamed.
+
+The fixed-seed sample of rows that plot.png draws, the quality metrics measure, and the map
+page shows is `sample_rows`: one function, one seed. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import os
+import stat
+import types
+import typing
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, ClassVar, Optional, TypeVar
+
+import numpy as np
+
+from reducer.errors import PublishedRecordError, TrainingError
+
+FORMAT = 1  # written into every record; a record without one was written before the field (format 1)
+MAX_RECORD_BYTES = 16 << 20  # a manifest of a 10,000-column table is about 1 MB
+SAMPLE_ROWS = 50_000  # rows drawn in plot.png and on the map page, and handed to the quality metrics
+SAMPLE_SEED = 0  # fixed, not the job's seed: the same rows every night, whatever the job's seed
+MANIFEST = "manifest.json"
+STATUS = "status.json"
+EMBEDDING = "embedding.csv"
+HISTORY = "history"
+
+
+class Status(enum.StrEnum):
+    """How one attempt ended, as status.json and history/ record it."""
+
+    OK = "ok"  # published
+    UNCHANGED = "unchanged"  # nothing to do: the published run is current
+    FAILED = "failed"  # nothing published; the previous files are kept
+    REJECTED = "rejected"  # the quality gate refused the map; the previous files are kept
+
+
+# ---------------------------------------------------------------- the record machinery
+
+R = TypeVar("R", bound="Record")
+
+
+def _kind(hint: Any) -> str:
+    """A type hint in words, for the error line."""
+    if hint is int:
+        return "a whole number"
+    if hint is float:
+        return "a number"
+    if hint is str:
+        return "text"
+    if hint is bool:
+        return "true or false"
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _kind(a) for a in typing.get_args(hint))
+    if origin is list or hint is list:
+        return "a list"
+    if origin is dict or hint is dict or (isinstance(hint, type) and issubclass(hint, Record)):
+        return "an object"
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return " or ".join(repr(m.value) for m in hint)
+    return str(hint)
+
+
+def _convert(value: Any, hint: Any, path: Path, key: str) -> Any:
+    """`value` checked against `hint` (nested records built); PublishedRecordError when it does not fit."""
+    def wrong() -> PublishedRecordError:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        return PublishedRecordError(path=path, key=key, reason=f"must be {_kind(hint)}, got {shown}")
+
+    if hint is Any:
+        return value
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        others = [option for option in options if option is not type(None)]
+        if len(others) == 1:  # Optional[X]: X's own error, which names the key inside it
+            return _convert(value, others[0], path, key)
+        for option in others:
+            try:
+                return _convert(value, option, path, key)
+            except PublishedRecordError:
+                continue
+        raise wrong()
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise wrong()
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise wrong()
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise wrong()
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise wrong()
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            raise wrong() from None
+    if isinstance(hint, type) and issubclass(hint, Record):
+        return hint.from_json(value, path, key)
+    if origin is list or hint is list:
+        if not isinstance(value, list):
+            raise wrong()
+        (item,) = typing.get_args(hint) or (Any,)
+        return [_convert(v, item, path, f"{key}[{k}]") for k, v in enumerate(value)]
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise wrong()
+        _, item = typing.get_args(hint) or (str, Any)
+        return {str(k): _convert(v, item, path, f"{key}.{k}") for k, v in value.items()}
+    raise TypeError(f"published.py cannot check a field of type {hint!r}")  # a bug in a record below
+
+
+def _plain(value: Any) -> Any:
+    """A field's value as JSON data."""
+    if isinstance(value, Record):
+        return value.to_json()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+@dataclasses.dataclass
+class Record:
+    """A JSON object with typed fields; keys it does not declare ride along in `extra`."""
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ()  # keys a record of this kind cannot do without
+
+    @classmethod
+    def from_json(cls: type[R], data: Any, path: Path | str = "", key: str = "") -> R:
+        """The record in `data` (parsed JSON); PublishedRecordError naming `path` and the key."""
+        path = Path(path)
+        if not isinstance(data, dict):
+            raise PublishedRecordError(path=path, key=key or None, reason=f"must be an object, got {data!r:.60}")
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "extra":
+                continue
+            name = f"{key}.{f.name}" if key else f.name
+            if f.name in data:
+                values[f.name] = _convert(data[f.name], hints[f.name], path, name)
+            elif f.name in cls.REQUIRED:
+                raise PublishedRecordError(path=path, key=name, reason="is missing")
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**values, extra={k: v for k, v in data.items() if k not in known})  # type: ignore[call-arg]
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON data: the declared fields, then the keys it was read with and did not declare."""
+        data = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "extra"}
+        data.update({k: v for k, v in getattr(self, "extra", {}).items() if k not in data})
+        return data
+
+
+# ---------------------------------------------------------------- the records
+
+
+@dataclasses.dataclass
+class Quality(Record):
+    """The manifest's `quality` section (reducer/quality.py measures it)."""
+
+    rows: Optional[int] = None
+    sampled: Optional[bool] = None
+    sample_seed: Optional[int] = None
+    trustworthiness_k: list[int] = dataclasses.field(default_factory=list)
+    trustworthiness_5: Optional[float] = None
+    trustworthiness_12: Optional[float] = None
+    label_type: Optional[str] = None
+    knn_accuracy: Optional[float] = None
+    knn_r2: Optional[float] = None
+    knn: Optional[dict[str, Any]] = None
+    reconstruction_mse: Optional[float] = None
+    pca: dict[str, Optional[float]] = dataclasses.field(default_factory=dict)
+    rows_in_table: Optional[int] = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = super().to_json()
+        for key in ("knn_r2", "rows_in_table"):  # written only where measured, as before
+            if data[key] is None:
+                del data[key]
+        return data
+
+
+@dataclasses.dataclass
+class Drift(Record):
+    """The manifest's `drift` section (continuity.drift)."""
+
+    shared_rows: int = 0
+    added_rows: int = 0
+    removed_rows: int = 0
+    median_displacement: Optional[float] = None
+    neighbor_overlap: Optional[float] = None
+    neighbors_k: Optional[int] = None
+    transform: Optional[dict[str, Any]] = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class DatasetFacts(Record):
+    """The manifest's `dataset` section: what was read, and how it was normalised."""
+
+    name: Optional[str] = None
+    source: Optional[str] = None
+    rows: int = 0
+    columns: int = 0
+    features: list[str] = dataclasses.field(default_factory=list)
+    label_column: Optional[str] = None
+    id_column: Optional[str] = None
+    normalize: Optional[str] = None
+    offset: list[float] = dataclasses.field(default_factory=list)
+    scale: list[float] = dataclasses.field(default_factory=list)
+    input_file: Optional[dict[str, Any]] = None
+    rows_sha256: Optional[str] = None
+    rows_order_sha256: Optional[str] = None  # the rows in their order: a shuffle alone changes only this
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Training(Record):
+    """The manifest's `training` section."""
+
+    engine: Optional[str] = None
+    epochs: Optional[int] = None
+    loss_per_epoch: list[float] = dataclasses.field(default_factory=list)
+    final_loss: Optional[float] = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # graph, warm_start
+
+
+@dataclasses.dataclass
+class RunTimes(Record):
+    """The manifest's `run` section: when and where (UTC, ISO 8601)."""
+
+    started_at: Optional[str] = None
+    finished_at: Optional[str] = None
+    host: Optional[str] = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class FileEntry(Record):
+    """One published file in the manifest's `files`: where readers find it, its digest and size."""
+
+    REQUIRED = ("sha256",)
+    path: Optional[str] = None
+    sha256: str = ""
+    bytes: Optional[int] = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Manifest(Record):
+    """manifest.json: the commit record of one run (publish.py writes it last)."""
+
+    format: int = FORMAT
+    job: dict[str, Any] = dataclasses.field(default_factory=dict)  # the job, defaults filled in
+    dataset: DatasetFacts = dataclasses.field(default_factory=DatasetFacts)
+    table: Optional[dict[str, Any]] = None
+    versions: dict[str, Optional[str]] = dataclasses.field(default_factory=dict)
+    seed: Optional[int] = None
+    training: Training = dataclasses.field(default_factory=Training)
+    quality: Optional[Quality] = None
+    subtitle: Optional[str] = None  # the quality in one line, for readers of older manifests
+    streaming: Optional[dict[str, Any]] = None
+    fingerprint: Optional[dict[str, Any]] = None
+    drift: Optional[Drift] = None
+    run: Optional[RunTimes] = None
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+    rejected: Optional[str] = None
+    files: dict[str, FileEntry] = dataclasses.field(default_factory=dict)
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = super().to_json()
+        for key in ("subtitle", "streaming", "rejected"):  # written only where there is one, as before
+            if data[key] is None:
+                del data[key]
+        return data
+
+    @property
+    def finished_at(self) -> Optional[str]:
+        return self.run.finished_at if self.run else None
+
+    @property
+    def started_at(self) -> Optional[str]:
+        return self.run.started_at if self.run else None
+
+
+@dataclasses.dataclass
+class StatusRecord(Record):
+    """status.json (and history/<stamp>-status.json): how one attempt ended."""
+
+    REQUIRED = ("status",)
+    format: int = FORMAT
+    job: Optional[str] = None
+    status: Status = Status.FAILED
+    reason: Optional[str] = None
+    attempted_at: Optional[str] = None
+    published_at: Optional[str] = None
+    manifest_sha256: Optional[str] = None
+    seconds: Optional[float] = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Night(Record):
+    """One attempt in history/, as `reducer history` and the report's charts show it."""
+
+    time: Optional[str] = None
+    status: Status = Status.OK
+    reason: Optional[str] = None
+    rows: Optional[int] = None
+    final_loss: Optional[float] = None
+    trustworthiness: Optional[float] = None
+    knn_accuracy: Optional[float] = None
+    drift: Optional[float] = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def of_manifest(cls, manifest: Manifest, stamp: str, rejected: bool) -> Night:
+        quality = manifest.quality or Quality()
+        return cls(time=manifest.started_at or stamp, status=Status.REJECTED if rejected else Status.OK,
+                   reason=manifest.rejected, rows=manifest.dataset.rows, final_loss=manifest.training.final_loss,
+                   trustworthiness=quality.trustworthiness_5, knn_accuracy=quality.knn_accuracy,
+                   drift=manifest.drift.median_displacement if manifest.drift else None)
+
+    @classmethod
+    def of_status(cls, record: StatusRecord) -> Night:
+        return cls(time=record.attempted_at, status=record.status, reason=record.reason)
+
+
+# ---------------------------------------------------------------- reading and writing the records
+
+
+def read_json(path: Path | str, limit: int = MAX_RECORD_BYTES) -> Any:
+    """The parsed JSON of `path`, or None when there is no such file. A link to a regular file
+    is followed (the reader paths are links into ..data); a folder, FIFO or device is refused
+    before it is opened, a file above `limit` bytes before it is read: PublishedRecordError."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise PublishedRecordError(path=path, reason=f"cannot be read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise PublishedRecordError(path=path, reason="not a regular file")
+    if info.st_size > limit:
+        raise PublishedRecordError(path=path, reason=f"larger than {limit:,} bytes ({info.st_size:,})")
+    try:
+        # O_NONBLOCK: should a FIFO be swapped in after the check, opening it does not hang.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise PublishedRecordError(path=path, reason=f"cannot be read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise PublishedRecordError(path=path, reason="not a regular file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise PublishedRecordError(path=path, reason=f"larger than {limit:,} bytes")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PublishedRecordError(path=path, reason=f"not valid JSON ({exc})") from None
+
+
+def read_manifest(path: Path | str) -> Optional[Manifest]:
+    """The manifest at `path` (a manifest.json), or None when there is none."""
+    data = read_json(path)
+    return None if data is None else Manifest.from_json(data, path)
+
+
+def read_manifest_and_digest(path: Path | str) -> tuple[Optional[Manifest], Optional[str]]:
+    """(the manifest, the sha256 of its bytes), or (None, None) when there is none."""
+    manifest = read_manifest(path)
+    if manifest is None:
+        return None, None
+    try:
+        with open(path, "rb") as handle:
+            return manifest, hashlib.sha256(handle.read(MAX_RECORD_BYTES + 1)).hexdigest()
+    except OSError as exc:
+        raise PublishedRecordError(path=Path(path), reason=f"cannot be read: {exc.strerror or exc}") from None
+
+
+def read_status(path: Path | str) -> Optional[StatusRecord]:
+    """The status record at `path`, or None when there is none."""
+    data = read_json(path)
+    return None if data is None else StatusRecord.from_json(data, path)
+
+
+def write_record(path: Path | str, record: Record) -> None:
+    """One record as JSON, indented, into `path` (callers write to a temporary and rename)."""
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        json.dump(record.to_json(), handle, indent=2, default=str)  # a Path in the job section, say
+        handle.write("\n")
+
+
+def read_history(job_folder: Path | str) -> list[Night]:
+    """Every attempt recorded in `job_folder`/history/, oldest first. A record that cannot be
+    read raises PublishedRecordError (a file that vanished while listing is left out)."""
+    folder = Path(job_folder) / HISTORY
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        stamp = path.name.split("-")[0]
+        if path.name.endswith("-status.json"):
+            status = read_status(path)
+            if status is not None:
+                found.append(Night.of_status(status))
+        elif path.name.endswith("-manifest.json"):
+            manifest = read_manifest(path)
+            if manifest is not None:
+                found.append(Night.of_manifest(manifest, stamp, path.name.endswith("-rejected-manifest.json")))
+    return found
+
+
+# ---------------------------------------------------------------- the rows drawn and measured
+
+
+def sample_rows(rows: int, size: int = SAMPLE_ROWS, seed: int = SAMPLE_SEED) -> np.ndarray:
+    """Sorted indices of a fixed-seed sample of at most `size` of `rows` rows (all of them when
+    fewer): the rows plot.png and the map page draw, and (a smaller `size`) the metrics measure."""
+    if rows <= size:
+        return np.arange(rows)
+    return np.sort(np.random.default_rng(seed).choice(rows, size=size, replace=False))
+
+
+# ---------------------------------------------------------------- embedding.csv
+
+
+@dataclasses.dataclass
+class Embedding:
+    """Rows of an embedding.csv: ids and labels as text (labels None without a label column),
+    coordinates as float64; `rows` counts the whole file (more than these when sampled)."""
+
+    ids: np.ndarray
+    labels: Optional[np.ndarray]
+    coordinates: np.ndarray
+    rows: int
+
+
+def write_embedding(path: Path | str, chunks: Iterable[tuple[Any, Any, Any]],
+                    encode: Callable[[Any], Any], with_labels: bool) -> None:
+    """embedding.csv: id, label (when there is one), component_1..k; plain floats, '\\n' ends.
+
+    chunks: (raw rows, ids, labels) pieces in order (a table's `chunks()`); encode(raw) gives
+    their coordinates. Written a piece at a time, so a table on disk never has to fit in memory.
+    """
+    import pandas as pd
+
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        first = True
+        for raw, ids, labels in chunks:
+            coordinates = np.asarray(encode(raw))
+            if not np.all(np.isfinite(coordinates)):
+                raise TrainingError("training produced NaN or infinite coordinates; nothing published")
+            columns = {"id": ids}
+            if with_labels:
+                columns["label"] = labels
+            for k in range(coordinates.shape[1]):
+                columns[f"component_{k + 1}"] = coordinates[:, k].astype(np.float64)
+            # %.9g round-trips float32 exactly, so the CSV holds the encoder's numbers, not rounded ones.
+            pd.DataFrame(columns).to_csv(handle, header=first, index=False, lineterminator="\n",
+                                         float_format="%.9g")
+            first = False
+
+
+def read_embedding(path: Path | str, limit: Optional[int] = None) -> Embedding:
+    """The rows of an embedding.csv; with `limit`, only sample_rows(rows, limit) of them, read a
+    block at a time, so a table of millions of rows costs the memory of its sample only.
+    PublishedRecordError when it is not an embedding.csv (no id column, a component that is
+    not a number)."""
+    import pandas as pd
+
+    path = Path(path)
+    exact: dict[str, Any] = dict(dtype={"id": str, "label": str}, keep_default_na=False)
+    try:
+        if limit is None:
+            frame = pd.read_csv(path, **exact)
+            rows = len(frame)
+        else:
+            rows = 0
+            for block in pd.read_csv(path, usecols=[0], chunksize=200_000, **exact):
+                rows += len(block)
+            if rows <= limit:
+                frame = pd.read_csv(path, **exact)
+            else:
+                chosen, parts, start = sample_rows(rows, limit), [], 0
+                for block in pd.read_csv(path, chunksize=200_000, **exact):
+                    lo, hi = np.searchsorted(chosen, [start, start + len(block)])
+                    parts.append(block.iloc[chosen[lo:hi] - start])
+                    start += len(block)
+                frame = pd.concat(parts, ignore_index=True)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise PublishedRecordError(path=path, reason=f"cannot be read ({' '.join(str(exc).split())})") from None
+    components = [c for c in frame.columns if str(c).startswith("component_")]
+    if "id" not in frame.columns or not components:
+        raise PublishedRecordError(path=path, reason="no id or component_ columns")
+    try:
+        coordinates = frame[components].to_numpy(dtype=np.float64)
+    except ValueError:
+        raise PublishedRecordError(path=path, reason="a coordinate that is not a number") from None
+    labels = frame["label"].to_numpy(dtype=object) if "label" in frame.columns else None
+    return Embedding(frame["id"].to_numpy(dtype=object), labels, coordinates, rows)

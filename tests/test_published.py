@@ -1,0 +1,106 @@
+"""What a run publishes has one format (reducer/published.py): a record that is malformed,
+wrongly typed, too large or not a regular file makes that one job unreadable, in one line; the
+other jobs, the report and the run's exit code go on as the jobs say (never 70).
+
+One real night of two small jobs, then its published files are damaged the ways an operator's
+editor, a disk or a script could damage them, and the real commands run again.
+"""
+
+import json
+import os
+import re
+import shutil
+
+import pytest
+
+from conftest import Project
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    """Two published iris jobs (a few epochs each): `good` and `victim`."""
+    project = Project(tmp_path_factory.mktemp("published") / "project")
+    project.iris_job("good", epochs=4)
+    project.iris_job("victim", epochs=4)
+    result = project.run("run", "jobs/good.toml", "jobs/victim.toml")
+    assert result.returncode == 0, result.stderr
+    return project
+
+
+@pytest.fixture
+def copy(night, tmp_path):
+    """A fresh copy of the published night (links included), to damage."""
+    target = Project(tmp_path / "project")
+    shutil.copytree(night.root, target.root, symlinks=True, dirs_exist_ok=True)
+    return target
+
+
+def edit_json(path, change):
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    os.chmod(path, 0o644)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def card(index, name):
+    """The index page's section for one job."""
+    start = index.index(f'id="job-{name}"')
+    end = index.find('<section class="job"', start)
+    return index[start:end if end > 0 else len(index)]
+
+
+def test_a_manifest_with_text_rows_fails_that_job_in_one_line_and_the_report_says_unreadable(copy):
+    manifest = copy.outputs / "victim" / "manifest.json"  # a link into ..data: the published record
+    edit_json(manifest, lambda data: data["dataset"].update(rows="many"))
+    result = copy.run("run", "jobs/good.toml", "jobs/victim.toml")
+    assert result.returncode == 1, result.stderr  # a job failed; not 70
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert re.search(r"^  good: (ok|unchanged) in", result.stdout, flags=re.M)  # (retrained: the project moved)
+    line = next(row for row in result.stdout.splitlines() if row.strip().startswith("victim:"))
+    assert "victim: failed" in line and "dataset.rows must be a whole number, got 'many'" in line
+    assert str(manifest.parent.resolve()) in line or "victim" in line
+    index = (copy.outputs / "index.html").read_text(encoding="utf-8")
+    assert '<span class="badge unreadable">unreadable</span>' in card(index, "victim")
+    assert "dataset.rows must be a whole number" in card(index, "victim")
+    assert re.search(r'<span class="badge (ok|unchanged)">', card(index, "good"))
+    assert 'src="good/plot.png"' in card(index, "good")
+
+
+def test_a_history_record_with_text_trustworthiness_is_one_unreadable_card(copy):
+    history = sorted((copy.outputs / "victim" / "history").glob("*-manifest.json"))[-1]
+    edit_json(history, lambda data: data["quality"].update(trustworthiness_5="high"))
+    result = copy.run("run", "jobs/good.toml", "jobs/victim.toml")
+    assert result.returncode == 0, result.stderr  # both jobs published: the jobs' exit code
+    index = (copy.outputs / "index.html").read_text(encoding="utf-8")
+    victim = card(index, "victim")
+    assert '<span class="badge unreadable">unreadable</span>' in victim
+    assert f"{history.name}: quality.trustworthiness_5 must be a number, got &#x27;high&#x27;" in victim
+    assert re.search(r'<span class="badge (ok|unchanged)">', card(index, "good"))
+
+    report = copy.run("report")
+    assert report.returncode == 0, report.stderr
+    assert f"wrote {copy.outputs / 'index.html'}: 2 job(s)" in report.stdout
+
+    past = copy.run("history", "jobs/victim.toml")
+    assert past.returncode == 1 and past.stdout == ""
+    assert past.stderr.strip() == (f"reducer: {history.resolve()}: quality.trustworthiness_5 must be a number, "
+                                   f"got 'high'")
+    assert copy.run("history", "jobs/good.toml").returncode == 0
+
+
+def test_a_fifo_or_a_huge_status_is_refused_without_being_opened(copy):
+    status = copy.outputs / "victim" / "status.json"
+    status.unlink()
+    os.mkfifo(status)  # opening it for reading would wait for a writer forever
+    result = copy.run("report", timeout=60)
+    assert result.returncode == 0, result.stderr
+    index = (copy.outputs / "index.html").read_text(encoding="utf-8")
+    assert "status.json: not a regular file" in card(index, "victim")
+
+    status.unlink()
+    with open(status, "wb") as handle:  # sparse: 17 MiB that cost nothing on disk
+        handle.truncate(17 << 20)
+    result = copy.run("report", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "status.json: larger than 16,777,216 bytes" in card(
+        (copy.outputs / "index.html").read_text(encoding="utf-8"), "victim")
