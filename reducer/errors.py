@@ -29,10 +29,9 @@ class ReducerError(Exception):
         self.column = column
         self.key = key
         self.reason = reason if reason is not None else (message or "")
-        super().__init__(self.message)
+        super().__init__(self._compose())
 
-    @property
-    def message(self) -> str:
+    def _compose(self) -> str:
         where = "" if self.path is None else str(self.path)
         if self.line is not None:
             where += f", line {self.line}" if where else f"line {self.line}"
@@ -42,11 +41,13 @@ class ReducerError(Exception):
         what = f"{self.key} {self.reason}" if self.key else self.reason
         return f"{where}: {what}" if where else what
 
-    def __str__(self) -> str:
-        return self.message
+    @property
+    def message(self) -> str:
+        """The one line, as built when the error was made (a subclass may set more attributes after)."""
+        return str(self.args[0]) if self.args else ""
 
     def __reduce__(self) -> tuple[object, ...]:  # through worker processes with its fields
-        return _rebuild, (type(self), dict(self.__dict__))
+        return _rebuild, (type(self), dict(self.__dict__), self.args)
 
     def within(self, **fields: object) -> ReducerError:
         """A copy of this error with the given fields filled in where it has none (the file a
@@ -58,14 +59,14 @@ class ReducerError(Exception):
                 raise TypeError(f"ReducerError has no field {name!r}")
             if getattr(copy, name) is None:
                 setattr(copy, name, value)
-        Exception.__init__(copy, copy.message)
+        Exception.__init__(copy, copy._compose())
         return copy
 
 
-def _rebuild(kind: type[ReducerError], fields: dict[str, object]) -> ReducerError:
+def _rebuild(kind: type[ReducerError], fields: dict[str, object], args: tuple[object, ...]) -> ReducerError:
     error = kind.__new__(kind)
     error.__dict__.update(fields)
-    Exception.__init__(error, error.message)
+    Exception.__init__(error, *args)
     return error
 
 

@@ -73,7 +73,7 @@ class RowSetDigest:
         self.sums = [np.uint64(0), np.uint64(0)]
         self.rows = 0
 
-    def add(self, raw32: np.ndarray, ids: object, labels: object) -> None:
+    def add(self, raw32: np.ndarray, ids: Any, labels: Any) -> None:
         values = np.ascontiguousarray(raw32, dtype=np.float32).view(np.uint32).astype(np.uint64)
         labels = [None] * len(values) if labels is None else labels
         texts = np.frombuffer(b"".join(hashlib.blake2b(f"{i}\x1f{lab}".encode(), digest_size=16).digest()
@@ -100,19 +100,19 @@ class DuplicateIdError(DataError):
 
     def __init__(self, origin: str, column: str, rows: Tuple[int, int], value: object = None,
                  lines: Optional[Tuple[int, int]] = None) -> None:
-        self.origin, self.column, self.rows, self.value, self.lines = origin, column, rows, value, lines
         where = (f"lines {lines[0]} and {lines[1]} (rows {rows[0]} and {rows[1]})" if lines
                  else f"rows {rows[0]} and {rows[1]}")
         value_text = "" if value is None else f" {str(value)!r}"
         super().__init__(f"{origin}: id{value_text} appears twice in id column {column!r}, at {where}; "
                          f"expected a unique id in every row")
+        self.origin, self.column, self.rows, self.value, self.lines = origin, column, rows, value, lines
 
     def explained(self, value: object = None, lines: Optional[Tuple[int, int]] = None) -> "DuplicateIdError":
-        return DuplicateIdError(self.origin, self.column, self.rows, self.value if value is None else value,
+        return DuplicateIdError(self.origin, str(self.column), self.rows, self.value if value is None else value,
                                 self.lines if lines is None else lines)
 
 
-def id_hashes(ids: object) -> np.ndarray:
+def id_hashes(ids: Any) -> np.ndarray:
     """A 64-bit hash of each id's text, to find a repeated id with 8 bytes a row."""
     return np.frombuffer(b"".join(hashlib.blake2b(str(i).encode(), digest_size=8).digest() for i in ids),
                          dtype="<u8").astype(np.uint64)
