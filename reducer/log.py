@@ -22,7 +22,7 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # UTC, as the summary lines, status.json and
 class UtcFormatter(logging.Formatter):
     """`2026-11-01T02:00:12Z INFO message`: the time in UTC with its zone, whatever TZ says."""
 
-    converter = time.gmtime
+    converter = time.gmtime  # type: ignore[assignment]  # typeshed wants the float argument gmtime takes too
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(message)s", TIME_FORMAT)

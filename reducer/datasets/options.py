@@ -70,7 +70,7 @@ def value_problem(option: Option, value: Any) -> Optional[str]:
         return f"must be a finite number, got {value!r}"
     if option.choices is not None and value not in option.choices:
         return f"must be one of {', '.join(map(str, option.choices))}, got {value!r}"
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         if option.min is not None and value < option.min:
             return f"must be {_range_words(option)}, got {value!r}"
         if option.max is not None and value > option.max:
