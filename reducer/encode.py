@@ -157,7 +157,7 @@ def encode_file(model_path, input_path, output_path, id_column=None, label_colum
         coordinates = encoder.transform_raw(raw)
         bad = np.flatnonzero(~np.isfinite(coordinates).all(axis=1))
         if bad.size:
-            first = placed[0] - len(raw) + int(bad[0]) + 1
+            first = placed[0] - len(raw) + int(bad[0])  # counted from 0, as the default ids
             more = f" and {bad.size - 1} more" if bad.size > 1 else ""
             raise DataError(f"{input_path}: row {first}{more} placed at NaN or infinite coordinates; values far "
                             f"beyond the model's training data?")

@@ -161,7 +161,7 @@ class Encoder:
                                 f"got shape {raw.shape}; a DataFrame is matched by column names")
             bad = np.flatnonzero(~(np.abs(raw) <= FLOAT32_MAX).all(axis=1))  # NaN fails <= too
             if bad.size:
-                raise DataError(f"row {bad[0] + 1} holds NaN, an infinite value or one beyond float32; expected "
+                raise DataError(f"row {bad[0]} holds NaN, an infinite value or one beyond float32; expected "
                                 f"finite numbers")
         return self.transform_raw(raw.astype(np.float32))
 

@@ -62,13 +62,13 @@ CSV_CASES = [
     ("header_only.csv", {}, ["only a header line, no data rows", "expected at least 2 rows"]),
     ("single_row.csv", {}, ["1 data row", "expected at least 2 rows"]),
     ("non_numeric.csv", {"label": "label", "id": "id"},
-     ["column 'b'", "row 3 (line 5)", "expected a number", "got 'abc'"]),
+     ["column 'b'", "row 2 (line 5)", "expected a number", "got 'abc'"]),
     ("missing_cells.csv", {"label": "label", "id": "id"},
-     ["column 'c'", "3 missing cell(s)", "row 2 (line 3)", "row 4 (line 5)", "expected a number in every row"]),
-    ("inf.csv", {"label": "label", "id": "id"}, ["column 'b'", "row 2 (line 3)", "'inf'", "expected a finite number"]),
+     ["column 'c'", "3 missing cell(s)", "row 1 (line 3)", "row 3 (line 5)", "expected a number in every row"]),
+    ("inf.csv", {"label": "label", "id": "id"}, ["column 'b'", "row 1 (line 3)", "'inf'", "expected a finite number"]),
     ("overflow_1e400.csv", {"label": "label", "id": "id"},
-     ["column 'c'", "row 3 (line 4)", "'1e400'", "expected a finite number"]),
-    ("beyond_float32.csv", {"label": "label", "id": "id"}, ["column 'b'", "row 3 (line 4)", "'1e39'", "float32"]),
+     ["column 'c'", "row 2 (line 4)", "'1e400'", "expected a finite number"]),
+    ("beyond_float32.csv", {"label": "label", "id": "id"}, ["column 'b'", "row 2 (line 4)", "'1e39'", "float32"]),
     ("too_wide.csv", {"label": "label", "id": "id"},
      ["column 'c' spans -3e+25 to 4e+25", "needs one at most 1e+19", "divide the column by a power of ten"]),
     ("too_narrow.csv", {"label": "label", "id": "id"},
@@ -85,7 +85,7 @@ CSV_CASES = [
     ("latin1.csv", {"label": "label"}, ["line 2", "not utf-8 text", "byte 0xe9", 'encoding = "latin-1"']),
     ("duplicate_columns.csv", {}, ["line 1", "column 'a' appears twice in the header"]),
     ("blank_label.csv", {"label": "label", "id": "id"},
-     ["label column 'label' is blank in 1 row(s)", "row 2 (line 3)", "expected a label in every row"]),
+     ["label column 'label' is blank in 1 row(s)", "row 1 (line 3)", "expected a label in every row"]),
 ]
 
 
@@ -207,7 +207,7 @@ SHAPE_CASES = [
     ("hostile_list", ["load() must return a pandas DataFrame, got list"]),
     ("hostile_transposed", ["label column 'kind' not found", "the columns are: 0, 1, 2",
                             "(40 columns in all)"]),
-    ("hostile_short_label", ["label column 'kind' is blank in 10 row(s)", "row 31",
+    ("hostile_short_label", ["label column 'kind' is blank in 10 row(s)", "row 30",
                              "the label list is shorter than the rows?"]),
     ("hostile_duplicate_columns", ["column name(s) 'a' appear more than once"]),
     ("hostile_no_rows", ["0 data rows; expected at least 2 rows"]),
@@ -243,6 +243,6 @@ def test_the_cli_prints_one_line_per_bad_job_and_no_traceback(tmp_path):
         assert str(project / "jobs" / f"{name}.toml") in line or str(project / "csv") in line \
             or "hostile_load_raises.py" in line
     assert "Traceback" not in result.stderr and "epoch =" not in result.stderr
-    assert re.search(r"non_numeric\.csv: column 'b', row 3 \(line 5\): expected a number, got 'abc'", result.stdout)
+    assert re.search(r"non_numeric\.csv: column 'b', row 2 \(line 5\): expected a number, got 'abc'", result.stdout)
     assert [p.name for p in (project / "outputs" / "bad_data").iterdir()] and \
         not (project / "outputs" / "bad_data" / "manifest.json").exists()  # only the attempt's status record

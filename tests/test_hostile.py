@@ -221,7 +221,7 @@ def test_encode_data_errors_name_the_input_file(hostile_run, tmp_path):
     bad.loc[4, "x2"] = "oops"
     bad.to_csv(tmp_path / "bad.csv", index=False)
     line = assert_one_line(encode(project, tmp_path / "bad.csv", "-o", tmp_path / "o.csv"), "column 'x2'")
-    assert f"{tmp_path / 'bad.csv'}: column 'x2', row 5 (line 6): expected a number, got 'oops'" in line
+    assert f"{tmp_path / 'bad.csv'}: column 'x2', row 4 (line 6): expected a number, got 'oops'" in line
     assert_one_line(encode(project, tmp_path / "bad.csv", "--id", "ident", "-o", tmp_path / "o.csv"),
                     "bad.csv: id column 'ident' not found")
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import DATA, Project
 
-REPEATED = "  id 'wine-003' appears twice in id column 'sample_id', at lines 4 and 60 (rows 3 and 59)"
+REPEATED = "  id 'wine-003' appears twice in id column 'sample_id', at lines 4 and 60 (rows 2 and 58)"
 
 
 def wine_with_a_repeated_id(project, streaming=None):
@@ -71,7 +71,7 @@ def register_datasets(register):
     for command in (["check", "--data"], ["run"]):
         result = project.run(*command, "jobs/people.toml")
         assert result.returncode == 1, result.stdout + result.stderr
-        assert "id 'bob' appears twice in id column 'who', at rows 2 and 4" in result.stdout
+        assert "id 'bob' appears twice in id column 'who', at rows 1 and 3" in result.stdout
         assert "Traceback" not in result.stderr
 
 

@@ -144,16 +144,16 @@ def quoted_then(number, text):
 
 
 @pytest.mark.parametrize("edit, expected", [
-    (line(2718, "r2716,1.0,abc,2.0,k1"), "column 'b', row 2717 (line 2718): expected a number, got 'abc'"),
-    (line(2718, "r2716,1.0,,2.0,k1"), f"column 'b' has 1 missing cell(s) {MISSING} at row 2717 (line 2718)"),
-    (line(2718, "r2716,1.0,NA,2.0,k1"), f"column 'b' has 1 missing cell(s) {MISSING} at row 2717 (line 2718)"),
-    (line(2718, "r2716,1.0,1e400,2.0,k1"), "column 'b', row 2717 (line 2718): value '1e400' is infinite"),
+    (line(2718, "r2716,1.0,abc,2.0,k1"), "column 'b', row 2716 (line 2718): expected a number, got 'abc'"),
+    (line(2718, "r2716,1.0,,2.0,k1"), f"column 'b' has 1 missing cell(s) {MISSING} at row 2716 (line 2718)"),
+    (line(2718, "r2716,1.0,NA,2.0,k1"), f"column 'b' has 1 missing cell(s) {MISSING} at row 2716 (line 2718)"),
+    (line(2718, "r2716,1.0,1e400,2.0,k1"), "column 'b', row 2716 (line 2718): value '1e400' is infinite"),
     (line(2718, "r2716,1.0,2.0,k1"), "line 2718: 4 field(s), expected 5 as in the header"),
     (line(2718, "r2716,1.0,2.0,3.0,k1,more"), "line 2718: 6 field(s), expected 5 as in the header"),
     (line(2502, "r2500,1.0,2.0,3.0,k1,more"), "line 2502: 6 field(s), expected 5"),  # first row of a block
-    (line(2718, "r2716,1.0,2.0,3.0, "), "label column 'label' is blank in 1 row(s), at row 2717 (line 2718)"),
+    (line(2718, "r2716,1.0,2.0,3.0, "), "label column 'label' is blank in 1 row(s), at row 2716 (line 2718)"),
     (line(2718, "r2716,1.0,2.0,3.0,k\udcff"), "line 2718: not utf-8 text (byte 0xff)"),
-    (quoted_then(2719, "r2716,1.0,abc,2.0,k1"), "column 'b', row 2717 (line 2719): expected a number"),
+    (quoted_then(2719, "r2716,1.0,abc,2.0,k1"), "column 'b', row 2716 (line 2719): expected a number"),
 ])
 def test_a_bad_row_deep_in_the_file_names_its_line(csv_dataset, tmp_path, edit, expected):
     path = big_csv(tmp_path / "data.csv", edit)

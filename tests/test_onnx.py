@@ -231,11 +231,11 @@ def test_encoder_takes_columns_by_name_and_names_what_is_wrong(nights, tmp_path)
         encoder.transform(frame.drop(columns=[encoder.features[3]]))
     bad = frame.astype(str)
     bad.loc[4, encoder.features[1]] = "oops"
-    with pytest.raises(DataError, match=f"column '{encoder.features[1]}', row 5: expected a number, got 'oops'"):
+    with pytest.raises(DataError, match=f"column '{encoder.features[1]}', row 4: expected a number, got 'oops'"):
         encoder.transform(bad)
     with pytest.raises(DataError, match="expected rows x 13 values"):
         encoder.transform(np.zeros((3, 4)))
-    with pytest.raises(DataError, match="row 2 holds NaN"):
+    with pytest.raises(DataError, match="row 1 holds NaN"):
         encoder.transform(np.vstack([np.zeros(13), np.full(13, np.nan)]))
 
     shutil.copy(project.models / "csv_example.onnx", tmp_path / "mixed.onnx")  # another job's column names

@@ -114,7 +114,7 @@ def test_check_data_finds_a_bad_cell_deep_in_a_csv_with_its_line(project):
     assert quick.returncode == 0 and "deep: ok" in quick.stdout
     thorough = project.run("check", "--data", "jobs/deep.toml")
     assert thorough.returncode == 1
-    assert "deep.csv: column 'b', row 4322 (line 4323): expected a number, got 'oops'" in thorough.stdout
+    assert "deep.csv: column 'b', row 4321 (line 4323): expected a number, got 'oops'" in thorough.stdout
     assert "tensorflow" not in thorough.stderr.lower()
     assert not (project.outputs / ".cache").exists()  # check writes nothing
     good = Project(project.root.parent / "good")

@@ -16,9 +16,11 @@ MISSING_WORDS = ("", "nan", "na", "n/a", "null", "none")
 
 
 def where(frame, row):
-    """'row 7 (line 8)' when the reader told us where rows came from, else 'row 7'."""
+    """'row 7 (line 9)' when the reader told us where rows came from, else 'row 7'. Rows count
+    from 0, in the order they were read, as the default ids do (row 7 gets id 7); lines count
+    from 1, as editors do."""
     attrs = frame.attrs
-    text = f"row {attrs.get('first_row', 0) + row + 1}"
+    text = f"row {attrs.get('first_row', 0) + row}"
     lines, first_line = attrs.get("lines"), attrs.get("first_line")
     if lines is not None and row < len(lines):
         text += f" (line {int(lines[row])})"

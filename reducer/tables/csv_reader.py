@@ -388,13 +388,13 @@ class CsvChunks:
         self.handle.close()
 
     def lines_and_ids(self, rows):
-        """{row: (line, id text)} of the data rows `rows` (counted from 1), by reading the file
+        """{row: (line, id text)} of the data rows `rows` (counted from 0), by reading the file
         again from its start: for a message about those rows, not for the rows themselves."""
         layout, wanted, found = self.layout, set(rows), {}
         codec = "utf-8-sig" if layout.codec == "utf-8" else layout.codec
         with open(layout.path, encoding=codec, errors="replace", newline="") as handle:
             reader = csv.reader(handle, delimiter=layout.delimiter, skipinitialspace=True)
-            start, row = 1, -1 if layout.header else 0
+            start, row = 1, -2 if layout.header else -1
             for record in reader:
                 line, start = start, reader.line_num + 1
                 if not record or all(not cell.strip() for cell in record):

@@ -95,7 +95,7 @@ class RowSetDigest:
 
 class DuplicateIdError(DataError):
     """Two rows with the same id: a join on id would get both, and night-to-night matching
-    would lose them. Rows count from 1; the value and the file lines are filled in by whoever
+    would lose them. Rows count from 0, as default ids do; the value and the file lines are filled in by whoever
     knows them (`explained`)."""
 
     def __init__(self, origin: str, column: str, rows: Tuple[int, int], value: object = None,
@@ -172,7 +172,7 @@ class TableBuilder:
             if self.id_hashes:
                 repeat = first_repeat(np.concatenate(self.id_hashes))
                 if repeat is not None:
-                    raise DuplicateIdError(self.origin, self.layout.id_column, (repeat[0] + 1, repeat[1] + 1))
+                    raise DuplicateIdError(self.origin, self.layout.id_column, repeat)
             offset, scale = self.stats.affine(self.method, self.fixed)
             offset32, scale32 = check_spread(self.layout.features, self.stats.min.astype(np.float32),
                                              self.stats.max.astype(np.float32), offset, scale, self.method,
@@ -396,7 +396,7 @@ def make_table(frame, dataset, options):
         repeat = first_repeat(id_hashes(ids))
         if repeat is not None:
             lines = frame.attrs.get("lines")
-            raise DuplicateIdError(origin, str(id_column), (repeat[0] + 1, repeat[1] + 1), ids[repeat[1]],
+            raise DuplicateIdError(origin, str(id_column), repeat, ids[repeat[1]],
                                    None if lines is None else (int(lines[repeat[0]]), int(lines[repeat[1]])))
     layout = Layout(tuple(str(f) for f in features), None if label is None else str(label),
                     None if id_column is None else str(id_column))
