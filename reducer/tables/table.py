@@ -95,8 +95,8 @@ class RowSetDigest:
 
 class DuplicateIdError(DataError):
     """Two rows with the same id: a join on id would get both, and night-to-night matching
-    would lose them. Rows count from 0, as default ids do; the value and the file lines are filled in by whoever
-    knows them (`explained`)."""
+    would lose them. Rows count from 0, as default ids do; the value and the file lines are
+    filled in by whoever knows them (`explained`)."""
 
     def __init__(self, origin: str, column: str, rows: Tuple[int, int], value: object = None,
                  lines: Optional[Tuple[int, int]] = None) -> None:
