@@ -177,6 +177,8 @@ def cmd_datasets(args):
     registry = load_registry(args.plugins, Path(args.project) if args.project else None)
     for problem in registry.problems:
         print(f"warning: {problem}", file=sys.stderr)
+    for note in registry.notes:
+        print(f"note: {note}", file=sys.stderr)
     chosen = sorted(registry.datasets.items())
     if args.name is not None:
         chosen = [(name, reg) for name, reg in chosen if name == args.name]
@@ -311,6 +313,10 @@ def _command(argv):
         parser.print_help()
         return Exit.USAGE
     setup_logging(args.quiet)
+    missing = [folder for folder in getattr(args, "plugins", ()) if not Path(folder).is_dir()]
+    if missing:  # a typo in --plugins: said before anything runs, not silently skipped
+        print(f"reducer: --plugins {missing[0]}: no such folder; nothing was done", file=sys.stderr)
+        return Exit.USAGE
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.command](args)

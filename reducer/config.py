@@ -387,10 +387,10 @@ def check_options(job, dataset):
             if problem:
                 raise JobError(f"{job.path}: dataset.{key}: {problem}")
     if dataset.validate is not None:
-        from reducer.datasets.calls import sigint_watch
+        from reducer.datasets.calls import plugin_output, sigint_watch
 
         try:
-            with sigint_watch() as watch:
+            with sigint_watch() as watch, plugin_output(f"dataset {dataset.name!r}"):
                 dataset.validate(dict(filled))
         except ReducerError as exc:
             raise JobError(f"{job.path}: {exc}") from None

@@ -8,6 +8,8 @@ a real Ctrl-C still ends the run.
 """
 
 import contextlib
+import io
+import logging
 import signal
 import threading
 import traceback
@@ -19,6 +21,44 @@ from reducer.datasets.dataset import Dataset
 from reducer.errors import PluginError, ReducerError
 
 Source = Union[str, Path, None]  # the plugin's file, when the registry knows it
+log = logging.getLogger("reducer")
+
+
+class _LogLines(io.TextIOBase):
+    """A text stream whose every line becomes one log line, tagged with whose output it is."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag, self.pending = tag, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        lines = (self.pending + str(text)).split("\n")
+        self.pending = lines.pop()
+        for line in lines:
+            log.info("%s printed: %s", self.tag, line.rstrip("\r"))
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.write("\n")
+
+
+@contextlib.contextmanager
+def plugin_output(tag: str) -> Iterator[None]:
+    """Within it, what plugin code prints to standard output goes into the log, one line each,
+    tagged (`dataset 'swiss' printed: ...`): reducer's standard output stays its own summary."""
+    stream = _LogLines(tag)
+    try:
+        with contextlib.redirect_stdout(stream):
+            yield
+    finally:
+        stream.flush()
+
+
+def _tag(dataset: Dataset) -> str:
+    return f"dataset {dataset.name!r}"
 
 
 class Watch:
@@ -71,7 +111,7 @@ def _raised_at(exc: BaseException, source: Source) -> str:
 def load(dataset: Dataset, options: Mapping[str, Any], source: Source = None) -> Any:
     """What the dataset's load(options) returns (a DataFrame, unchecked here)."""
     try:
-        with sigint_watch() as watch:
+        with sigint_watch() as watch, plugin_output(_tag(dataset)):
             return dataset.load(dict(options))
     except ReducerError as exc:
         raise type(exc)(f"dataset {dataset.name!r}: {exc}") from None
@@ -89,7 +129,8 @@ def open_blocks(dataset: Dataset, options: Mapping[str, Any], chunk_rows: int, s
     if read_blocks is None:
         raise PluginError(f"dataset {dataset.name!r} offers no read_blocks")
     try:
-        return read_blocks(dict(options), chunk_rows)
+        with plugin_output(_tag(dataset)):
+            return read_blocks(dict(options), chunk_rows)
     except ReducerError:
         raise
     except (Exception, SystemExit) as exc:
@@ -100,7 +141,7 @@ def open_blocks(dataset: Dataset, options: Mapping[str, Any], chunk_rows: int, s
 def reading(dataset: Dataset, source: Source = None) -> Iterator[None]:
     """Around reading a plugin's blocks: a KeyboardInterrupt with no Ctrl-C behind it came from
     the plugin's code (reducer's own readers raise none) and fails the job alone."""
-    with sigint_watch() as watch:
+    with sigint_watch() as watch, plugin_output(_tag(dataset)):
         try:
             yield
         except KeyboardInterrupt as exc:

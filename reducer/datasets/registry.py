@@ -3,10 +3,14 @@
 Sources, in order: the built-in datasets (the package reducer.builtin_plugins, which is the
 repository's `plugins/` folder), the project's `plugins/` folder, folders from `--plugins` and
 `REDUCER_PLUGINS` (os.pathsep-separated), and modules installed packages list under the
-entry-point group `reducer`. Plugin code is imported only from these: never from the current
-folder unasked. One broken plugin is recorded as a problem and skipped; the others still work.
-Every `Dataset` is checked as it is registered (`malformed`): one that breaks the contract is
-reported with its plugin and skipped, so that no job finds out half way through a run.
+entry-point group `reducer`. In a plugin folder, each `.py` file is a plugin and so is each
+folder with an `__init__.py` (a package: its relative imports work); names starting with `_`
+are helpers, imported only by the plugins that import them. Plugin code is imported only from
+these: never from the current folder unasked. One broken plugin is recorded as a problem and
+skipped; the others still work. Every `Dataset` is checked as it is registered (`malformed`):
+one that breaks the contract is reported with its plugin and skipped, the plugin's other
+datasets still count. A drop-in (a file or folder in a plugin folder) and an installed package
+registering one name: the drop-in is used, and a note says so.
 """
 
 import hashlib
@@ -17,14 +21,16 @@ import numbers
 import os
 import re
 import sys
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any, Iterable, List, Optional, Tuple
 
 import pluggy
 
-from reducer.datasets import hookspecs, options
+from reducer.datasets import calls, hookspecs, options
 from reducer.datasets.dataset import NORMALIZE_METHODS, Dataset
 from reducer.errors import PluginError
 
@@ -34,15 +40,19 @@ PLUGINS_ENV = "REDUCER_PLUGINS"
 # reducer.builtin_plugins (pyproject.toml maps it), registered like any other plugin.
 BUILTIN_MODULES = ("reducer.builtin_plugins.uci_digits", "reducer.builtin_plugins.iris",
                    "reducer.builtin_plugins.csv_table")
-# Drop-in files are imported under this private package, never under their bare name, so that
-# `plugins/csv.py` cannot shadow the standard `csv` module.
+# Drop-ins are imported under this private package, never under their bare name, so that
+# `plugins/csv.py` cannot shadow the standard `csv` module: each plugin folder is a package
+# reducer._dropins.f_<digest of its path>, and its files and folders are its modules.
 DROPIN_PACKAGE = "reducer._dropins"
+HOOK_NAMES = ("register_datasets",)
+BUILTIN, DROPIN, PACKAGE = "built-in", "drop-in", "package"
 
 
 @dataclass(frozen=True)
 class Registered:
     dataset: Dataset
-    source: str  # a file path or "package NAME VERSION"
+    source: str  # a file or folder path, or "package NAME VERSION"
+    kind: str = DROPIN  # BUILTIN, DROPIN or PACKAGE
 
 
 @dataclass
@@ -51,30 +61,33 @@ class Registry:
     broken: list = field(default_factory=list)  # one line per plugin that failed to load
     duplicates: dict = field(default_factory=dict)  # dataset name -> one-line message
     skipped: dict = field(default_factory=dict)  # dataset name -> why its Dataset was refused (`malformed`)
+    notes: list = field(default_factory=list)  # one line per rule applied (a drop-in over a package)
 
     @property
-    def problems(self):
+    def problems(self) -> List[str]:
         return self.broken + list(self.skipped.values()) + list(self.duplicates.values())
 
-    def get(self, name):
+    def get(self, name: str) -> Dataset:
         if name in self.duplicates:
             raise PluginError(self.duplicates[name])
         if name not in self.datasets:
             if name in self.skipped:
                 raise PluginError(self.skipped[name])
             known = ", ".join(sorted(self.datasets)) or "none"
-            raise PluginError(f"unknown dataset {name!r}; known datasets: {known}")
+            failed = (f" ({len(self.broken)} plugin{'s' if len(self.broken) > 1 else ''} failed to load: "
+                      f"see the warning{'s' if len(self.broken) > 1 else ''} above)" if self.broken else "")
+            raise PluginError(f"unknown dataset {name!r}{failed}; known datasets: {known}")
         return self.datasets[name].dataset
 
 
-def plugin_dirs(extra_dirs=(), project_root=None):
-    """Every folder to scan for drop-in `.py` files, in order, without repeats."""
+def plugin_dirs(extra_dirs: Iterable[Any] = (), project_root: Optional[Path] = None) -> List[Path]:
+    """Every folder to scan for drop-in plugins, in order, without repeats."""
     dirs = []
     if project_root is not None:
         dirs.append(Path(project_root) / "plugins")
     dirs.extend(Path(d) for d in extra_dirs)
     dirs.extend(Path(d) for d in os.environ.get(PLUGINS_ENV, "").split(os.pathsep) if d)
-    unique = []
+    unique: List[Path] = []
     for d in dirs:
         resolved = d.resolve()
         if resolved not in unique:
@@ -82,81 +95,136 @@ def plugin_dirs(extra_dirs=(), project_root=None):
     return unique
 
 
-def _import_dropin(path):
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
-    stem = re.sub(r"\W", "_", path.stem)
-    module_name = f"{DROPIN_PACKAGE}.{stem}_{digest}"
+def missing_folders(folders: Iterable[Any]) -> List[str]:
+    """The folders named (--plugins) that are not folders: a typo to refuse, not to skip."""
+    return [str(folder) for folder in folders if not Path(folder).is_dir()]
+
+
+def _folder_package(folder: Path) -> str:
+    """The private package whose modules are `folder`'s plugins (made once per process)."""
+    if DROPIN_PACKAGE not in sys.modules:
+        root = types.ModuleType(DROPIN_PACKAGE)
+        root.__path__ = []
+        sys.modules[DROPIN_PACKAGE] = root
+    name = f"{DROPIN_PACKAGE}.f_{hashlib.sha1(str(folder).encode()).hexdigest()[:10]}"
+    if name not in sys.modules:
+        package = types.ModuleType(name, f"the plugins of {folder}")
+        package.__path__ = [str(folder)]
+        sys.modules[name] = package
+    return name
+
+
+def _import_dropin(path: Path) -> types.ModuleType:
+    """A drop-in file or folder, as a module of its folder's private package."""
+    module_name = f"{_folder_package(path.parent)}.{path.stem if path.is_file() else path.name}"
     if module_name in sys.modules:
         return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    location = path / "__init__.py" if path.is_dir() else path
+    spec = importlib.util.spec_from_file_location(
+        module_name, location, submodule_search_locations=[str(path)] if path.is_dir() else None)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
     except BaseException:
-        del sys.modules[module_name]
+        for name in [n for n in sys.modules if n == module_name or n.startswith(module_name + ".")]:
+            del sys.modules[name]
         raise
     return module
 
 
-def _load_modules(dirs, problems):
-    """(module, source) for the built-ins, every drop-in file and entry point that imports cleanly."""
+def dropins(folder: Path) -> List[Path]:
+    """The plugins in one folder: `.py` files and folders with an `__init__.py`; not `_*`."""
+    if not folder.is_dir():
+        return []
+    found = [path for path in folder.iterdir() if not path.name.startswith(("_", "."))
+             and ((path.suffix == ".py" and path.is_file()) or (path / "__init__.py").is_file())]
+    return sorted(found, key=lambda path: path.name)
+
+
+def _problem_text(exc: BaseException) -> str:
+    """An exception as one line, without the private module names drop-ins are imported under."""
+    text = re.sub(r"\s*\n\s*", "; ", f"{type(exc).__name__}: {exc}".strip())
+    return re.sub(re.escape(DROPIN_PACKAGE) + r"\.f_[0-9a-f]+\.", "", text)
+
+
+def _load_modules(dirs: Iterable[Path], problems: List[str]) -> List[Tuple[types.ModuleType, str, str]]:
+    """(module, source, kind) for the built-ins, every drop-in and entry point that imports cleanly."""
     loaded = []
     for name in BUILTIN_MODULES:
         module = importlib.import_module(name)
-        loaded.append((module, module.__file__))
+        loaded.append((module, str(module.__file__), BUILTIN))
     # In a checkout the project's plugins/ folder is the built-ins' folder: one import each.
-    builtin_files = {Path(module.__file__).resolve() for module, _ in loaded}
+    builtin_files = {Path(str(module.__file__)).resolve() for module, _, _ in loaded}
     for folder in dirs:
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob("*.py")):
-            if path.name.startswith("_") or path.resolve() in builtin_files:
+        for path in dropins(folder):
+            if path.resolve() in builtin_files:
                 continue
             try:
-                loaded.append((_import_dropin(path), str(path)))
+                with calls.plugin_output(f"plugin {path.name}"):
+                    loaded.append((_import_dropin(path), str(path), DROPIN))
             except (Exception, SystemExit) as exc:  # a plugin's bug must not stop the others
-                problems.append(f"plugin {path} failed to import: {type(exc).__name__}: {exc}")
+                problems.append(f"plugin {path} failed to import: {_problem_text(exc)}")
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = entry_point.dist
         source = f"package {dist.name} {dist.version}" if dist else f"entry point {entry_point.value}"
         try:
-            loaded.append((entry_point.load(), source))
+            with calls.plugin_output(f"plugin {source}"):
+                loaded.append((entry_point.load(), source, PACKAGE))
         except (Exception, SystemExit) as exc:
-            problems.append(f"plugin {source} ({entry_point.value}) failed to import: "
-                            f"{type(exc).__name__}: {exc}")
+            problems.append(f"plugin {source} ({entry_point.value}) failed to import: {_problem_text(exc)}")
     return loaded
 
 
-def load_registry(extra_dirs=(), project_root=None):
+def _unknown_hooks(module: types.ModuleType) -> List[str]:
+    """Names marked @reducer.hookimpl that are not reducer hooks (a misspelling)."""
+    marker = "reducer_impl"  # what pluggy.HookimplMarker("reducer") sets on a function
+    return sorted(name for name in dir(module)
+                  if hasattr(getattr(module, name, None), marker) and name not in HOOK_NAMES)
+
+
+def load_registry(extra_dirs: Iterable[Any] = (), project_root: Optional[Path] = None) -> Registry:
     """Import every plugin and collect its datasets into a `Registry`."""
     registry = Registry()
     manager = pluggy.PluginManager("reducer")
     manager.add_hookspecs(hookspecs)
-    for module, source in _load_modules(plugin_dirs(extra_dirs, project_root), registry.broken):
+    kinds = {}
+    for module, source, kind in _load_modules(plugin_dirs(extra_dirs, project_root), registry.broken):
+        unknown = _unknown_hooks(module)
+        if unknown:
+            registry.broken.append(f"plugin {source}: unknown hook {', '.join(map(repr, unknown))} marked "
+                                   f"@reducer.hookimpl; reducer's hooks: {', '.join(HOOK_NAMES)}")
+            continue
         try:
             manager.register(module, name=source)
-            manager.check_pending()
-        except Exception as exc:  # e.g. a misspelled hook name
-            registry.broken.append(f"plugin {source} is not a valid reducer plugin: {exc}")
+        except Exception as exc:  # e.g. a hook taking an argument reducer does not pass
+            registry.broken.append(f"plugin {source} is not a valid reducer plugin: {_problem_text(exc)}")
             if manager.has_plugin(source):
                 manager.unregister(name=source)
+            continue
+        kinds[source] = kind
     # Each plugin's hook is called on its own so one failure names its plugin and skips it.
     for impl in manager.hook.register_datasets.get_hookimpls():
         source = impl.plugin_name
-        found = []
+        found: List[Dataset] = []
 
-        def register(dataset, _found=found):
-            if not isinstance(dataset, Dataset):
-                raise PluginError(f"register() takes a reducer.Dataset, got {type(dataset).__name__}")
-            _found.append(dataset)
+        def register(dataset: Any, _found: List[Dataset] = found, _source: str = source) -> None:
+            # Never raises into the plugin: one bad call skips that dataset, not the plugin's others.
+            if isinstance(dataset, Dataset):
+                _found.append(dataset)
+            else:
+                registry.broken.append(f"plugin {_source}: register() takes a reducer.Dataset, got "
+                                       f"{type(dataset).__name__}; skipped")
 
         try:
-            impl.function(*[{"register": register}[name] for name in impl.argnames])
+            with calls.plugin_output(f"plugin {Path(source).name}"):
+                impl.function(*[{"register": register}[name] for name in impl.argnames])
         except (Exception, SystemExit) as exc:
-            registry.broken.append(f"plugin {source} failed in register_datasets: "
-                                     f"{type(exc).__name__}: {exc}")
-            continue
+            kept = f" (the {len(found)} dataset(s) it registered before are kept)" if found else ""
+            registry.broken.append(f"plugin {source} failed in register_datasets{_raised_in(exc, source)}: "
+                                   f"{_problem_text(exc)}{kept}")
         for dataset in found:
             problem = malformed(dataset)
             if problem:
@@ -164,8 +232,17 @@ def load_registry(extra_dirs=(), project_root=None):
                 name = str(dataset.name)
                 registry.skipped[name] = f"{registry.skipped[name]}; {line}" if name in registry.skipped else line
                 continue
-            _add(registry, dataset, source)
+            _add(registry, Registered(dataset, source, kinds.get(source, DROPIN)))
     return registry
+
+
+def _raised_in(exc: BaseException, source: str) -> str:
+    """' at line N of plugin.py' for the innermost frame in the plugin's file or folder."""
+    import traceback
+
+    inside = [f for f in traceback.extract_tb(exc.__traceback__)
+              if f.filename == source or f.filename.startswith(source.rstrip("/") + os.sep)]
+    return f" at line {inside[-1].lineno} of {Path(inside[-1].filename).name}" if inside else ""
 
 
 # ---------------------------------------------------------------- checking a Dataset
@@ -257,18 +334,26 @@ def malformed(dataset):
     return _normalize_problem(dataset)
 
 
-def _add(registry, dataset, source):
-    name = dataset.name
+def _add(registry: Registry, entry: Registered) -> None:
+    name, source = entry.dataset.name, entry.source
     if name in registry.duplicates:
         registry.duplicates[name] += f" and {source}"
         return
     if name in registry.datasets and _same_file(registry.datasets[name].source, source):
         return  # the same plugin file in two folders (e.g. a second checkout's plugins/): one plugin
     if name in registry.datasets:
-        first = registry.datasets.pop(name).source
-        registry.duplicates[name] = f"dataset {name!r} is registered twice: by {first} and {source}"
+        first = registry.datasets[name]
+        kinds = {first.kind, entry.kind}
+        if kinds == {DROPIN, PACKAGE}:  # the documented rule: the drop-in beside the jobs wins
+            dropin, package = (first, entry) if first.kind == DROPIN else (entry, first)
+            registry.datasets[name] = dropin
+            registry.notes.append(f"dataset {name!r}: using the drop-in {dropin.source}, not the one "
+                                  f"{package.source} registers too (a drop-in wins over a package)")
+            return
+        del registry.datasets[name]
+        registry.duplicates[name] = f"dataset {name!r} is registered twice: by {first.source} and {source}"
         return
-    registry.datasets[name] = Registered(dataset, source)
+    registry.datasets[name] = entry
 
 
 def _same_file(first, second):

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from reducer import __version__, files, project, publish
 from reducer.config import job_for_dataset, project_root as project_root_of, read_jobs, real_path
-from reducer.datasets.registry import load_registry, plugin_dirs as plugin_folders
+from reducer.datasets.registry import load_registry, missing_folders, plugin_dirs as plugin_folders
 from reducer.engine import xla_cache
 from reducer.errors import JobError, PluginError, ReducerError
 from reducer.published import Status, StatusRecord
@@ -54,9 +54,14 @@ def plan(job_paths, plugin_dirs=(), project_root=None) -> Plan:
         order.setdefault(Path(path).stem, k)
     if project_root is None and job_paths:
         project_root = project_root_of(job_paths[0])
+    missing = missing_folders(plugin_dirs)
+    if missing:
+        raise PluginError(f"no such plugin folder: {', '.join(missing)}")
     registry = load_registry(plugin_dirs, project_root)
-    for problem in registry.problems:
+    for problem in registry.problems:  # once, at the top: each job's line stays one short line
         log.warning("%s", problem)
+    for note in registry.notes:
+        log.info("%s", note)
     failed = [JobResult(name, "failed", reason=one_line(message)) for name, message in errors]
     ready = []
     for job in jobs:
@@ -64,8 +69,7 @@ def plan(job_paths, plugin_dirs=(), project_root=None) -> Plan:
             try:
                 dataset = registry.get(job.dataset)
             except PluginError as exc:
-                notes = "; ".join(registry.broken)
-                raise JobError(f"{job.path}: dataset.name: {exc}" + (f" (note: {notes})" if notes else ""))
+                raise JobError(f"{job.path}: dataset.name: {exc}") from None
             job = job_for_dataset(job, dataset)
         except ReducerError as exc:
             failed.append(JobResult(job.name, "failed", reason=one_line(exc)))
