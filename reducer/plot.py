@@ -10,12 +10,15 @@ Every text is drawn literally: matplotlib would read a label such as `$\\alpha$`
 fail the job on `$\\nosuchcmd$`), or hand it to LaTeX when a matplotlibrc sets text.usetex.
 """
 
+from __future__ import annotations
+
 import datetime
-import json
-import re
 from pathlib import Path
+from typing import Any, Optional
 
 import numpy as np
+
+from reducer.published import Quality
 
 MAX_LEGEND_CLASSES = 10
 LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
@@ -32,7 +35,7 @@ CONTINUOUS = "viridis"  # perceptually uniform, readable in grey and by colour-b
 SINGLE = OKABE_ITO[0]
 
 
-def class_colours(count):
+def class_colours(count: int) -> Optional[list[str]]:
     """One colour per class (hex), or None when there are too many classes to tell apart:
     Okabe-Ito up to 8, tab10 up to 10, tab20 up to 20 (only the interactive map uses those)."""
     for palette in (OKABE_ITO, TAB10, TAB20):
@@ -41,7 +44,7 @@ def class_colours(count):
     return None
 
 
-def marker_style(points):
+def marker_style(points: int) -> tuple[float, float]:
     """(alpha, size in points^2) for `points` markers: opaque and large for a few hundred,
     faint and small for tens of thousands, so overlap shows as density instead of a blot."""
     points = max(int(points), 1)
@@ -50,29 +53,19 @@ def marker_style(points):
     return alpha, size
 
 
-def draw(path, title, coordinates, labels, subtitle=None, *, label_name=None, rows=None, run_at=None,
-         quality=None):
-    """Write the plot to `path` (PNG, 800 x 700).
-
-    label_name: the label column's name; rows: the table's rows (more than the plotted ones when
-    they are a sample); run_at: the run's UTC time (ISO 8601); quality: the manifest's quality
-    section. When the caller does not pass them (publish.py passes only the subtitle today), they
-    are read from the version folder being written, which holds model.json and embedding.csv by
-    the time the plot is drawn, and the quality numbers from the subtitle.
-    """
+def draw(path: Path | str, title: str, coordinates: np.ndarray, labels: Optional[np.ndarray], *,
+         label_name: Optional[str] = None, rows: Optional[int] = None, run_at: Optional[str] = None,
+         quality: Optional[Quality] = None) -> None:
+    """Write the plot to `path` (PNG, 800 x 700) from values: the plotted rows' coordinates and
+    labels; label_name: the label column's name; rows: the table's rows (more than the plotted
+    ones when they are a sample); run_at: the run's UTC time (ISO 8601); quality: the run's
+    measured quality. Nothing is read back from files or parsed from text."""
     import matplotlib
 
     matplotlib.use("Agg")  # no screen at night
     import matplotlib.pyplot as plt
 
-    known = _beside(Path(path)) if label_name is None or rows is None else {}
-    label_name = label_name or known.get("label_name")
-    rows = rows if rows is not None else known.get("rows")
-    if quality is None and subtitle:
-        quality = quality_from_subtitle(subtitle)
     lines = caption(len(coordinates), rows, run_at, quality)
-    if quality is None and subtitle:  # a subtitle this module cannot read: shown as given
-        lines.append(subtitle)
     with plt.rc_context(LITERAL_TEXT):
         figure = build_figure(plt, title, coordinates, labels, lines, label_name)
         try:
@@ -81,7 +74,8 @@ def draw(path, title, coordinates, labels, subtitle=None, *, label_name=None, ro
             plt.close(figure)
 
 
-def build_figure(plt, title, coordinates, labels, lines, label_name=None):
+def build_figure(plt: Any, title: str, coordinates: np.ndarray, labels: Optional[np.ndarray], lines: list[str],
+                 label_name: Optional[str] = None) -> Any:
     """The figure itself (the tests look at its parts): `lines` are the subtitle's lines."""
     dims = coordinates.shape[1]
     figure = plt.figure(figsize=SIZE_INCHES, dpi=DPI, layout="constrained")
@@ -97,7 +91,7 @@ def build_figure(plt, title, coordinates, labels, lines, label_name=None):
         codes = codes.reshape(-1)
         if len(classes) <= MAX_LEGEND_CLASSES:
             handles = []
-            for k, colour in enumerate(class_colours(len(classes))):
+            for k, colour in enumerate(class_colours(len(classes)) or []):  # never None up to 10 classes
                 chosen = codes == k
                 handles.append(axes.scatter(*[p[chosen] for p in points], color=colour, **style))
             # Labels passed explicitly: given to scatter(), one starting with "_" would be left out.
@@ -122,76 +116,37 @@ def build_figure(plt, title, coordinates, labels, lines, label_name=None):
     return figure
 
 
-def caption(plotted, rows, run_at, quality):
+def caption(plotted: int, rows: Optional[int], run_at: Optional[str], quality: Optional[Quality]) -> list[str]:
     """The subtitle's lines: what is drawn and when, then the quality in words."""
     rows = plotted if rows is None else int(rows)
     when = _utc_text(run_at)
     drawn = f"{rows:,} rows" if plotted >= rows else f"{plotted:,} of {rows:,} rows (a fixed-seed sample)"
     lines = [f"{drawn}, run {when}"]
-    if quality:
+    if quality is not None:
         lines += quality_words(quality)
     return lines
 
 
-def quality_words(quality):
+def quality_words(quality: Quality) -> list[str]:
     """The map's quality as sentences a newcomer can read, PCA's number beside each."""
-    pca = quality.get("pca") or {}
+    pca = quality.pca
     lines = []
-    trust = quality.get("trustworthiness_5")
+    trust = quality.trustworthiness_5
     if trust is not None:
         lines.append(f"neighbours kept (trustworthiness): {trust:.2f}, PCA "
                      f"{_number(pca.get('trustworthiness_5'), '{:.2f}')}; 1 = all kept, 0.5 = random")
-    knn = quality.get("knn_accuracy")
+    knn = quality.knn_accuracy
     if knn is not None:
         lines.append(f"points whose 10 nearest map neighbours mostly share their label: {knn:.0%}, "
                      f"PCA {_number(pca.get('knn_accuracy'), '{:.0%}')}")
     return lines
 
 
-def _number(value, form):
+def _number(value: Optional[float], form: str) -> str:
     return "n/a" if value is None else form.format(value)
 
 
-# What reducer/quality.py's subtitle() writes: "trustworthiness@5 0.936 (PCA 0.830)   kNN accuracy 0.861 (PCA 0.642)"
-SUBTITLE = re.compile(r"trustworthiness@5 (?P<t>\S+) \(PCA (?P<tp>\S+)\)"
-                      r"(?:\s+kNN accuracy (?P<k>\S+) \(PCA (?P<kp>\S+)\))?\s*")
-
-
-def quality_from_subtitle(subtitle):
-    """The quality numbers of a subtitle written by quality.subtitle(), or None when it says
-    something else (then it is drawn as it is)."""
-    found = SUBTITLE.fullmatch(subtitle)
-    if not found:
-        return None
-
-    def value(text):
-        try:
-            return float(text)
-        except (TypeError, ValueError):
-            return None
-
-    return {"trustworthiness_5": value(found["t"]), "knn_accuracy": value(found["k"]),
-            "pca": {"trustworthiness_5": value(found["tp"]), "knn_accuracy": value(found["kp"])}}
-
-
-def _beside(path):
-    """{label_name, rows} from the files publish.py writes before the plot in the same folder
-    (model.json, embedding.csv); {} where they are not there."""
-    known = {}
-    try:
-        info = json.loads((path.parent / "model.json").read_text(encoding="utf-8"))
-        known["label_name"] = info.get("label_column")
-    except (OSError, ValueError, AttributeError):
-        pass
-    try:
-        with open(path.parent / "embedding.csv", "rb") as handle:
-            known["rows"] = max(sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b"")) - 1, 0)
-    except OSError:
-        pass
-    return known
-
-
-def _utc_text(run_at):
+def _utc_text(run_at: Optional[str]) -> str:
     """'2026-11-01 02:00 UTC' for an ISO time (now when None)."""
     moment = None
     if run_at:

@@ -31,6 +31,7 @@ import shutil
 import signal
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -90,10 +91,10 @@ class Shown:
     """What the plot draws: the coordinates and labels of the plotted rows, and the columns."""
 
     coordinates: np.ndarray
-    labels: object  # array or None
-    features: tuple
-    id_column: object
-    label_column: object
+    labels: Optional[np.ndarray]
+    features: tuple[str, ...]
+    id_column: Optional[str]
+    label_column: Optional[str]
 
 
 # ---------------------------------------------------------------- writing the files
@@ -111,10 +112,12 @@ def save_onnx(path, model, check_rows, metadata):
     onnx_export.write(path, model, check_rows, metadata)
 
 
-def write_plot(path, title, coordinates, labels, subtitle=None):
+def write_plot(path: Path, title: str, shown: Shown, rows: int, manifest: Manifest) -> None:
+    """plot.png from values: the plotted rows, the table's size, the run's time and quality."""
     from reducer.plot import draw
 
-    draw(path, title, coordinates, labels, subtitle)
+    draw(path, title, shown.coordinates, shown.labels, label_name=shown.label_column, rows=rows,
+         run_at=manifest.started_at, quality=manifest.quality)
 
 
 def _copy(source):
@@ -178,8 +181,7 @@ def publish_job(job, destination, table, encode, shown, saved_encoder, manifest,
             p, table.chunks(), encode, table.label_column is not None))
         seconds["save"] = time.time() - t
         t = time.time()
-        files.write_synced(written["plot"], lambda p: write_plot(
-            p, job.name, shown.coordinates, shown.labels, manifest.subtitle))
+        files.write_synced(written["plot"], lambda p: write_plot(p, job.name, shown, table.rows, manifest))
         seconds["plot"] = time.time() - t
         if decoder is not None:
             files.write_synced(version / "decoder.keras", lambda p: save_keras(p, decoder))

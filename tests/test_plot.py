@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
 from reducer import plot  # noqa: E402
-from reducer.quality import subtitle  # noqa: E402
+from reducer.published import Quality  # noqa: E402
 
 QUALITY = {"trustworthiness_5": 0.936, "knn_accuracy": 0.861,
            "pca": {"trustworthiness_5": 0.830, "knn_accuracy": 0.642}}
@@ -81,7 +81,7 @@ def test_a_continuous_label_gets_a_colour_bar_titled_with_its_column():
 
 
 def test_subtitle_says_rows_run_date_and_quality_in_words():
-    lines = plot.caption(1797, 1797, "2026-11-01T02:00:07+00:00", QUALITY)
+    lines = plot.caption(1797, 1797, "2026-11-01T02:00:07+00:00", Quality.from_json(QUALITY))
     assert lines[0] == "1,797 rows, run 2026-11-01 02:00 UTC"
     assert "neighbours kept (trustworthiness): 0.94, PCA 0.83; 1 = all kept, 0.5 = random" in lines
     assert "points whose 10 nearest map neighbours mostly share their label: 86%, PCA 64%" in lines
@@ -90,20 +90,11 @@ def test_subtitle_says_rows_run_date_and_quality_in_words():
     assert sampled == ["50,000 of 1,000,000 rows (a fixed-seed sample), run 2026-11-01 02:00 UTC"]
 
 
-def test_the_subtitle_quality_writes_is_read_back():
-    """publish.py hands draw() the subtitle string of reducer/quality.py: its numbers must be found."""
-    quality = {**QUALITY, "pca": {**QUALITY["pca"]}}
-    assert plot.quality_from_subtitle(subtitle(quality)) == {
-        "trustworthiness_5": 0.936, "knn_accuracy": 0.861, "pca": {"trustworthiness_5": 0.83, "knn_accuracy": 0.642}}
-    no_labels = {**quality, "knn_accuracy": None}
-    assert plot.quality_from_subtitle(subtitle(no_labels))["knn_accuracy"] is None
-    assert plot.quality_from_subtitle("something else") is None
-
-
-def test_draw_reads_the_label_name_and_rows_from_the_version_folder(tmp_path):
-    """What publish.py writes before the plot: model.json (the label column), embedding.csv (every row)."""
-    (tmp_path / "model.json").write_text(json.dumps({"label_column": "cultivar"}))
-    (tmp_path / "embedding.csv").write_text("id,label,component_1,component_2\n" + "0,a,1,2\n" * 70000)
+def test_draw_takes_values_and_reads_nothing_beside_the_plot(tmp_path):
+    """publish.py hands draw() the label column's name, the table's rows, the run's time and its
+    quality as values: files beside the plot are not read, no text is parsed back into numbers."""
+    (tmp_path / "model.json").write_text(json.dumps({"label_column": "not this"}))
+    (tmp_path / "embedding.csv").write_text("id,label,component_1,component_2\n" + "0,a,1,2\n" * 10)
     coordinates, labels = clusters(3, per_class=20)
     captured = {}
     original = plot.build_figure
@@ -114,12 +105,14 @@ def test_draw_reads_the_label_name_and_rows_from_the_version_folder(tmp_path):
 
     plot.build_figure = spy
     try:
-        plot.draw(tmp_path / "plot.png", "wine", coordinates, labels, subtitle(QUALITY))
+        plot.draw(tmp_path / "plot.png", "wine", coordinates, labels, label_name="cultivar", rows=70_000,
+                  run_at="2026-11-01T02:00:07Z", quality=Quality.from_json(QUALITY))
     finally:
         plot.build_figure = original
     assert captured["label_name"] == "cultivar"
-    assert captured["lines"][0].startswith("60 of 70,000 rows (a fixed-seed sample), run ")
-    assert captured["lines"][1].startswith("neighbours kept (trustworthiness): 0.94")
+    assert captured["lines"][0] == "60 of 70,000 rows (a fixed-seed sample), run 2026-11-01 02:00 UTC"
+    assert captured["lines"][1].startswith("neighbours kept (trustworthiness): 0.94, PCA 0.83")
+    assert not hasattr(plot, "quality_from_subtitle")
 
 
 @pytest.mark.parametrize("dims", [2, 3])
@@ -127,7 +120,7 @@ def test_the_file_keeps_its_name_size_and_literal_labels(tmp_path, dims):
     rng = np.random.default_rng(2)
     labels = np.array(["$\\nosuchcmd$", "_hidden", "$\\alpha$"] * 20, dtype=object)
     path = tmp_path / "plot.png"
-    plot.draw(path, "awkward $x$", rng.normal(size=(60, dims)), labels, None, label_name="$kind$", rows=60,
+    plot.draw(path, "awkward $x$", rng.normal(size=(60, dims)), labels, label_name="$kind$", rows=60,
               run_at="2026-11-01T02:00:00+00:00")
     image = plt.imread(path)
     assert image.shape[:2] == (700, 800)
