@@ -243,22 +243,22 @@ def _type_name(types):
 def _check_value(where, key, value, types, check=None):
     ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
     if not ok:
-        raise JobError(f"{where}: {key} must be {_type_name(types)}, got {value!r}")
+        raise JobError(path=where, key=key, reason=f"must be {_type_name(types)}, got {value!r}")
     problem = check(value) if check else None
     if problem:
-        raise JobError(f"{where}: {key} {problem}, got {value!r}")
+        raise JobError(path=where, key=key, reason=f"{problem}, got {value!r}")
 
 
 def unknown_key(where, key, valid, place=""):
     """The error for a key nobody reads: list the valid ones and guess the intended one."""
     guess = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.6)
     hint = f" (did you mean {guess[0]!r}?)" if guess else ""
-    return JobError(f"{where}: unknown key {key!r}{place}; valid keys: {', '.join(valid)}{hint}")
+    return JobError(path=where, reason=f"unknown key {key!r}{place}; valid keys: {', '.join(valid)}{hint}")
 
 
 def _check_table(where, section, table, spec):
     if not isinstance(table, dict):
-        raise JobError(f"{where}: [{section}] must be a table")
+        raise JobError(path=where, key=f"[{section}]", reason="must be a table")
     for key, value in table.items():
         if key not in spec:
             raise unknown_key(where, key, spec, f" in [{section}]")
@@ -271,25 +271,29 @@ def read_job(path):
     path = real_path(path)
     problem = input_problem(path, "a job file (TOML text)")
     if problem:
-        raise JobError(f"{path}: no such job file" if problem.startswith("no such file") else problem)
+        if problem.startswith("no such file"):
+            raise JobError(path=path, reason="no such job file")
+        raise JobError(problem)
     try:
         with open_regular(path) as handle:
             data = handle.read(MAX_JOB_FILE_BYTES + 1)
         if len(data) > MAX_JOB_FILE_BYTES:
-            raise JobError(f"{path}: larger than {MAX_JOB_FILE_BYTES >> 20} MiB; expected a job file (TOML text)")
+            raise JobError(path=path,
+                           reason=f"larger than {MAX_JOB_FILE_BYTES >> 20} MiB; expected a job file (TOML text)")
         raw = tomllib.loads(data.decode("utf-8"))
     except DataError as exc:
-        raise JobError(str(exc)) from None
+        raise JobError(**exc.fields()) from None
     except UnicodeDecodeError as exc:
-        raise JobError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise JobError(path=path, reason=f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         # tomllib ends its message with "(at line L, column C)": lead with the place instead.
         found = re.search(r"^(.*) \(at line (\d+), column (\d+)\)$", str(exc))
         if found:
-            raise JobError(f"{path}, line {found[2]}, column {found[3]}: invalid TOML: {found[1]}") from None
-        raise JobError(f"{path}: invalid TOML: {exc}") from None
+            raise JobError(path=path, line=int(found[2]), column=int(found[3]),
+                           reason=f"invalid TOML: {found[1]}") from None
+        raise JobError(path=path, reason=f"invalid TOML: {exc}") from None
     except OSError as exc:
-        raise JobError(f"{path}: cannot read job file: {exc.strerror}") from None
+        raise JobError(path=path, reason=f"cannot read job file: {exc.strerror}") from None
     for key in raw:
         if key not in TOP_KEYS:
             raise unknown_key(path, key, TOP_KEYS)

@@ -49,7 +49,7 @@ def check_input(input_path):
         raise DataError(problem)
     size = os.stat(input_path).st_size
     if size > MAX_INPUT_BYTES:
-        raise DataError(f"{input_path}: {size / 2**30:.1f} GiB; reducer encode takes at most "
+        raise DataError(path=input_path, reason=f"{size / 2**30:.1f} GiB; reducer encode takes at most "
                         f"{MAX_INPUT_BYTES >> 30} GiB in one call: split the file and encode each part")
 
 
@@ -60,7 +60,7 @@ def read_header(input_path):
     def lines(text):  # no line read whole into memory, however long (a file with no line ends)
         while line := text.readline(MAX_LINE_CHARACTERS):
             if len(line) == MAX_LINE_CHARACTERS and not line.endswith("\n"):
-                raise DataError(f"{input_path}: a line longer than {MAX_LINE_CHARACTERS:,} characters at the "
+                raise DataError(path=input_path, reason=f"a line longer than {MAX_LINE_CHARACTERS:,} characters at the "
                                 f"start; expected a CSV header line")
             yield line
 
@@ -70,9 +70,9 @@ def read_header(input_path):
             records = (r for r in csv.reader(lines(text), skipinitialspace=True) if any(c.strip() for c in r))
             header, first_row = next(records, None), next(records, None)
         except (UnicodeDecodeError, csv.Error) as exc:
-            raise DataError(f"{input_path}: cannot read the header line: {exc}") from None
+            raise DataError(path=input_path, reason=f"cannot read the header line: {exc}") from None
     if first_row is None:
-        raise DataError(f"{input_path}: no data rows; expected a header line and at least one row")
+        raise DataError(path=input_path, reason="no data rows; expected a header line and at least one row")
     return [cell.strip() for cell in header]
 
 
@@ -142,7 +142,7 @@ def encode_file(model_path, input_path, output_path, id_column=None, label_colum
             raise DataError(f"missing feature column(s) {', '.join(missing)}; the model was trained on: "
                             f"{', '.join(encoder.features)}")
     except DataError as exc:
-        raise DataError(f"{input_path}: {exc}") from None
+        raise exc.within(path=input_path) from None
     placed = [0]
 
     def blocks():
@@ -159,8 +159,8 @@ def encode_file(model_path, input_path, output_path, id_column=None, label_colum
         if bad.size:
             first = placed[0] - len(raw) + int(bad[0])  # counted from 0, as the default ids
             more = f" and {bad.size - 1} more" if bad.size > 1 else ""
-            raise DataError(f"{input_path}: row {first}{more} placed at NaN or infinite coordinates; values far "
-                            f"beyond the model's training data?")
+            raise DataError(path=input_path, reason=f"row {first}{more} placed at NaN or infinite coordinates; "
+                                                    f"values far beyond the model's training data?")
         return coordinates
 
     def write(target):

@@ -13,7 +13,7 @@ instead of editing the text. An error raised with only a message keeps it as its
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 Column = Union[int, str]
 
@@ -49,16 +49,26 @@ class ReducerError(Exception):
     def __reduce__(self) -> tuple[object, ...]:  # through worker processes with its fields
         return _rebuild, (type(self), dict(self.__dict__), self.args)
 
+    def fields(self) -> dict[str, Any]:
+        """path, line, column, key and reason: to raise the same error as another kind (`JobError(**exc.fields())`)."""
+        return {"path": self.path, "line": self.line, "column": self.column, "key": self.key, "reason": self.reason}
+
     def within(self, **fields: object) -> ReducerError:
         """A copy of this error with the given fields filled in where it has none (the file a
         table came from, say), same type: `raise exc.within(path=origin) from None`."""
+        return self._copy({name: value for name, value in fields.items() if getattr(self, name, None) is None})
+
+    def replaced(self, **fields: object) -> ReducerError:
+        """A copy of this error with the given fields set (the target a temporary stood for)."""
+        return self._copy(fields)
+
+    def _copy(self, fields: dict[str, object]) -> ReducerError:
         copy = type(self).__new__(type(self))
         copy.__dict__.update(self.__dict__)
         for name, value in fields.items():
             if name not in ("path", "line", "column", "key", "reason"):
                 raise TypeError(f"ReducerError has no field {name!r}")
-            if getattr(copy, name) is None:
-                setattr(copy, name, value)
+            setattr(copy, name, value)
         Exception.__init__(copy, copy._compose())
         return copy
 
@@ -88,6 +98,13 @@ class TrainingError(ReducerError):
 
 class OutputError(ReducerError):
     """Outputs could not be written (unwritable folder, full disk)."""
+
+
+class WriteError(OutputError):
+    """One file could not be written: `cannot write PATH: REASON`."""
+
+    def _compose(self) -> str:
+        return f"cannot write {self.path}: {self.reason}"
 
 
 class LockedError(ReducerError):

@@ -18,7 +18,7 @@ import signal
 import threading
 from pathlib import Path
 
-from reducer.errors import OutputError
+from reducer.errors import OutputError, WriteError
 
 TEMP_MARK = ".tmp-"
 # Exactly what temp_path() makes: a hidden name, the pid, 8 hex digits, the target's suffix.
@@ -68,7 +68,7 @@ def output_error(target, exc):
     reason = exc.strerror or str(exc)
     if exc.errno == errno.ENOSPC:
         reason += "; the previous version is untouched"
-    return OutputError(f"cannot write {target}: {reason}")
+    return WriteError(path=target, reason=reason)
 
 
 def write_synced(path, write):
@@ -96,8 +96,8 @@ def stage(target, write):
     temp = temp_path(target)
     try:
         write_synced(temp, write)
-    except OutputError as exc:
-        raise OutputError(str(exc).replace(str(temp), str(target))) from None
+    except OutputError as exc:  # name the target, not its temporary
+        raise (exc.replaced(path=target) if exc.path == temp else exc) from None
     return temp
 
 

@@ -58,13 +58,13 @@ class _Layout:
 def check_options(path, delimiter, encoding):
     """The codec for `encoding`, or a DataError when the reader cannot use the options."""
     if len(delimiter) != 1:
-        raise DataError(f"{path}: delimiter must be one character, got {delimiter!r}")
+        raise DataError(path=path, reason=f"delimiter must be one character, got {delimiter!r}")
     try:
         codec = codecs.lookup(encoding).name
     except LookupError:
-        raise DataError(f"{path}: unknown encoding {encoding!r} (the encoding option)") from None
+        raise DataError(path=path, reason=f"unknown encoding {encoding!r} (the encoding option)") from None
     if 'a,\n"'.encode(codec, errors="replace") != b'a,\n"':
-        raise DataError(f"{path}: reducer reads encodings in which commas, quotes and line ends are "
+        raise DataError(path=path, reason=f"reducer reads encodings in which commas, quotes and line ends are "
                         f"single ASCII bytes (utf-8, latin-1, cp1252...), not {encoding!r}")
     return codec
 
@@ -103,7 +103,7 @@ def open_regular(path):
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         problem = "a symbolic link loop" if exc.errno == errno.ELOOP else exc.strerror or exc
-        raise DataError(f"{path}: cannot read: {problem}") from None
+        raise DataError(path=path, reason=f"cannot read: {problem}") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise DataError(input_problem(path) or f"{path} is not a regular file; expected a regular file")
@@ -120,7 +120,7 @@ def _decode(layout, data, first_line):
         return data.decode(layout.codec)
     except UnicodeDecodeError as exc:
         line = first_line + data.count(b"\n", 0, exc.start)
-        raise DataError(f"{layout.path}, line {line}: not {layout.encoding} text "
+        raise DataError(path=layout.path, line=line, reason=f"not {layout.encoding} text "
                         f"(byte 0x{data[exc.start]:02x}); "
                         f"set the encoding option in [dataset], e.g. encoding = \"latin-1\"") from None
 
@@ -154,7 +154,7 @@ def _read_record(handle, layout, line):
             record = next(csv.reader(io.StringIO(text, newline=""), delimiter=layout.delimiter,
                                      skipinitialspace=True), [])
         except csv.Error as exc:
-            raise DataError(f"{layout.path}, line {line + skipped}: cannot parse: {exc}") from None
+            raise DataError(path=layout.path, line=line + skipped, reason=f"cannot parse: {exc}") from None
         if record and any(cell.strip() for cell in record):
             return record, skipped + count
         skipped += count
@@ -166,15 +166,15 @@ def _check_header(layout, line):
         counts = {d: columns[0].count(d) for d in COMMON_DELIMITERS if d != layout.delimiter}
         other = max(counts, key=counts.get)
         if counts[other]:
-            raise DataError(f"{layout.path}, line {line}: the header is one field {columns[0][:60]!r} when "
+            raise DataError(path=layout.path, line=line, reason=f"the header is one field {columns[0][:60]!r} when "
                             f"split on {_describe(layout.delimiter)}, but it contains {_describe(other)}; set "
                             f"{_toml(other)} in [dataset]")
     seen = set()
     for position, name in enumerate(columns):
         if not name:
-            raise DataError(f"{layout.path}, line {line}: column {position + 1} of the header has no name")
+            raise DataError(path=layout.path, line=line, reason=f"column {position + 1} of the header has no name")
         if name in seen:
-            raise DataError(f"{layout.path}, line {line}: column {name!r} appears twice in the header")
+            raise DataError(path=layout.path, line=line, reason=f"column {name!r} appears twice in the header")
         seen.add(name)
 
 
@@ -266,7 +266,7 @@ def _exact(layout, data, first_line, first_row):
             lines.append(line)
     except csv.Error as exc:
         where = first_line + reader.line_num - 1
-        raise DataError(f"{layout.path}, line {where}: cannot parse: {exc}") from None
+        raise DataError(path=layout.path, line=where, reason=f"cannot parse: {exc}") from None
     frame = pd.DataFrame(records, columns=layout.columns, dtype=object)
     frame.attrs.update(lines=np.asarray(lines, dtype=np.int64), first_row=first_row)
     try:
@@ -275,7 +275,7 @@ def _exact(layout, data, first_line, first_row):
             x[:, k] = checks.numeric_column(frame, layout.columns[position])
         labels = None if layout.label is None else checks.label_values(frame, layout.columns[layout.label])
     except DataError as exc:
-        raise DataError(f"{layout.path}: {exc}") from None
+        raise exc.within(path=layout.path) from None
     ids = None if layout.id is None else frame[layout.columns[layout.id]].to_numpy(dtype=object)
     return x, ids, labels
 
@@ -304,7 +304,7 @@ def _choose_columns(layout, wanted, first_block):
             raise DataError(f"no numeric feature columns besides the label and id; the columns are: "
                             f"{checks.names(layout.columns)}")
     except DataError as exc:
-        raise DataError(f"{layout.path}: {exc}") from None
+        raise exc.within(path=layout.path) from None
 
 
 def _head(data, lines=TYPE_ROWS):
@@ -366,7 +366,7 @@ class CsvChunks:
         start = handle.tell()
         record, spans = _read_record(handle, layout, 1)
         if record is None:
-            raise DataError(f"{layout.path}: the file is empty; expected a header line and at least 2 rows")
+            raise DataError(path=layout.path, reason="the file is empty; expected a header line and at least 2 rows")
         if layout.header:
             layout.columns = [cell.strip() for cell in record]
             _check_header(layout, spans)
@@ -378,7 +378,7 @@ class CsvChunks:
         self.blocks = _line_blocks(handle, layout, first_line, self.chunk_rows)
         self.first = next(self.blocks, None)
         if self.first is None:
-            raise DataError(f"{layout.path}: only a header line, no data rows; expected at least 2 rows")
+            raise DataError(path=layout.path, reason="only a header line, no data rows; expected at least 2 rows")
         _choose_columns(layout, self.wanted, self.first[1])
         self.features = tuple(layout.columns[k] for k in layout.features)
         self.label_column = None if layout.label is None else layout.columns[layout.label]

@@ -180,7 +180,7 @@ class TableBuilder:
         except DuplicateIdError:
             raise
         except DataError as exc:
-            raise DataError(f"{self.origin}: {exc}") from None
+            raise exc.within(path=self.origin) from None
         return offset32, scale32, self.method
 
 
@@ -390,7 +390,7 @@ def make_table(frame, dataset, options):
         values = np.column_stack([checks.numeric_column(frame, column) for column in features])
         labels = checks.label_values(frame, label) if label is not None else None
     except DataError as exc:
-        raise DataError(f"{origin}: {exc}") from None
+        raise exc.within(path=origin) from None
     ids = frame[id_column].to_numpy() if id_column is not None else None
     if ids is not None:
         repeat = first_repeat(id_hashes(ids))
