@@ -340,11 +340,11 @@ def compare_table(name, args, folder, rows_out, notes):
 
     files = {seed: default_job_file(name, folder, seed, args.epochs) for seed in args.seeds}
     # The reference: the default job as plan() reads it (Job.for_dataset's normalisation), sized
-    # to its table as the pipeline sizes it (storage.sized_job): its normalised rows.
+    # to its table as the pipeline sizes it (sizing.sized_job): its normalised rows.
     job, dataset, source = ready_path(files[args.seeds[0]][0])
     if "model.objective" not in job.table_sized:
         raise SystemExit(f"{files[args.seeds[0]][0]} names an objective: not reducer's default")
-    sized, table, _, _ = load_table(job, dataset, source)
+    sized, table, _, _, _ = load_table(job, dataset, source)
     kind = storage.declared_label_type(job, dataset)
     reference = quality.Reference(table.x, table.labels, sized.model.latent, kind=kind)
     chosen = ", ".join(f"{key.split('.')[1]} = {sized.setting(key)}"

@@ -34,6 +34,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 section.job { border-top: 2px solid var(--line); padding: 16px 0 10px; }
 .notice { background: #fff4e5; border-left: 4px solid var(--rejected); padding: 6px 10px; margin: 6px 0; }
 .notice.failed { background: #fdecea; border-left-color: var(--failed); }
+.warning { background: #fff4e5; border-left: 4px solid var(--rejected); padding: 6px 10px; margin: 6px 0; }
 .columns { display: flex; gap: 24px; flex-wrap: wrap; align-items: flex-start; }
 .columns img { width: 480px; max-width: 100%; height: auto; border: 1px solid var(--line); }
 .facts { flex: 1; min-width: 320px; }

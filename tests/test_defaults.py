@@ -120,20 +120,21 @@ def test_a_table_too_large_for_the_neighbour_objective(tmp_path, monkeypatch, ca
     from reducer.errors import JobError
     from reducer.run.pipeline import load_table
     from reducer.run.runner import plan
+    from reducer.engine import sizing
     from reducer.tables import storage
 
-    monkeypatch.setattr(storage, "NEIGHBORS_LIMIT_BYTES", 1000)
+    monkeypatch.setattr(sizing, "NEIGHBORS_LIMIT_BYTES", 1000)
     default = _iris_job(tmp_path / "default", "")
     (job, dataset, source), = plan([default]).ready
     with caplog.at_level("INFO", logger="reducer"):
         sized = load_table(job, dataset, source)[0]
     assert sized.model.objective == "reconstruction" and sized.training.batch_size == 8
-    assert "objective = reconstruction, the seed's: the neighbour objective needs every row" in caplog.text
+    assert "objective = reconstruction, the seed's: the neighbour map would need about" in caplog.text
 
     named = _iris_job(tmp_path / "named", '[model]\nobjective = "neighbors"\n')
     (job, dataset, source), = plan([named]).ready
-    with pytest.raises(JobError, match=r'model.objective = "neighbors": .* above its limit of'):
+    with pytest.raises(JobError, match=r'model.objective = "neighbors": .* above the limit of'):
         load_table(job, dataset, source)
-    with pytest.raises(JobError, match="above its limit"):
+    with pytest.raises(JobError, match="above the limit"):
         storage.validate(job, dataset, source)
 

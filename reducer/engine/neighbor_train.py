@@ -1,12 +1,19 @@
 """The training engine for `objective = "neighbors"`: a UMAP-style loss on the encoder's codes,
 compiled with XLA so that a whole chunk of steps is one call.
 
-Each step takes `batch_size` rows chosen at random, with all their graph edges:
-- attraction: -w_ij log q_ij along every edge, q = 1 / (1 + a d^2b) (UMAP's curve; a and b
+Each step takes `batch_size` rows chosen at random and, for each, `k` of its graph edges
+(n_neighbors - 1) drawn in proportion to their weights, as UMAP samples its edges (an edge of
+weight w is drawn w / W times as often as a row's edges of total weight W, by systematic
+sampling along the row's cumulative weights, so an edge is drawn about k w / W times per
+choice of its row, never padded to the widest row):
+- attraction: -log q_ij along each drawn edge, weighted W / k, so that the step's expected
+  pull is the row's full sum_j w_ij (-log q_ij); q = 1 / (1 + a d^2b) (UMAP's curve; a and b
   come from `min_dist`);
 - repulsion: -log(1 - q) from `negative_samples` random rows per row, weighted so that each
   row feels REPULSION_PER_WEIGHT x its total edge weight of repulsion, UMAP's balance;
 - plus `reconstruction_weight` x the decoder's mean squared error on the step's rows.
+A step's cost is batch x (k + negative_samples) pairs whatever the degrees: a hub with
+thousands of edges costs its k draws, and the graph's memory is its edges (CSR).
 
 Only the chosen rows move: their neighbours' and negatives' positions are read from a buffer
 of every row's code, computed at the start of each compiled call (every `STEPS_PER_CALL`
@@ -49,31 +56,83 @@ def _hash(values):
     return tf.bitwise.bitwise_xor(values, tf.bitwise.right_shift(values, 16))
 
 
-def _random_rows(seed, step, shape, rows):
-    """Row indices in [0, rows), a pure function of (seed, step, slot)."""
+def _random_bits(seed, step, shape):
+    """uint32 hashes, a pure function of (seed, step, slot)."""
     slots = tf.constant(np.arange(math.prod(shape), dtype=np.uint32).reshape(shape))
     key = _hash(tf.cast(step, tf.uint32) * tf.constant(0x9E3779B1, tf.uint32) + tf.constant(seed, tf.uint32))
-    return tf.cast(_hash(slots ^ key) % tf.constant(rows, tf.uint32), tf.int32)
+    return _hash(slots ^ key)
 
 
-def _runner(encoder, decoder, optimizer, graph, rows, batch, negatives, a, b, reconstruction_weight, seed):
+def _random_rows(seed, step, shape, rows):
+    """Row indices in [0, rows), a pure function of (seed, step, slot)."""
+    return tf.cast(_random_bits(seed, step, shape) % tf.constant(rows, tf.uint32), tf.int32)
+
+
+def _uniform(seed, step, shape):
+    """Numbers in [0, 1), a pure function of (seed, step, slot): the hash's top 24 bits."""
+    bits = tf.bitwise.right_shift(_random_bits(seed, step, shape), 8)
+    return tf.cast(bits, tf.float32) * tf.constant(1.0 / (1 << 24), tf.float32)
+
+
+def edge_tables(graph):
+    """What the compiled step reads of the graph: row pointers (int32), neighbours (int32), each
+    edge's cumulative share of its row's weight (float32, the row's last edge exactly 1), each
+    row's total weight, and how many halvings find an edge in the widest row."""
+    if graph.edges >= 2 ** 31:
+        raise TrainingError(f"the neighbour graph has {graph.edges:,} edges; at most 2^31 are supported")
+    degree = graph.degree
+    totals = graph.row_weights()
+    share = np.empty(graph.edges, dtype=np.float32)
+    block = 1 << 16
+    for first in range(0, graph.rows, block):  # float64 scratch for a block of rows at a time
+        last = min(first + block, graph.rows)
+        lo, hi = int(graph.indptr[first]), int(graph.indptr[last])
+        counts = degree[first:last]
+        cumulative = np.cumsum(graph.weights[lo:hi], dtype=np.float64)
+        row_start = np.repeat(graph.indptr[first:last] - lo, counts)  # each edge's row's first edge
+        before = np.concatenate([[0.0], cumulative])[row_start]
+        row_total = np.repeat(totals[first:last], counts)
+        share[lo:hi] = (cumulative - before) / np.where(row_total > 0, row_total, 1.0)
+    share[graph.indptr[1:][degree > 0] - 1] = 1.0  # each row's last edge: exactly 1
+    halvings = max(1, int(np.ceil(np.log2(max(2, int(degree.max()) if len(degree) else 2)))) + 1)
+    return (graph.indptr.astype(np.int32), graph.indices.astype(np.int32), share.astype(np.float32),
+            totals.astype(np.float32), halvings)
+
+
+def _runner(encoder, decoder, optimizer, rows, batch, draws, halvings, negatives, a, b, reconstruction_weight,
+            seed):
     variables = list(encoder.trainable_variables)
     if reconstruction_weight > 0:
         variables += decoder.trainable_variables
     seed = int(seed) & 0xFFFFFFFF
+    offsets = tf.constant((np.arange(draws, dtype=np.float32) / draws)[None, :])  # systematic sampling
 
     def curve(d2):
         """a d^2b; exp(b log(.)) because XLA's pow is three times slower on CPU."""
         return a * tf.exp(b * tf.math.log(d2 + DISTANCE_FLOOR))
 
-    def step(x, target, neighbours, weights, repulsion, codes, number):
-        chosen = _random_rows(seed, 2 * number, (batch,), rows)
-        others = _random_rows(seed, 2 * number + 1, (batch, negatives), rows)
-        # One pass over every pair: the row's graph neighbours, then its random negatives.
-        degree = neighbours.shape[1]
-        pairs = tf.concat([tf.gather(neighbours, chosen), others], axis=1)  # batch x (degree + negatives)
-        pull = tf.gather(weights, chosen)
-        push = tf.gather(repulsion, chosen)
+    def draw_edges(indptr, share, chosen, number):
+        """batch x draws edge numbers: each row's edges in proportion to their weights (the first
+        edge whose cumulative share exceeds u, by halving the row's range `halvings` times)."""
+        u = offsets + _uniform(seed, 3 * number + 2, (batch, 1)) / draws  # batch x draws, in [0, 1)
+        low = tf.broadcast_to(tf.gather(indptr, chosen)[:, None], u.shape)
+        high = tf.maximum(tf.broadcast_to(tf.gather(indptr, chosen + 1)[:, None] - 1, u.shape), low)
+        for _ in range(halvings):
+            middle = (low + high) // 2
+            right = tf.gather(share, middle) <= u
+            low = tf.where(right, tf.minimum(middle + 1, high), low)
+            high = tf.where(right, high, middle)
+        return low
+
+    def step(x, target, indptr, neighbours, share, totals, codes, number):
+        chosen = _random_rows(seed, 3 * number, (batch,), rows)
+        others = _random_rows(seed, 3 * number + 1, (batch, negatives), rows)
+        drawn = tf.gather(neighbours, draw_edges(indptr, share, chosen, number))  # batch x draws
+        # One pass over every pair: the row's drawn neighbours, then its random negatives.
+        pairs = tf.concat([drawn, others], axis=1)  # batch x (draws + negatives)
+        total = tf.gather(totals, chosen)
+        pull = total / draws  # each draw stands for 1/draws of the row's weight
+        push = total * (REPULSION_PER_WEIGHT / negatives)
         rows_in = tf.gather(x, chosen)
         rows_out = tf.gather(target, chosen)
         with tf.GradientTape() as tape:
@@ -83,9 +142,10 @@ def _runner(encoder, decoder, optimizer, graph, rows, batch, negatives, a, b, re
                      for axis, column in enumerate(tf.unstack(codes, axis=1)))
             u = curve(d2)
             # -log q = log(1 + u) pulls along edges; -log(1 - q) = log((1 + u) / u) pushes apart.
-            near, far = u[:, :degree], u[:, degree:]
+            near, far = u[:, :draws], u[:, draws:]
             apart = tf.reduce_sum(tf.math.log((1.0 + far) / (far + REPULSION_FLOOR)), axis=1)
-            loss = (tf.reduce_sum(pull * tf.math.log1p(near)) + tf.reduce_sum(push * apart)) / batch
+            loss = (tf.reduce_sum(pull * tf.reduce_sum(tf.math.log1p(near), axis=1))
+                    + tf.reduce_sum(push * apart)) / batch
             if reconstruction_weight > 0:
                 loss += reconstruction_weight * tf.reduce_mean(tf.square(decoder(z, training=True) - rows_out))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
@@ -95,11 +155,11 @@ def _runner(encoder, decoder, optimizer, graph, rows, batch, negatives, a, b, re
 
     # autograph=False: converting this code to graph form took longer than compiling it.
     @tf.function(jit_compile=True, autograph=False)
-    def run(x, target, neighbours, weights, repulsion, start, steps):
+    def run(x, target, indptr, neighbours, share, totals, start, steps):
         """Steps start .. start + steps - 1; their losses (the first `steps` of STEPS_PER_CALL)."""
 
         def body(s, codes, losses):
-            loss, codes = step(x, target, neighbours, weights, repulsion, codes, start + s)
+            loss, codes = step(x, target, indptr, neighbours, share, totals, codes, start + s)
             return s + 1, codes, losses.write(s, loss)
 
         # A while loop on a runtime bound: XLA compiles it once for every value of `steps`.
@@ -109,6 +169,41 @@ def _runner(encoder, decoder, optimizer, graph, rows, batch, negatives, a, b, re
         return losses.stack()
 
     return run
+
+
+ALIGNMENT = 64  # bytes: TensorFlow takes a numpy array this aligned without copying it (dlpack)
+
+
+def aligned_empty(rows, columns):
+    """An uninitialised float32 rows x columns array whose data starts on an ALIGNMENT boundary."""
+    size = rows * columns * 4
+    buffer = np.empty(size + ALIGNMENT, dtype=np.uint8)
+    offset = (-buffer.ctypes.data) % ALIGNMENT
+    return buffer[offset:offset + size].view(np.float32).reshape(rows, columns)
+
+
+def rows_in_memory(source):
+    """Every normalised row of a neighbors.RowSource in one aligned float32 array, filled a block
+    at a time: a table in the float32 cache is read once, and `as_tensor` hands it to TensorFlow
+    without a second copy."""
+    from reducer.engine.neighbors import BLOCK_ROWS
+
+    x = aligned_empty(source.rows, source.columns)
+    for start in range(0, source.rows, BLOCK_ROWS):
+        block = source.block(start, BLOCK_ROWS)
+        x[start:start + len(block)] = block
+    return x
+
+
+def as_tensor(x):
+    """A float32 tensor of `x` that shares its memory when x is ALIGNMENT-aligned and contiguous
+    (tf.convert_to_tensor copies a large array, briefly twice); an aligned copy otherwise."""
+    x = np.asarray(x)
+    if not (x.dtype == np.float32 and x.flags.c_contiguous and x.ctypes.data % ALIGNMENT == 0):
+        copy = aligned_empty(*x.shape)
+        copy[:] = x
+        x = copy
+    return tf.experimental.dlpack.from_dlpack(x.__dlpack__())
 
 
 def _first_dense(encoder):
@@ -151,7 +246,9 @@ def train(encoder, decoder, x, graph, model_config, training_config, progress=No
         mean, spread = standardisation(x)
         fold_standardisation(encoder, mean, spread, into="standardised")
         try:
-            return _train(encoder, decoder, ((x - mean) / spread).astype(np.float32), graph, model_config,
+            standardised = aligned_empty(*x.shape)
+            standardised[:] = (x - mean) / spread
+            return _train(encoder, decoder, standardised, graph, model_config,
                           training_config, progress, target=x)
         finally:
             fold_standardisation(encoder, mean, spread, into="table")
@@ -175,14 +272,13 @@ def _train(encoder, decoder, x, graph, model_config, training_config, progress=N
         variables += decoder.trainable_variables
     optimizer.build(variables)
     a, b = curve_parameters(model_config.min_dist)
-    run = _runner(encoder, decoder, optimizer, graph, rows, batch, training_config.negative_samples,
+    indptr, neighbours, share, totals, halvings = edge_tables(graph)
+    run = _runner(encoder, decoder, optimizer, rows, batch, graph.k, halvings, training_config.negative_samples,
                   a, b, float(model_config.reconstruction_weight), training_config.seed)
-    x_tensor = tf.convert_to_tensor(x, dtype=tf.float32)
-    target_tensor = x_tensor if target is None else tf.convert_to_tensor(target, dtype=tf.float32)
-    # Each row's repulsion, shared out over its negatives.
-    repulsion = REPULSION_PER_WEIGHT * graph.weights.sum(axis=1) / training_config.negative_samples
-    graph_tensors = (tf.constant(graph.neighbours), tf.constant(graph.weights),
-                     tf.constant(repulsion, tf.float32))
+    x_tensor = as_tensor(x)
+    target_tensor = x_tensor if target is None else as_tensor(target)
+    graph_tensors = (tf.constant(indptr), tf.constant(neighbours), tf.constant(share), tf.constant(totals))
+    del indptr, neighbours, share
     step_losses = []
     epoch_losses = []
     while len(step_losses) < total:
@@ -198,23 +294,28 @@ def _train(encoder, decoder, x, graph, model_config, training_config, progress=N
         finished = len(step_losses) // steps_per_epoch
         epoch_losses.extend(float(np.mean(step_losses[e * steps_per_epoch:(e + 1) * steps_per_epoch]))
                             for e in range(len(epoch_losses), finished))
-        if progress and epoch_losses:
-            progress(epoch_losses)
+        if progress:
+            progress(epoch_losses, len(step_losses), total)
     return History(tuple(epoch_losses), engine="reducer neighbour loop (XLA)")
 
 
-def graph_of(x, model_config, seconds):
-    """The fuzzy kNN graph of the normalised rows `x`; records in `seconds` the time to import
-    scikit-learn (`graph_import`: paid once per process, the quality metrics need it too) and
-    to build the graph (`graph`)."""
+def graph_of(x, model_config, seconds, seed=0, progress=None):
+    """The fuzzy kNN graph of the normalised rows `x` (an array or a neighbors.RowSource); records
+    in `seconds` the time to import scikit-learn and faiss (`graph_import`: paid once per
+    process, the quality metrics need scikit-learn too) and to build the graph (`graph`).
+    progress(done, total): as the search goes."""
     started = time.time()
     import scipy.optimize  # noqa: F401
     import sklearn.neighbors  # noqa: F401
 
-    from reducer.engine.neighbors import fuzzy_graph
+    from reducer.engine.neighbors import as_source, fuzzy_graph, search_method
+
+    source = as_source(x)
+    if search_method(source.rows) == "approximate":
+        import faiss  # noqa: F401
 
     seconds["graph_import"] = time.time() - started
     started = time.time()
-    graph = fuzzy_graph(x, model_config.n_neighbors)
+    graph = fuzzy_graph(source, model_config.n_neighbors, seed=seed, progress=progress)
     seconds["graph"] = time.time() - started
     return graph

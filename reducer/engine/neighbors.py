@@ -1,86 +1,207 @@
 """The k-nearest-neighbour graph behind `objective = "neighbors"`: UMAP's fuzzy simplicial set.
 
 `n_neighbors` counts the row itself, as umap-learn's does: each row is joined to its
-n_neighbors - 1 nearest other rows (scikit-learn's exact search; pynndescent's approximate
-one above PYNNDESCENT_ROWS rows when it is installed). An edge's weight is
-exp(-(d - rho_i) / sigma_i), where rho_i is the distance to the nearest other row and sigma_i
-is chosen so that the row's weights sum to log2(n_neighbors); the two directions are then
-joined as a fuzzy union, w = a + b - a * b. That is umap-learn's fuzzy_simplicial_set (on
-the digits with n_neighbors = 16: the same edges, weights within 2e-6; where exact duplicate
-rows tie, the two may keep different tied neighbours). Only numpy, scipy and scikit-learn
-here: no TensorFlow.
+n_neighbors - 1 nearest other rows. Up to APPROXIMATE_ROWS rows that is scikit-learn's exact
+search; above, faiss's HNSW index (approximate: recall@10 about 0.94 on the 100,000 x 50 table of
+benchmarks/README.md, "Neighbours for big tables"), built one thread in row order and seeded with
+the job's seed, so the same rows and seed give the same graph (queries run on several threads:
+each row's answer does not depend on them). An edge's weight is exp(-(d - rho_i) / sigma_i),
+where rho_i is the distance to the nearest other row and sigma_i is chosen so that the row's
+weights sum to log2(n_neighbors); the two directions are then joined as a fuzzy union,
+w = a + b - a * b. That is umap-learn's fuzzy_simplicial_set (on the digits with n_neighbors =
+16: the same edges, weights within 2e-6; where exact duplicate rows tie, the two may keep
+different tied neighbours).
+
+The graph is held as CSR (row pointers, neighbours, weights): its memory grows with its edges,
+whatever the widest row's degree (a hub of the symmetrised graph can have thousands). Rows
+come from a `RowSource`: an array in memory, or blocks read from the float32 cache, so the
+approximate index is built and queried without the whole table in memory beside it.
+Only numpy and faiss or scikit-learn here: no TensorFlow.
 """
 
 import logging
+import os
 from dataclasses import dataclass
+from typing import Callable, Optional, Protocol
 
 import numpy as np
 
+from reducer.engine.sizing import APPROXIMATE_ROWS, EXACT_WORKING_BYTES, HNSW_M
+
 log = logging.getLogger("reducer")
 
-PYNNDESCENT_ROWS = 100_000  # above this, pynndescent when installed: exact search grows as rows^2, while
-# pynndescent costs about a minute of numba compilation in the first process that uses it
+# APPROXIMATE_ROWS: above this many rows, approximate search (faiss HNSW; engine/sizing.py keeps
+# the numbers the memory estimate needs). HNSW_M: links per row of the index. Measured on the
+# 100,000 x 50 table (benchmarks/README.md, "Neighbours for big tables"): M = 24 with 32
+# candidates while inserting and while querying found 0.94 of the 9 nearest rows in a fifth of
+# the exact search's CPU time; M = 16 with 64 / 48 found 0.95 at 1.3x that time.
+EF_CONSTRUCTION = 32  # candidates while inserting
+EF_SEARCH = 32  # candidates while querying (at least the k + 1 asked for)
+QUERY_THREADS = 4  # at most this many threads query the index (each row's answer is the same)
+BLOCK_ROWS = 50_000  # rows added or queried at a time (a progress line between blocks)
 SIGMA_ITERATIONS = 64
 SIGMA_TOLERANCE = 1e-5
 MIN_SIGMA_SCALE = 1e-3  # as umap-learn: sigma never below 1e-3 x the mean neighbour distance
+Progress = Callable[[int, int], None]  # (done, total) rows, or None
+
+
+class RowSource(Protocol):
+    """Normalised float32 rows by block: what the graph is built from."""
+
+    rows: int
+    columns: int
+
+    def block(self, start: int, count: int) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ArrayRows:
+    """A RowSource over an array in memory."""
+
+    x: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return len(self.x)
+
+    @property
+    def columns(self) -> int:
+        return int(self.x.shape[1])
+
+    def block(self, start: int, count: int) -> np.ndarray:
+        return np.ascontiguousarray(self.x[start:start + count], dtype=np.float32)
+
+
+def as_source(x: "np.ndarray | RowSource") -> RowSource:
+    return ArrayRows(np.asarray(x)) if isinstance(x, np.ndarray) or not hasattr(x, "block") else x
 
 
 @dataclass(frozen=True)
 class Graph:
-    """A symmetric weighted graph, padded to fixed-width rows for the compiled training loop.
+    """A symmetric weighted graph in CSR form: row i's neighbours are
+    indices[indptr[i]:indptr[i + 1]], sorted, with their weights alongside."""
 
-    neighbours[i, :degree[i]] are row i's neighbours, weights[i, :degree[i]] their weights;
-    the rest of each row is padding (neighbour i itself, weight 0).
-    """
-
-    neighbours: np.ndarray  # int32, rows x max degree
-    weights: np.ndarray  # float32, rows x max degree
-    degree: np.ndarray  # int32, rows
+    indptr: np.ndarray  # int64, rows + 1
+    indices: np.ndarray  # int32, edges
+    weights: np.ndarray  # float32, edges
     k: int  # other rows joined to each row: n_neighbors - 1
-    method: str
+    method: str  # "exact" or "approximate (faiss HNSW)"
 
     @property
-    def edges(self):
-        return int(self.degree.sum())
+    def rows(self) -> int:
+        return len(self.indptr) - 1
 
-    def details(self):
+    @property
+    def edges(self) -> int:
+        return int(self.indptr[-1])
+
+    @property
+    def degree(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.indptr.nbytes + self.indices.nbytes + self.weights.nbytes)
+
+    def row_weights(self) -> np.ndarray:
+        """Each row's total edge weight (float64)."""
+        rows = np.repeat(np.arange(self.rows), self.degree)
+        return np.bincount(rows, weights=self.weights, minlength=self.rows)
+
+    def neighbours_of(self, row: int) -> tuple:
+        """(neighbours, weights) of one row."""
+        start, end = self.indptr[row], self.indptr[row + 1]
+        return self.indices[start:end], self.weights[start:end]
+
+    def details(self) -> dict:
         """For the manifest."""
+        degree = self.degree
         return {"method": self.method, "n_neighbors": self.k + 1, "edges": self.edges,
-                "max_degree": int(self.degree.max())}
+                "max_degree": int(degree.max()) if len(degree) else 0, "bytes": self.nbytes}
 
 
-def nearest(x, k, seed=0):
-    """(indices, distances) of each row's k nearest rows, itself excluded, nearest first."""
-    rows = len(x)
-    if rows > PYNNDESCENT_ROWS:
-        try:
-            import pynndescent
-        except ImportError:
-            log.info("%d rows: exact neighbour search; install pynndescent for a faster one", rows)
-        else:
-            index = pynndescent.NNDescent(x, n_neighbors=k + 1, random_state=seed, n_jobs=1)
-            indices, distances = index.neighbor_graph
-            return _drop_self(indices, distances, k), "pynndescent"
+def search_method(rows: int, approximate_rows: int = APPROXIMATE_ROWS) -> str:
+    """"exact" or "approximate": what `nearest` does for a table of `rows` rows."""
+    return "approximate" if rows > approximate_rows else "exact"
+
+
+def nearest(x: "np.ndarray | RowSource", k: int, seed: int = 0, approximate_rows: int = APPROXIMATE_ROWS,
+            progress: Optional[Progress] = None) -> tuple:
+    """(indices int32, distances float32, method): each row's k nearest other rows, nearest first."""
+    source = as_source(x)
+    if search_method(source.rows, approximate_rows) == "approximate":
+        indices, distances = _hnsw(source, k, seed, progress)
+        return indices, distances, "approximate (faiss HNSW)"
     from sklearn.neighbors import NearestNeighbors
 
-    distances, indices = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
-    return _drop_self(indices, distances, k), "exact"
+    from sklearn import config_context
+
+    rows = source.block(0, source.rows)
+    with config_context(working_memory=EXACT_WORKING_BYTES >> 20):  # MiB of distances at a time
+        distances, indices = NearestNeighbors(n_neighbors=k + 1).fit(rows).kneighbors(rows)
+    indices, distances = _drop_self(indices, distances, k)
+    if progress:
+        progress(source.rows, source.rows)
+    return indices, distances, "exact"
 
 
-def _drop_self(indices, distances, k):
-    """Remove each row from its own neighbour list (duplicates may push it off position 0)."""
+def _hnsw(source: RowSource, k: int, seed: int, progress: Optional[Progress]) -> tuple:
+    """faiss's HNSW index over the rows, added one block at a time, then queried by block."""
+    import faiss
+
+    rows = source.rows
+    threads = faiss.omp_get_max_threads()
+    index = faiss.IndexHNSWFlat(source.columns, HNSW_M)
+    index.hnsw.efConstruction = EF_CONSTRUCTION
+    index.hnsw.rng = faiss.RandomGenerator(int(seed) & 0x7FFFFFFF)  # each row's level: the seed's
+    indices = np.empty((rows, k), dtype=np.int32)
+    distances = np.empty((rows, k), dtype=np.float32)
+    try:
+        # One thread, rows in order: parallel insertion links rows in whatever order threads
+        # reach them, and the graph (hence the map) would change from run to run.
+        faiss.omp_set_num_threads(1)
+        for start in range(0, rows, BLOCK_ROWS):
+            index.add(source.block(start, BLOCK_ROWS))
+            if progress:
+                progress(min(start + BLOCK_ROWS, rows), 2 * rows)
+        index.hnsw.efSearch = max(EF_SEARCH, k + 1)
+        faiss.omp_set_num_threads(max(1, min(QUERY_THREADS, os.cpu_count() or 1)))
+        for start in range(0, rows, BLOCK_ROWS):
+            found_d2, found = index.search(source.block(start, BLOCK_ROWS), k + 1)
+            block_indices, block_distances = _drop_self(found, np.sqrt(np.maximum(found_d2, 0)), k,
+                                                        first=start)
+            indices[start:start + len(found)] = block_indices
+            distances[start:start + len(found)] = block_distances
+            if progress:
+                progress(rows + min(start + BLOCK_ROWS, rows), 2 * rows)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    return indices, distances
+
+
+def _drop_self(indices: np.ndarray, distances: np.ndarray, k: int, first: int = 0) -> tuple:
+    """Remove each row (numbered from `first`) from its own list of k + 1 (duplicates may push it
+    off position 0; where it is missing, the farthest entry goes instead). An approximate search
+    may also leave holes (-1) where it found fewer rows: they take the row's farthest neighbour."""
     rows = len(indices)
-    is_self = indices == np.arange(rows)[:, None]
-    # Where a row is not in its list (k+1 duplicates), drop the farthest entry instead.
+    is_self = indices == (first + np.arange(rows))[:, None]
     missing = ~is_self.any(axis=1)
     is_self[missing, -1] = True
     keep = ~is_self
-    return (indices[keep].reshape(rows, k).astype(np.int64),
-            distances[keep].reshape(rows, k).astype(np.float64))
+    indices = indices[keep].reshape(rows, k)
+    distances = distances[keep].reshape(rows, k)
+    holes = indices < 0
+    if holes.any():  # fill from the row's last real neighbour (each row has at least one)
+        last = np.maximum(0, (~holes).sum(axis=1) - 1)
+        indices = np.where(holes, indices[np.arange(rows), last][:, None], indices)
+        distances = np.where(holes, distances[np.arange(rows), last][:, None], distances)
+    return indices.astype(np.int32), distances.astype(np.float32)
 
 
-def membership(distances, n_neighbors):
-    """UMAP's per-row fuzzy memberships exp(-(d - rho) / sigma), summing to log2(n_neighbors)."""
+def membership(distances: np.ndarray, n_neighbors: int, mean_distance: Optional[float] = None) -> np.ndarray:
+    """UMAP's per-row fuzzy memberships exp(-(d - rho) / sigma), summing to log2(n_neighbors).
+    mean_distance: the mean over the whole table, when `distances` is one block of it."""
+    distances = np.asarray(distances, dtype=np.float64)
     rho = np.where(distances > 0, distances, np.inf).min(axis=1)
     rho = np.where(np.isfinite(rho), rho, 0.0)
     shifted = np.maximum(distances - rho[:, None], 0.0)
@@ -96,38 +217,57 @@ def membership(distances, n_neighbors):
         high = np.where(too_big, sigma, high)
         low = np.where(too_big, low, sigma)
         sigma = np.where(np.isfinite(high), (low + high) / 2, sigma * 2)
-    mean_distance = distances.mean()
+    if mean_distance is None:
+        mean_distance = float(distances.mean())
     floor = MIN_SIGMA_SCALE * np.where(rho > 0, distances.mean(axis=1), mean_distance)
     sigma = np.maximum(sigma, floor)
     return np.exp(-shifted / sigma[:, None])
 
 
-def fuzzy_graph(x, n_neighbors=15, seed=0):
-    """The symmetric fuzzy kNN graph of the rows of `x` (normalised rows, float)."""
-    import scipy.sparse
+def fuzzy_union(rows: int, heads: np.ndarray, tails: np.ndarray, weights: np.ndarray) -> tuple:
+    """CSR (indptr, indices, weights) of the fuzzy union of the directed edges heads -> tails:
+    w = a + b - a * b for a pair joined both ways, the one weight otherwise. Each directed edge
+    is listed once."""
+    source = np.concatenate([heads, tails]).astype(np.int64)
+    target = np.concatenate([tails, heads]).astype(np.int64)
+    key = source * rows + target
+    del source, target
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    values = np.concatenate([weights, weights]).astype(np.float32)[order]
+    del order
+    twice = np.flatnonzero(key[1:] == key[:-1])  # a pair joined both ways: two adjacent entries
+    a, b = values[twice], values[twice + 1]
+    values[twice] = a + b - a * b
+    keep = np.ones(len(key), dtype=bool)
+    keep[twice + 1] = False
+    keep &= values > 0
+    key, values = key[keep], values[keep]
+    row = key // rows
+    indptr = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=rows), out=indptr[1:])
+    return indptr, (key - row * rows).astype(np.int32), values
 
-    rows = len(x)
+
+def fuzzy_graph(x: "np.ndarray | RowSource", n_neighbors: int = 15, seed: int = 0,
+                approximate_rows: int = APPROXIMATE_ROWS, progress: Optional[Progress] = None) -> Graph:
+    """The symmetric fuzzy kNN graph of the normalised rows of `x` (an array or a RowSource).
+    progress(done, total): called as the search goes (approximate search: between blocks)."""
+    source = as_source(x)
+    rows = source.rows
     k = max(1, min(n_neighbors - 1, rows - 1))  # other rows per row
-    (indices, distances), method = nearest(np.asarray(x, dtype=np.float32), k, seed)
-    weights = membership(distances, k + 1)
-    directed = scipy.sparse.csr_matrix((weights.ravel(), (np.repeat(np.arange(rows), k), indices.ravel())),
-                                       shape=(rows, rows))
-    transposed = directed.T.tocsr()
-    union = (directed + transposed - directed.multiply(transposed)).tocsr()
-    union.eliminate_zeros()
-    union.sort_indices()
-    degree = np.diff(union.indptr).astype(np.int32)
-    width = max(1, int(degree.max()))
-    neighbours = np.repeat(np.arange(rows, dtype=np.int32)[:, None], width, axis=1)
-    padded = np.zeros((rows, width), dtype=np.float32)
-    position = np.arange(union.nnz) - np.repeat(union.indptr[:-1], degree)
-    row_of = np.repeat(np.arange(rows), degree)
-    neighbours[row_of, position] = union.indices
-    padded[row_of, position] = union.data
-    return Graph(neighbours=neighbours, weights=padded, degree=degree, k=k, method=method)
+    indices, distances, method = nearest(source, k, seed, approximate_rows, progress)
+    mean_distance = float(distances.mean(dtype=np.float64))
+    weights = np.empty(distances.shape, dtype=np.float32)
+    for start in range(0, rows, BLOCK_ROWS):  # float64 scratch for one block at a time
+        weights[start:start + BLOCK_ROWS] = membership(distances[start:start + BLOCK_ROWS], k + 1, mean_distance)
+    del distances
+    heads = np.repeat(np.arange(rows, dtype=np.int32), k)
+    indptr, neighbours, union = fuzzy_union(rows, heads, indices.ravel(), weights.ravel())
+    return Graph(indptr=indptr, indices=neighbours, weights=union, k=k, method=method)
 
 
-def curve_parameters(min_dist, spread=1.0):
+def curve_parameters(min_dist: float, spread: float = 1.0) -> tuple:
     """UMAP's (a, b): 1 / (1 + a d^2b) fitted to 1 below min_dist and exp(-(d - min_dist) / spread)
     beyond it, so min_dist sets how tightly neighbours may pack in the map."""
     from scipy.optimize import curve_fit
@@ -136,3 +276,24 @@ def curve_parameters(min_dist, spread=1.0):
     target = np.where(d < min_dist, 1.0, np.exp(-(d - min_dist) / spread))
     (a, b), _ = curve_fit(lambda d, a, b: 1.0 / (1.0 + a * d ** (2 * b)), d, target)
     return float(a), float(b)
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """A RowSource over a job's table: its normalised rows in memory, or read by block from the
+    float32 cache (cache.CachedTable), never all at once."""
+
+    table: object
+
+    @property
+    def rows(self) -> int:
+        return int(self.table.rows)
+
+    @property
+    def columns(self) -> int:
+        return len(self.table.features)
+
+    def block(self, start: int, count: int) -> np.ndarray:
+        if self.table.in_memory:
+            return np.ascontiguousarray(self.table.normalised_rows()[start:start + count], dtype=np.float32)
+        return np.ascontiguousarray(self.table.normalised(self.table.raw(start, count)), dtype=np.float32)

@@ -16,14 +16,16 @@ from typing import Optional
 import numpy as np
 
 from reducer import __version__, continuity, files, gate, publish, published
+from reducer.engine import sizing
 from reducer.errors import TrainingError
-from reducer.progress import Progress
+from reducer.progress import Progress, Stage
 from reducer.tables import storage
 
 log = logging.getLogger("reducer")
 # A warm start trains at this fraction of the job's learning rate (measured on wine, neighbour
 # objective, 17% of rows replaced: median displacement 0.025 at 1/20 against 0.23 at full rate).
 WARM_LEARNING_RATE = 0.05
+FALLBACK_WARNING = "reconstruction map, not the neighbour map"
 COLLAPSED = 1e-6  # a map whose extent is this small, relative to its coordinates, is one point
 
 
@@ -52,16 +54,20 @@ def input_file_digest(path):
 
 def load_table(job, dataset, source=None, destination=None):
     """The job's table, checked and normalised, where `storage.choose` puts it; with the job
-    sized to it (storage.sized_job), the storage decision and the input file's digest."""
+    sized to it (sizing.sized_job), the storage decision, the input file's digest and, when the
+    neighbour map does not fit, why the job gets the reconstruction map instead (else None)."""
     place = storage.choose(job, dataset)
     input_file = input_file_digest(job.dataset_options.get("path"))
     folder = storage.cache_folder(destination.outputs_root, job.name) if destination else None
     table = storage.open_table(job, dataset, source, place, folder,
                                input_file["sha256"] if input_file else None)
-    sized, fallback = storage.sized_job(job, table.rows, len(table.features))
+    sized, fallback, need = sizing.sized_job(job, table.rows, len(table.features), in_memory=table.in_memory)
     if fallback:
-        log.info("[%s] objective = reconstruction, the seed's: %s", job.name, fallback)
-    elif job.table_sized:  # one line saying what the job left to the table, and what it got
+        log.warning("[%s] objective = reconstruction, the seed's: %s", job.name, fallback)
+    elif need is not None:
+        log.info("[%s] neighbour map: %s", job.name, need.text())
+    if job.table_sized and not fallback:
+        # one line saying what the job left to the table, and what it got
         chosen = []
         for key in sized.chosen_by_reducer:
             value = sized.setting(key)
@@ -71,7 +77,7 @@ def load_table(job, dataset, source=None, destination=None):
     job = sized
     if input_file is None and table.source:  # the file a plugin read by itself
         input_file = input_file_digest(table.source)
-    return job, table, place, input_file
+    return job, table, place, input_file, fallback
 
 
 @dataclasses.dataclass
@@ -89,7 +95,7 @@ def run_job(job, dataset, source, destination, force=False):
     (and not `force`); returns an Outcome."""
     started, started_at = time.time(), publish.utc_now()
     seconds = {}
-    job, table, place, input_file = load_table(job, dataset, source, destination)
+    job, table, place, input_file, fallback = load_table(job, dataset, source, destination)
     seconds["load"] = time.time() - started
     log.info("[%s] %d rows x %d columns from dataset %r, held %s (%s)", job.name, table.rows,
              len(table.features), dataset.name, table.where, place.reason)
@@ -125,8 +131,12 @@ def run_job(job, dataset, source, destination, force=False):
     graph = None
     if job.model.objective == "neighbors":  # the kNN graph first (engine/neighbor_train.py)
         from reducer.engine import neighbor_train
+        from reducer.engine.neighbors import TableRows
 
-        graph = neighbor_train.graph_of(table.normalised_rows(), job.model, seconds)
+        graph = neighbor_train.graph_of(TableRows(table), job.model, seconds, seed=job.training.seed,
+                                        progress=Stage(job.name, "neighbour graph", "rows"))
+        log.info("[%s] neighbour graph: %s search, %s edges (%s), widest row %s", job.name,
+                 graph.method, f"{graph.edges:,}", storage.size_text(graph.nbytes), f"{int(graph.degree.max()):,}")
     warm_from = None
     if job.continuity.warm_start and continuity.SETTINGS_CHANGED in changed:
         # New settings are the user's word: train them as a first night would (the alignment
@@ -169,6 +179,8 @@ def run_job(job, dataset, source, destination, force=False):
     manifest.fingerprint = fingerprint
     manifest.drift = None if drift is None else published.Drift.from_json(drift)
     manifest.run = published.RunTimes(started_at=started_at, finished_at=None, host=socket.gethostname())
+    if fallback:  # the summary line and the report say it too (results.py, report.py)
+        manifest.training.extra["objective_fallback"] = f"{FALLBACK_WARNING}: {fallback}"
     if warm_from is not None:
         manifest.training.extra["warm_start"] = history.warm_start
     shown = publish.Shown(coordinates=coordinates, labels=sample_labels, features=table.features,
@@ -259,6 +271,7 @@ def train(job, table, graph, seconds, after_first_chunk=None, warm_from=None):
     its first chunk of epochs."""
     from reducer.engine import model as model_lib
     from reducer.engine import neighbor_train, train as engine
+    from reducer.engine.neighbors import TableRows
     from reducer.engine.tf_setup import keras
 
     t = time.time()
@@ -283,13 +296,15 @@ def train(job, table, graph, seconds, after_first_chunk=None, warm_from=None):
             log.info("[%s] cold start: %s", job.name, why_not)
     show = Progress(job.name, job.training.epochs, job.training.log_every)
 
-    def progress(losses):
-        show(losses)
+    def progress(losses, *steps):
+        show(losses, *steps)
         if after_first_chunk is not None:
             after_first_chunk()
 
     if graph is not None:
-        history = neighbor_train.train(encoder, decoder, table.normalised_rows(), graph, job.model, job.training,
+        # A cached table's rows are read once, into the array the training loop shares.
+        rows = table.normalised_rows() if table.in_memory else neighbor_train.rows_in_memory(TableRows(table))
+        history = neighbor_train.train(encoder, decoder, rows, graph, job.model, job.training,
                                        progress=progress, standardise=table.normalize in neighbor_train.UNCENTRED)
     else:
         history = engine.train_table(autoencoder, table, job.training, storage.chunk_rows(job), progress=progress)

@@ -37,7 +37,8 @@ class JobResult:
         if self.status == "ok":
             manifest = self.manifest or {}
             return (f"{head}, final loss {self.final_loss:.6f}{quality_text(manifest.get('quality'))}"
-                    f"{drift_text(manifest.get('drift'))}{pca_warning(manifest.get('quality'))}")
+                    f"{drift_text(manifest.get('drift'))}{pca_warning(manifest.get('quality'))}"
+                    f"{fallback_warning(manifest)}")
         if self.status == "unchanged":
             return f"{head}: {one_line(self.reason)}; published files untouched"
         return f"{head}: {one_line(self.reason)}"
@@ -65,6 +66,13 @@ def drift_text(drift):
 def pca_warning(quality):
     """A warning, not a failure, when the map is worse than PCA's on both measures."""
     return "; warning: worse than PCA on trustworthiness and kNN accuracy" if worse_than_pca(quality) else ""
+
+
+def fallback_warning(manifest):
+    """'; warning: reconstruction map, not the neighbour map: ...' when the job named no objective
+    and the neighbour map did not fit in memory (engine/sizing.py)."""
+    fallback = (manifest.get("training") or {}).get("objective_fallback")
+    return f"; warning: {one_line(fallback)}" if fallback else ""
 
 
 def one_line(text):

@@ -155,11 +155,11 @@ def check_jobs(job_paths, plugin_dirs=(), data=False):
         note = f"{job.path}, dataset {dataset.name} from {source}"
         if data:
             try:
-                rows, columns = storage.validate(job, dataset, source)
+                rows, columns, doing = storage.validate(job, dataset, source)
             except ReducerError as exc:
                 results.append(JobResult(job.name, "invalid", reason=one_line(exc)))
                 continue
-            note += f"; {rows} rows x {columns} columns read and checked"
+            note += f"; {rows} rows x {columns} columns read and checked; the run will make {doing}"
         else:
             try:  # the header's columns, as run would find them (the rows are --data's)
                 storage.check_header(job, dataset, source)

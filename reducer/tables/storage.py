@@ -12,6 +12,7 @@ from pathlib import Path
 
 from reducer.datasets import calls
 from reducer.datasets.code import code_digest
+from reducer.engine.sizing import available_memory, size_text, sized_job, what_it_will_do
 from reducer.errors import JobError
 from reducer.tables import cache, checks, table as tables
 
@@ -23,10 +24,6 @@ MEMORY_LIMIT_BYTES = 1 << 30
 MEMORY_SHARE = 4
 BYTES_PER_INPUT_BYTE = 4
 CHUNK_ROWS = 100_000  # rows per block read (`chunk_rows`)
-# The neighbour objective needs every normalised row and its graph in memory, cached table or
-# not: 4 bytes per value plus 24 per graph edge (a 1,000,000 x 100 table with 15 neighbours
-# needs 0.76 GB). Beyond this it is refused.
-NEIGHBORS_LIMIT_BYTES = 2 << 30
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,22 +34,6 @@ class Storage:
     def section(self):
         """The manifest's `table` section."""
         return {"held": "memory" if self.in_memory else "cache", "reason": self.reason}
-
-
-def available_memory():
-    """Bytes of memory available now (Linux's MemAvailable), or None when unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def size_text(number):
-    return f"{number / 1e6:,.1f} MB" if number < 1e9 else f"{number / 1e9:,.2f} GB"
 
 
 def choose(job, dataset, available=None):
@@ -90,28 +71,6 @@ def reading_options(job, dataset):
     for key, default in (("label", dataset.label), ("id", dataset.id), ("features", dataset.features)):
         options.setdefault(key, default)
     return options
-
-
-def neighbors_need(job, rows, columns):
-    """Bytes the neighbour objective holds for this table: every normalised row and its graph."""
-    return rows * columns * 4 + rows * job.model.n_neighbors * 24
-
-
-def sized_job(job, rows, columns):
-    """The job with the settings it leaves to the table filled in (Job.with_table_defaults).
-    When the neighbour objective would not fit in memory: a job that names no objective gets
-    the seed's reconstruction instead (`fallback` says why, else None), one that names it a
-    JobError with one line. Returns (job, fallback)."""
-    sized = job.with_table_defaults(rows, columns)
-    need = neighbors_need(sized, rows, columns)
-    if sized.model.objective != "neighbors" or need <= NEIGHBORS_LIMIT_BYTES:
-        return sized, None
-    too_large = (f"the neighbour objective needs every row and its graph in memory, about {size_text(need)} "
-                 f"for {rows:,} rows x {columns} columns, above its limit of {size_text(NEIGHBORS_LIMIT_BYTES)}")
-    if "model.objective" in job.table_sized:
-        return job.with_table_defaults(rows, columns, neighbors_fit=False), too_large
-    raise JobError(f"{job.path}: model.objective = \"neighbors\": {too_large}; use objective = "
-                   f"\"reconstruction\" (trained from the cache in chunks) or fewer rows")
 
 
 def load_rows(job, dataset, source=None):
@@ -180,7 +139,8 @@ def check_header(job, dataset, source):
 
 
 def validate(job, dataset, source):
-    """Read and check every row as `reducer run` would, keep none of them: (rows, columns).
+    """Read and check every row as `reducer run` would, keep none of them: (rows, columns, what
+    the job will make: sizing.what_it_will_do).
     Raises what run would raise (DataError, PluginError, JobError)."""
     if dataset.read_blocks is None:
         table = tables.make_table(load_rows(job, dataset, source), dataset, job.dataset_options)
@@ -199,8 +159,10 @@ def validate(job, dataset, source):
             except tables.DuplicateIdError as exc:
                 raise _explained(exc, blocks) from None
             rows, columns = builder.rows, len(layout.features)
-    sized_job(job, rows, columns)  # what run would refuse once the rows are counted
-    return rows, columns
+    # What run would refuse, or do instead, once the rows are counted.
+    in_memory = choose(job, dataset).in_memory
+    sized, fallback, need = sized_job(job, rows, columns, in_memory=in_memory)
+    return rows, columns, what_it_will_do(sized, need, fallback, in_memory)
 
 
 def declared_label_type(job, dataset):
