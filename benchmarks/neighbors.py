@@ -4,6 +4,7 @@ search against three approximate libraries on one table, each in a fresh process
     python benchmarks/neighbors.py                          # 100,000 x 50, every method
     python benchmarks/neighbors.py --rows 20000 --methods exact hnswlib
     python benchmarks/neighbors.py --rows 1000000 --columns 100 --methods hnswlib --sample 1000
+    python benchmarks/neighbors.py --tiny                   # a smoke test: 3,000 x 8, exact and reducer
 
 The table: make_classification as `benchmarks/quality.py --large` makes it (10 classes, 2
 clusters each, fixed seed), z-scored as a default job z-scores it, float32. For each method:
@@ -124,12 +125,15 @@ def main():
     parser.add_argument("--sample", type=int, default=2000, help="rows whose recall is measured")
     parser.add_argument("--threads", type=int, default=1, help="query threads (building uses one)")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--tiny", action="store_true", help="3,000 x 8, exact and reducer only: a smoke test")
     parser.add_argument("--one", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         return one(args)
+    if args.tiny:
+        args.rows, args.columns, args.methods, args.sample = 3000, 8, ["exact", "reducer"], 300
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "x.npy"
         t = time.time()

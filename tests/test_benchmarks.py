@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO, STARTING_ENVIRONMENT
 
 BENCHMARKS = REPO / "benchmarks"
-SCRIPTS = ("quality.py", "speed.py", "scale.py", "load.py", "continuity.py", "encode.py")
+SCRIPTS = ("quality.py", "speed.py", "scale.py", "load.py", "continuity.py", "encode.py", "neighbors.py", "big.py")
 
 
 def readme_digest():
@@ -224,3 +224,20 @@ def test_encode_tiny(tmp_path):
     for option in ("--rows", "--columns", "--repeats", "--tiny", "--json"):
         assert option in run_script("encode.py", "--help", tmp_path=tmp_path, timeout=120).stdout
     assert not list(tmp_path.glob("reducer-encode-*"))
+
+
+def test_neighbors_tiny(tmp_path):
+    output = run_script("neighbors.py", "--tiny", tmp_path=tmp_path).stdout
+    rows = {row[0]: row for row in table_rows(output)}
+    assert set(rows) == {"exact", "reducer"}, output
+    assert number(rows["exact"][4]) == 1.0  # exact search finds every nearest row
+    assert number(rows["reducer"][4]) == 1.0  # 3,000 rows: reducer searches exactly too
+
+
+def test_big_tiny(tmp_path):
+    output = run_script("big.py", "--tiny", tmp_path=tmp_path).stdout
+    rows = {row[0]: row for row in table_rows(output)}
+    assert rows["reducer"][1] == "neighbors", output
+    trust5, knn = number(rows["reducer"][5]), number(rows["reducer"][6])
+    assert trust5 > number(rows["PCA"][5]) and 0 < knn <= 1, output
+    assert "estimate: neighbour map: about " in output and "exact neighbour search" in output
