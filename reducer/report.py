@@ -489,7 +489,7 @@ def _job_section(view: JobView) -> str:
                   f"hollow red dots rejected.</p>")
     links = "".join(f'<a href="{href}">{e(label)}</a>' for label, href in view.links)
     problem = f'<p class="muted">{e(view.map_problem)}</p>' if view.map_problem else ""
-    fallback = (manifest.get("training") or {}).get("objective_fallback")
+    fallback = manifest.training.extra.get("objective_fallback") if manifest else None
     warning = f'<p class="warning"><strong>Warning:</strong> {e(str(fallback))}</p>' if fallback else ""
     return f"""<section class="job" id="job-{e(view.name)}">
 <h2>{e(view.name)} <span class="badge {e(view.state)}">{e(view.state)}</span></h2>

@@ -22,11 +22,14 @@ Only numpy and faiss or scikit-learn here: no TensorFlow.
 import logging
 import os
 from dataclasses import dataclass
-from typing import Callable, Optional, Protocol
+from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
 import numpy as np
 
 from reducer.engine.sizing import APPROXIMATE_ROWS, EXACT_WORKING_BYTES, HNSW_M
+
+if TYPE_CHECKING:
+    from reducer.tables.table import Table
 
 log = logging.getLogger("reducer")
 
@@ -38,7 +41,8 @@ log = logging.getLogger("reducer")
 EF_CONSTRUCTION = 32  # candidates while inserting
 EF_SEARCH = 32  # candidates while querying (at least the k + 1 asked for)
 QUERY_THREADS = 4  # at most this many threads query the index (each row's answer is the same)
-BLOCK_ROWS = 50_000  # rows added or queried at a time (a progress line between blocks)
+BLOCK_ROWS = 10_000  # rows added or queried at a time (a progress line between blocks; fixed: faiss
+# inserts each block's rows by level, so the blocks are part of what makes the graph repeatable)
 SIGMA_ITERATIONS = 64
 SIGMA_TOLERANCE = 1e-5
 MIN_SIGMA_SCALE = 1e-3  # as umap-learn: sigma never below 1e-3 x the mean neighbour distance
@@ -48,8 +52,10 @@ Progress = Callable[[int, int], None]  # (done, total) rows, or None
 class RowSource(Protocol):
     """Normalised float32 rows by block: what the graph is built from."""
 
-    rows: int
-    columns: int
+    @property
+    def rows(self) -> int: ...
+    @property
+    def columns(self) -> int: ...
 
     def block(self, start: int, count: int) -> np.ndarray: ...
 
@@ -73,7 +79,9 @@ class ArrayRows:
 
 
 def as_source(x: "np.ndarray | RowSource") -> RowSource:
-    return ArrayRows(np.asarray(x)) if isinstance(x, np.ndarray) or not hasattr(x, "block") else x
+    if isinstance(x, np.ndarray) or not hasattr(x, "block"):
+        return ArrayRows(np.asarray(x))
+    return x
 
 
 @dataclass(frozen=True)
@@ -153,7 +161,7 @@ def _hnsw(source: RowSource, k: int, seed: int, progress: Optional[Progress]) ->
     threads = faiss.omp_get_max_threads()
     index = faiss.IndexHNSWFlat(source.columns, HNSW_M)
     index.hnsw.efConstruction = EF_CONSTRUCTION
-    index.hnsw.rng = faiss.RandomGenerator(int(seed) & 0x7FFFFFFF)  # each row's level: the seed's
+    index.hnsw.rng = faiss.RandomGenerator(int(seed) & 0x7FFFFFFF)  # type: ignore[attr-defined]  # levels: the seed's
     indices = np.empty((rows, k), dtype=np.int32)
     distances = np.empty((rows, k), dtype=np.float32)
     try:
@@ -280,10 +288,10 @@ def curve_parameters(min_dist: float, spread: float = 1.0) -> tuple:
 
 @dataclass(frozen=True)
 class TableRows:
-    """A RowSource over a job's table: its normalised rows in memory, or read by block from the
-    float32 cache (cache.CachedTable), never all at once."""
+    """A RowSource over a job's table (tables.table.Table), in memory or in the float32 cache:
+    its normalised rows read a block at a time, never all at once."""
 
-    table: object
+    table: "Table"
 
     @property
     def rows(self) -> int:
@@ -294,6 +302,4 @@ class TableRows:
         return len(self.table.features)
 
     def block(self, start: int, count: int) -> np.ndarray:
-        if self.table.in_memory:
-            return np.ascontiguousarray(self.table.normalised_rows()[start:start + count], dtype=np.float32)
         return np.ascontiguousarray(self.table.normalised(self.table.raw(start, count)), dtype=np.float32)

@@ -61,7 +61,7 @@ def load_table(job, dataset, source=None, destination=None):
     folder = storage.cache_folder(destination.outputs_root, job.name) if destination else None
     table = storage.open_table(job, dataset, source, place, folder,
                                input_file["sha256"] if input_file else None)
-    sized, fallback, need = sizing.sized_job(job, table.rows, len(table.features), in_memory=table.in_memory)
+    sized, fallback, need = sizing.sized_job(job, table.rows, len(table.features), in_memory=table.held == "memory")
     if fallback:
         log.warning("[%s] objective = reconstruction, the seed's: %s", job.name, fallback)
     elif need is not None:
@@ -302,8 +302,9 @@ def train(job, table, graph, seconds, after_first_chunk=None, warm_from=None):
             after_first_chunk()
 
     if graph is not None:
-        # A cached table's rows are read once, into the array the training loop shares.
-        rows = table.normalised_rows() if table.in_memory else neighbor_train.rows_in_memory(TableRows(table))
+        # Read a block at a time into the one array the training loop shares (a cached table's
+        # rows are never all in memory twice).
+        rows = neighbor_train.rows_in_memory(TableRows(table))
         history = neighbor_train.train(encoder, decoder, rows, graph, job.model, job.training,
                                        progress=progress, standardise=table.normalize in neighbor_train.UNCENTRED)
     else:
