@@ -2,38 +2,42 @@
 
 import dataclasses
 import math
+from pathlib import Path
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from reducer.config import ModelConfig
 from reducer.engine.tf_setup import keras
+from reducer.tables.table import Table
 
 
-def hidden_widths(columns, latent):
+def hidden_widths(columns: int, latent: int) -> Tuple[int]:
     """Default encoder hidden widths: one layer of half the column count, at least 2 x latent,
     at most 256 (64 columns give the seed's [32])."""
     return (min(max(math.ceil(columns / 2), 2 * latent), 256),)
 
 
-def output_activation(config, table):
+def output_activation(config: ModelConfig, table: Table) -> str:
     """Sigmoid when every normalised value is in [0, 1] (as the seed), else linear."""
     if config.output_activation:
         return config.output_activation
     return "sigmoid" if table.in_unit_range else "linear"
 
 
-def resolve(config, table):
+def resolve(config: ModelConfig, table: Table) -> ModelConfig:
     """The job's ModelConfig with every default that depends on the table filled in."""
     return dataclasses.replace(config, hidden=tuple(config.hidden or hidden_widths(len(table.features), config.latent)),
                                output_activation=output_activation(config, table),
                                latent_activation=config.latent_activation or config.activation)
 
 
-def build(columns, config, seed, out_activation):
+def build(columns: int, config: ModelConfig, seed: int, out_activation: str) -> Tuple[Any, Any, Any]:
     """(encoder, decoder, autoencoder) over normalised rows; the decoder mirrors the encoder."""
-    widths = list(config.hidden)
+    widths = list(config.hidden or ())  # resolve() filled it in
     counter = iter(range(seed, seed + 10_000))
 
-    def dense(units, activation, name):
+    def dense(units: int, activation: str, name: str) -> Any:
         # glorot_uniform as in the seed; one seed per layer so Keras never reuses a sequence.
         return keras.layers.Dense(units, activation=activation, name=name,
                                   kernel_initializer=keras.initializers.GlorotUniform(seed=next(counter)))
@@ -57,7 +61,8 @@ def build(columns, config, seed, out_activation):
     return encoder, decoder, autoencoder
 
 
-def raw_row_encoder(encoder, table, name, transform=None):
+def raw_row_encoder(encoder: Any, table: Table, name: str,
+                    transform: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Any:
     """The encoder to save: normalisation inside, so it takes raw rows and needs no reducer code.
 
     transform: (matrix, translation) laying the map on last night's (continuity.alignment),
@@ -77,7 +82,7 @@ def raw_row_encoder(encoder, table, name, transform=None):
     return keras.Model(rows, code, name=name)
 
 
-def warm_start(encoder, decoder, previous_version, needs_decoder=True):
+def warm_start(encoder: Any, decoder: Any, previous_version: Path, needs_decoder: bool = True) -> Optional[str]:
     """Give `encoder` (and `decoder`) the weights of the published run's, when their shapes
     match; returns None, or the one-line reason a cold start was made instead. needs_decoder:
     the loss trains the decoder, so an encoder beside a fresh decoder would be pulled apart."""
@@ -102,7 +107,7 @@ def warm_start(encoder, decoder, previous_version, needs_decoder=True):
     return None
 
 
-def apply(model, rows, batch_size=4096):
+def apply(model: Any, rows: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     """`model.predict(rows, batch_size)` without predict's tracing of a graph function (0.1-0.2 s
     per model, more than the work on a few thousand rows): each batch is one eager call running
     the same kernels, so the numbers are the same as predict's (tests/test_model.py compares)."""

@@ -14,6 +14,8 @@ Imports Keras (through tf_setup), so import this module lazily, where TensorFlow
 """
 
 import json
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Union
 
 import numpy as np
 
@@ -34,11 +36,11 @@ class ExportError(Exception):
     """The model holds something this exporter does not write (a bug: reducer builds the model)."""
 
 
-def _elementwise(op, **attributes):
+def _elementwise(op: str, **attributes: Any) -> Callable[["_Graph", str], str]:
     return lambda graph, x: graph.node(op, [x], **attributes)
 
 
-def _gelu(graph, x):
+def _gelu(graph: "_Graph", x: str) -> str:
     # Keras' gelu (approximate=False): x * (1 + erf(x / sqrt(2))) / 2, in TensorFlow's order.
     half = graph.node("Mul", [x, graph.constant("half", np.float32(0.5))])
     scaled = graph.node("Div", [x, graph.constant("sqrt2", np.float32(np.sqrt(2.0)))])
@@ -62,13 +64,15 @@ ACTIVATIONS = {
 class _Graph:
     """The nodes and weights of a graph under construction, with readable unique names."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         from onnx import helper
 
         self.helper = helper
-        self.nodes, self.initializers, self.names = [], [], set()
+        self.nodes: List[Any] = []
+        self.initializers: List[Any] = []
+        self.names: Set[str] = set()
 
-    def _name(self, base):
+    def _name(self, base: str) -> str:
         name, k = base, 1
         while name in self.names:
             k += 1
@@ -76,21 +80,22 @@ class _Graph:
         self.names.add(name)
         return name
 
-    def constant(self, name, value):
+    def constant(self, name: str, value: Any) -> str:
         from onnx import numpy_helper
 
         name = self._name(name)
         self.initializers.append(numpy_helper.from_array(np.asarray(value, np.float32), name))
         return name
 
-    def node(self, op, inputs, name=None, output=None, **attributes):
+    def node(self, op: str, inputs: List[str], name: Optional[str] = None, output: Optional[str] = None,
+             **attributes: Any) -> str:
         output = output or self._name(f"{name or op.lower()}_out")
         self.nodes.append(self.helper.make_node(op, inputs, [output], name=self._name(name or op.lower()),
                                                 **attributes))
         return output
 
 
-def _layers(model):
+def _layers(model: Any) -> Iterator[Any]:
     """The model's layers in order, nested models opened up; ExportError for anything not a chain."""
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
@@ -101,7 +106,7 @@ def _layers(model):
             yield layer
 
 
-def _normalise(graph, x, layer):
+def _normalise(graph: _Graph, x: str, layer: Any) -> str:
     if layer.invert:
         raise ExportError(f"layer {layer.name!r}: an inverted Normalization")
     # The tensors Keras computes with (float32), and its formula: (x - mean) / max(sqrt(var), eps)
@@ -112,7 +117,7 @@ def _normalise(graph, x, layer):
     return graph.node("Div", [centred, graph.constant(f"{layer.name}_spread", spread)], name=f"{layer.name}_div")
 
 
-def _dense(graph, x, layer):
+def _dense(graph: _Graph, x: str, layer: Any) -> str:
     activation = keras.activations.serialize(layer.activation)
     activation = activation if isinstance(activation, str) else getattr(layer.activation, "__name__", "?")
     if activation not in ACTIVATIONS:
@@ -125,7 +130,7 @@ def _dense(graph, x, layer):
     return ACTIVATIONS[activation](graph, h)
 
 
-def to_onnx(model, metadata=None):
+def to_onnx(model: Any, metadata: Optional[Dict[str, Any]] = None) -> Any:
     """An onnx.ModelProto computing `model` (a reducer encoder taking raw rows): input
     "raw_rows" float32 [rows, columns], output "coordinates" float32 [rows, latent].
     metadata: text key -> value, each written as JSON text in the file's
@@ -160,7 +165,7 @@ def to_onnx(model, metadata=None):
     return proto
 
 
-def disagreement(proto, model, rows):
+def disagreement(proto: Any, model: Any, rows: np.ndarray) -> Optional[float]:
     """The largest difference between onnxruntime's coordinates and the Keras model's for `rows`,
     relative to the largest coordinate (at least 1); None when onnxruntime is not installed."""
     try:
@@ -176,7 +181,8 @@ def disagreement(proto, model, rows):
     return float(np.max(np.abs(got - expected), initial=0.0) / max(1.0, float(np.max(np.abs(expected), initial=0.0))))
 
 
-def write(path, model, check_rows, metadata=None):
+def write(path: Union[str, Path], model: Any, check_rows: np.ndarray,
+          metadata: Optional[Dict[str, Any]] = None) -> None:
     """Write `model` as ONNX to `path`, after checking it against the Keras model on
     `check_rows` (raw rows, a few hundred are plenty): ExportError if they disagree."""
     proto = to_onnx(model, metadata)

@@ -4,6 +4,7 @@ only training and encoding paths do it."""
 import gc
 import os
 import sys
+from typing import Any, Dict, Optional, Tuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ start-up chatter in nightly logs
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -13,13 +14,13 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
-def _import_without_sklearn():
+def _import_without_sklearn() -> Tuple[Any, Any]:
     """Import TensorFlow and Keras without scikit-learn. Keras imports it (and SciPy) only for
     its scikit-learn wrappers, which reducer does not use: ~1.5 s and ~60 MiB per process when
     scikit-learn is installed. A later `import sklearn` (a plugin's) works as usual."""
     hidden = "sklearn" not in sys.modules
     if hidden:
-        sys.modules["sklearn"] = None  # makes `import sklearn` raise ImportError
+        sys.modules["sklearn"] = None  # type: ignore[assignment]  # makes `import sklearn` raise ImportError
     try:
         import keras
         import tensorflow as tf
@@ -29,7 +30,7 @@ def _import_without_sklearn():
     return keras, tf
 
 
-def _import_quickly():
+def _import_quickly() -> Tuple[Any, Any]:
     """Importing TensorFlow creates millions of objects, and the cyclic garbage collector keeps
     rescanning them while the import runs: ~25% of its 4-6 s here. Nothing it creates is garbage,
     so collection is paused during the import, and afterwards everything imported is moved out
@@ -58,7 +59,7 @@ if tuple(int(p) for p in tf.__version__.split(".")[:2]) == (2, 21):
     _XLA_FLAGS["xla_cpu_experimental_ynn_fusion_type"] = ""
 
 
-def _add_xla_flags(flags):
+def _add_xla_flags(flags: Dict[str, str]) -> None:
     current = os.environ.get("XLA_FLAGS", "")
     extra = [f"--{name}={value}" for name, value in flags.items() if f"--{name}" not in current]
     if extra:
@@ -71,7 +72,7 @@ if os.environ.get("REDUCER_XLA_DEFAULTS", "1") != "0":
 _configured = False
 
 
-def configure(threads=None):
+def configure(threads: Optional[int] = None) -> None:
     """Thread counts must be set before TensorFlow runs its first op; later calls are ignored.
 
     Tiny matrices lose to thread hand-offs, so the default is one thread per op.

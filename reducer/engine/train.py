@@ -22,11 +22,17 @@ The trained weights are written back into the Keras model's variables at the end
 
 import math
 from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from reducer.errors import TrainingError
+from reducer.config import TrainingConfig
 from reducer.engine.tf_setup import keras, tf
+from reducer.errors import TrainingError
+from reducer.tables.table import Table
+
+# progress(losses) after each chunk of epochs: the mean loss of every epoch so far
+Progress = Callable[[Sequence[float]], None]
 
 # Optimizer steps per compiled call: large enough to hide the per-call cost, small enough that
 # the progress display moves a few times a second.
@@ -35,30 +41,30 @@ STEPS_PER_CALL = 4000
 
 @dataclass(frozen=True)
 class History:
-    losses: tuple  # mean loss per epoch, over every row of the epoch
-    warm_start: object = None  # the pipeline's note of a warm start, or None
+    losses: Tuple[float, ...]  # mean loss per epoch, over every row of the epoch
+    warm_start: Optional[Dict[str, Any]] = None  # the pipeline's note of a warm start, or None
     engine: str = "reducer compiled loop (XLA)"  # the loop that trained, as the manifest names it
 
     @property
-    def final_loss(self):
+    def final_loss(self) -> float:
         return self.losses[-1]
 
 
 @tf.custom_gradient
-def _matmul(a, w):
+def _matmul(a: Any, w: Any) -> Any:
     """a @ w whose gradients are matmuls of row-major, explicitly transposed operands: XLA's
     own small-matmul kernels take only that form (TensorFlow's gradient of MatMul contracts a
     transposed dimension, which XLA hands to a GEMM library at ~1.5 us per call)."""
 
-    def gradient(upstream):
+    def gradient(upstream: Any) -> Tuple[Any, Any]:
         return tf.matmul(upstream, tf.transpose(w)), tf.matmul(tf.transpose(a), upstream)
 
     return tf.matmul(a, w), gradient
 
 
-def _dense_chain(model):
+def _dense_chain(model: Any) -> Optional[List[Any]]:
     """The model's Dense layers in call order, or None when it is anything else."""
-    chain = []
+    chain: List[Any] = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
@@ -75,7 +81,7 @@ def _dense_chain(model):
     return chain
 
 
-def _forward(model, sample):
+def _forward(model: Any, sample: Any) -> Callable[[List[Any], Any], Any]:
     """forward(params, rows) -> model(rows), with params in `model.trainable_variables` order."""
     variables = model.trainable_variables
     position = {id(v): i for i, v in enumerate(variables)}
@@ -87,7 +93,7 @@ def _forward(model, sample):
         except KeyError:
             plan = None
         if plan is not None and len(plan) + sum(b is not None for _, b, _ in plan) == len(variables):
-            def dense_chain(params, rows):
+            def dense_chain(params: List[Any], rows: Any) -> Any:
                 h = rows
                 for kernel, bias, activation in plan:
                     h = _matmul(h, params[kernel])
@@ -103,13 +109,13 @@ def _forward(model, sample):
 
     non_trainable = list(model.non_trainable_variables)
 
-    def keras_call(params, rows):
+    def keras_call(params: List[Any], rows: Any) -> Any:
         return model.stateless_call(params, non_trainable, rows, training=True)[0]
 
     return keras_call
 
 
-def _adam_constants(learning_rate):
+def _adam_constants(learning_rate: float) -> Tuple[float, float, float, float]:
     adam = keras.optimizers.Adam(learning_rate=learning_rate)  # Keras' defaults for the rest
     return float(learning_rate), float(adam.beta_1), float(adam.beta_2), float(adam.epsilon)
 
@@ -121,7 +127,7 @@ class Trainer:
     optimizer state carries over. write_weights() puts the current weights into the model.
     """
 
-    def __init__(self, model, learning_rate, batch_size):
+    def __init__(self, model: Any, learning_rate: float, batch_size: int) -> None:
         self.model = model
         self.batch_size = batch_size
         self.variables = list(model.trainable_variables)
@@ -133,10 +139,10 @@ class Trainer:
         self.v = tf.zeros([sum(sizes)])
         self.step = tf.constant(0, tf.int64)  # Adam's `iterations`
         self.constants = _adam_constants(learning_rate)
-        self._forward = None
-        self._runners = {}
+        self._forward: Optional[Callable[[List[Any], Any], Any]] = None
+        self._runners: Dict[Tuple[int, int, int, int], Any] = {}
 
-    def run(self, x, orders, capacity=None, rows=None):
+    def run(self, x: Any, orders: np.ndarray, capacity: Optional[int] = None, rows: Optional[int] = None) -> np.ndarray:
         """Train one epoch per row of `orders` (int, each a permutation of the first `rows` rows
         of x, in the order the batches take them); return each epoch's mean loss over its rows
         (numpy).
@@ -167,16 +173,17 @@ class Trainer:
             tf.constant(1.0 / rows, tf.float32), self.params, self.m, self.v, self.step)
         return losses.numpy()[:epochs]
 
-    def write_weights(self):
+    def write_weights(self) -> None:
         for variable, value in zip(self.variables, self.params):
             variable.assign(value)
 
-    def _compile(self, batch):
+    def _compile(self, batch: int) -> Any:
         forward, shapes, offsets = self._forward, self.shapes, self.offsets
+        assert forward is not None, "run() sets the forward function before it compiles"
         learning_rate, beta_1, beta_2, epsilon = self.constants
         row_in_batch = tf.range(batch)
 
-        def adam(params, gradients, m, v, step):
+        def adam(params: List[Any], gradients: List[Any], m: Any, v: Any, step: Any) -> Tuple[List[Any], Any, Any]:
             # keras/src/optimizers/adam.py update_step, on all variables at once.
             local_step = tf.cast(step, tf.float32)
             beta_1_power = tf.pow(tf.constant(beta_1, tf.float32), local_step)
@@ -189,7 +196,8 @@ class Trainer:
             params = [p - tf.reshape(change[offsets[i]:offsets[i + 1]], shapes[i]) for i, p in enumerate(params)]
             return params, m, v
 
-        def train_step(x, order, rows, b, params, m, v, step):
+        def train_step(x: Any, order: Any, rows: Any, b: Any, params: List[Any], m: Any, v: Any,
+                       step: Any) -> Tuple[List[Any], Any, Any, Any, Any]:
             rows_taken = tf.gather(x, tf.slice(order, [b * batch], [batch]))
             weight = tf.cast(b * batch + row_in_batch < rows, tf.float32)  # 0 on the padding
             count = tf.cast(tf.minimum(batch, rows - b * batch), tf.float32)
@@ -204,14 +212,15 @@ class Trainer:
             return params, m, v, step + 1, total
 
         @tf.function(jit_compile=True, autograph=False)
-        def run(x, orders, epochs, rows, inverse_rows, params, m, v, step):
+        def run(x: Any, orders: Any, epochs: Any, rows: Any, inverse_rows: Any, params: List[Any], m: Any, v: Any,
+                step: Any) -> Tuple[List[Any], Any, Any, Any, Any]:
             capacity = orders.shape[0]
             steps = (rows + batch - 1) // batch  # run-time, as `rows`: see bucket_rows
 
-            def epoch(e, params, m, v, step, losses):
+            def epoch(e: Any, params: List[Any], m: Any, v: Any, step: Any, losses: Any) -> Tuple[Any, ...]:
                 order = tf.gather(orders, e)
 
-                def one_batch(b, params, m, v, step, total):
+                def one_batch(b: Any, params: List[Any], m: Any, v: Any, step: Any, total: Any) -> Tuple[Any, ...]:
                     params, m, v, step, batch_total = train_step(x, order, rows, b, params, m, v, step)
                     return b + 1, params, m, v, step, total + batch_total
 
@@ -232,7 +241,7 @@ class Trainer:
         return run
 
 
-def bucket_rows(rows):
+def bucket_rows(rows: int) -> int:
     """`rows` rounded up to one of 8 sizes per doubling (1920 for 1797; at most 1/8 more).
 
     The compiled training loop is built for the bucket and told the real row count at run time,
@@ -243,7 +252,7 @@ def bucket_rows(rows):
     return -(-int(rows) // granularity) * granularity
 
 
-def train(autoencoder, x, config, progress=None):
+def train(autoencoder: Any, x: np.ndarray, config: TrainingConfig, progress: Optional[Progress] = None) -> History:
     """Train `autoencoder` in place to reproduce `x`; returns a `History`.
 
     config: the job's TrainingConfig. progress(losses) is called after each chunk of epochs
@@ -257,7 +266,7 @@ def train(autoencoder, x, config, progress=None):
     chunk = max(1, min(config.epochs, STEPS_PER_CALL // steps_per_epoch))
     shuffle = np.random.default_rng(config.seed)
     x_tensor = tf.convert_to_tensor(np.pad(np.asarray(x, np.float32), [(0, bucket_rows(rows) - rows), (0, 0)]))
-    losses = []
+    losses: List[float] = []
     try:
         while len(losses) < config.epochs:
             epochs = min(chunk, config.epochs - len(losses))
@@ -275,7 +284,8 @@ def train(autoencoder, x, config, progress=None):
     return History(tuple(losses))
 
 
-def train_table(autoencoder, table, config, chunk_rows, progress=None):
+def train_table(autoencoder: Any, table: Table, config: TrainingConfig, chunk_rows: int,
+                progress: Optional[Progress] = None) -> History:
     """Train `autoencoder` on a table (tables.table.Table): in one compiled loop over every row
     when the table holds them in memory, else fed from its cache in chunks (`train_chunks`)."""
     if table.held == "memory":
@@ -286,12 +296,13 @@ def train_table(autoencoder, table, config, chunk_rows, progress=None):
 BLOCK_ROWS = 4096  # rows read from a cached table in one piece; blocks are shuffled, then rows in a chunk
 
 
-def block_rows(chunk_rows, batch_size):
+def block_rows(chunk_rows: int, batch_size: int) -> int:
     """Rows per contiguous read: BLOCK_ROWS, or fewer when a chunk is smaller than that."""
     return min(BLOCK_ROWS, max(chunk_rows, batch_size))
 
 
-def train_chunks(autoencoder, table, config, chunk_rows, progress=None):
+def train_chunks(autoencoder: Any, table: Table, config: TrainingConfig, chunk_rows: int,
+                 progress: Optional[Progress] = None) -> History:
     """`train` for a table on disk (tables.cache.CachedTable): returns a `History`.
 
     Each epoch shuffles the table's blocks of BLOCK_ROWS rows, gathers about `chunk_rows` rows
@@ -306,7 +317,7 @@ def train_chunks(autoencoder, table, config, chunk_rows, progress=None):
     full_blocks, tail = divmod(rows, block)
     trainer = Trainer(autoencoder, config.learning_rate, batch_size)
     shuffle = np.random.default_rng(config.seed)
-    losses = []
+    losses: List[float] = []
     try:
         for epoch in range(1, config.epochs + 1):
             # The short block goes last, so every epoch has the same few chunk sizes to compile.

@@ -33,7 +33,10 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO, Optional, Union
+
+if TYPE_CHECKING:
+    from reducer.errors import OutputError
 
 log = logging.getLogger("reducer")
 
@@ -53,7 +56,7 @@ STALE_AFTER_S = 60  # a half-made private folder this old belongs to a dead proc
 _state: dict[str, Any] = {"private": None, "shared": None, "lock_fd": None, "handled": set(), "linked": set()}
 
 
-def machine_key():
+def machine_key() -> str:
     """What an executable depends on besides its program, hashed."""
     import importlib.metadata
 
@@ -75,7 +78,7 @@ def machine_key():
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def enable(outputs_root):
+def enable(outputs_root: Union[str, Path]) -> Optional[Path]:
     """Point TensorFlow at a private cache folder under `outputs_root`; returns it, or None when
     the cache stays off (switched off, TensorFlow already imported, the user's own cache flag,
     or the folder cannot be used). Once per process: later calls return the first folder."""
@@ -99,7 +102,7 @@ def enable(outputs_root):
     return private
 
 
-def _make_private_folder(shared):
+def _make_private_folder(shared: Path) -> Optional[Path]:
     shared.mkdir(parents=True, exist_ok=True)
     free = os.statvfs(shared)
     if free.f_bavail * free.f_frsize < MIN_FREE_BYTES:  # TensorFlow fails the training call on ENOSPC
@@ -138,7 +141,7 @@ def _make_private_folder(shared):
     return private
 
 
-def _remove_stale_private_folders(shared):
+def _remove_stale_private_folders(shared: Path) -> None:
     for folder in shared.glob(MAKING_PREFIX + "*"):  # a process killed in the instant before its rename
         with contextlib.suppress(OSError):
             if time.time() - folder.stat().st_mtime > STALE_AFTER_S:
@@ -158,7 +161,7 @@ def _remove_stale_private_folders(shared):
         log.info("removed %s, left by a killed run", folder)
 
 
-def unusable_cached_program(exc):
+def unusable_cached_program(exc: BaseException) -> bool:
     """Whether `exc` may be TensorFlow failing on a cached program that looked whole but was not
     usable (damaged inside, or another program's entry under this name): any TensorFlow error
     while programs were loaded from the cache, other than a failed write (explain)."""
@@ -166,7 +169,7 @@ def unusable_cached_program(exc):
             and type(exc).__module__.startswith("tensorflow") and explain(exc) is None)
 
 
-def drop_cached_programs():
+def drop_cached_programs() -> int:
     """Remove every shared entry this process loaded (TensorFlow does not say which one it
     failed on) so that they are compiled and cached afresh; returns how many. Tonight's
     retry compiles under a new name anyway: TensorFlow names programs by a per-process count."""
@@ -181,7 +184,7 @@ def drop_cached_programs():
     return removed
 
 
-def explain(exc):
+def explain(exc: BaseException) -> "Optional[OutputError]":
     """A one-line OutputError for TensorFlow's failure to write a cache entry (a full disk,
     say), or None when `exc` is something else."""
     from reducer.errors import OutputError
@@ -196,7 +199,7 @@ def explain(exc):
                        f"(REDUCER_XLA_CACHE=0 runs without the cache)")
 
 
-def publish():
+def publish() -> int:
     """Move the programs TensorFlow compiled in this process since the last call into the shared
     folder; returns how many it compiled (0: everything came from the cache, or the cache is
     off). Called after each job: an entry is complete once the call that compiled it returned."""
@@ -227,19 +230,19 @@ def publish():
     return compiled
 
 
-def shared_folder():
+def shared_folder() -> Optional[Path]:
     """The shared folder in use in this process, or None when the cache is off."""
     return _state["shared"]
 
 
-def _prune(shared):
+def _prune(shared: Path) -> None:
     entries = sorted(shared.glob("*" + SUFFIX), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in entries[KEEP_ENTRIES:]:
         with contextlib.suppress(OSError):
             old.unlink()
 
 
-def close():
+def close() -> None:
     """Remove this process's private folder (the shared entries stay)."""
     private, fd = _state["private"], _state["lock_fd"]
     if private is None:
@@ -250,7 +253,7 @@ def close():
     _state.update(private=None, shared=None, lock_fd=None)
 
 
-def is_whole_entry(path):
+def is_whole_entry(path: Union[str, Path]) -> bool:
     """Whether `path` holds a complete serialized entry: its top-level protobuf fields (1 key,
     2 program, 3 executable) end exactly at the end of the file, the executable not empty.
     Reads a few bytes per field, not the file: a cut-off file is caught by its lengths."""
@@ -273,7 +276,7 @@ def is_whole_entry(path):
         return False
 
 
-def _varint(f):
+def _varint(f: BinaryIO) -> int:
     value, shift = 0, 0
     while True:
         byte = f.read(1)
