@@ -6,6 +6,7 @@ benchmarks/README.md, "Good maps by default (issue 14)".
 """
 
 import math
+from typing import Any, Dict
 
 # The normalisation of the neighbour objective where the dataset says "minmax" and the job names
 # none (config.Job.for_dataset); a dataset's fixed (offset, scale), such as the digits' pixels /
@@ -20,11 +21,11 @@ MIN_EPOCHS = 100  # on larger tables each row is still picked about this many ti
 MAX_STEPS = 40_000  # ... within this many steps (100,000 rows: 100 epochs of 196 steps; 1,000,000: 20 epochs)
 
 
-def _clamp(value, low, high):
+def _clamp(value: float, low: float, high: float) -> float:
     return max(low, min(high, value))
 
 
-def neighbor_settings(rows, columns):
+def neighbor_settings(rows: int, columns: int) -> Dict[str, Dict[str, Any]]:
     """{"model": {...}, "training": {...}}: `objective = "neighbors"` settings for a table of
     `rows` x `columns`, for the keys a job leaves out; plain values, a fresh dict each call.
     Measured on z-scored or fixed-scale columns (DEFAULT_NORMALIZE, the digits' pixels / 16); on

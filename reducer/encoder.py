@@ -14,6 +14,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any, Callable, Dict, Sequence, Union
 
 import numpy as np
 
@@ -26,15 +27,16 @@ log = logging.getLogger("reducer")
 MAX_INFO_BYTES = 1 << 20
 MAX_MODEL_BYTES = 256 << 20  # an encoder of a few dense layers is kilobytes
 BATCH_ROWS = 65536  # rows per onnxruntime call: bounds its intermediate arrays
+Runner = Callable[[np.ndarray], np.ndarray]  # float32 rows in features order -> coordinates
 INPUT_NAME, OUTPUT_NAME = "raw_rows", "coordinates"  # as engine/onnx_export.py names them
 
 
-def _one_line(text, limit=300):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit] + "..."
+def _one_line(text: object, limit: int = 300) -> str:
+    words = " ".join(str(text).split())
+    return words if len(words) <= limit else words[:limit] + "..."
 
 
-def read_model_info(model_path):
+def read_model_info(model_path: Path) -> Dict[str, Any]:
     """What the JSON beside the encoder says: the feature columns, in the encoder's order, and
     the id and label columns of the job that trained it."""
     info_path = Path(model_path).with_suffix(".json")
@@ -55,7 +57,7 @@ def read_model_info(model_path):
     return info
 
 
-def _onnx_runner(path, features):
+def _onnx_runner(path: Path, features: Sequence[str]) -> Runner:
     """A function raw rows (float32) -> coordinates, run by onnxruntime on one thread."""
     import onnxruntime
 
@@ -91,7 +93,7 @@ def _onnx_runner(path, features):
     return lambda rows: session.run([OUTPUT_NAME], {INPUT_NAME: rows})[0]
 
 
-def _keras_runner(path, width):
+def _keras_runner(path: Path, width: int) -> Runner:
     """The fallback: the Keras model, with TensorFlow's import."""
     from reducer.engine import model as model_lib
     from reducer.engine.tf_setup import configure, keras
@@ -118,7 +120,7 @@ class Encoder:
     and `backend` ("onnxruntime", or "keras" when the fallback was taken).
     """
 
-    def __init__(self, model):
+    def __init__(self, model: Union[str, Path]) -> None:
         model = Path(model)
         info = read_model_info(model)
         self.features = tuple(info["features"])
@@ -144,10 +146,10 @@ class Encoder:
             self.backend, self._run = "keras", _keras_runner(self.path, len(self.features))
         self.latent = int(self._run(np.zeros((1, len(self.features)), np.float32)).shape[1])
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Encoder({str(self.path)!r}, {len(self.features)} columns -> {self.latent}, {self.backend})"
 
-    def transform(self, rows):
+    def transform(self, rows: Any) -> np.ndarray:
         """Coordinates (float32, rows x latent) of `rows`: a DataFrame holding at least the
         feature columns (any order, other columns ignored; numbers, or text of numbers), or a
         2-D array whose columns are already `features`, in that order. A missing column, a
@@ -165,7 +167,7 @@ class Encoder:
                                 f"finite numbers")
         return self.transform_raw(raw.astype(np.float32))
 
-    def select(self, frame):
+    def select(self, frame: Any) -> np.ndarray:
         """The feature columns of a DataFrame by name, checked, as float64 (rows x features)."""
         from reducer.tables.checks import numeric_column
 
@@ -177,7 +179,7 @@ class Encoder:
             return np.empty((0, len(self.features)))
         return np.column_stack([numeric_column(frame, name) for name in self.features])
 
-    def transform_raw(self, raw):
+    def transform_raw(self, raw: np.ndarray) -> np.ndarray:
         """Coordinates of float32 rows already in `features` order, unchecked, in batches."""
         raw = np.ascontiguousarray(raw, dtype=np.float32)
         if not len(raw):

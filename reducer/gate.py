@@ -4,15 +4,19 @@ A map that misses one is `rejected`: yesterday's files stay, the candidate is ke
 operator to look at, and the run exits 1. Nothing here imports TensorFlow.
 """
 
+from typing import Any, Dict, List, Optional
 
-def misses(settings, quality, drift):
+from reducer.config import QualityConfig
+
+
+def misses(settings: QualityConfig, quality: Optional[Dict[str, Any]], drift: Optional[Dict[str, Any]]) -> Optional[str]:
     """The one-line reason this map misses the job's gate (every threshold missed, with both
     numbers), or None when it passes or the job sets no threshold."""
-    found = []
+    found: List[str] = []
     quality = quality or {}
     pca = quality.get("pca") or {}
 
-    def below(key, minimum, label):
+    def below(key: str, minimum: Optional[float], label: str) -> None:
         value = quality.get(key)
         if minimum is not None and value is not None and value < minimum:
             found.append(f"{label} {value:.3f} is below min_{key.replace('_5', '')} = {minimum}")
@@ -29,7 +33,7 @@ def misses(settings, quality, drift):
     return "; ".join(found) or None
 
 
-def worse_than_pca(quality):
+def worse_than_pca(quality: Optional[Dict[str, Any]]) -> bool:
     """True when the map is worse than PCA's on both trustworthiness and kNN accuracy."""
     pca = (quality or {}).get("pca") or {}
     pairs = [(quality.get(k), pca.get(k)) for k in ("trustworthiness_5", "knn_accuracy")] if quality else []

@@ -15,6 +15,7 @@ Metrics cost O(rows^2) memory and time, so on large data they run on a fixed-see
 """
 
 import warnings
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -29,7 +30,7 @@ MAX_CLASSES = 10  # a numeric label with more distinct values than this is a val
 LABEL_TYPES = ("class", "value")
 
 
-def label_type(labels, declared=None):
+def label_type(labels: Optional[np.ndarray], declared: Optional[str] = None) -> Optional[str]:
     """"class" or "value" (None without labels): as declared, else "value" for a numeric label
     with more than MAX_CLASSES distinct values."""
     if labels is None:
@@ -43,7 +44,8 @@ def label_type(labels, declared=None):
     return "value" if len(np.unique(values)) > MAX_CLASSES else "class"
 
 
-def knn_r2(coordinates, values, k=KNN_K, folds=KNN_FOLDS, seed=SEED):
+def knn_r2(coordinates: np.ndarray, values: Any, k: int = KNN_K, folds: int = KNN_FOLDS,
+           seed: int = SEED) -> Tuple[float, Dict[str, int]]:
     """Mean R^2 of a k-nearest-neighbour regression of the label value on the coordinates,
     k-fold with a fixed seed: (score, details)."""
     from sklearn.model_selection import KFold, cross_val_score
@@ -67,7 +69,7 @@ class InputRanks:
     the same to the last bit (tests/test_quality.py compares them).
     """
 
-    def __init__(self, x):
+    def __init__(self, x: np.ndarray) -> None:
         from sklearn.metrics import pairwise_distances
 
         distances = pairwise_distances(x)  # euclidean, as scikit-learn's trustworthiness
@@ -78,7 +80,7 @@ class InputRanks:
         self.ranks = np.zeros((rows, rows), dtype=np.int32)  # int32: half the memory, same values
         self.ranks[np.arange(rows)[:, None], order] = np.arange(1, rows + 1, dtype=np.int32)
 
-    def trustworthiness(self, coordinates, k):
+    def trustworthiness(self, coordinates: np.ndarray, k: int) -> Optional[float]:
         """1.0 when no row's k nearest map neighbours are strangers in the input; k is capped
         where the rows are too few for it (scikit-learn requires k < rows / 2)."""
         from sklearn.neighbors import NearestNeighbors
@@ -93,7 +95,8 @@ class InputRanks:
         return float(1.0 - penalty * (2.0 / (rows * k * (2.0 * rows - 3.0 * k - 1.0))))
 
 
-def knn_accuracy(coordinates, labels, k=KNN_K, folds=KNN_FOLDS, seed=SEED):
+def knn_accuracy(coordinates: np.ndarray, labels: Any, k: int = KNN_K, folds: int = KNN_FOLDS,
+                 seed: int = SEED) -> Tuple[Optional[float], Dict[str, Any]]:
     """Mean accuracy of a k-nearest-neighbour classifier on the coordinates, stratified k-fold.
 
     Returns (accuracy or None, details). Classes with a single member cannot be predicted from
@@ -106,8 +109,8 @@ def knn_accuracy(coordinates, labels, k=KNN_K, folds=KNN_FOLDS, seed=SEED):
     classes, codes, counts = np.unique(np.asarray(labels).astype(str), return_inverse=True,
                                        return_counts=True)
     kept = counts[codes] >= 2
-    details = {"k": k, "rows": int(kept.sum()), "classes": int((counts >= 2).sum()),
-               "rows_left_out": int((~kept).sum())}  # k: the one used, fewer on tiny data
+    details: Dict[str, Any] = {"k": k, "rows": int(kept.sum()), "classes": int((counts >= 2).sum()),
+                               "rows_left_out": int((~kept).sum())}  # k: the one used, fewer on tiny data
     if details["classes"] < 2:
         details["reason"] = "fewer than two classes with at least two rows"
         return None, details
@@ -125,7 +128,7 @@ def knn_accuracy(coordinates, labels, k=KNN_K, folds=KNN_FOLDS, seed=SEED):
     return float(np.mean(scores)), details
 
 
-def pca(x, dims):
+def pca(x: np.ndarray, dims: int) -> Tuple[np.ndarray, float]:
     """(coordinates, reconstruction MSE) of PCA to `dims` dimensions; deterministic."""
     from sklearn.decomposition import PCA
 
@@ -141,7 +144,8 @@ class Reference:
     input's neighbour ranks and PCA's numbers. The costly part (pipeline.py builds it in a
     background thread while the model trains); `evaluate` then scores the map in a moment."""
 
-    def __init__(self, x, labels=None, dims=2, max_rows=MAX_ROWS, seed=SEED, kind=None):
+    def __init__(self, x: np.ndarray, labels: Optional[np.ndarray] = None, dims: int = 2, max_rows: int = MAX_ROWS,
+                 seed: int = SEED, kind: Optional[str] = None) -> None:
         x = np.asarray(x)
         self.label_type = label_type(labels, kind)
         self.total_rows = len(x)
@@ -153,11 +157,11 @@ class Reference:
         pca_coordinates, pca_mse = pca(self.x, dims)
         self.pca = {**self.scores(pca_coordinates), "reconstruction_mse": pca_mse}
 
-    def trustworthiness(self, coordinates):
+    def trustworthiness(self, coordinates: np.ndarray) -> Dict[str, Any]:
         """{"trustworthiness_K": value} for each K of TRUSTWORTHINESS_K."""
         return {f"trustworthiness_{k}": self.input_ranks.trustworthiness(coordinates, k) for k in TRUSTWORTHINESS_K}
 
-    def scores(self, coordinates):
+    def scores(self, coordinates: np.ndarray) -> Dict[str, Any]:
         """trustworthiness at each k and kNN accuracy (None without labels) of one map of the sample."""
         result = self.trustworthiness(coordinates)
         result["knn_accuracy"] = (knn_accuracy(coordinates, self.labels)[0] if self.label_type == "class"
@@ -166,7 +170,8 @@ class Reference:
             result["knn_r2"] = knn_r2(coordinates, self.labels)[0]
         return result
 
-    def evaluate(self, coordinates, reconstruction=None):
+    def evaluate(self, coordinates: np.ndarray,
+                 reconstruction: Union[np.ndarray, Callable[[np.ndarray], np.ndarray], None] = None) -> Dict[str, Any]:
         """The manifest's `quality` section for the map `coordinates` of every row.
 
         reconstruction: the decoder's output for every row; or a function that returns it for
@@ -193,15 +198,17 @@ class Reference:
         return result
 
 
-def evaluate(x, coordinates, labels=None, reconstruction=None, max_rows=MAX_ROWS, seed=SEED, kind=None):
+def evaluate(x: np.ndarray, coordinates: np.ndarray, labels: Optional[np.ndarray] = None,
+             reconstruction: Union[np.ndarray, Callable[[np.ndarray], np.ndarray], None] = None,
+             max_rows: int = MAX_ROWS, seed: int = SEED, kind: Optional[str] = None) -> Dict[str, Any]:
     """The manifest's `quality` section for a map of the normalised rows `x` (see Reference).
     Everything, PCA's fit included, is computed on the same fixed-seed sample."""
     return Reference(x, labels, np.shape(coordinates)[1], max_rows, seed, kind).evaluate(coordinates, reconstruction)
 
 
-def subtitle(quality):
+def subtitle(quality: Dict[str, Any]) -> str:
     """One plot subtitle line: this map's numbers next to PCA's."""
-    def number(value):
+    def number(value: Optional[float]) -> str:
         return "n/a" if value is None else f"{value:.3f}"
 
     pca_ = quality["pca"]

@@ -18,6 +18,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import Iterator, Union
 
 from reducer.errors import LockedError, OutputError
 from reducer.log import utc_stamp
@@ -27,18 +28,18 @@ LOCK_TEXT = re.compile(rb"\A(pid \d+ since [0-9: TZ-]+\n?)?\Z")  # a local time 
 log = logging.getLogger("reducer")
 
 
-def _holder(fd):
+def _holder(fd: int) -> str:
     with contextlib.suppress(OSError):
         return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
     return "another process"
 
 
-def _refuse(path, what):
+def _refuse(path: Path, what: str) -> OutputError:
     return OutputError(f"{path} {what}; reducer's lock file must be a plain file that reducer created: "
                        f"move it away and run again (it was left as it is)")
 
 
-def _open_lock(path):
+def _open_lock(path: Path) -> int:
     """A descriptor of the lock file, created if need be; never through a symbolic link."""
     flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO must not hang us
     try:
@@ -60,7 +61,7 @@ def _open_lock(path):
 
 
 @contextlib.contextmanager
-def run_lock(outputs_folder, wait=False):
+def run_lock(outputs_folder: Union[str, Path], wait: bool = False) -> Iterator[Path]:
     """Hold the outputs folder's lock; LockedError at once if another run has it, unless `wait`.
     OutputError when the lock file cannot be opened, or is not a file reducer may write."""
     path = Path(outputs_folder) / LOCK_NAME
