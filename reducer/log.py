@@ -43,7 +43,7 @@ def job_context(name: Optional[str]) -> Iterator[None]:
         _job.reset(token)
 
 
-def job_tag(fallback: str) -> str:
+def job_tag(fallback: Optional[str]) -> Optional[str]:
     """'[job]' inside job_context, else `fallback` (the file being read, say)."""
     name = _job.get()
     return f"[{name}]" if name else fallback

@@ -15,12 +15,12 @@ import threading
 import traceback
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable, Iterator, Mapping, Optional, Union
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 from reducer.datasets.dataset import Dataset
 from reducer.errors import PluginError, ReducerError
 
-Source = Union[str, Path, None]  # the plugin's file, when the registry knows it
+Source = Optional[str]  # where the dataset came from (its plugin file), when the registry knows it
 log = logging.getLogger("reducer")
 
 

@@ -20,7 +20,7 @@ import secrets
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -147,7 +147,8 @@ class CachedTable:
 # ---------------------------------------------------------------- opening or building
 
 
-def cache_key(input_sha256, options, normalize, code):
+def cache_key(input_sha256: Optional[str], options: Mapping[str, Any], normalize: Any,
+              code: Optional[str]) -> Dict[str, Any]:
     """What the cache depends on: the input file's content (None when the dataset has no file
     reducer can hash), every [dataset] option as the plugin receives it (defaults filled in),
     the normalisation and the plugin's code (datasets/code.py)."""
@@ -156,7 +157,8 @@ def cache_key(input_sha256, options, normalize, code):
                                   "normalize": normalize, "code": code}, sort_keys=True, default=str))
 
 
-def open_table(blocks, key, folder, dataset_name, origin):
+def open_table(blocks: Any, key: Dict[str, Any], folder: Union[str, Path], dataset_name: str,
+               origin: str) -> CachedTable:
     """The CachedTable for `key`: reused from `folder` when it holds it, else built there from
     `blocks` (a Dataset.read_blocks context manager, entered only when the cache is built)."""
     folder = Path(folder)
@@ -181,14 +183,14 @@ def open_table(blocks, key, folder, dataset_name, origin):
     return _table(folder, meta, reused=False)
 
 
-def _remove_leftovers(folder):
+def _remove_leftovers(folder: Path) -> None:
     """Half-built caches of this job from a run that was killed; only this job writes them."""
     if folder.parent.is_dir():
         for path in folder.parent.glob(f".{folder.name}.*-*"):
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _load(folder, key):
+def _load(folder: Path, key: Dict[str, Any]) -> Optional[CachedTable]:
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         if meta.get("key") != key:
@@ -202,7 +204,7 @@ def _load(folder, key):
     return _table(folder, meta, reused=True)
 
 
-def _table(folder, meta, reused):
+def _table(folder: Path, meta: Dict[str, Any], reused: bool) -> CachedTable:
     return CachedTable(folder=folder, rows=meta["rows"], features=tuple(meta["features"]),
                        offset=np.asarray(meta["offset"], dtype=np.float32),
                        scale=np.asarray(meta["scale"], dtype=np.float32), normalize=meta["normalize"],
@@ -212,7 +214,7 @@ def _table(folder, meta, reused):
                        order_sha256=meta.get("rows_order_sha256", ""))
 
 
-def _write_json(path, value):
+def _write_json(path: Path, value: Any) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         json.dump(value, handle, indent=1)
         handle.write("\n")
@@ -221,16 +223,16 @@ def _write_json(path, value):
 # ---------------------------------------------------------------- the first pass
 
 
-def _build(blocks, key, folder, dataset_name, origin):
+def _build(blocks: Any, key: Dict[str, Any], folder: Path, dataset_name: str, origin: str) -> Dict[str, Any]:
     started = time.time()
-    label_codes = {}
+    label_codes: Dict[Any, int] = {}
     rows, reported = 0, time.time()
     with blocks as opened, open(folder / "raw.f32", "wb") as raw_file, \
             open(folder / "labels.i32", "wb") as label_file, \
             open(folder / "ids.csv", "w", encoding="utf-8", newline="") as id_file:
         id_writer = csv.writer(id_file, lineterminator="\n")
 
-        def write(raw32, ids, labels):
+        def write(raw32: np.ndarray, ids: Optional[np.ndarray], labels: Optional[np.ndarray]) -> None:
             raw32.tofile(raw_file)
             if labels is not None:
                 for value in dict.fromkeys(labels):

@@ -7,6 +7,8 @@ Where rows came from travels in ``frame.attrs``: ``lines`` (the file line of eac
 rows before this frame, for a block deep in a file).
 """
 
+from typing import Any, Iterable, Optional, Sequence
+
 import numpy as np
 
 from reducer.errors import DataError
@@ -15,7 +17,7 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 MISSING_WORDS = ("", "nan", "na", "n/a", "null", "none")
 
 
-def where(frame, row):
+def where(frame: Any, row: int) -> str:
     """'row 7 (line 9)' when the reader told us where rows came from, else 'row 7'. Rows count
     from 0, in the order they were read, as the default ids do (row 7 gets id 7); lines count
     from 1, as editors do."""
@@ -29,18 +31,18 @@ def where(frame, row):
     return text
 
 
-def rows_text(frame, rows, limit=3):
+def rows_text(frame: Any, rows: np.ndarray, limit: int = 3) -> str:
     shown = ", ".join(where(frame, int(r)) for r in rows[:limit])
     return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
 
-def names(columns, limit=20):
+def names(columns: Iterable[Any], limit: int = 20) -> str:
     shown = [str(c) for c in columns]
     text = ", ".join(shown[:limit])
     return text + (f", ... ({len(shown)} columns in all)" if len(shown) > limit else "")
 
 
-def find_column(columns, name, role):
+def find_column(columns: Iterable[Any], name: Optional[Any], role: str) -> Any:
     """The column called `name` (compared as text), or a DataError listing the columns."""
     if name is None:
         return None
@@ -50,7 +52,7 @@ def find_column(columns, name, role):
     raise DataError(f"{role} column {name!r} not found; the columns are: {names(columns)}")
 
 
-def has_number(values):
+def has_number(values: Any) -> bool:
     """Whether a column holds any number at all: one that does not is text (a name, a category),
     skipped unless the job names it as a feature."""
     import pandas as pd
@@ -60,7 +62,7 @@ def has_number(values):
     return bool(pd.to_numeric(values.astype("string").str.strip(), errors="coerce").notna().any())
 
 
-def numeric_column(frame, column):
+def numeric_column(frame: Any, column: Any) -> np.ndarray:
     """The column as float64, or a DataError naming the column, the row and the cell."""
     import pandas as pd
 
@@ -94,7 +96,7 @@ def numeric_column(frame, column):
     return values
 
 
-def label_values(frame, column):
+def label_values(frame: Any, column: Any) -> np.ndarray:
     """The label column as an array (its own dtype), or a DataError naming the blank rows."""
     import pandas as pd
 
@@ -109,7 +111,7 @@ def label_values(frame, column):
     return labels
 
 
-def value_labels(labels, column, where):
+def value_labels(labels: Any, column: Optional[str], where: Any) -> None:
     """A DataError, starting with `where`, unless every label is a finite number: what a label
     declared `label_type = "value"` must be (its kNN regression score needs numbers)."""
     if labels is None or len(labels) == 0:
@@ -118,14 +120,14 @@ def value_labels(labels, column, where):
         values = np.asarray(labels).astype(np.float64)
         bad = np.flatnonzero(~np.isfinite(values))
     except (TypeError, ValueError):
-        bad = [i for i, label in enumerate(labels) if not _is_number(label)]
+        bad = np.array([i for i, label in enumerate(labels) if not _is_number(label)], dtype=np.int64)
     if len(bad):
         raise DataError(f"{where}: dataset.label_type = \"value\" needs a number in every row of label "
                         f"column {str(column)!r}, got {labels[bad[0]]!r}; set label_type = \"class\" for "
                         f"categories")
 
 
-def _is_number(value):
+def _is_number(value: Any) -> bool:
     try:
         return bool(np.isfinite(float(value)))
     except (TypeError, ValueError):

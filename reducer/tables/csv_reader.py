@@ -21,12 +21,13 @@ import os
 import stat
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Any, BinaryIO, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from reducer.tables import checks
 from reducer.tables.checks import FLOAT32_MAX
+from reducer.tables.table import Block
 from reducer.errors import DataError
 
 log = logging.getLogger("reducer")
@@ -50,12 +51,12 @@ class _Layout:
     delimiter: str
     header: bool
     columns: list
-    features: Optional[list] = None  # column positions
+    features: List[Any] = dataclasses.field(default_factory=list)  # column positions, once chosen
     label: Optional[int] = None
     id: Optional[int] = None
 
 
-def check_options(path, delimiter, encoding):
+def check_options(path: Union[str, Path], delimiter: str, encoding: str) -> str:
     """The codec for `encoding`, or a DataError when the reader cannot use the options."""
     if len(delimiter) != 1:
         raise DataError(path=path, reason=f"delimiter must be one character, got {delimiter!r}")
@@ -69,7 +70,7 @@ def check_options(path, delimiter, encoding):
     return codec
 
 
-def not_a_regular_file(path, folders=False):
+def not_a_regular_file(path: Union[str, Path], folders: bool = False) -> Optional[str]:
     """None for a regular file (symbolic links followed), else what `path` is, to finish "PATH is
     ...": "a FIFO (named pipe)", "a character device", "a symbolic link loop", "unreadable
     (Permission denied)"; or "no such file". A FIFO would block a reader for good and a device
@@ -87,7 +88,7 @@ def not_a_regular_file(path, folders=False):
     return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
-def input_problem(path, expected="a regular file", folders=False):
+def input_problem(path: Union[str, Path], expected: str = "a regular file", folders: bool = False) -> Optional[str]:
     """"no such file PATH" or "PATH is a FIFO (named pipe); expected a regular file", or None."""
     kind = not_a_regular_file(path, folders)
     if kind is None:
@@ -95,7 +96,7 @@ def input_problem(path, expected="a regular file", folders=False):
     return f"no such file {path}" if kind == "no such file" else f"{path} is {kind}; expected {expected}"
 
 
-def open_regular(path):
+def open_regular(path: Union[str, Path]) -> BinaryIO:
     """`path` opened for reading in binary, or a DataError naming it when it is not a regular file.
     Opened without blocking and checked on the descriptor, so a FIFO put there after a check
     cannot hang the reader either."""
@@ -110,12 +111,12 @@ def open_regular(path):
     return os.fdopen(fd, "rb")
 
 
-def _too_long(layout, line):
+def _too_long(layout: _Layout, line: int) -> DataError:
     return DataError(f"{layout.path}, line {line}: a record longer than {MAX_RECORD_BYTES >> 20} MiB (no line "
                      f"ends, or a quote that is never closed?); expected delimited text")
 
 
-def _decode(layout, data, first_line):
+def _decode(layout: _Layout, data: bytes, first_line: int) -> str:
     try:
         return data.decode(layout.codec)
     except UnicodeDecodeError as exc:
@@ -125,16 +126,16 @@ def _decode(layout, data, first_line):
                         f"set the encoding option in [dataset], e.g. encoding = \"latin-1\"") from None
 
 
-def _describe(delimiter):
+def _describe(delimiter: str) -> str:
     return "tab" if delimiter == "\t" else repr(delimiter)
 
 
-def _toml(delimiter):
+def _toml(delimiter: str) -> str:
     """How to write `delimiter` in a job file."""
     return 'delimiter = "\\t"' if delimiter == "\t" else f'delimiter = "{delimiter}"'
 
 
-def _read_record(handle, layout, line):
+def _read_record(handle: BinaryIO, layout: _Layout, line: int) -> Tuple[Optional[List[str]], int]:
     """(record, lines it spans) of the next non-blank record, or (None, lines read) at the end."""
     skipped = 0
     while True:
@@ -160,11 +161,11 @@ def _read_record(handle, layout, line):
         skipped += count
 
 
-def _check_header(layout, line):
+def _check_header(layout: _Layout, line: int) -> None:
     columns = layout.columns
     if len(columns) == 1:
         counts = {d: columns[0].count(d) for d in COMMON_DELIMITERS if d != layout.delimiter}
-        other = max(counts, key=counts.get)
+        other = max(counts, key=lambda d: counts[d])
         if counts[other]:
             raise DataError(path=layout.path, line=line, reason=f"the header is one field {columns[0][:60]!r} when "
                             f"split on {_describe(layout.delimiter)}, but it contains {_describe(other)}; set "
@@ -178,7 +179,7 @@ def _check_header(layout, line):
         seen.add(name)
 
 
-def _line_blocks(handle, layout, first_line, chunk_rows):
+def _line_blocks(handle: BinaryIO, layout: _Layout, first_line: int, chunk_rows: int) -> Iterator[Tuple[int, bytes]]:
     """(first line number, bytes) of about `chunk_rows` lines each, never ending inside a quoted field.
     No line, nor the lines of one quoted field, may pass MAX_RECORD_BYTES."""
     line = first_line
@@ -209,7 +210,7 @@ def _line_blocks(handle, layout, first_line, chunk_rows):
         line += count
 
 
-def _read_block(layout, data, dtype=None):
+def _read_block(layout: _Layout, data: bytes, dtype: Any = None) -> Any:
     import pandas as pd
 
     with warnings.catch_warnings():
@@ -220,7 +221,7 @@ def _read_block(layout, data, dtype=None):
                            skipinitialspace=True, encoding=layout.codec, engine="c")
 
 
-def _fast(layout, data):
+def _fast(layout: _Layout, data: bytes) -> Optional[Block]:
     """(features float64, ids, labels) of a block by pandas' C parser, or None if anything is off."""
 
     wanted = set(layout.features)
@@ -242,7 +243,7 @@ def _fast(layout, data):
     return x, ids, labels
 
 
-def _exact(layout, data, first_line, first_row):
+def _exact(layout: _Layout, data: bytes, first_line: int, first_row: int) -> Block:
     """The rows of a block parsed with the `csv` module, every cell checked by checks.py, so a
     problem is named by column, row and line exactly as for a plugin's DataFrame. Returns what
     `_fast` returns."""
@@ -280,11 +281,11 @@ def _exact(layout, data, first_line, first_row):
     return x, ids, labels
 
 
-def _choose_columns(layout, wanted, first_block):
+def _choose_columns(layout: _Layout, wanted: Dict[str, Any], first_block: bytes) -> None:
     """Label, id and feature positions; without features, every column but the label and id
     that has a number in the first block (as table.frame_layout, judged on that block)."""
     try:
-        def position(name, role):
+        def position(name: Any, role: str) -> Optional[int]:
             column = checks.find_column(layout.columns, name, role)
             return None if column is None else layout.columns.index(column)
 
@@ -307,7 +308,7 @@ def _choose_columns(layout, wanted, first_block):
         raise exc.within(path=layout.path) from None
 
 
-def _head(data, lines=TYPE_ROWS):
+def _head(data: bytes, lines: int = TYPE_ROWS) -> bytes:
     """The first `lines` lines of a block, enough to tell text columns from numbers (parsing the
     whole block for it cost a fifth of an in-memory load); the whole block when the cut would
     fall inside a quoted field."""
@@ -318,7 +319,7 @@ def _head(data, lines=TYPE_ROWS):
     return data if head.count(b'"') % 2 else head
 
 
-def _typed_frame(layout, data):
+def _typed_frame(layout: _Layout, data: bytes) -> Any:
     """The block with the column types pandas' C parser infers (numbers as numbers)."""
     import pandas as pd
 
@@ -339,16 +340,17 @@ class CsvChunks:
     number in the first block). After entering: `features`, `label_column`, `id_column`.
     """
 
-    def __init__(self, path, delimiter=",", header=True, encoding="utf-8", label=None, id=None,
-                 features=None, chunk_rows=CHUNK_ROWS):
+    def __init__(self, path: Union[str, Path], delimiter: str = ",", header: bool = True, encoding: str = "utf-8",
+                 label: Optional[str] = None, id: Optional[str] = None,
+                 features: Optional[Sequence[str]] = None, chunk_rows: int = CHUNK_ROWS) -> None:
         path = Path(path)
         self.layout = _Layout(path=path, codec=check_options(path, delimiter, encoding), encoding=encoding,
                               delimiter=delimiter, header=header, columns=[])
-        self.wanted = {"label": label, "id": id, "features": features}
+        self.wanted: Dict[str, Any] = {"label": label, "id": id, "features": features}
         self.chunk_rows = chunk_rows
-        self.handle = None
+        self.handle: Any = None  # the open file, between __enter__ and __exit__
 
-    def __enter__(self):
+    def __enter__(self) -> "CsvChunks":
         layout = self.layout
         csv.field_size_limit(MAX_FIELD)
         self.handle = open_regular(layout.path)
@@ -359,7 +361,7 @@ class CsvChunks:
             raise
         return self
 
-    def _start(self):
+    def _start(self) -> None:
         layout, handle = self.layout, self.handle
         if layout.codec == "utf-8" and handle.read(3) != codecs.BOM_UTF8:
             handle.seek(0)  # a byte-order mark (Excel writes one) is skipped, anything else kept
@@ -376,18 +378,19 @@ class CsvChunks:
             handle.seek(start)  # the first record is data
             first_line = 1
         self.blocks = _line_blocks(handle, layout, first_line, self.chunk_rows)
-        self.first = next(self.blocks, None)
-        if self.first is None:
+        first = next(self.blocks, None)
+        if first is None:
             raise DataError(path=layout.path, reason="only a header line, no data rows; expected at least 2 rows")
-        _choose_columns(layout, self.wanted, self.first[1])
+        self.first: Tuple[int, bytes] = first
+        _choose_columns(layout, self.wanted, first[1])
         self.features = tuple(layout.columns[k] for k in layout.features)
         self.label_column = None if layout.label is None else layout.columns[layout.label]
         self.id_column = None if layout.id is None else layout.columns[layout.id]
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.handle.close()
 
-    def lines_and_ids(self, rows):
+    def lines_and_ids(self, rows: Iterable[int]) -> Dict[int, Tuple[int, Optional[str]]]:
         """{row: (line, id text)} of the data rows `rows` (counted from 0), by reading the file
         again from its start: for a message about those rows, not for the rows themselves."""
         layout, wanted, found = self.layout, set(rows), {}
@@ -407,7 +410,7 @@ class CsvChunks:
                         break
         return found
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Block]:
         rows = 0
         for line, data in itertools.chain([self.first], self.blocks):
             parsed = _fast(self.layout, data)
@@ -417,7 +420,7 @@ class CsvChunks:
             yield parsed
 
 
-def read_blocks(options, chunk_rows=CHUNK_ROWS):
+def read_blocks(options: Mapping[str, Any], chunk_rows: int = CHUNK_ROWS) -> "CsvChunks":
     """A `CsvChunks` for a job's [dataset] options (path, delimiter, header, encoding, label, id,
     features): what the csv dataset offers as its `Dataset.read_blocks`."""
     return CsvChunks(options["path"], options.get("delimiter", ","), options.get("header", True),

@@ -5,6 +5,7 @@ exactly as the float32 cache does, block by block, so both get the same offsets 
 """
 
 import logging
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -18,7 +19,7 @@ MAX_SCALE = 1e19  # sqrt(float32 max) is 1.8e19: see check_spread
 MIN_SCALE = 1e-7  # Keras's epsilon: see check_spread
 
 
-def method_of(normalize, dataset_name):
+def method_of(normalize: Any, dataset_name: str) -> Tuple[str, Optional[Tuple[Any, Any]]]:
     """("minmax" | "zscore" | "none" | "fixed", the fixed (offset, scale) or None)."""
     if isinstance(normalize, (tuple, list)) and len(normalize) == 2:
         return "fixed", tuple(normalize)
@@ -32,14 +33,14 @@ class ColumnStats:
     """Count, min, max, mean and sum of squared deviations per column, merged block by block
     (Chan et al.), so the mean and spread need one pass and no more memory than a block."""
 
-    def __init__(self, columns):
+    def __init__(self, columns: int) -> None:
         self.n = 0
         self.min = np.full(columns, np.inf)
         self.max = np.full(columns, -np.inf)
         self.mean = np.zeros(columns)
         self.m2 = np.zeros(columns)
 
-    def add(self, x):
+    def add(self, x: np.ndarray) -> None:
         n = len(x)
         if not n:
             return
@@ -56,9 +57,9 @@ class ColumnStats:
         self.min = np.minimum(self.min, x.min(axis=0))
         self.max = np.maximum(self.max, x.max(axis=0))
 
-    def affine(self, method, fixed=None):
+    def affine(self, method: str, fixed: Optional[Tuple[Any, Any]] = None) -> Tuple[np.ndarray, np.ndarray]:
         """(offset, scale) per column, float64; constant columns get scale 1."""
-        if method == "fixed":
+        if method == "fixed" and fixed is not None:  # method_of gives the map with "fixed"
             offset, scale = (np.broadcast_to(np.asarray(v, dtype=np.float64), self.mean.shape).copy()
                              for v in fixed)
             if np.any(scale == 0) or not np.all(np.isfinite(scale)):
@@ -73,7 +74,8 @@ class ColumnStats:
         return offset, np.where(scale > 0, scale, 1.0)
 
 
-def check_spread(features, low32, high32, offset, scale, normalize, origin):
+def check_spread(features: Sequence[str], low32: np.ndarray, high32: np.ndarray, offset: np.ndarray,
+                 scale: np.ndarray, normalize: str, origin: str) -> Tuple[np.ndarray, np.ndarray]:
     """Constant columns: a warning, or an error when every column is. Scales the saved encoder
     cannot hold, and values that overflow float32 once normalised: errors. Returns the float32
     (offset, scale)."""
@@ -111,6 +113,6 @@ def check_spread(features, low32, high32, offset, scale, normalize, origin):
     return offset32, scale32
 
 
-def normalised(raw32, offset32, scale32):
+def normalised(raw32: np.ndarray, offset32: np.ndarray, scale32: np.ndarray) -> np.ndarray:
     """(raw - offset) / scale in float32: the one formula, as the saved encoder's layer applies it."""
     return ((raw32 - offset32) / scale32).astype(np.float32)

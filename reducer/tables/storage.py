@@ -9,8 +9,13 @@ log line and go into the manifest.
 
 import dataclasses
 from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
 
+import numpy as np
+
+from reducer.config import Job
 from reducer.datasets import calls
+from reducer.datasets.dataset import Dataset
 from reducer.datasets.code import code_digest
 from reducer.engine.sizing import available_memory, size_text, sized_job, what_it_will_do
 from reducer.errors import JobError
@@ -31,12 +36,12 @@ class Storage:
     in_memory: bool
     reason: str
 
-    def section(self):
+    def section(self) -> Dict[str, str]:
         """The manifest's `table` section."""
         return {"held": "memory" if self.in_memory else "cache", "reason": self.reason}
 
 
-def choose(job, dataset, available=None):
+def choose(job: Job, dataset: Dataset, available: Optional[int] = None) -> Storage:
     """Where the job's table will live, and why, in one line."""
     if dataset.read_blocks is None:
         return Storage(True, f"dataset {dataset.name!r} loads its rows into memory")
@@ -60,11 +65,11 @@ def choose(job, dataset, available=None):
                           f"of the {size_text(available or 0)} available")
 
 
-def chunk_rows(job):
+def chunk_rows(job: Job) -> int:
     return job.dataset_options.get("chunk_rows", CHUNK_ROWS)
 
 
-def reading_options(job, dataset):
+def reading_options(job: Job, dataset: Dataset) -> Dict[str, Any]:
     """The job's [dataset] options with the label, id and features the table will use (the
     job's choice, else the dataset's): what `Dataset.read_blocks` is given."""
     options = dict(job.dataset_options)
@@ -73,21 +78,21 @@ def reading_options(job, dataset):
     return options
 
 
-def load_rows(job, dataset, source=None):
+def load_rows(job: Job, dataset: Dataset, source: calls.Source = None) -> Any:
     """The DataFrame the dataset's plugin loads; its failures name the dataset and plugin."""
     return calls.load(dataset, job.dataset_options, source)
 
 
-def _blocks(job, dataset, source):
+def _blocks(job: Job, dataset: Dataset, source: calls.Source) -> Any:
     """The dataset's block reader for this job (a context manager, not yet entered)."""
     return calls.open_blocks(dataset, reading_options(job, dataset), chunk_rows(job), source)
 
 
-def _origin(job, dataset):
+def _origin(job: Job, dataset: Dataset) -> str:
     return str(job.dataset_options.get("path") or f"dataset {dataset.name!r}")
 
 
-def _explained(exc, blocks):
+def _explained(exc: tables.DuplicateIdError, blocks: Any) -> tables.DuplicateIdError:
     """A repeated id's error with the file's lines and the id, when the reader can tell them."""
     lines_and_ids = getattr(blocks, "lines_and_ids", None)
     if lines_and_ids is None:
@@ -99,7 +104,8 @@ def _explained(exc, blocks):
     return exc.explained(value=value, lines=(first, second))
 
 
-def open_table(job, dataset, source, storage, cache_folder, input_sha256=None):
+def open_table(job: Job, dataset: Dataset, source: calls.Source, storage: Storage, cache_folder: Optional[Path],
+               input_sha256: Optional[str] = None) -> tables.Table:
     """The job's checked, normalised table: a table.MemoryTable in memory, or a cache.CachedTable
     (built in `cache_folder`, or reused from it while `input_sha256` and the options match)."""
     options = reading_options(job, dataset)
@@ -115,6 +121,7 @@ def open_table(job, dataset, source, storage, cache_folder, input_sha256=None):
                     layout = tables.Layout(tuple(opened.features), opened.label_column, opened.id_column)
                     return tables.assemble(opened, layout, options.get("normalize", dataset.normalize),
                                            dataset.name, _origin(job, dataset))
+            assert cache_folder is not None  # refused above, before anything was opened
             key = cache.cache_key(input_sha256, options, options.get("normalize", dataset.normalize),
                                   code_digest(source))
             return cache.open_table(blocks, key, cache_folder, dataset.name, _origin(job, dataset))
@@ -125,7 +132,8 @@ def open_table(job, dataset, source, storage, cache_folder, input_sha256=None):
 HEADER_ROWS = 2000  # rows `check_header` reads after the header: as many as decide which columns are text
 
 
-def check_header(job, dataset, source):
+def check_header(job: Job, dataset: Dataset,
+                 source: calls.Source) -> Optional[Tuple[Tuple[str, ...], Optional[str], Optional[str]]]:
     """What `reducer check` learns from the input's first lines (its header, and the first rows
     that tell text columns from numbers), without reading every row: the label, id and features
     the job or dataset names must be there. Raises what run would raise when it opens the rows
@@ -138,7 +146,7 @@ def check_header(job, dataset, source):
         return tuple(blocks.features), blocks.label_column, blocks.id_column
 
 
-def validate(job, dataset, source):
+def validate(job: Job, dataset: Dataset, source: calls.Source) -> Tuple[int, int, str]:
     """Read and check every row as `reducer run` would, keep none of them: (rows, columns, what
     the job will make: sizing.what_it_will_do).
     Raises what run would raise (DataError, PluginError, JobError)."""
@@ -165,17 +173,17 @@ def validate(job, dataset, source):
     return rows, columns, what_it_will_do(sized, need, fallback, in_memory)
 
 
-def declared_label_type(job, dataset):
+def declared_label_type(job: Job, dataset: Dataset) -> Optional[str]:
     """"class", "value", or None (inferred from the labels): the job's word, else the dataset's."""
     return job.dataset_options.get("label_type", dataset.label_type)
 
 
-def check_labels(job, dataset, labels, column):
+def check_labels(job: Job, dataset: Dataset, labels: Optional[np.ndarray], column: Optional[str]) -> None:
     """The labels as the job declares them: numbers when `label_type = "value"` (a DataError
     naming the job file otherwise). Run checks its sample's labels, `check --data` every row."""
     if declared_label_type(job, dataset) == "value":
         checks.value_labels(labels, column, job.path)
 
 
-def cache_folder(outputs_root, job_name):
+def cache_folder(outputs_root: Union[str, Path], job_name: str) -> Path:
     return Path(outputs_root) / ".cache" / job_name

@@ -10,10 +10,11 @@ float32 cache on disk (cache.py), with the same numbers either way.
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Protocol, Tuple
 
 import numpy as np
 
+from reducer.datasets.dataset import Dataset
 from reducer.errors import DataError, PluginError
 from reducer.tables import checks
 from reducer.tables.normalise import ColumnStats, check_spread, method_of, normalised
@@ -29,14 +30,14 @@ class RowsDigest:
     changes when the rows change order. `rows_hexdigest` is the digest of the rows whatever
     their order (the fingerprint's: a shuffled table is the same table)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.digest = hashlib.sha256()
         self.row_set = RowSetDigest()
 
-    def add_values(self, raw32):
+    def add_values(self, raw32: np.ndarray) -> None:
         self.digest.update(np.ascontiguousarray(raw32, dtype=np.float32).tobytes())
 
-    def hexdigest(self, *columns):
+    def hexdigest(self, *columns: Optional[Iterable[Any]]) -> str:
         """Finish with each column (labels, ids; None to skip) given as an iterable of chunks."""
         digest = self.digest.copy()
         for chunks in columns:
@@ -142,7 +143,8 @@ class TableBuilder:
     """Takes checked blocks, keeps the statistics and digest; `finish` checks the spreads and
     gives (offset32, scale32, normalize). A `sink(raw32, ids, labels)` keeps the rows."""
 
-    def __init__(self, layout, normalize, dataset_name, origin, sink=None):
+    def __init__(self, layout: "Layout", normalize: Any, dataset_name: str, origin: str,
+                 sink: Optional[Callable[[np.ndarray, Any, Any], None]] = None) -> None:
         self.layout = layout
         self.method, self.fixed = method_of(normalize, dataset_name)
         self.origin = origin
@@ -150,9 +152,9 @@ class TableBuilder:
         self.digest = RowsDigest()
         self.sink = sink
         self.rows = 0
-        self.id_hashes = []  # per block, when there is an id column: a repeated id is refused
+        self.id_hashes: List[np.ndarray] = []  # per block, when there is an id column: a repeated id is refused
 
-    def add(self, values, ids, labels):
+    def add(self, values: np.ndarray, ids: Optional[np.ndarray], labels: Optional[np.ndarray]) -> None:
         self.stats.add(values)
         raw32 = np.ascontiguousarray(values, dtype=np.float32)
         self.digest.add_values(raw32)
@@ -163,7 +165,7 @@ class TableBuilder:
             self.sink(raw32, ids, labels)
         self.rows += len(values)
 
-    def finish(self):
+    def finish(self) -> Tuple[np.ndarray, np.ndarray, str]:
         """(offset32, scale32, normalize) after every block; DataError, starting with the origin,
         when the table is unusable."""
         try:
@@ -172,7 +174,7 @@ class TableBuilder:
             if self.id_hashes:
                 repeat = first_repeat(np.concatenate(self.id_hashes))
                 if repeat is not None:
-                    raise DuplicateIdError(self.origin, self.layout.id_column, repeat)
+                    raise DuplicateIdError(self.origin, str(self.layout.id_column), repeat)
             offset, scale = self.stats.affine(self.method, self.fixed)
             offset32, scale32 = check_spread(self.layout.features, self.stats.min.astype(np.float32),
                                              self.stats.max.astype(np.float32), offset, scale, self.method,
@@ -304,11 +306,14 @@ class MemoryTable:
         return self.x
 
 
-def assemble(blocks, layout, normalize, dataset_name, origin, source=None):
+def assemble(blocks: Iterable[Block], layout: Layout, normalize: Any, dataset_name: str, origin: str,
+             source: Optional[str] = None) -> MemoryTable:
     """An in-memory `MemoryTable` from checked blocks: (values float64, ids or None, labels or None)."""
-    raws, ids, labels = [], [], []
+    raws: List[np.ndarray] = []
+    ids: List[Any] = []
+    labels: List[Any] = []
 
-    def keep(raw32, block_ids, block_labels):
+    def keep(raw32: np.ndarray, block_ids: Any, block_labels: Any) -> None:
         raws.append(raw32)
         ids.append(block_ids)
         labels.append(block_labels)
@@ -336,13 +341,13 @@ def assemble(blocks, layout, normalize, dataset_name, origin, source=None):
 # ---------------------------------------------------------------- a plugin's DataFrame
 
 
-def origin_of(frame, dataset_name):
+def origin_of(frame: Any, dataset_name: str) -> str:
     """What a message about these rows starts with: the data file, else the dataset."""
     source = frame.attrs.get("source") if hasattr(frame, "attrs") else None
     return str(source) if source else f"dataset {dataset_name!r}"
 
 
-def frame_layout(frame, dataset, options):
+def frame_layout(frame: Any, dataset: Dataset, options: Mapping[str, Any]) -> Tuple[Any, Any, List[Any]]:
     """Which of the frame's columns are the label, the id and the features."""
     if frame.columns.nlevels != 1:
         raise PluginError(f"dataset {dataset.name!r}: load() returned {frame.columns.nlevels} levels of "
@@ -370,7 +375,7 @@ def frame_layout(frame, dataset, options):
     return label, id_column, features
 
 
-def make_table(frame, dataset, options):
+def make_table(frame: Any, dataset: Dataset, options: Mapping[str, Any]) -> MemoryTable:
     """Check the rows a plugin's load() returned and normalise them: a `MemoryTable`.
 
     options: the job's [dataset] table; `label`, `id`, `features`, `normalize` there override
