@@ -11,7 +11,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, Optional
 
 from reducer import __version__
 from reducer.errors import LockedError, NotFoundError, OutputError, ReducerError, SchedulerError
@@ -43,11 +43,11 @@ class Terminated(BaseException):
     """Raised by the SIGTERM handler so that cleanup (temporaries, lock) runs as on Ctrl-C."""
 
 
-def _on_sigterm(signum, frame):
+def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def expand_job_paths(patterns):
+def expand_job_paths(patterns: Sequence[str]) -> list[str]:
     """Expand globs ourselves too: cron's shell passes an unmatched `jobs/*.toml` literally."""
     paths = []
     for pattern in patterns:
@@ -56,32 +56,32 @@ def expand_job_paths(patterns):
     return paths
 
 
-def missing_job_files(patterns):
+def missing_job_files(patterns: Sequence[str]) -> list[str]:
     """The job files named without a glob that are not there at all: a typo on the command line,
     a usage error like a glob that matches nothing. (A dangling link or a link loop is there: its
     job fails with a line saying what it is.)"""
     return [p for p in patterns if not glob.has_magic(p) and not os.path.lexists(p)]
 
 
-def _positive_int(text):
+def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text!r}")
     return int(text)
 
 
-def add_folder_options(parser):
+def add_folder_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plugins", action="append", default=[], metavar="DIR",
                         help="another folder of drop-in plugin files (repeatable)")
 
 
-def add_global_options(parser, default):
+def add_global_options(parser: argparse.ArgumentParser, default: Any) -> None:
     """The options every command takes, before or after its name (`reducer -q run` and
     `reducer run -q`): the main parser's defaults are the values; a subcommand's copy has no
     default, so that leaving it out there does not undo it given before."""
     parser.add_argument("-q", "--quiet", action="store_true", default=default, help="log warnings and errors only")
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reducer", description="Turn wide tables into 2-D or 3-D maps "
                                      "with an autoencoder, one TOML job file per map.")
     parser.add_argument("--version", action="version", version=f"reducer {__version__}")
@@ -169,7 +169,7 @@ def build_parser():
     return parser
 
 
-def cmd_datasets(args):
+def cmd_datasets(args: argparse.Namespace) -> Exit:
     from reducer.datasets import options
     from reducer.datasets.dataset import BLOCK_OPTIONS, COMMON_OPTIONS
     from reducer.datasets.registry import load_registry
@@ -204,7 +204,7 @@ def cmd_datasets(args):
     return Exit.JOBS_FAILED if registry.problems else Exit.OK
 
 
-def _job_paths(args):
+def _job_paths(args: argparse.Namespace) -> list[str]:
     """The job files to read, or [] after a usage error is printed."""
     missing = missing_job_files(args.jobs)
     if missing:
@@ -216,7 +216,7 @@ def _job_paths(args):
     return paths
 
 
-def cmd_check(args):
+def cmd_check(args: argparse.Namespace) -> Exit:
     from reducer.run.runner import check_jobs
 
     paths = _job_paths(args)
@@ -267,7 +267,7 @@ def cmd_report(args: argparse.Namespace) -> Exit:
     return Exit.OK
 
 
-def cmd_encode(args):
+def cmd_encode(args: argparse.Namespace) -> Exit:
     from reducer.encode import encode_file
 
     rows = encode_file(args.model, args.input, args.output, id_column=args.id, label_column=args.label)
@@ -299,14 +299,14 @@ COMMANDS = {"run": cmd_run, "check": cmd_check, "datasets": cmd_datasets, "encod
             "history": cmd_history, "report": cmd_report}
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return _command(argv)
     except BrokenPipeError:  # whoever read our standard output is gone; see stdout_closed
         return stdout_closed()
 
 
-def _command(argv):
+def _command(argv: Optional[Sequence[str]]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
@@ -347,14 +347,14 @@ def stdout_closed() -> Exit:
     return Exit.CLOSED_PIPE
 
 
-def entry():
+def entry() -> None:
     code = int(main())
     if "tensorflow" in sys.modules:
         exit_without_teardown(code)
     sys.exit(code)
 
 
-def exit_without_teardown(code):
+def exit_without_teardown(code: int) -> NoReturn:
     """Leave at once instead of through the interpreter's shutdown, which takes ~1.8 s once
     TensorFlow is loaded (unloading thousands of modules, stopping its runtime) and does nothing
     for reducer: every file is already fsynced and renamed, the lock goes with the process."""

@@ -5,13 +5,16 @@ TensorFlow is imported here lazily, after the rows are read and checked, so a jo
 data fails in a second without it.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import logging
 import platform
 import socket
 import time
 from concurrent import futures
-from typing import Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
@@ -21,6 +24,15 @@ from reducer.errors import TrainingError
 from reducer.progress import Progress, Stage
 from reducer.tables import storage
 
+if TYPE_CHECKING:  # types only: the engine and scikit-learn are imported where they run
+    from reducer.config import Job
+    from reducer.datasets.dataset import Dataset
+    from reducer.engine.neighbors import Graph
+    from reducer.engine.train import History
+    from reducer.quality import Reference
+    from reducer.tables.storage import Storage
+    from reducer.tables.table import Table
+
 log = logging.getLogger("reducer")
 # A warm start trains at this fraction of the job's learning rate (measured on wine, neighbour
 # objective, 17% of rows replaced: median displacement 0.025 at 1/20 against 0.23 at full rate).
@@ -29,11 +41,11 @@ FALLBACK_WARNING = "reconstruction map, not the neighbour map"
 COLLAPSED = 1e-6  # a map whose extent is this small, relative to its coordinates, is one point
 
 
-def _figure(value):
+def _figure(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def versions():
+def versions() -> dict[str, Optional[str]]:
     import matplotlib
     import pandas
 
@@ -44,7 +56,7 @@ def versions():
             "matplotlib": matplotlib.__version__}
 
 
-def input_file_digest(path):
+def input_file_digest(path: Optional[str]) -> Optional[dict[str, str]]:
     """{"path", "sha256"} of an input file, or None when there is no such file."""
     try:
         return {"path": path, "sha256": files.sha256_file(path)} if path else None
@@ -52,7 +64,9 @@ def input_file_digest(path):
         return None
 
 
-def load_table(job, dataset, source=None, destination=None):
+def load_table(job: Job, dataset: Dataset, source: Optional[str] = None,
+               destination: Optional[publish.Destination] = None,
+               ) -> tuple[Job, Table, Storage, Optional[dict[str, str]], Optional[str]]:
     """The job's table, checked and normalised, where `storage.choose` puts it; with the job
     sized to it (sizing.sized_job), the storage decision, the input file's digest and, when the
     neighbour map does not fit, why the job gets the reconstruction map instead (else None)."""
@@ -90,7 +104,8 @@ class Outcome:
     reason: Optional[str] = None
 
 
-def run_job(job, dataset, source, destination, force=False):
+def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publish.Destination,
+            force: bool = False) -> Outcome:
     """Train one job and publish its files, unless nothing changed since its published run
     (and not `force`); returns an Outcome."""
     started, started_at = time.time(), publish.utc_now()
@@ -193,7 +208,7 @@ def run_job(job, dataset, source, destination, force=False):
     return Outcome(published.Status.OK, manifest)
 
 
-def check_map(coordinates):
+def check_map(coordinates: np.ndarray) -> None:
     """A map is published only when it is one: finite, and not every row at one spot (a
     diverged or saturated model can place every row on the same point with a finite loss)."""
     if not np.all(np.isfinite(coordinates)):
@@ -204,8 +219,9 @@ def check_map(coordinates):
         raise TrainingError("training collapsed the map: every row lands on one point; try a smaller learning_rate")
 
 
-def build_manifest(job, dataset, source, table, place, input_file, history, graph, quality,
-                   plot_rows) -> published.Manifest:
+def build_manifest(job: Job, dataset: Dataset, source: Optional[str], table: Table, place: Storage,
+                   input_file: Optional[dict[str, str]], history: History, graph: Optional[Graph],
+                   quality: Optional[dict[str, Any]], plot_rows: int) -> published.Manifest:
     """The manifest of one run: everything but the files and the seconds, which publishing adds."""
     training = published.Training(engine=history.engine, epochs=job.training.epochs,
                                   loss_per_epoch=list(history.losses), final_loss=history.final_loss)
@@ -239,15 +255,18 @@ def build_manifest(job, dataset, source, table, place, input_file, history, grap
     return manifest
 
 
-def train_beside_reference(job, table, graph, sample_x, sample_labels, seconds, warm_from=None, label_kind=None):
+def train_beside_reference(job: Job, table: Table, graph: Optional[Graph], sample_x: np.ndarray,
+                           sample_labels: Optional[np.ndarray], seconds: dict[str, float],
+                           warm_from: Optional[Path] = None, label_kind: Optional[str] = None,
+                           ) -> tuple[tuple[Any, Any, History], Optional[futures.Future[Reference]]]:
     """train()'s result, and the quality metrics' map-independent half (a Future, or None when
     they are off), which runs beside the training loop from the end of its first chunk of
     epochs: by then tracing and compiling (Python, holding the GIL) are over, and so is the
     kNN graph, which imports scikit-learn too (two threads importing it at once can deadlock in
     its circular imports)."""
-    started = []
+    started: list[Optional[futures.Future[Reference]]] = []
 
-    def start_reference():
+    def start_reference() -> None:
         if not started:
             started.append(start_quality_reference(job, sample_x, sample_labels, label_kind))
 
@@ -257,12 +276,14 @@ def train_beside_reference(job, table, graph, sample_x, sample_labels, seconds, 
     except Exception:
         if started and started[0] is not None:  # leave nothing of this attempt running
             started[0].cancel()
-            futures.wait(started)
+            futures.wait([started[0]])
         raise
     return result, started[0]
 
 
-def train(job, table, graph, seconds, after_first_chunk=None, warm_from=None):
+def train(job: Job, table: Table, graph: Optional[Graph], seconds: dict[str, float],
+          after_first_chunk: Optional[Callable[[], None]] = None,
+          warm_from: Optional[Path] = None) -> tuple[Any, Any, History]:
     """Build and train the model: (encoder, decoder, history). The loop follows the objective and
     where the table is: the neighbour loop, the compiled loop over every row in memory, or the
     same loop fed chunks from disk. warm_from: the published run's version folder, whose weights
@@ -276,8 +297,9 @@ def train(job, table, graph, seconds, after_first_chunk=None, warm_from=None):
 
     t = time.time()
     keras.utils.set_random_seed(job.training.seed)
-    encoder, decoder, autoencoder = model_lib.build(len(table.features), job.model, job.training.seed,
-                                                    job.model.output_activation)
+    activation = job.model.output_activation
+    assert activation is not None, "model.resolve fills in the output activation before training"
+    encoder, decoder, autoencoder = model_lib.build(len(table.features), job.model, job.training.seed, activation)
     warm = None
     if warm_from is not None:
         trains_decoder = job.model.objective != "neighbors" or job.model.reconstruction_weight > 0
@@ -285,7 +307,8 @@ def train(job, table, graph, seconds, after_first_chunk=None, warm_from=None):
         if why_not is None:
             # A few gentle epochs: Adam moves every weight by about the learning rate per step
             # whatever the gradient, so full-strength epochs would carry the map away again.
-            training = dataclasses.replace(job.training, epochs=job.continuity.warm_epochs,
+            # warm_epochs is filled in from the table (Job.with_table_defaults) before any training
+            training = dataclasses.replace(job.training, epochs=job.continuity.warm_epochs or 1,
                                            learning_rate=job.training.learning_rate * WARM_LEARNING_RATE)
             job = dataclasses.replace(job, training=training)
             warm = {"from": warm_from.name, "epochs": training.epochs, "learning_rate": training.learning_rate}
@@ -296,7 +319,7 @@ def train(job, table, graph, seconds, after_first_chunk=None, warm_from=None):
             log.info("[%s] cold start: %s", job.name, why_not)
     show = Progress(job.name, job.training.epochs, job.training.log_every)
 
-    def progress(losses, *steps):
+    def progress(losses: Any, *steps: Any) -> None:
         show(losses, *steps)
         if after_first_chunk is not None:
             after_first_chunk()
@@ -314,7 +337,8 @@ def train(job, table, graph, seconds, after_first_chunk=None, warm_from=None):
     return encoder, decoder, history
 
 
-def start_quality_reference(job, x, labels, label_kind=None):
+def start_quality_reference(job: Job, x: np.ndarray, labels: Optional[np.ndarray],
+                            label_kind: Optional[str] = None) -> Optional[futures.Future[Reference]]:
     """Start the map-independent half of the quality metrics (quality.Reference: scikit-learn's
     import, the input's neighbour ranks, PCA) in a background thread; a Future, or None when the
     job turns the metrics off. It runs while the model trains: training holds one core and,
@@ -333,12 +357,12 @@ def start_quality_reference(job, x, labels, label_kind=None):
         pool.shutdown(wait=False)  # the thread ends with its one task
 
 
-def measure_quality(job, reference, coordinates, decoder):
+def measure_quality(job: Job, reference: Reference, coordinates: np.ndarray, decoder: Any) -> dict[str, Any]:
     """The manifest's `quality` section (reducer/quality.py); the decoder's reconstruction counts
     only where the decoder was trained."""
     from reducer.engine import model as model_lib
 
-    def reconstruction(rows):  # called for the sampled rows only: cheap on large tables
+    def reconstruction(rows: np.ndarray) -> np.ndarray:  # called for the sampled rows only: cheap on large tables
         return model_lib.apply(decoder, coordinates[rows])
 
     trained_decoder = job.model.objective != "neighbors" or job.model.reconstruction_weight > 0

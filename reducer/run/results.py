@@ -1,7 +1,7 @@
 """What running or checking a job gives back: a `JobResult`, and its one summary line."""
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from reducer.gate import worse_than_pca
 from reducer.log import utc_stamp  # the one clock: '2026-11-01T02:03:04Z', as the log lines
@@ -23,16 +23,16 @@ class JobResult:
     finished_at: str = field(default_factory=utc_stamp)
 
     @property
-    def succeeded(self):
+    def succeeded(self) -> bool:
         """ok or unchanged: the run's exit code stays 0."""
         return self.status in ("ok", "unchanged")
 
-    def summary(self):
+    def summary(self) -> str:
         """One line: name, status, seconds, then the final loss, quality and drift, or the reason;
         last, in brackets, the UTC time the job ended."""
         return f"{self._line()} [{self.finished_at}]"
 
-    def _line(self):
+    def _line(self) -> str:
         head = f"{self.name}: {self.status} in {self.seconds:.1f}s"
         if self.status == "ok":
             manifest = self.manifest or {}
@@ -44,7 +44,7 @@ class JobResult:
         return f"{head}: {one_line(self.reason)}"
 
 
-def quality_text(quality):
+def quality_text(quality: Optional[dict[str, Any]]) -> str:
     """', trustworthiness 0.983, kNN accuracy 0.981' from a manifest's quality section (issue 5)."""
     if not quality or quality.get("trustworthiness_5") is None:
         return ""
@@ -56,25 +56,25 @@ def quality_text(quality):
     return text
 
 
-def drift_text(drift):
+def drift_text(drift: Optional[dict[str, Any]]) -> str:
     """', drift 0.031 of the map's spread (148 rows shared)' from a manifest's drift section."""
     if not drift or drift.get("median_displacement") is None:
         return ""
     return f", drift {drift['median_displacement']:.3f} ({drift['shared_rows']} rows shared)"
 
 
-def pca_warning(quality):
+def pca_warning(quality: Optional[dict[str, Any]]) -> str:
     """A warning, not a failure, when the map is worse than PCA's on both measures."""
     return "; warning: worse than PCA on trustworthiness and kNN accuracy" if worse_than_pca(quality) else ""
 
 
-def fallback_warning(manifest):
+def fallback_warning(manifest: Optional[dict[str, Any]]) -> str:
     """'; warning: reconstruction map, not the neighbour map: ...' when the job named no objective
     and the neighbour map did not fit in memory (engine/sizing.py)."""
-    fallback = (manifest.get("training") or {}).get("objective_fallback")
+    fallback = ((manifest or {}).get("training") or {}).get("objective_fallback")
     return f"; warning: {one_line(fallback)}" if fallback else ""
 
 
-def one_line(text):
+def one_line(text: object) -> str:
     """Messages from libraries (pandas, Keras) sometimes span lines; a summary line must not."""
     return " ".join(str(text).split())

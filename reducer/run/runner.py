@@ -43,7 +43,7 @@ class Plan:
         return sorted(results, key=lambda result: self.order.get(result.name, len(self.order)))
 
 
-def plan(job_paths, plugin_dirs=(), project_root=None) -> Plan:
+def plan(job_paths: Sequence[Any], plugin_dirs: Sequence[Any] = (), project_root: Optional[Path] = None) -> Plan:
     """Read and check every job before any training starts."""
     jobs, errors = read_jobs(job_paths)
     order: dict[str, int] = {}
@@ -124,7 +124,7 @@ def run_all(the_plan: Plan, destination: publish.Destination, wait: bool = False
     return results
 
 
-def recover_published(destination):
+def recover_published(destination: publish.Destination) -> dict[str, str]:
     """Mend every published job folder after a crash (publish.recover), before anything runs.
     Returns {job name: reason} for folders that could not be mended; their jobs do not run."""
     failed = {}
@@ -143,7 +143,7 @@ def recover_published(destination):
 # ---------------------------------------------------------------- the library API
 
 
-def check_jobs(job_paths, plugin_dirs=(), data=False):
+def check_jobs(job_paths: Sequence[Any], plugin_dirs: Sequence[Any] = (), data: bool = False) -> list[JobResult]:
     """Check job files as `reducer check` does: a JobResult per job, status "ok" (with a note
     naming the file and dataset) or "invalid" (the one-line reason). data=True also reads and
     checks every row of every job's input, as `reducer run` would before training."""
@@ -187,8 +187,9 @@ def destination_for(job_paths: Sequence[Any], outputs: Any = None, models: Any =
     return publish.Destination(project.outputs_root(outputs, job_paths), project.models_root(models, job_paths))
 
 
-def run_jobs(job_paths, outputs=None, models=None, plugin_dirs=(), wait=False, workers=1, scheduler=None,
-             force=False, report=True) -> RunResults:
+def run_jobs(job_paths: Sequence[Any], outputs: Any = None, models: Any = None, plugin_dirs: Sequence[Any] = (),
+             wait: bool = False, workers: int = 1, scheduler: Any = None, force: bool = False,
+             report: bool = True) -> RunResults:
     """Run job files as `reducer run` does: plan, lock, train, publish, then write the report
     (outputs/index.html and each job's map.html; report=False leaves it). Returns a JobResult per
     job (status "ok", "unchanged", "rejected", "failed" or "error"), in the order the job files
