@@ -92,12 +92,14 @@ CSV_CASES = [
 @pytest.mark.parametrize("fixture, options, parts", CSV_CASES,
                          ids=[f"{c[0]}-{'-'.join(c[1]) or 'defaults'}" for c in CSV_CASES])
 def test_bad_csv_is_one_line_naming_file_and_place_whichever_way_it_is_held(tmp_path, fixture, options, parts):
-    in_memory = message_of(csv_job(tmp_path / "memory", fixture, **options, streaming=False))
-    assert str(CSV / fixture) in in_memory
+    memory_job = csv_job(tmp_path / "memory", fixture, **options, streaming=False).resolve()
+    in_memory = message_of(memory_job)
+    assert in_memory.startswith(f"{memory_job}: ") and str(CSV / fixture) in in_memory  # the job, then the file
     for part in parts:
         assert part in in_memory, in_memory
-    cached = message_of(csv_job(tmp_path / "cache", fixture, **options, streaming=True))
-    assert cached == in_memory
+    cache_job = csv_job(tmp_path / "cache", fixture, **options, streaming=True).resolve()
+    cached = message_of(cache_job)
+    assert cached.removeprefix(str(cache_job)) == in_memory.removeprefix(str(memory_job))
     assert not list((tmp_path / "cache" / "outputs" / ".cache").glob("*"))  # no half-built cache left
 
 

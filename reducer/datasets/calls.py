@@ -103,8 +103,11 @@ def failure(dataset: Dataset, source: Source, doing: str, exc: BaseException) ->
 
 
 def _raised_at(exc: BaseException, source: Source) -> str:
-    """' at line N of plugin.py' for the plugin file's innermost frame, when there is one."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if source and f.filename == str(source)]
+    """' at line N of plugin.py' for the innermost frame in the plugin's file (or, for a folder
+    plugin, in one of its files), when there is one."""
+    inside = str(source).rstrip("/") + "/"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if source and (f.filename == str(source) or f.filename.startswith(inside))]
     return f" at line {frames[-1].lineno} of {Path(frames[-1].filename).name}" if frames else ""
 
 
@@ -148,3 +151,39 @@ def reading(dataset: Dataset, source: Source = None) -> Iterator[None]:
             if watch.ctrl_c:
                 raise
             raise failure(dataset, source, "read its rows", exc) from exc
+
+
+def enter(dataset: Dataset, manager: Any, source: Source = None) -> Any:
+    """The plugin's block reader, entered (what `with read_blocks(...) as blocks` gives); call it
+    inside `reading`, and the manager's __exit__ when done."""
+    try:
+        with plugin_output(_tag(dataset)):
+            return manager.__enter__()
+    except ReducerError:
+        raise
+    except AttributeError as exc:
+        if not hasattr(manager, "__enter__"):
+            raise PluginError(f"dataset {dataset.name!r}{f' (plugin {source})' if source else ''}: read_blocks "
+                              f"must return a context manager, got {type(manager).__name__}") from None
+        raise failure(dataset, source, "open its rows", exc) from exc
+    except (Exception, SystemExit) as exc:
+        raise failure(dataset, source, "open its rows", exc) from exc
+
+
+def blocks(dataset: Dataset, opened: Any, source: Source = None) -> Iterator[Any]:
+    """The blocks of an entered reader, one at a time, as the plugin gives them: an exception
+    from its code is a PluginError naming the dataset, its plugin and the line."""
+    try:
+        iterator = iter(opened)
+    except (Exception, SystemExit) as exc:
+        raise failure(dataset, source, "read its rows", exc) from exc
+    while True:
+        try:
+            block = next(iterator)
+        except StopIteration:
+            return
+        except ReducerError:
+            raise
+        except (Exception, SystemExit) as exc:
+            raise failure(dataset, source, "read its rows", exc) from exc
+        yield block

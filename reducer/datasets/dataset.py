@@ -85,14 +85,22 @@ class Dataset:
     read_blocks: optional, for tables larger than memory. ``read_blocks(options, chunk_rows)``
         returns a context manager; entered, it has ``features`` (names), ``label_column`` and
         ``id_column`` (names or None) and iterates over blocks ``(values, ids, labels)`` of about
-        ``chunk_rows`` rows: values a float64 array rows x features with every cell checked
-        (``reducer.tables.checks`` does it, with messages naming file, row and line), ids and
-        labels arrays or None. ``options`` are the job's, with `label`, `id` and `features`
-        filled in from this Dataset's defaults. A dataset that offers it is held in memory or
-        in a float32 cache on disk, as its size requires (jobs may say `streaming = true` or
-        `false`, and `chunk_rows`); `load` is then used by nothing in reducer but stays
-        required, for programs that want a DataFrame. The csv dataset is the example
-        (``plugins/csv_table.py``, reading with ``reducer.tables.csv_reader``).
+        ``chunk_rows`` rows: values rows x features (a numpy array or plain lists of numbers;
+        ints are fine), ids and labels one per row (a list or array), or None when there is no
+        such column. reducer checks every block (its width, that its cells are finite numbers
+        within float32's range, that ids and labels have one per row) and reports a bad one in
+        one line naming the job file, the dataset, the block and the row; an exception the
+        plugin raises while reading fails its job with the plugin's file and line. ``options``
+        are the job's, with the defaults and `label`, `id` and `features` filled in from this
+        Dataset's. A dataset that offers it is held in memory or in a float32 cache on disk, as
+        its size requires: the `path` file's size, else the size the reader says, as a
+        ``rows`` (row count) or ``bytes`` attribute of the context manager or of what entering
+        it gives (else memory); jobs may say `streaming = true` or `false`, and `chunk_rows`.
+        The cache is reused while the `path` file, the options and the plugin's code are
+        unchanged; without a `path` file the rows are read again every night. `load` is then
+        used by nothing in reducer but stays required, for programs that want a DataFrame. The
+        csv dataset is the example (``plugins/csv_table.py``, reading with
+        ``reducer.tables.csv_reader``).
     """
 
     name: str

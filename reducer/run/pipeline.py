@@ -70,11 +70,9 @@ def load_table(job: Job, dataset: Dataset, source: Optional[str] = None,
     """The job's table, checked and normalised, where `storage.choose` puts it; with the job
     sized to it (sizing.sized_job), the storage decision, the input file's digest and, when the
     neighbour map does not fit, why the job gets the reconstruction map instead (else None)."""
-    place = storage.choose(job, dataset)
     input_file = input_file_digest(job.dataset_options.get("path"))
     folder = storage.cache_folder(destination.outputs_root, job.name) if destination else None
-    table = storage.open_table(job, dataset, source, place, folder,
-                               input_file["sha256"] if input_file else None)
+    table, place = storage.open_job_table(job, dataset, source, folder, input_file["sha256"] if input_file else None)
     sized, fallback, need = sizing.sized_job(job, table.rows, len(table.features), in_memory=table.held == "memory")
     if fallback:
         log.warning("[%s] objective = reconstruction, the seed's: %s", job.name, fallback)

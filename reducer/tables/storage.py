@@ -7,9 +7,11 @@ loads a DataFrame, which is checked and held in memory. The decision and its rea
 log line and go into the manifest.
 """
 
+import contextlib
 import dataclasses
+import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
@@ -18,8 +20,8 @@ from reducer.datasets import calls
 from reducer.datasets.dataset import Dataset
 from reducer.datasets.code import code_digest
 from reducer.engine.sizing import available_memory, size_text, sized_job, what_it_will_do
-from reducer.errors import JobError
-from reducer.tables import cache, checks, table as tables
+from reducer.errors import DataError, JobError, PluginError, ReducerError
+from reducer.tables import blocks, cache, checks, table as tables
 
 # A table is held in memory when it would need at most this much, and at most a quarter of
 # the memory available now; above, it goes to the float32 cache, whose memory stays near a few
@@ -28,6 +30,9 @@ from reducer.tables import cache, checks, table as tables
 MEMORY_LIMIT_BYTES = 1 << 30
 MEMORY_SHARE = 4
 BYTES_PER_INPUT_BYTE = 4
+# A reader that gives its row count instead: float64 blocks while reading, then the float32
+# values and their normalised copy.
+BYTES_PER_VALUE = 16
 CHUNK_ROWS = 100_000  # rows per block read (`chunk_rows`)
 
 
@@ -35,14 +40,31 @@ CHUNK_ROWS = 100_000  # rows per block read (`chunk_rows`)
 class Storage:
     in_memory: bool
     reason: str
+    measured: bool = True  # False: nothing measured yet (no input file); a reader's size hint may decide
 
     def section(self) -> Dict[str, str]:
         """The manifest's `table` section."""
         return {"held": "memory" if self.in_memory else "cache", "reason": self.reason}
 
 
-def choose(job: Job, dataset: Dataset, available: Optional[int] = None) -> Storage:
-    """Where the job's table will live, and why, in one line."""
+def size_hint(reader: Any) -> Tuple[Optional[int], Optional[int]]:
+    """(rows, bytes) the dataset's block reader says it holds (its `rows` and `bytes`
+    attributes, on the context manager or what entering it gave), each None when not said."""
+    found = []
+    for name in ("rows", "bytes"):
+        value = getattr(reader, name, None)
+        if value is None and getattr(reader, "manager", None) is not None:
+            value = getattr(reader.manager, name, None)
+        found.append(int(value) if isinstance(value, (int, float)) and not isinstance(value, bool)
+                     and value >= 0 else None)
+    return found[0], found[1]
+
+
+def choose(job: Job, dataset: Dataset, available: Optional[int] = None,
+           hint: Optional[Tuple[Optional[int], Optional[int]]] = None, columns: Optional[int] = None) -> Storage:
+    """Where the job's table will live, and why, in one line. `hint`: (rows, bytes) from the
+    dataset's reader (size_hint), for a dataset with no input file to measure; `columns`: its
+    feature count."""
     if dataset.read_blocks is None:
         return Storage(True, f"dataset {dataset.name!r} loads its rows into memory")
     forced = job.dataset_options.get("streaming")
@@ -53,12 +75,22 @@ def choose(job: Job, dataset: Dataset, available: Optional[int] = None) -> Stora
         size = Path(path).stat().st_size if path else None
     except OSError:
         size = None
-    if size is None:
-        return Storage(True, "no input file to measure")
-    need = size * BYTES_PER_INPUT_BYTE
+    rows, size_bytes = hint or (None, None)
+    if size is not None:
+        need = size * BYTES_PER_INPUT_BYTE
+        comparison = f"input {size_text(size)} would need about {size_text(need)} in memory"
+    elif rows is not None and columns:
+        need = rows * columns * BYTES_PER_VALUE
+        comparison = (f"dataset {dataset.name!r} says {rows:,} rows x {columns} columns, which would need about "
+                      f"{size_text(need)} in memory")
+    elif size_bytes is not None:
+        need = size_bytes * BYTES_PER_INPUT_BYTE
+        comparison = (f"dataset {dataset.name!r} says {size_text(size_bytes)} of input, which would need about "
+                      f"{size_text(need)} in memory")
+    else:
+        return Storage(True, "no input file to measure, and the dataset's reader gives no size", measured=False)
     available = available_memory() if available is None else available
     limit = MEMORY_LIMIT_BYTES if available is None else min(MEMORY_LIMIT_BYTES, available // MEMORY_SHARE)
-    comparison = f"input {size_text(size)} would need about {size_text(need)} in memory"
     if need <= limit:
         return Storage(True, f"{comparison}, within the limit of {size_text(limit)}")
     return Storage(False, f"{comparison}, above the limit of {size_text(limit)}: at most 1 GiB and a quarter "
@@ -83,9 +115,63 @@ def load_rows(job: Job, dataset: Dataset, source: calls.Source = None) -> Any:
     return calls.load(dataset, job.dataset_options, source)
 
 
-def _blocks(job: Job, dataset: Dataset, source: calls.Source) -> Any:
+class Reader:
+    """The dataset's block reader for one job, as every caller here uses it: the plugin's
+    context manager (Dataset.read_blocks), entered once however many `with` it goes through;
+    the layout it announces and every block it yields checked (tables/blocks.py, messages naming
+    the job file, the dataset, the block and the row); its code's bugs PluginErrors
+    (datasets/calls.py). What else the plugin's reader offers (the CSV reader's
+    `lines_and_ids`) is reached through it."""
+
+    def __init__(self, job: Job, dataset: Dataset, source: calls.Source, rows_per_block: int) -> None:
+        self.dataset, self.source = dataset, source
+        self.where = f"{job.path}: dataset {dataset.name!r}"
+        self.manager = calls.open_blocks(dataset, reading_options(job, dataset), rows_per_block, source)
+        self.opened: Any = None
+        self.layout = tables.Layout((), None, None)
+        self.depth = 0
+
+    def __enter__(self) -> "Reader":
+        if self.depth == 0:
+            opened = calls.enter(self.dataset, self.manager, self.source)
+            try:
+                self.layout = blocks.layout_of(opened, self.where)
+            except BaseException:
+                self.manager.__exit__(*sys.exc_info())
+                raise
+            self.opened = opened
+        self.depth += 1
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        self.depth -= 1
+        return self.manager.__exit__(*exc_info) if self.depth == 0 else False
+
+    @property
+    def features(self) -> Tuple[str, ...]:
+        return self.layout.features
+
+    @property
+    def label_column(self) -> Optional[str]:
+        return self.layout.label_column
+
+    @property
+    def id_column(self) -> Optional[str]:
+        return self.layout.id_column
+
+    def __iter__(self) -> Any:
+        return blocks.checked(calls.blocks(self.dataset, self.opened, self.source), self.layout, self.where)
+
+    def __getattr__(self, name: str) -> Any:
+        opened = self.__dict__.get("opened")
+        if opened is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(opened, name)
+
+
+def _blocks(job: Job, dataset: Dataset, source: calls.Source) -> Reader:
     """The dataset's block reader for this job (a context manager, not yet entered)."""
-    return calls.open_blocks(dataset, reading_options(job, dataset), chunk_rows(job), source)
+    return Reader(job, dataset, source, chunk_rows(job))
 
 
 def _origin(job: Job, dataset: Dataset) -> str:
@@ -104,29 +190,56 @@ def _explained(exc: tables.DuplicateIdError, blocks: Any) -> tables.DuplicateIdE
     return exc.explained(value=value, lines=(first, second))
 
 
+def open_job_table(job: Job, dataset: Dataset, source: calls.Source, cache_folder: Optional[Path],
+                   input_sha256: Optional[str] = None) -> Tuple[tables.Table, Storage]:
+    """(table, storage) for `reducer run`: where the table lives (`choose`: the job's word, the
+    input file's size, else the size the dataset's reader says once opened) and the table
+    there (open_table). Every error names the job file."""
+    with naming(job):
+        place = choose(job, dataset)
+        if place.measured or dataset.read_blocks is None:
+            return open_table(job, dataset, source, place, cache_folder, input_sha256), place
+        with calls.reading(dataset, source), _blocks(job, dataset, source) as reader:
+            place = choose(job, dataset, hint=size_hint(reader), columns=len(reader.features))
+            return open_table(job, dataset, source, place, cache_folder, input_sha256, reader), place
+
+
+@contextlib.contextmanager
+def naming(job: Job) -> Iterator[None]:
+    """Errors raised within start with the job file (a block's message already does)."""
+    try:
+        yield
+    except ReducerError as exc:
+        text = str(exc)
+        if text.startswith(str(job.path)):
+            raise
+        kind = next((k for k in (JobError, PluginError, DataError) if isinstance(exc, k)), ReducerError)
+        raise kind(f"{job.path}: {text}") from None
+
+
 def open_table(job: Job, dataset: Dataset, source: calls.Source, storage: Storage, cache_folder: Optional[Path],
-               input_sha256: Optional[str] = None) -> tables.Table:
+               input_sha256: Optional[str] = None, reader: Optional[Reader] = None) -> tables.Table:
     """The job's checked, normalised table: a table.MemoryTable in memory, or a cache.CachedTable
-    (built in `cache_folder`, or reused from it while `input_sha256` and the options match)."""
+    (built in `cache_folder`, or reused from it while `input_sha256` and the options match).
+    `reader`: the job's Reader when it is open already."""
     options = reading_options(job, dataset)
     if dataset.read_blocks is None:
         return tables.make_table(load_rows(job, dataset, source), dataset, job.dataset_options)
     if not storage.in_memory and cache_folder is None:
         raise JobError(f"{job.path}: a table held out of core needs an outputs folder for its cache")
     with calls.reading(dataset, source):
-        blocks = _blocks(job, dataset, source)
+        opened = reader if reader is not None else _blocks(job, dataset, source)
         try:
             if storage.in_memory:
-                with blocks as opened:
-                    layout = tables.Layout(tuple(opened.features), opened.label_column, opened.id_column)
-                    return tables.assemble(opened, layout, options.get("normalize", dataset.normalize),
+                with opened:
+                    return tables.assemble(opened, opened.layout, options.get("normalize", dataset.normalize),
                                            dataset.name, _origin(job, dataset))
             assert cache_folder is not None  # refused above, before anything was opened
             key = cache.cache_key(input_sha256, options, options.get("normalize", dataset.normalize),
                                   code_digest(source))
-            return cache.open_table(blocks, key, cache_folder, dataset.name, _origin(job, dataset))
+            return cache.open_table(opened, key, cache_folder, dataset.name, _origin(job, dataset))
         except tables.DuplicateIdError as exc:
-            raise _explained(exc, blocks) from None
+            raise _explained(exc, opened) from None
 
 
 HEADER_ROWS = 2000  # rows `check_header` reads after the header: as many as decide which columns are text
@@ -141,36 +254,38 @@ def check_header(job: Job, dataset: Dataset,
     or None for a dataset whose rows are known only once loaded (no read_blocks)."""
     if dataset.read_blocks is None:
         return None
-    with calls.reading(dataset, source), \
-            calls.open_blocks(dataset, reading_options(job, dataset), HEADER_ROWS, source) as blocks:
-        return tuple(blocks.features), blocks.label_column, blocks.id_column
+    with calls.reading(dataset, source), Reader(job, dataset, source, HEADER_ROWS) as reader:
+        return tuple(reader.features), reader.label_column, reader.id_column
 
 
 def validate(job: Job, dataset: Dataset, source: calls.Source) -> Tuple[int, int, str]:
     """Read and check every row as `reducer run` would, keep none of them: (rows, columns, what
     the job will make: sizing.what_it_will_do).
     Raises what run would raise (DataError, PluginError, JobError)."""
-    if dataset.read_blocks is None:
-        table = tables.make_table(load_rows(job, dataset, source), dataset, job.dataset_options)
-        rows, columns = table.rows, len(table.features)
-        check_labels(job, dataset, table.labels(), table.label_column)
-    else:
-        with calls.reading(dataset, source), _blocks(job, dataset, source) as blocks:
-            layout = tables.Layout(tuple(blocks.features), blocks.label_column, blocks.id_column)
-            builder = tables.TableBuilder(layout, job.dataset_options.get("normalize", dataset.normalize),
-                                          dataset.name, _origin(job, dataset))
-            for values, ids, labels in blocks:
-                builder.add(values, ids, labels)
-                check_labels(job, dataset, labels, layout.label_column)
-            try:
-                builder.finish()
-            except tables.DuplicateIdError as exc:
-                raise _explained(exc, blocks) from None
-            rows, columns = builder.rows, len(layout.features)
-    # What run would refuse, or do instead, once the rows are counted.
-    in_memory = choose(job, dataset).in_memory
-    sized, fallback, need = sized_job(job, rows, columns, in_memory=in_memory)
-    return rows, columns, what_it_will_do(sized, need, fallback, in_memory)
+    with naming(job):
+        place = choose(job, dataset)
+        if dataset.read_blocks is None:
+            table = tables.make_table(load_rows(job, dataset, source), dataset, job.dataset_options)
+            rows, columns = table.rows, len(table.features)
+            check_labels(job, dataset, table.labels(), table.label_column)
+        else:
+            with calls.reading(dataset, source), _blocks(job, dataset, source) as reader:
+                if not place.measured:
+                    place = choose(job, dataset, hint=size_hint(reader), columns=len(reader.features))
+                layout = reader.layout
+                builder = tables.TableBuilder(layout, job.dataset_options.get("normalize", dataset.normalize),
+                                              dataset.name, _origin(job, dataset))
+                for values, ids, labels in reader:
+                    builder.add(values, ids, labels)
+                    check_labels(job, dataset, labels, layout.label_column)
+                try:
+                    builder.finish()
+                except tables.DuplicateIdError as exc:
+                    raise _explained(exc, reader) from None
+                rows, columns = builder.rows, len(layout.features)
+        # What run would refuse, or do instead, once the rows are counted.
+        sized, fallback, need = sized_job(job, rows, columns, in_memory=place.in_memory)
+        return rows, columns, what_it_will_do(sized, need, fallback, place.in_memory)
 
 
 def declared_label_type(job: Job, dataset: Dataset) -> Optional[str]:
