@@ -141,12 +141,12 @@ def opened(project, job):
 def test_the_readers_size_hint_decides_memory_or_cache(feed):
     for name, hint in (("small", 300), ("huge", 2_000_000_000)):
         feed.job(name, f'[dataset]\nname = "feed"\nsize_hint = {hint}\n')
-    _, table, place, _ = opened(feed, "small")
+    _, table, place, _, _ = opened(feed, "small")
     assert place.in_memory and table.held == "memory"
     assert place.reason.startswith("dataset 'feed' says 300 rows x 3 columns, which would need about")
-    _, table, place, _ = opened(feed, "huge")
+    _, table, place, _, _ = opened(feed, "huge")
     assert not place.in_memory and table.held == "cache" and table.rows == 300
     assert "says 2,000,000,000 rows x 3 columns" in place.reason and "above the limit" in place.reason
     assert Path(table.cache_facts()["cache"]).parent == feed.outputs / ".cache"
-    _, table, place, _ = opened(feed, "feed_none")  # no hint: memory, as before
+    _, table, place, _, _ = opened(feed, "feed_none")  # no hint: memory, as before
     assert place.in_memory and "gives no size" in place.reason
