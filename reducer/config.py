@@ -13,7 +13,8 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from collections.abc import Callable, Iterable
+from typing import Any, Optional
 
 from reducer.datasets import options as dataset_options
 from reducer.datasets.dataset import BLOCK_OPTIONS
@@ -240,7 +241,8 @@ def _type_name(types):
     return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
 
 
-def _check_value(where, key, value, types, check=None):
+def _check_value(where: str | Path, key: str, value: object, types: tuple[type, ...],
+                 check: Optional[Callable[[Any], Optional[str]]] = None) -> None:
     ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
     if not ok:
         raise JobError(path=where, key=key, reason=f"must be {_type_name(types)}, got {value!r}")
@@ -249,14 +251,14 @@ def _check_value(where, key, value, types, check=None):
         raise JobError(path=where, key=key, reason=f"{problem}, got {value!r}")
 
 
-def unknown_key(where, key, valid, place=""):
+def unknown_key(where: str | Path, key: object, valid: Iterable[str], place: str = "") -> JobError:
     """The error for a key nobody reads: list the valid ones and guess the intended one."""
     guess = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.6)
     hint = f" (did you mean {guess[0]!r}?)" if guess else ""
     return JobError(path=where, reason=f"unknown key {key!r}{place}; valid keys: {', '.join(valid)}{hint}")
 
 
-def _check_table(where, section, table, spec):
+def _check_table(where: str | Path, section: str, table: object, spec: dict[str, Any]) -> None:
     if not isinstance(table, dict):
         raise JobError(path=where, key=f"[{section}]", reason="must be a table")
     for key, value in table.items():

@@ -10,15 +10,21 @@
 Nothing here imports TensorFlow.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from reducer import __version__, published
 from reducer.datasets.code import code_digest
+
+if TYPE_CHECKING:
+    from reducer.config import Job
 
 NEIGHBORS_K = 10  # map neighbours compared night to night
 DRIFT_MAX_ROWS = 5000  # neighbour overlap on a fixed-seed sample of the shared rows beyond this
@@ -55,7 +61,7 @@ SETTINGS_CHANGED = "the job's [model] or [training] settings"
 TRAINING_SECTIONS = ("model", "training")  # what the weights were trained under
 
 
-def settings_changed(previous, job):
+def settings_changed(previous: Previous, job: Job) -> bool:
     """Whether the job trains under other [model] or [training] settings than the published
     run did (its path, dataset options or gate may have changed without that). Settings still
     None are filled from the table by the model (model.resolve) the same way both nights, and
@@ -67,7 +73,7 @@ def settings_changed(previous, job):
                if value is not None and key != "log_every")
 
 
-def changes(previous, job, fingerprint):
+def changes(previous: Previous, job: Job, fingerprint: dict[str, Any]) -> list[str]:
     """What differs between tonight's run and the published one, in words."""
     before = previous.manifest.fingerprint or {}
     found = [words for key, words in CHANGES if before.get(key) != fingerprint.get(key)]

@@ -16,7 +16,9 @@ import re
 import secrets
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from reducer.errors import OutputError, WriteError
 
@@ -64,14 +66,14 @@ def os_error(exc):
     return None
 
 
-def output_error(target, exc):
+def output_error(target: Path | str, exc: OSError) -> WriteError:
     reason = exc.strerror or str(exc)
     if exc.errno == errno.ENOSPC:
         reason += "; the previous version is untouched"
     return WriteError(path=target, reason=reason)
 
 
-def write_synced(path, write):
+def write_synced(path: Path | str, write: Callable[[Any], object]) -> None:
     """Call write(path), then make the file 0644 and fsync it. An OSError (a full disk) becomes
     OutputError naming `path`; the partial file is removed."""
     try:
@@ -87,7 +89,7 @@ def write_synced(path, write):
         raise
 
 
-def stage(target, write):
+def stage(target: Path | str, write: Callable[[Any], object]) -> Path:
     """Call write(temp) for a temporary file beside `target`; return the synced temp path.
 
     A failure (a full disk, say) removes the temporary and raises OutputError naming the target;

@@ -325,7 +325,7 @@ def published_version(folder):
 # ---------------------------------------------------------------- after a crash
 
 
-def recover(destination, name):
+def recover(destination: Destination, name: str) -> list[str]:
     """Bring one job's published files back to one consistent run; returns what it mended, one
     line each. Call while holding the outputs folder's lock, before the job runs."""
     folder = destination.job_folder(name)
@@ -369,7 +369,7 @@ def recover(destination, name):
     return mended
 
 
-def _adopt_plain_files(folder, destination, name):
+def _adopt_plain_files(folder: Path, destination: Destination, name: str) -> Path:
     """A job folder written by an older reducer (plain files): copy its set into a version
     folder, switch to it, then swap each plain file for a link to the same bytes."""
     manifest = published.read_manifest(folder / published.MANIFEST) or Manifest()

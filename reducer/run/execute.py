@@ -1,8 +1,11 @@
 """One job in isolation: whatever goes wrong in it becomes its `JobResult`, never the run's end."""
 
+from __future__ import annotations
+
 import logging
 import time
 import traceback
+from typing import TYPE_CHECKING, Optional
 
 from reducer import files, publish, published
 from reducer.engine import xla_cache
@@ -10,6 +13,10 @@ from reducer.errors import PublishedRecordError, ReducerError
 from reducer.log import job_context
 from reducer.run.pipeline import run_job
 from reducer.run.results import JobResult, one_line
+
+if TYPE_CHECKING:
+    from reducer.config import Job
+    from reducer.datasets.dataset import Dataset
 
 log = logging.getLogger("reducer")
 
@@ -33,7 +40,8 @@ def run_job_despite_the_cache(job, dataset, source, destination, force=False):
                         "program(s), training again", job.name, type(exc).__name__, reason, removed)
 
 
-def run_one(job, dataset, source, destination, force=False):
+def run_one(job: Job, dataset: Dataset, source: Optional[str], destination: publish.Destination,
+            force: bool = False) -> JobResult:
     """Run one job in isolation: its failure, whatever it is, becomes its JobResult, and every
     attempt ends with outputs/<job>/status.json saying how it went."""
     started, attempted_at = time.time(), publish.utc_now()
