@@ -13,7 +13,9 @@ light and TensorFlow-free.
 For programs that read what a run published: `read_manifest`, `read_status`, `read_history`
 and `read_embedding` (reducer/published.py), which raise `PublishedRecordError` on a malformed
 record. For programs that place new rows on a published map: `Encoder("Models/<job>.onnx")`
-and its `transform(DataFrame)`, run by onnxruntime without TensorFlow.
+and its `transform(DataFrame)`, run by onnxruntime without TensorFlow. For notebooks and
+scikit-learn pipelines: `Map(epochs=..., ...)`, an estimator whose `fit_transform(X)` trains a
+job's model on an array or DataFrame (reducer/estimator.py).
 """
 
 import importlib as _importlib
@@ -34,12 +36,12 @@ DATA = _Path(_importlib.import_module("reducer.sample_data").__path__[0])
 
 # Imported on first use: name -> the module that defines it.
 _LIBRARY = {"run_jobs": "reducer.run.runner", "check_jobs": "reducer.run.runner",
-            "JobResult": "reducer.run.results", "Encoder": "reducer.encoder",
+            "JobResult": "reducer.run.results", "Encoder": "reducer.encoder", "Map": "reducer.estimator",
             "Status": "reducer.published", "read_manifest": "reducer.published", "read_status": "reducer.published",
             "read_history": "reducer.published", "read_embedding": "reducer.published"}
 
-__all__ = ["DATA", "DataError", "Dataset", "Encoder", "JobError", "JobResult", "LockedError", "Option", "PluginError",
-           "PublishedRecordError", "ReducerError", "Status", "__version__", "check_jobs", "hookimpl",
+__all__ = ["DATA", "DataError", "Dataset", "Encoder", "JobError", "JobResult", "LockedError", "Map", "Option",
+           "PluginError", "PublishedRecordError", "ReducerError", "Status", "__version__", "check_jobs", "hookimpl",
            "read_embedding", "read_history", "read_manifest", "read_status", "run_jobs"]
 
 

@@ -313,15 +313,21 @@ def read_job(path):
     dataset = dict(dataset)
     dataset_name = dataset.pop("name")
     _check_value(path, "dataset.name", dataset_name, (str,))
-    model_table = raw.get("model", {})
-    training_table = raw.get("training", {})
+    return job_from_tables(path, name, dataset_name, _resolve_paths(path, dataset, path.parent),
+                           raw.get("model", {}), raw.get("training", {}), raw.get("quality", {}),
+                           raw.get("continuity", {}))
+
+
+def job_from_tables(path: Path, name: str, dataset_name: str, dataset_options: dict, model_table: dict,
+                    training_table: dict, quality_table: dict, continuity_table: dict) -> "Job":
+    """A Job from its tables as a job file gives them (a key left out: its default, or sized from
+    the table for the neighbour objective): what `read_job` builds, and reducer.Map too, so both
+    get the same checks, defaults and sizing. `path` names where the settings came from in messages."""
     _check_table(path, "model", model_table, MODEL_KEYS)
     _check_table(path, "training", training_table, TRAINING_KEYS)
-    quality_table = raw.get("quality", {})
     _check_table(path, "quality", quality_table, QUALITY_KEYS)
-    continuity_table = raw.get("continuity", {})
     _check_table(path, "continuity", continuity_table, CONTINUITY_KEYS)
-    table_sized = frozenset()
+    table_sized: frozenset = frozenset()
     if model_table.get("objective", "neighbors") == "neighbors":
         # The neighbour objective, named or by default: what the job leaves out is sized from
         # the table when it is read (defaults.neighbor_settings, Job.with_table_defaults).
@@ -345,7 +351,7 @@ def read_job(path):
                      for k, v in quality_table.items()}
     training = TrainingConfig(**training_table)
     return Job(name=name, path=path, dataset=dataset_name,
-               dataset_options=_resolve_paths(path, dataset, path.parent),
+               dataset_options=dataset_options,
                model=ModelConfig(**model_table), training=training,
                quality=QualityConfig(**quality_table), continuity=ContinuityConfig(**continuity_table),
                table_sized=table_sized)

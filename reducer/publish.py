@@ -31,7 +31,7 @@ import shutil
 import signal
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -112,6 +112,15 @@ def save_onnx(path, model, check_rows, metadata):
     onnx_export.write(path, model, check_rows, metadata)
 
 
+def write_model(paths: dict, model: Any, check_rows: np.ndarray, info: dict) -> None:
+    """The saved encoder's three files (MODEL_FILES' keys -> paths): .keras, the .onnx checked
+    against it on `check_rows`, and the .json naming its columns (`info`); each written whole or
+    not at all. A job's publication and reducer.Map.save both write them here."""
+    files.write_synced(paths["model"], lambda p: save_keras(p, model))
+    files.write_synced(paths["model_onnx"], lambda p: save_onnx(p, model, check_rows, info))
+    files.write_synced(paths["model_info"], lambda p: write_json(p, info))
+
+
 def write_plot(path: Path, title: str, shown: Shown, rows: int, manifest: Manifest) -> None:
     """plot.png from values: the plotted rows, the table's size, the run's time and quality."""
     from reducer.plot import draw
@@ -170,13 +179,11 @@ def publish_job(job, destination, table, encode, shown, saved_encoder, manifest,
         t = time.time()
         written = {key: version / file_name for key, file_name in MODEL_FILES.items()}
         written.update(embedding=version / "embedding.csv", plot=version / "plot.png")
-        files.write_synced(written["model"], lambda p: save_keras(p, saved_encoder))
         model_info = {"job": job.name, "features": list(shown.features), "id_column": shown.id_column,
                       "label_column": shown.label_column, "latent": job.model.latent,
                       "reducer": manifest.versions.get("reducer")}
         first_rows = next(iter(table.chunks(ONNX_CHECK_ROWS)))[0]
-        files.write_synced(written["model_onnx"], lambda p: save_onnx(p, saved_encoder, first_rows, model_info))
-        files.write_synced(written["model_info"], lambda p: write_json(p, model_info))
+        write_model(written, saved_encoder, first_rows, model_info)
         files.write_synced(written["embedding"], lambda p: write_embedding(
             p, table.chunks(), encode, table.label_column is not None))
         seconds["save"] = time.time() - t

@@ -14,7 +14,7 @@ import socket
 import time
 from concurrent import futures
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 import numpy as np
 
@@ -133,23 +133,6 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
     sample_raw, sample_labels = table.take(sample)  # the rows drawn and measured
     storage.check_labels(job, dataset, sample_labels, table.label_column)  # before any training
 
-    t = time.time()
-    from reducer.engine import model as model_lib
-    from reducer.engine.tf_setup import configure
-
-    configure()
-    seconds["tensorflow_import"] = time.time() - t
-    job = dataclasses.replace(job, model=model_lib.resolve(job.model, table))
-
-    graph = None
-    if job.model.objective == "neighbors":  # the kNN graph first (engine/neighbor_train.py)
-        from reducer.engine import neighbor_train
-        from reducer.engine.neighbors import TableRows
-
-        graph = neighbor_train.graph_of(TableRows(table), job.model, seconds, seed=job.training.seed,
-                                        progress=Stage(job.name, "neighbour graph", "rows"))
-        log.info("[%s] neighbour graph: %s search, %s edges (%s), widest row %s", job.name,
-                 graph.method, f"{graph.edges:,}", storage.size_text(graph.nbytes), f"{int(graph.degree.max()):,}")
     warm_from = None
     if job.continuity.warm_start and continuity.SETTINGS_CHANGED in changed:
         # New settings are the user's word: train them as a first night would (the alignment
@@ -157,9 +140,11 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
         log.info("[%s] cold start: %s changed since the published run", job.name, continuity.SETTINGS_CHANGED)
     elif job.continuity.warm_start:
         warm_from = publish.published_version(destination.job_folder(job.name))
-    trained, reference = train_beside_reference(job, table, graph, table.normalised(sample_raw), sample_labels,
-                                                seconds, warm_from, storage.declared_label_type(job, dataset))
-    encoder, decoder, history = trained
+    fitted = fit(job, table, sample_raw, sample_labels, seconds, warm_from, storage.declared_label_type(job, dataset))
+    job, graph, reference = fitted.job, fitted.graph, fitted.reference
+    encoder, decoder, history = fitted.encoder, fitted.decoder, fitted.history
+    from reducer.engine import model as model_lib
+
     t = time.time()
     saved_encoder = model_lib.raw_row_encoder(encoder, table, name=f"{job.name}_encoder")
     coordinates = model_lib.apply(saved_encoder, sample_raw)
@@ -204,6 +189,47 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
     if missed:
         return Outcome(published.Status.REJECTED, manifest, missed)
     return Outcome(published.Status.OK, manifest)
+
+
+@dataclasses.dataclass
+class Fitted:
+    """What `fit` trained: the job with its model resolved against the table, the encoder over
+    normalised rows, the decoder, the training history, the kNN graph (neighbour objective) and
+    the quality metrics' map-independent half (a Future, or None when they are off)."""
+
+    job: Job
+    encoder: Any
+    decoder: Any
+    history: History
+    graph: Optional[Graph]
+    reference: Optional[futures.Future[Reference]]
+
+
+def fit(job: Job, table: Table, sample_raw: np.ndarray, sample_labels: Optional[np.ndarray],
+        seconds: Dict[str, float], warm_from: Optional[Path] = None, label_kind: Optional[str] = None) -> Fitted:
+    """The training step of a job, and of reducer.Map.fit (one mechanism): TensorFlow set up, the
+    model sized to the table, the kNN graph for the neighbour objective, then the model trained
+    beside the quality reference on the sample's rows (`sample_raw`, raw values)."""
+    t = time.time()
+    from reducer.engine import model as model_lib
+    from reducer.engine.tf_setup import configure
+
+    configure()
+    seconds["tensorflow_import"] = time.time() - t
+    job = dataclasses.replace(job, model=model_lib.resolve(job.model, table))
+    graph = None
+    if job.model.objective == "neighbors":  # the kNN graph first (engine/neighbor_train.py)
+        from reducer.engine import neighbor_train
+        from reducer.engine.neighbors import TableRows
+
+        graph = neighbor_train.graph_of(TableRows(table), job.model, seconds, seed=job.training.seed,
+                                        progress=Stage(job.name, "neighbour graph", "rows"))
+        log.info("[%s] neighbour graph: %s search, %s edges (%s), widest row %s", job.name,
+                 graph.method, f"{graph.edges:,}", storage.size_text(graph.nbytes), f"{int(graph.degree.max()):,}")
+    trained, reference = train_beside_reference(job, table, graph, table.normalised(sample_raw), sample_labels,
+                                                seconds, warm_from, label_kind)
+    encoder, decoder, history = trained
+    return Fitted(job, encoder, decoder, history, graph, reference)
 
 
 def check_map(coordinates: np.ndarray) -> None:
