@@ -125,7 +125,7 @@ class Map(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         with_label = y is not None and LABEL not in names
         job = self._job(names, with_label)
         dataset = self._dataset(frame, names, with_label)
-        job, table, _, _ = pipeline.load_table(job, dataset)
+        job, table, _, _, _ = pipeline.load_table(job, dataset)
         sample = published.sample_rows(table.rows)
         sample_raw, sample_labels = table.take(sample)
         seconds: Dict[str, float] = {}
