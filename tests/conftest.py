@@ -13,6 +13,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "Data"
 TEST_DATA = Path(__file__).resolve().parent / "data"
+pytest_plugins = ["reducer.testing"]  # the reducer_dataset fixture, as a plugin author would use it
+
 TEST_PLUGINS = Path(__file__).resolve().parent / "plugins"
 
 

@@ -25,3 +25,12 @@ def test_readme_plugin_example_runs_a_job(project):
     assert len(embedding) == 300 and set(embedding["label"]) == {"left", "right"}
     assert (project.models / "spirals.keras").is_file()
     assert Path(project.outputs / "spirals" / "manifest.json").is_file()
+
+
+def test_readme_plugin_test_runs_verbatim(project, tmp_path, monkeypatch):
+    (project.root / "plugins" / "spirals.py").write_text(readme_block("# plugins/spirals.py"))
+    monkeypatch.chdir(project.root)  # "run from the project folder"
+    namespace = {}
+    exec(readme_block("# tests/test_spirals.py"), namespace)
+    namespace["test_spirals"](tmp_path / "check")
+    assert (tmp_path / "check" / "outputs" / "spirals" / "manifest.json").is_file()
