@@ -207,12 +207,13 @@ def cmd_datasets(args: argparse.Namespace) -> Exit:
 def _job_paths(args: argparse.Namespace) -> list[str]:
     """The job files to read, or [] after a usage error is printed."""
     missing = missing_job_files(args.jobs)
-    if missing:
-        print(f"reducer: no such job file: {', '.join(missing)}; nothing was done", file=sys.stderr)
+    if missing:  # each as given, and where that is (cron's current folder is `/`)
+        named = ", ".join(f"{path} ({Path(path).absolute()})" for path in missing)
+        print(f"reducer: no such job file: {named}; nothing was done", file=sys.stderr)
         return []
     paths = expand_job_paths(args.jobs)
     if not paths:
-        print(f"reducer: no job files match {' '.join(args.jobs)}", file=sys.stderr)
+        print(f"reducer: no job files match {' '.join(args.jobs)} (in {Path.cwd()})", file=sys.stderr)
     return paths
 
 

@@ -81,5 +81,7 @@ def test_not_found_names_the_absolute_folder_it_looked_in(ran, tmp_path):
     assert elsewhere.stderr.strip() == f"reducer: no job 'zeta' in {tmp_path / 'out'}"
     never = run_cli("history", project.root / "jobs" / "broken.toml", cwd="/")  # a job file that does not parse
     assert never.returncode == 1 and "broken.toml" in never.stderr and "Traceback" not in never.stderr
+    typo = run_cli("run", "jobs/irs.toml", cwd=tmp_path)
+    assert typo.returncode == 2 and f"no such job file: jobs/irs.toml ({tmp_path / 'jobs' / 'irs.toml'})" in typo.stderr
     nothing = run_cli("report", cwd=tmp_path)
     assert nothing.returncode == 2 and nothing.stderr.strip() == f"reducer: no outputs folder {tmp_path / 'outputs'}"
