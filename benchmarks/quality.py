@@ -346,7 +346,7 @@ def compare_table(name, args, folder, rows_out, notes):
         raise SystemExit(f"{files[args.seeds[0]][0]} names an objective: not reducer's default")
     sized, table, _, _, _ = load_table(job, dataset, source)
     kind = storage.declared_label_type(job, dataset)
-    reference = quality.Reference(table.x, table.labels, sized.model.latent, kind=kind)
+    reference = quality.Reference(table.normalised_rows(), table.labels(), sized.model.latent, kind=kind)
     chosen = ", ".join(f"{key.split('.')[1]} = {sized.setting(key)}"
                        for key in sized.chosen_by_reducer if key != "training.epochs" or not args.epochs)
     normalize = job.dataset_options.get("normalize", dataset.normalize)
@@ -378,7 +378,7 @@ def compare_table(name, args, folder, rows_out, notes):
             add(f"reducer seed ({label})", seed,
                 sum(v for k, v in manifest["seconds"].items() if k in TRAIN_STAGES), None,
                 score(reference, coordinates))
-    x, dims = table.x, sized.model.latent
+    x, dims = table.normalised_rows(), sized.model.latent
     if not args.skip_others:
         umap = load_umap()
         if umap is None:
@@ -639,7 +639,7 @@ def main(argv=None):
             seed_file, neighbour_file = DATASETS[name]
             job, dataset, source = ready_job(neighbour_file)
             table = load_table(job, dataset, source)[1]
-            x, labels, dims = table.x, table.labels, job.model.latent
+            x, labels, dims = table.normalised_rows(), table.labels(), job.model.latent
             # The metrics every manifest records, on the same fixed-seed sample (all rows here).
             reference = quality.Reference(x, labels, dims)
 
