@@ -372,7 +372,7 @@ def _resolve_paths(job_path, options, folder):
     return resolved
 
 
-def check_options(job, dataset):
+def check_options(job: "Job", dataset: Any) -> dict[str, Any]:
     """Check the job's [dataset] options against what the dataset accepts: every key, type and
     value `reducer run` would refuse, before anything is read or trained. Returns the options
     with the dataset's declared defaults filled in (datasets/options.py)."""
@@ -414,7 +414,7 @@ def check_options(job, dataset):
     return filled
 
 
-def job_for_dataset(job, dataset):
+def job_for_dataset(job: "Job", dataset: Any) -> "Job":
     """The job checked against its dataset (check_options), with the normalisation its
     objective takes from it (Job.for_dataset): what `reducer check`, `reducer run` and a worker
     process all run before anything is read."""

@@ -10,6 +10,7 @@ a real Ctrl-C still ends the run.
 import contextlib
 import io
 import logging
+import re
 import signal
 import threading
 import traceback
@@ -93,13 +94,24 @@ def sigint_watch() -> Iterator[Watch]:
         signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
 
 
+# The private package drop-ins are imported under (registry.DROPIN_PACKAGE and its folders'
+# packages): a plugin author never named it, so no message shows it.
+PRIVATE_NAMES = re.compile(r"reducer\._dropins\.f_[0-9a-f]+\.")
+
+
+def exception_text(exc: BaseException) -> str:
+    """'Kind: message' on one line, without the private module names drop-ins are imported under."""
+    return PRIVATE_NAMES.sub("", re.sub(r"\s*\n\s*", "; ", f"{type(exc).__name__}: {exc}".strip()))
+
+
 def failure(dataset: Dataset, source: Source, doing: str, exc: BaseException) -> PluginError:
     """The one line for a plugin's bug: dataset, plugin file, what it failed to do, where, what."""
-    kind = type(exc).__name__
+    text = exception_text(exc)
     if isinstance(exc, KeyboardInterrupt):
-        kind += " (raised by the plugin's code: no Ctrl-C came)"
+        kind = type(exc).__name__
+        text = text.replace(kind, kind + " (raised by the plugin's code: no Ctrl-C came)", 1)
     return PluginError(f"dataset {dataset.name!r}{f' (plugin {source})' if source else ''} failed to "
-                       f"{doing}{_raised_at(exc, source)}: {kind}: {exc}")
+                       f"{doing}{_raised_at(exc, source)}: {text}")
 
 
 def _raised_at(exc: BaseException, source: Source) -> str:

@@ -19,7 +19,6 @@ import importlib.util
 import math
 import numbers
 import os
-import re
 import sys
 import types
 from collections.abc import Mapping
@@ -144,12 +143,6 @@ def dropins(folder: Path) -> List[Path]:
     return sorted(found, key=lambda path: path.name)
 
 
-def _problem_text(exc: BaseException) -> str:
-    """An exception as one line, without the private module names drop-ins are imported under."""
-    text = re.sub(r"\s*\n\s*", "; ", f"{type(exc).__name__}: {exc}".strip())
-    return re.sub(re.escape(DROPIN_PACKAGE) + r"\.f_[0-9a-f]+\.", "", text)
-
-
 def _load_modules(dirs: Iterable[Path], problems: List[str]) -> List[Tuple[types.ModuleType, str, str]]:
     """(module, source, kind) for the built-ins, every drop-in and entry point that imports cleanly."""
     loaded = []
@@ -166,7 +159,7 @@ def _load_modules(dirs: Iterable[Path], problems: List[str]) -> List[Tuple[types
                 with calls.plugin_output(f"plugin {path.name}"):
                     loaded.append((_import_dropin(path), str(path), DROPIN))
             except (Exception, SystemExit) as exc:  # a plugin's bug must not stop the others
-                problems.append(f"plugin {path} failed to import: {_problem_text(exc)}")
+                problems.append(f"plugin {path} failed to import: {calls.exception_text(exc)}")
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = entry_point.dist
         source = f"package {dist.name} {dist.version}" if dist else f"entry point {entry_point.value}"
@@ -174,7 +167,7 @@ def _load_modules(dirs: Iterable[Path], problems: List[str]) -> List[Tuple[types
             with calls.plugin_output(f"plugin {source}"):
                 loaded.append((entry_point.load(), source, PACKAGE))
         except (Exception, SystemExit) as exc:
-            problems.append(f"plugin {source} ({entry_point.value}) failed to import: {_problem_text(exc)}")
+            problems.append(f"plugin {source} ({entry_point.value}) failed to import: {calls.exception_text(exc)}")
     return loaded
 
 
@@ -200,7 +193,7 @@ def load_registry(extra_dirs: Iterable[Any] = (), project_root: Optional[Path] =
         try:
             manager.register(module, name=source)
         except Exception as exc:  # e.g. a hook taking an argument reducer does not pass
-            registry.broken.append(f"plugin {source} is not a valid reducer plugin: {_problem_text(exc)}")
+            registry.broken.append(f"plugin {source} is not a valid reducer plugin: {calls.exception_text(exc)}")
             if manager.has_plugin(source):
                 manager.unregister(name=source)
             continue
@@ -224,7 +217,7 @@ def load_registry(extra_dirs: Iterable[Any] = (), project_root: Optional[Path] =
         except (Exception, SystemExit) as exc:
             kept = f" (the {len(found)} dataset(s) it registered before are kept)" if found else ""
             registry.broken.append(f"plugin {source} failed in register_datasets{_raised_in(exc, source)}: "
-                                   f"{_problem_text(exc)}{kept}")
+                                   f"{calls.exception_text(exc)}{kept}")
         for dataset in found:
             problem = malformed(dataset)
             if problem:
@@ -248,15 +241,15 @@ def _raised_in(exc: BaseException, source: str) -> str:
 # ---------------------------------------------------------------- checking a Dataset
 
 
-def _column_name(value):
+def _column_name(value: Any) -> bool:
     return isinstance(value, (str, int)) and not isinstance(value, bool)  # as the frame has them: text, or 0, 1...
 
 
-def _number(value):
+def _number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _affine_part(value):
+def _affine_part(value: Any) -> Optional[Tuple[float, ...]]:
     """One number or a list of numbers as a tuple of floats, or None when it is neither."""
     if _number(value):
         return (float(value),)
@@ -266,7 +259,7 @@ def _affine_part(value):
     return tuple(float(v) for v in parts) if parts and all(_number(v) for v in parts) else None
 
 
-def per_feature_width(normalize):
+def per_feature_width(normalize: Any) -> Optional[int]:
     """How many features a fixed (offset, scale) with per-feature lists is for; None when it has
     none (a method name, or two numbers, which suit any width)."""
     if not isinstance(normalize, (tuple, list)) or len(normalize) != 2:
@@ -276,7 +269,7 @@ def per_feature_width(normalize):
     return widths[0] if widths else None
 
 
-def _normalize_problem(dataset):
+def _normalize_problem(dataset: Dataset) -> Optional[str]:
     normalize = dataset.normalize
     if isinstance(normalize, str):
         return None if normalize in NORMALIZE_METHODS else (
@@ -293,16 +286,17 @@ def _normalize_problem(dataset):
     if len(set(lists)) > 1:
         return (f"normalize=(offset, scale): offset has {lists[0]} numbers and scale {lists[1]}; expected one "
                 f"per feature")
-    if lists and dataset.features is None:
+    features = dataset.features
+    if lists and features is None:
         return (f"normalize=(offset, scale) gives one number per feature ({lists[0]}), so features must name "
                 f"those {lists[0]} columns in order")
-    if lists and len(dataset.features) != lists[0]:
+    if lists and features is not None and len(features) != lists[0]:
         return (f"normalize=(offset, scale) gives {lists[0]} numbers per feature, but features names "
-                f"{len(dataset.features)} columns; expected one number per feature")
+                f"{len(features)} columns; expected one number per feature")
     return None
 
 
-def malformed(dataset):
+def malformed(dataset: Dataset) -> Optional[str]:
     """What is wrong with a registered `Dataset`, in one line, or None when it keeps the contract
     (reducer/datasets/dataset.py)."""
     if not isinstance(dataset.name, str) or not dataset.name.strip():
@@ -356,7 +350,7 @@ def _add(registry: Registry, entry: Registered) -> None:
     registry.datasets[name] = entry
 
 
-def _same_file(first, second):
+def _same_file(first: str, second: str) -> bool:
     try:
         return Path(first).read_bytes() == Path(second).read_bytes()
     except OSError:  # "package NAME VERSION" sources are not files

@@ -159,6 +159,11 @@ def check_jobs(job_paths: Sequence[Any], plugin_dirs: Sequence[Any] = (), data: 
             except ReducerError as exc:
                 results.append(JobResult(job.name, "invalid", reason=one_line(exc)))
                 continue
+            except Exception as exc:  # a bug: its traceback in the log, the other jobs still checked
+                log.error("[%s] internal error checking the rows:\n%s", job.name, traceback.format_exc().rstrip())
+                results.append(JobResult(job.name, "invalid", reason=one_line(
+                    f"internal error: {type(exc).__name__}: {exc}")))
+                continue
             note += f"; {rows} rows x {columns} columns read and checked; the run will make {doing}"
         else:
             try:  # the header's columns, as run would find them (the rows are --data's)

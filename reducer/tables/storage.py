@@ -135,7 +135,12 @@ class Reader:
         if self.depth == 0:
             opened = calls.enter(self.dataset, self.manager, self.source)
             try:
-                self.layout = blocks.layout_of(opened, self.where)
+                try:
+                    self.layout = blocks.layout_of(opened, self.where)
+                except ReducerError:
+                    raise
+                except Exception as exc:  # a property of the plugin's reader that raised
+                    raise calls.failure(self.dataset, self.source, "open its rows", exc) from exc
             except BaseException:
                 self.manager.__exit__(*sys.exc_info())
                 raise
