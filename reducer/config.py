@@ -301,15 +301,15 @@ def read_job(path):
             raise unknown_key(path, key, TOP_KEYS)
     name = raw.get("name", path.stem)
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise JobError(f"{path}: name must be letters, digits, '_', '-' or '.', starting with a "
-                       f"letter or digit, got {name!r}")
+        raise JobError(path=path, key="name", reason=f"must be letters, digits, '_', '-' or '.', starting with a "
+                                                     f"letter or digit, got {name!r}")
     if len(name) > MAX_NAME_LENGTH:
         origin = "name" if "name" in raw else "name (the job file's name, by default)"
-        raise JobError(f"{path}: {origin} is {len(name)} characters long; at most {MAX_NAME_LENGTH}, as it "
-                       f"names files and folders, got {name[:40]!r}...")
+        raise JobError(path=path, key=origin, reason=f"is {len(name)} characters long; at most {MAX_NAME_LENGTH}, "
+                                                     f"as it names files and folders, got {name[:40]!r}...")
     dataset = raw.get("dataset")
     if not isinstance(dataset, dict) or "name" not in dataset:
-        raise JobError(f"{path}: missing [dataset] table with a name = \"...\" key")
+        raise JobError(path=path, reason="missing [dataset] table with a name = \"...\" key")
     dataset = dict(dataset)
     dataset_name = dataset.pop("name")
     _check_value(path, "dataset.name", dataset_name, (str,))
@@ -338,8 +338,8 @@ def job_from_tables(path: Path, name: str, dataset_name: str, dataset_options: d
         for section, table in (("model", model_table), ("training", training_table)):
             for key in NEIGHBORS_ONLY[section]:
                 if key in table:
-                    raise JobError(f"{path}: {section}.{key} applies only with "
-                                   f"[model] objective = \"neighbors\"")
+                    raise JobError(path=path, key=f"{section}.{key}",
+                                   reason="applies only with [model] objective = \"neighbors\"")
     if "hidden" in model_table:
         model_table = {**model_table, "hidden": tuple(model_table["hidden"])}
     for key in ("min_dist", "reconstruction_weight"):
@@ -365,7 +365,7 @@ def _resolve_paths(job_path, options, folder):
                 expanded = Path(value).expanduser()
             except RuntimeError:  # "~someone/..." for a user this machine does not have
                 user = value[1:].split("/", 1)[0]
-                raise JobError(f"{job_path}: dataset.{key}: cannot expand {value!r}: "
+                raise JobError(path=job_path, reason=f"dataset.{key}: cannot expand {value!r}: "
                                + (f"there is no user {user!r}" if user else "no home folder is known")) from None
             value = str(real_path(folder / expanded))
         resolved[key] = value
@@ -397,7 +397,7 @@ def check_options(job: "Job", dataset: Any) -> dict[str, Any]:
             # lock, and a device such as /dev/zero never ends. A folder is fine (a plugin may read one).
             problem = input_problem(value, folders=True)
             if problem:
-                raise JobError(f"{job.path}: dataset.{key}: {problem}")
+                raise JobError(path=job.path, reason=f"dataset.{key}: {problem}")
     if dataset.validate is not None:
         from reducer.datasets.calls import plugin_output, sigint_watch
 
@@ -405,7 +405,7 @@ def check_options(job: "Job", dataset: Any) -> dict[str, Any]:
             with sigint_watch() as watch, plugin_output(f"dataset {dataset.name!r}"):
                 dataset.validate(dict(filled))
         except ReducerError as exc:
-            raise JobError(f"{job.path}: {exc}") from None
+            raise JobError(**exc.within(path=job.path).fields()) from None
         except (Exception, SystemExit, KeyboardInterrupt) as exc:  # a plugin's bug: name it, as for load()
             if isinstance(exc, KeyboardInterrupt) and watch.ctrl_c:
                 raise

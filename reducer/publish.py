@@ -227,8 +227,8 @@ def publish_job(job, destination, table, encode, shown, saved_encoder, manifest,
             files.rename_all(staged[:len(MODEL_FILES)])
         except OutputError as exc:  # published; the next run's recover() mends Models/
             files.discard(staged)
-            raise OutputError(f"{exc}; the outputs were published, and the next run puts the model "
-                              f"back in place") from None
+            raise exc.replaced(reason=f"{exc.reason}; the outputs were published, and the next run puts the "
+                                      f"model back in place") from None
         _step("models renamed")
         files.rename_all(staged[len(MODEL_FILES):])
         _step("history renamed")
