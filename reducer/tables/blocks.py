@@ -71,6 +71,11 @@ def _width(array: np.ndarray, layout: Layout, where: str) -> np.ndarray:
 
 
 def _cells(array: np.ndarray, layout: Layout, where: str, first: int) -> None:
+    if not array.size:
+        return
+    low, high = float(array.min()), float(array.max())  # NaN and infinities reach these: one quick pass
+    if -FLOAT32_MAX <= low and high <= FLOAT32_MAX:
+        return
     bad = ~np.isfinite(array)
     if not bad.any():
         big = np.abs(array) > FLOAT32_MAX
