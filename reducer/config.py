@@ -384,6 +384,7 @@ def check_options(job: "Job", dataset: Any) -> dict[str, Any]:
             raise unknown_key(job.path, key, ["name", *accepted],
                               f" in [dataset] for dataset {dataset.name!r}{hint}")
     filled = dataset_options.checked(job.path, dataset, job.dataset_options)
+    _check_keep(job.path, job.dataset_options.get("keep"))
     fixed_width = per_feature_width(dataset.normalize)
     features = job.dataset_options.get("features")
     if fixed_width is not None and features is not None and "normalize" not in job.dataset_options \
@@ -412,6 +413,25 @@ def check_options(job: "Job", dataset: Any) -> dict[str, Any]:
             raise PluginError(f"{job.path}: dataset {dataset.name!r} failed to validate its options: "
                               f"{type(exc).__name__}: {exc}") from None
     return filled
+
+
+# embedding.csv's own columns: a kept column may not take one of these names.
+EMBEDDING_COLUMNS = re.compile(r"^(id|label|component_\d+)$")
+
+
+def _check_keep(path: Path, keep: Optional[list]) -> None:
+    """[dataset] keep: a list of distinct column names, none of them one of embedding.csv's own."""
+    if keep is None:
+        return
+    if not all(isinstance(name, str) and name.strip() for name in keep):
+        raise JobError(f"{path}: dataset.keep must be a list of column names (strings), got {keep!r}")
+    twice = sorted({name for name in keep if keep.count(name) > 1})
+    if twice:
+        raise JobError(f"{path}: dataset.keep names {', '.join(map(repr, twice))} more than once")
+    clash = [name for name in keep if EMBEDDING_COLUMNS.match(name)]
+    if clash:
+        raise JobError(f"{path}: dataset.keep names {clash[0]!r}, a column embedding.csv has already (id, label, "
+                       f"component_1...); expected the names of other columns")
 
 
 def job_for_dataset(job: "Job", dataset: Any) -> "Job":

@@ -155,7 +155,7 @@ def _check_replaceable(path):
 
 
 def publish_job(job, destination, table, encode, shown, saved_encoder, manifest, seconds, started,
-                decoder=None, rejected=None):
+                decoder=None, rejected=None, kept=None):
     """Write one job's files into a new version folder, then switch them in all at once.
 
     table: the job's table (its `chunks()` feed embedding.csv); encode(raw) -> coordinates.
@@ -185,7 +185,7 @@ def publish_job(job, destination, table, encode, shown, saved_encoder, manifest,
         first_rows = next(iter(table.chunks(ONNX_CHECK_ROWS)))[0]
         write_model(written, saved_encoder, first_rows, model_info)
         files.write_synced(written["embedding"], lambda p: write_embedding(
-            p, table.chunks(), encode, table.label_column is not None))
+            p, table.chunks(), encode, table.label_column is not None, kept))
         seconds["save"] = time.time() - t
         t = time.time()
         files.write_synced(written["plot"], lambda p: write_plot(p, job.name, shown, table.rows, manifest))

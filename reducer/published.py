@@ -472,10 +472,13 @@ class Embedding:
     labels: Optional[np.ndarray]
     coordinates: np.ndarray
     rows: int
+    # [dataset] keep: column -> its values as text, in the file's order (after label, before the components)
+    kept: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def write_embedding(path: Path | str, chunks: Iterable[tuple[Any, Any, Any]],
-                    encode: Callable[[Any], Any], with_labels: bool) -> None:
+                    encode: Callable[[Any], Any], with_labels: bool,
+                    kept: Optional[dict[str, np.ndarray]] = None) -> None:
     """embedding.csv: id, label (when there is one), component_1..k; plain floats, '\\n' ends.
 
     chunks: (raw rows, ids, labels) pieces in order (a table's `chunks()`); encode(raw) gives
@@ -484,7 +487,7 @@ def write_embedding(path: Path | str, chunks: Iterable[tuple[Any, Any, Any]],
     import pandas as pd
 
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        first = True
+        first, done = True, 0
         for raw, ids, labels in chunks:
             coordinates = np.asarray(encode(raw))
             if not np.all(np.isfinite(coordinates)):
@@ -492,6 +495,9 @@ def write_embedding(path: Path | str, chunks: Iterable[tuple[Any, Any, Any]],
             columns = {"id": ids}
             if with_labels:
                 columns["label"] = labels
+            for name, values in (kept or {}).items():  # verbatim, one per row in the table's order
+                columns[name] = values[done:done + len(raw)]
+            done += len(raw)
             for k in range(coordinates.shape[1]):
                 columns[f"component_{k + 1}"] = coordinates[:, k].astype(np.float64)
             # %.9g round-trips float32 exactly, so the CSV holds the encoder's numbers, not rounded ones.
@@ -508,8 +514,11 @@ def read_embedding(path: Path | str, limit: Optional[int] = None) -> Embedding:
     import pandas as pd
 
     path = Path(path)
-    exact: dict[str, Any] = dict(dtype={"id": str, "label": str}, keep_default_na=False)
     try:
+        header = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        # Every column but the coordinates is text, as written (ids, labels and kept columns verbatim).
+        exact: dict[str, Any] = dict(dtype={c: str for c in header if not c.startswith("component_")},
+                                     keep_default_na=False)
         if limit is None:
             frame = pd.read_csv(path, **exact)
             rows = len(frame)
@@ -536,4 +545,6 @@ def read_embedding(path: Path | str, limit: Optional[int] = None) -> Embedding:
     except ValueError:
         raise PublishedRecordError(path=path, reason="a coordinate that is not a number") from None
     labels = frame["label"].to_numpy(dtype=object) if "label" in frame.columns else None
-    return Embedding(frame["id"].to_numpy(dtype=object), labels, coordinates, rows)
+    kept = {str(c): frame[c].to_numpy(dtype=object) for c in frame.columns
+            if c not in ("id", "label") and not str(c).startswith("component_")}
+    return Embedding(frame["id"].to_numpy(dtype=object), labels, coordinates, rows, kept)

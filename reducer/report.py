@@ -40,7 +40,7 @@ MAP_PAGE = "map.html"
 MAX_POINTS = published.SAMPLE_ROWS  # drawn on a map page; beyond, the fixed-seed sample plot.png draws
 MAX_CLASSES = 20  # up to this many label values get a legend entry each; a numeric label beyond is a colour ramp
 HISTORY_NIGHTS = 30  # attempts drawn in each history chart
-MAP_FORMAT = "1"  # bumped when a map page's layout changes, so pages from older reducers are rewritten
+MAP_FORMAT = "2"  # bumped when a map page's layout changes, so pages from older reducers are rewritten
 NOT_PUBLISHING = ("failed", "rejected")
 UNREADABLE = "unreadable"  # the state of a job whose published records cannot be read
 
@@ -249,6 +249,7 @@ def map_data(name: str, manifest: Manifest, embedding: Embedding) -> dict[str, A
         "idName": dataset.id_column or "row",
         "labelName": dataset.label_column or "label",
         "labels": None,
+        "kept": {name: [str(v) for v in values] for name, values in embedding.kept.items()},
         "groups": groups,
         # A canvas dot of 1-2 pixels needs more ink than plot.png's marker to be seen at all.
         "alpha": round(max(alpha, 0.3), 3), "radius": round(max(1.2, math.sqrt(size) * 0.75), 2),

@@ -218,6 +218,7 @@ MAP_SCRIPT = r"""
     if (!hit) { tooltip.hidden = true; return; }
     var i = hit.index, lines = [data.idName + ": " + data.ids[i]];
     if (data.labels) lines.push(data.labelName + ": " + data.labels.names[data.labels.codes[i]]);
+    Object.keys(data.kept || {}).forEach(function (name) { lines.push(name + ": " + data.kept[name][i]); });
     lines.push(shown.map(function (c) { return "component " + (c + 1) + ": " + data.components[c][i]; }).join(", "));
     if (hit.others) lines.push("and " + hit.others + " more point(s) at this spot");
     tooltip.textContent = lines.join("\n");

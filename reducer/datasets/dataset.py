@@ -39,6 +39,7 @@ COMMON_OPTIONS: Mapping[str, Option] = {
     "features": Option(list, description="the numeric columns to reduce (default: the dataset's, else all)"),
     "normalize": Option(str, choices=NORMALIZE_METHODS, description="how columns are scaled before training"),
     "label_type": Option(str, choices=("class", "value"), description="whether labels are classes or values"),
+    "keep": Option(list, description="columns carried verbatim into embedding.csv after label, shown on the map"),
 }
 # Options every dataset with `read_blocks` accepts: where its table lives, and the block size.
 BLOCK_OPTIONS: Mapping[str, Option] = {

@@ -109,6 +109,7 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
     started, started_at = time.time(), publish.utc_now()
     seconds = {}
     job, table, place, input_file, fallback = load_table(job, dataset, source, destination)
+    kept = storage.kept_columns(job, dataset, source, table)  # before training: a missing column ends it now
     seconds["load"] = time.time() - started
     log.info("[%s] %d rows x %d columns from dataset %r, held %s (%s)", job.name, table.rows,
              len(table.features), dataset.name, table.where, place.reason)
@@ -185,7 +186,8 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
                           id_column=table.id_column, label_column=table.label_column)
     missed = gate.misses(job.quality, quality, drift)
     publish.publish_job(job, destination, table, lambda raw: model_lib.apply(saved_encoder, raw), shown,
-                        saved_encoder, manifest, seconds, started, decoder=decoder, rejected=missed)
+                        saved_encoder, manifest, seconds, started, decoder=decoder, rejected=missed,
+                        kept=kept)
     if missed:
         return Outcome(published.Status.REJECTED, manifest, missed)
     return Outcome(published.Status.OK, manifest)

@@ -260,7 +260,9 @@ def check_header(job: Job, dataset: Dataset,
     if dataset.read_blocks is None:
         return None
     with calls.reading(dataset, source), Reader(job, dataset, source, HEADER_ROWS) as reader:
-        return tuple(reader.features), reader.label_column, reader.id_column
+        found = tuple(reader.features), reader.label_column, reader.id_column
+    kept_columns(job, dataset, source, header_only=True)  # the kept columns are there
+    return found
 
 
 def validate(job: Job, dataset: Dataset, source: calls.Source) -> Tuple[int, int, str]:
@@ -290,7 +292,50 @@ def validate(job: Job, dataset: Dataset, source: calls.Source) -> Tuple[int, int
                 rows, columns = builder.rows, len(layout.features)
         # What run would refuse, or do instead, once the rows are counted.
         sized, fallback, need = sized_job(job, rows, columns, in_memory=place.in_memory)
+        kept_columns(job, dataset, source)
         return rows, columns, what_it_will_do(sized, need, fallback, place.in_memory)
+
+
+def kept_columns(job: Job, dataset: Dataset, source: calls.Source, table: Optional[tables.Table] = None,
+                 header_only: bool = False) -> Dict[str, np.ndarray]:
+    """[dataset] keep: {column: its values as text, one per row in the table's order}, read
+    through the dataset's own reader, so every dataset has them (the contract provides them, no
+    plugin does anything): a dataset with read_blocks is read once more per kept column, with
+    that column as its label (so a kept column needs a value in every row, as a label does);
+    any other dataset's load() gives its DataFrame once more. A column the input lacks: the
+    reader's DataError naming it. `header_only` (reducer check): the first block is read, to
+    find the columns, and {} returned."""
+    keep = job.dataset_options.get("keep") or []
+    if not keep:
+        return {}
+    kept: Dict[str, np.ndarray] = {}
+    with naming(job):
+        if dataset.read_blocks is None:
+            frame = load_rows(job, dataset, source)
+            for name in keep:
+                try:
+                    column = checks.find_column(frame.columns, name, "kept")
+                except DataError as exc:
+                    raise DataError(f"{tables.origin_of(frame, dataset.name)}: dataset.keep: {exc}") from None
+                kept[name] = np.array([str(v) for v in frame[column].to_numpy()], dtype=object)
+            return {} if header_only else kept
+        for name in keep:
+            options = {**job.dataset_options, "label": name, "id": None}
+            if table is not None:  # one feature parsed beside the kept column: the least work
+                options["features"] = [table.features[0]]
+            reading = dataclasses.replace(job, dataset_options=options)
+            parts = []
+            with calls.reading(dataset, source), \
+                    Reader(reading, dataset, source, HEADER_ROWS if header_only else chunk_rows(job)) as reader:
+                for _, _, labels in reader:
+                    parts.append(np.array([str(v) for v in labels], dtype=object))
+                    if header_only:
+                        break
+            kept[name] = np.concatenate(parts) if parts else np.array([], dtype=object)
+            if table is not None and len(kept[name]) != table.rows:  # a reader that changed between passes
+                raise DataError(f"dataset.keep: column {name!r} read {len(kept[name]):,} rows, the table "
+                                f"{table.rows:,}; expected the same rows")
+    return {} if header_only else kept
 
 
 def declared_label_type(job: Job, dataset: Dataset) -> Optional[str]:

@@ -1,0 +1,93 @@
+"""[dataset] keep: columns carried verbatim into embedding.csv after label, for every dataset."""
+
+import pandas as pd
+
+from reducer import read_embedding
+
+QUICK = """
+[model]
+objective = "reconstruction"
+[training]
+epochs = 3
+batch_size = 32
+[quality]
+enabled = false
+"""
+
+
+def flowers(project):
+    """iris with an id, a name (text, with a comma and quotes) and a numeric code per row."""
+    frame = pd.read_csv(project.copy_data("iris.csv"))
+    frame.insert(0, "flower", [f"F{k:04d}" for k in range(len(frame))])
+    frame["name"] = [f'flower "{k}", of {s}' for k, s in zip(range(len(frame)), frame["species"])]
+    frame["garden"] = ["north" if k % 3 else "south" for k in range(len(frame))]
+    path = project.root / "Data" / "flowers.csv"
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def test_csv_job_keeps_columns_after_label(project):
+    frame = flowers(project)
+    project.job("flowers", """
+        [dataset]
+        name = "csv"
+        path = "../Data/flowers.csv"
+        id = "flower"
+        label = "species"
+        features = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+        keep = ["name", "garden"]
+        """ + QUICK)
+    checked = project.run("check", "jobs/flowers.toml")
+    assert checked.returncode == 0, checked.stderr
+    result = project.run("run", "jobs/flowers.toml")
+    assert result.returncode == 0, result.stderr
+    written = pd.read_csv(project.outputs / "flowers" / "embedding.csv", dtype=str, keep_default_na=False)
+    assert list(written.columns) == ["id", "label", "name", "garden", "component_1", "component_2"]
+    assert list(written["id"]) == list(frame["flower"]) and list(written["name"]) == list(frame["name"])
+    assert list(written["garden"]) == list(frame["garden"])
+    embedding = read_embedding(project.outputs / "flowers" / "embedding.csv")
+    assert list(embedding.kept) == ["name", "garden"] and embedding.kept["name"][1] == 'flower "1", of setosa'
+    page = (project.outputs / "flowers" / "map.html").read_text()
+    assert "garden" in page and "F0007" in page
+
+
+def test_plugin_dataset_keeps_columns(project):
+    """The iris plugin loads a DataFrame (no read_blocks): keep works there too, with no plugin change."""
+    project.copy_data("iris.csv")
+    project.job("iris", """
+        [dataset]
+        name = "iris"
+        path = "../Data/iris.csv"
+        keep = ["sepal_length"]
+        """ + QUICK)
+    result = project.run("run", "jobs/iris.toml")
+    assert result.returncode == 0, result.stderr
+    written = pd.read_csv(project.outputs / "iris" / "embedding.csv", dtype=str)
+    assert list(written.columns) == ["id", "label", "sepal_length", "component_1", "component_2"]
+    source = pd.read_csv(project.root / "Data" / "iris.csv", dtype=str)
+    assert list(written["sepal_length"]) == list(source["sepal_length"])
+
+
+def test_keep_refusals_are_one_line_and_publish_nothing(project):
+    flowers(project)
+    cases = {
+        "missing": ('keep = ["nickname"]', "nickname"),
+        "clash": ('keep = ["component_1"]', "dataset.keep names 'component_1', a column embedding.csv has"),
+        "label": ('keep = ["label"]', "dataset.keep names 'label'"),
+        "twice": ('keep = ["name", "name"]', "dataset.keep names 'name' more than once"),
+        "type": ("keep = [1]", "dataset.keep must be a list of column names"),
+    }
+    for name, (line, expected) in cases.items():
+        project.job(name, f"""
+            [dataset]
+            name = "csv"
+            path = "../Data/flowers.csv"
+            label = "species"
+            {line}
+            """ + QUICK)
+        for command in ("check", "run"):
+            result = project.run(command, f"jobs/{name}.toml")
+            assert result.returncode != 0, (name, command)
+            assert expected in result.stdout + result.stderr, (name, command, result.stdout, result.stderr)
+            assert "Traceback" not in result.stderr
+        assert not (project.outputs / name / "embedding.csv").exists()
