@@ -25,13 +25,17 @@ Example, runnable verbatim as `plugins/squares.py`::
             options={"rows": reducer.Option(int, default=50, min=2, description="how many rows")}))
 """
 
+from typing import Callable
+
 import pluggy
+
+from reducer.datasets.dataset import Dataset
 
 hookspec = pluggy.HookspecMarker("reducer")
 
 
 @hookspec
-def register_datasets(register):
+def register_datasets(register: Callable[[Dataset], None]) -> None:
     """Register datasets by calling ``register(reducer.Dataset(...))`` once per dataset.
 
     ``register`` is a callback owned by reducer: it records which plugin gave which dataset,

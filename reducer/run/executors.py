@@ -24,8 +24,10 @@ import time
 import uuid
 from multiprocessing import connection
 from pathlib import Path
+from types import FrameType
+from typing import Any, Dict, List, Optional, Sequence, TextIO, Union
 
-from reducer.config import job_for_dataset, read_job
+from reducer.config import Job, job_for_dataset, read_job
 from reducer.datasets.registry import DROPIN_PACKAGE, load_registry
 from reducer.engine import xla_cache
 from reducer.errors import ReducerError, SchedulerError
@@ -48,14 +50,14 @@ DASK_RETRIES = 0
 _ONE_JOB_AT_A_TIME = threading.Lock()
 
 
-def available_cores():
+def available_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
 
 
-def threads_per_worker(workers):
+def threads_per_worker(workers: int) -> int:
     """TensorFlow threads for each of `workers` processes running at once: the cores, split."""
     return max(1, available_cores() // max(1, workers))
 
@@ -63,7 +65,9 @@ def threads_per_worker(workers):
 # ---------------------------------------------------------------- the worker's side
 
 
-def run_job_file(job_path, plugin_folders, outputs_root, models_root, threads=None, quiet=False, force=False):
+def run_job_file(job_path: Union[str, Path], plugin_folders: Sequence[str], outputs_root: Union[str, Path],
+                 models_root: Union[str, Path], threads: Optional[int] = None, quiet: bool = False,
+                 force: bool = False) -> Dict[str, Any]:
     """Run the job in `job_path` and publish its outputs; return a `JobResult` as a plain dict.
 
     Self-contained, so that it can run in a fresh process or on a Dask worker: it reads the job
@@ -96,7 +100,7 @@ def run_job_file(job_path, plugin_folders, outputs_root, models_root, threads=No
         return dataclasses.asdict(run_one(job, dataset, source, destination, force))
 
 
-def _setup_logging(quiet):
+def _setup_logging(quiet: bool) -> None:
     if not log.handlers:
         setup_logging(quiet)
 
@@ -105,17 +109,17 @@ class _NotATerminal:
     """stderr for a worker process: live progress lines redrawn by several processes at once
     would garble the terminal, so workers write the plain log lines only."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
-    def isatty(self):
+    def isatty(self) -> bool:
         return False
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
 
-def _die_with_parent():
+def _die_with_parent() -> None:
     """Ask Linux to SIGTERM this process when the parent dies (even by SIGKILL): a worker must
     not go on publishing after the run that holds the lock is gone."""
     parent = os.getppid()
@@ -127,12 +131,12 @@ def _die_with_parent():
         os._exit(143)
 
 
-def _on_sigterm(signum, frame):
+def _on_sigterm(signum: int, frame: Optional[FrameType]) -> None:
     raise SystemExit(143)  # unwinds, so staged temporaries are removed as on Ctrl-C
 
 
-def _worker_main(send, job_path, plugin_folders, outputs_root, models_root, threads, quiet, compile_cache=False,
-                 force=False):
+def _worker_main(send: Any, job_path: str, plugin_folders: Sequence[str], outputs_root: str, models_root: str,
+                 threads: int, quiet: bool, compile_cache: bool = False, force: bool = False) -> None:
     """Entry point of one local worker process: run one job, send its result, exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -147,7 +151,8 @@ def _worker_main(send, job_path, plugin_folders, outputs_root, models_root, thre
 # ---------------------------------------------------------------- the parent's side
 
 
-def run_parallel(the_plan, destination, workers=1, client=None, compile_cache=False, force=False):
+def run_parallel(the_plan: Any, destination: Destination, workers: int = 1, client: Any = None,
+                 compile_cache: bool = False, force: bool = False) -> List[JobResult]:
     """Run the plan's ready jobs in worker processes, or on Dask when `client` is given.
 
     Call with the outputs folder's lock held. Returns JobResults in job order.
@@ -166,17 +171,17 @@ def run_parallel(the_plan, destination, workers=1, client=None, compile_cache=Fa
     return _run_in_processes(jobs, args, workers)
 
 
-def _result(payload):
+def _result(payload: Dict[str, Any]) -> JobResult:
     names = {f.name for f in dataclasses.fields(JobResult)}
     return JobResult(**{k: v for k, v in payload.items() if k in names})
 
 
-def _failed(name, seconds, reason):
+def _failed(name: str, seconds: float, reason: str) -> JobResult:
     log.error("[%s] failed: %s", name, reason)
     return JobResult(name, "failed", seconds, reason=reason)
 
 
-def _exit_text(exitcode):
+def _exit_text(exitcode: Optional[int]) -> str:
     if exitcode is not None and exitcode < 0:
         with contextlib.suppress(ValueError):
             return f"killed by {signal.Signals(-exitcode).name}"
@@ -186,21 +191,21 @@ def _exit_text(exitcode):
 
 @dataclasses.dataclass
 class _Running:
-    job: object
-    process: object
-    receive: object
+    job: Job
+    process: Any  # a multiprocessing Process
+    receive: Any  # the receiving end of its Pipe
     started: float
 
 
-def _run_in_processes(jobs, args, workers):
+def _run_in_processes(jobs: List[Job], args: Dict[str, Any], workers: int) -> List[JobResult]:
     context = multiprocessing.get_context("spawn")
     workers = max(1, min(workers, len(jobs)))
     threads = threads_per_worker(workers)
     log.info("running %d job(s) in up to %d worker processes, %s TensorFlow thread(s) each", len(jobs),
              workers, os.environ.get(THREADS_ENV, threads))
     waiting = list(enumerate(jobs))
-    running = {}  # index -> _Running
-    results = [None] * len(jobs)
+    running: Dict[int, _Running] = {}
+    results: List[Any] = [None] * len(jobs)  # a JobResult each, once its worker answered
     try:
         while waiting or running:
             while waiting and len(running) < workers:
@@ -239,7 +244,7 @@ def _run_in_processes(jobs, args, workers):
     return results
 
 
-def connect(address, timeout=SCHEDULER_TIMEOUT_S):
+def connect(address: str, timeout: float = SCHEDULER_TIMEOUT_S) -> Any:
     """A Dask `Client` for the scheduler at `address`, or SchedulerError in one line."""
     try:
         from distributed import Client
@@ -259,7 +264,7 @@ def connect(address, timeout=SCHEDULER_TIMEOUT_S):
         raise SchedulerError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
-def _run_on_dask(client, jobs, args):
+def _run_on_dask(client: Any, jobs: List[Job], args: Dict[str, Any]) -> List[JobResult]:
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
@@ -271,7 +276,7 @@ def _run_on_dask(client, jobs, args):
                              pure=False, retries=DASK_RETRIES)
                for job in jobs]
     index_of = {future.key: i for i, future in enumerate(futures)}
-    results = [None] * len(jobs)
+    results: List[Any] = [None] * len(jobs)
     started = time.time()
     try:
         for future in as_completed(futures, loop=client.loop):
