@@ -17,6 +17,7 @@ import os
 import stat
 import sys
 from pathlib import Path
+from typing import Any, Iterator, List, Optional, TextIO, Union
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from reducer.encoder import Encoder
 from reducer.errors import DataError, ReducerError
 from reducer.tables.checks import find_column
 from reducer.tables.csv_reader import CsvChunks, input_problem, open_regular
+from reducer.tables.table import Block
 
 STDOUT = "-"
 # One call reads at most this much; a larger file is refused with one line (split it). Memory
@@ -37,12 +39,12 @@ BLOCK_CELLS = 500_000
 BLOCK_ROWS = (1000, 100_000)  # the fewest and the most rows in a block
 
 
-def block_rows(columns):
+def block_rows(columns: int) -> int:
     """Rows per block for an input of `columns` columns."""
     return min(max(BLOCK_CELLS // max(columns, 1), BLOCK_ROWS[0]), BLOCK_ROWS[1])
 
 
-def check_input(input_path):
+def check_input(input_path: Path) -> None:
     """DataError unless INPUT is a regular file of at most MAX_INPUT_BYTES."""
     problem = input_problem(input_path, "a CSV file")
     if problem:
@@ -53,11 +55,11 @@ def check_input(input_path):
                         f"{MAX_INPUT_BYTES >> 30} GiB in one call: split the file and encode each part")
 
 
-def read_header(input_path):
+def read_header(input_path: Path) -> List[str]:
     """INPUT's column names (as the CSV reader takes them: stripped, a byte-order mark skipped);
     DataError when there is no header or no data row."""
 
-    def lines(text):  # no line read whole into memory, however long (a file with no line ends)
+    def lines(text: TextIO) -> Iterator[str]:  # no line read whole into memory, however long (a file with no line ends)
         while line := text.readline(MAX_LINE_CHARACTERS):
             if len(line) == MAX_LINE_CHARACTERS and not line.endswith("\n"):
                 raise DataError(path=input_path, reason=f"a line longer than {MAX_LINE_CHARACTERS:,} characters at the "
@@ -71,12 +73,12 @@ def read_header(input_path):
             header, first_row = next(records, None), next(records, None)
         except (UnicodeDecodeError, csv.Error) as exc:
             raise DataError(path=input_path, reason=f"cannot read the header line: {exc}") from None
-    if first_row is None:
+    if header is None or first_row is None:
         raise DataError(path=input_path, reason="no data rows; expected a header line and at least one row")
     return [cell.strip() for cell in header]
 
 
-def check_output(output_path):
+def check_output(output_path: Union[str, Path]) -> str:
     """How `-o` will be written: "stdout", "replace" (a new file, or a regular one replaced by a
     rename, so that no reader sees it half-written), or "stream" (a character device such as
     /dev/null, or a FIFO: written through, never replaced). Anything else is refused: reducer
@@ -102,7 +104,7 @@ def check_output(output_path):
 
 
 @contextlib.contextmanager
-def _stream(output_path, how):
+def _stream(output_path: Union[str, Path], how: str) -> Iterator[int]:
     """A file descriptor for standard output or a device/FIFO, opened without creating,
     truncating or following anything; write_embedding's open() takes it over and closes it."""
     if how == "stdout":
@@ -121,7 +123,8 @@ def _stream(output_path, how):
     yield fd
 
 
-def encode_file(model_path, input_path, output_path, id_column=None, label_column=None):
+def encode_file(model_path: Union[str, Path], input_path: Union[str, Path], output_path: Union[str, Path],
+                id_column: Optional[str] = None, label_column: Optional[str] = None) -> int:
     """Encode INPUT's rows with the model and write embedding.csv's columns to `output_path`
     (a path, or "-" for standard output). Returns the number of rows."""
     model_path, input_path = Path(model_path), Path(input_path)
@@ -145,7 +148,7 @@ def encode_file(model_path, input_path, output_path, id_column=None, label_colum
         raise exc.within(path=input_path) from None
     placed = [0]
 
-    def blocks():
+    def blocks() -> Iterator[Block]:
         with CsvChunks(input_path, label=label_column, id=id_column, features=list(encoder.features),
                        chunk_rows=block_rows(len(columns))) as chunks:
             for raw, ids, labels in chunks:
@@ -153,7 +156,7 @@ def encode_file(model_path, input_path, output_path, id_column=None, label_colum
                 placed[0] += len(raw)
                 yield raw, np.arange(start, placed[0]) if ids is None else ids, labels
 
-    def place(raw):
+    def place(raw: np.ndarray) -> np.ndarray:
         coordinates = encoder.transform_raw(raw)
         bad = np.flatnonzero(~np.isfinite(coordinates).all(axis=1))
         if bad.size:
@@ -163,7 +166,7 @@ def encode_file(model_path, input_path, output_path, id_column=None, label_colum
                                                     f"values far beyond the model's training data?")
         return coordinates
 
-    def write(target):
+    def write(target: Any) -> None:
         published.write_embedding(target, blocks(), place, label_column is not None)
 
     if how == "replace":

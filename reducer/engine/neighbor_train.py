@@ -25,12 +25,17 @@ seed. Adam (beta_1 = BETA_1), its learning rate falling linearly from `learning_
 
 import math
 import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from reducer.config import ModelConfig, TrainingConfig
 from reducer.errors import TrainingError
 from reducer.engine.tf_setup import keras, tf
 from reducer.engine.train import History
+
+if TYPE_CHECKING:
+    from reducer.engine.neighbors import Graph, RowSource
 
 STEPS_PER_CALL = 1000  # the host reports progress between calls
 # Tables normalised this way train a standardised encoder (train's `standardise`): z-scored ones
@@ -47,7 +52,7 @@ REPULSION_FLOOR = 1e-3  # keeps -log(1 - q) finite when a negative lands on the 
 DISTANCE_FLOOR = 1e-6  # keeps the gradient of d^2b finite at d = 0
 
 
-def _hash(values):
+def _hash(values: Any) -> Any:
     """lowbias32 (Chris Wellons): a well-mixed 32-bit integer hash, elementwise on uint32."""
     values = tf.bitwise.bitwise_xor(values, tf.bitwise.right_shift(values, 16))
     values = values * tf.constant(0x7FEB352D, tf.uint32)
@@ -56,25 +61,25 @@ def _hash(values):
     return tf.bitwise.bitwise_xor(values, tf.bitwise.right_shift(values, 16))
 
 
-def _random_bits(seed, step, shape):
+def _random_bits(seed: int, step: Any, shape: Tuple[int, ...]) -> Any:
     """uint32 hashes, a pure function of (seed, step, slot)."""
     slots = tf.constant(np.arange(math.prod(shape), dtype=np.uint32).reshape(shape))
     key = _hash(tf.cast(step, tf.uint32) * tf.constant(0x9E3779B1, tf.uint32) + tf.constant(seed, tf.uint32))
     return _hash(slots ^ key)
 
 
-def _random_rows(seed, step, shape, rows):
+def _random_rows(seed: int, step: Any, shape: Tuple[int, ...], rows: int) -> Any:
     """Row indices in [0, rows), a pure function of (seed, step, slot)."""
     return tf.cast(_random_bits(seed, step, shape) % tf.constant(rows, tf.uint32), tf.int32)
 
 
-def _uniform(seed, step, shape):
+def _uniform(seed: int, step: Any, shape: Tuple[int, ...]) -> Any:
     """Numbers in [0, 1), a pure function of (seed, step, slot): the hash's top 24 bits."""
     bits = tf.bitwise.right_shift(_random_bits(seed, step, shape), 8)
     return tf.cast(bits, tf.float32) * tf.constant(1.0 / (1 << 24), tf.float32)
 
 
-def edge_tables(graph):
+def edge_tables(graph: "Graph") -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """What the compiled step reads of the graph: row pointers (int32), neighbours (int32), each
     edge's cumulative share of its row's weight (float32, the row's last edge exactly 1), each
     row's total weight, and how many halvings find an edge in the widest row."""
@@ -99,19 +104,19 @@ def edge_tables(graph):
             totals.astype(np.float32), halvings)
 
 
-def _runner(encoder, decoder, optimizer, rows, batch, draws, halvings, negatives, a, b, reconstruction_weight,
-            seed):
+def _runner(encoder: Any, decoder: Any, optimizer: Any, rows: int, batch: int, draws: int, halvings: int,
+            negatives: int, a: float, b: float, reconstruction_weight: float, seed: int) -> Any:
     variables = list(encoder.trainable_variables)
     if reconstruction_weight > 0:
         variables += decoder.trainable_variables
     seed = int(seed) & 0xFFFFFFFF
     offsets = tf.constant((np.arange(draws, dtype=np.float32) / draws)[None, :])  # systematic sampling
 
-    def curve(d2):
+    def curve(d2: Any) -> Any:
         """a d^2b; exp(b log(.)) because XLA's pow is three times slower on CPU."""
         return a * tf.exp(b * tf.math.log(d2 + DISTANCE_FLOOR))
 
-    def draw_edges(indptr, share, chosen, number):
+    def draw_edges(indptr: Any, share: Any, chosen: Any, number: Any) -> Any:
         """batch x draws edge numbers: each row's edges in proportion to their weights (the first
         edge whose cumulative share exceeds u, by halving the row's range `halvings` times)."""
         u = offsets + _uniform(seed, 3 * number + 2, (batch, 1)) / draws  # batch x draws, in [0, 1)
@@ -124,7 +129,8 @@ def _runner(encoder, decoder, optimizer, rows, batch, draws, halvings, negatives
             high = tf.where(right, high, middle)
         return low
 
-    def step(x, target, indptr, neighbours, share, totals, codes, number):
+    def step(x: Any, target: Any, indptr: Any, neighbours: Any, share: Any, totals: Any, codes: Any,
+             number: Any) -> Tuple[Any, Any]:
         chosen = _random_rows(seed, 3 * number, (batch,), rows)
         others = _random_rows(seed, 3 * number + 1, (batch, negatives), rows)
         drawn = tf.gather(neighbours, draw_edges(indptr, share, chosen, number))  # batch x draws
@@ -155,10 +161,11 @@ def _runner(encoder, decoder, optimizer, rows, batch, draws, halvings, negatives
 
     # autograph=False: converting this code to graph form took longer than compiling it.
     @tf.function(jit_compile=True, autograph=False)
-    def run(x, target, indptr, neighbours, share, totals, start, steps):
+    def run(x: Any, target: Any, indptr: Any, neighbours: Any, share: Any, totals: Any, start: Any,
+            steps: Any) -> Any:
         """Steps start .. start + steps - 1; their losses (the first `steps` of STEPS_PER_CALL)."""
 
-        def body(s, codes, losses):
+        def body(s: Any, codes: Any, losses: Any) -> Tuple[Any, Any, Any]:
             loss, codes = step(x, target, indptr, neighbours, share, totals, codes, start + s)
             return s + 1, codes, losses.write(s, loss)
 
@@ -174,7 +181,7 @@ def _runner(encoder, decoder, optimizer, rows, batch, draws, halvings, negatives
 ALIGNMENT = 64  # bytes: TensorFlow takes a numpy array this aligned without copying it (dlpack)
 
 
-def aligned_empty(rows, columns):
+def aligned_empty(rows: int, columns: int) -> np.ndarray:
     """An uninitialised float32 rows x columns array whose data starts on an ALIGNMENT boundary."""
     size = rows * columns * 4
     buffer = np.empty(size + ALIGNMENT, dtype=np.uint8)
@@ -182,7 +189,7 @@ def aligned_empty(rows, columns):
     return buffer[offset:offset + size].view(np.float32).reshape(rows, columns)
 
 
-def rows_in_memory(source):
+def rows_in_memory(source: "RowSource") -> np.ndarray:
     """Every normalised row of a neighbors.RowSource in one aligned float32 array, filled a block
     at a time: a table in the float32 cache is read once, and `as_tensor` hands it to TensorFlow
     without a second copy."""
@@ -195,7 +202,7 @@ def rows_in_memory(source):
     return x
 
 
-def as_tensor(x):
+def as_tensor(x: np.ndarray) -> Any:
     """A float32 tensor of `x` that shares its memory when x is ALIGNMENT-aligned and contiguous
     (tf.convert_to_tensor copies a large array, briefly twice); an aligned copy otherwise."""
     x = np.asarray(x)
@@ -206,11 +213,11 @@ def as_tensor(x):
     return tf.experimental.dlpack.from_dlpack(x.__dlpack__())
 
 
-def _first_dense(encoder):
+def _first_dense(encoder: Any) -> Any:
     return next(layer for layer in encoder.layers if isinstance(layer, keras.layers.Dense))
 
 
-def standardisation(x):
+def standardisation(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """(mean, spread) of each column: the encoder trains on (x - mean) / spread."""
     mean = x.mean(axis=0, dtype=np.float64)
     spread = x.std(axis=0, dtype=np.float64)
@@ -218,7 +225,7 @@ def standardisation(x):
     return mean, spread
 
 
-def fold_standardisation(encoder, mean, spread, into):
+def fold_standardisation(encoder: Any, mean: np.ndarray, spread: np.ndarray, into: str) -> None:
     """Rewrite the encoder's first layer so that it takes standardised rows (into="standardised")
     or the table's rows again (into="table") and computes the same function: kernel W and bias b
     on (x - mean) / spread equal W / spread and b - (mean / spread) @ W on x."""
@@ -231,7 +238,9 @@ def fold_standardisation(encoder, mean, spread, into):
     layer.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
 
 
-def train(encoder, decoder, x, graph, model_config, training_config, progress=None, standardise=False):
+def train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_config: ModelConfig,
+          training_config: TrainingConfig, progress: Optional[Callable[..., None]] = None,
+          standardise: bool = False) -> History:
     """Train `encoder` (and `decoder` when reconstruction counts) in place; returns a `History`
     of the mean loss per epoch, an epoch being ceil(rows / batch_size) steps.
 
@@ -255,7 +264,9 @@ def train(encoder, decoder, x, graph, model_config, training_config, progress=No
     return _train(encoder, decoder, x, graph, model_config, training_config, progress)
 
 
-def _train(encoder, decoder, x, graph, model_config, training_config, progress=None, target=None):
+def _train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_config: ModelConfig,
+           training_config: TrainingConfig, progress: Optional[Callable[..., None]] = None,
+           target: Optional[np.ndarray] = None) -> History:
     """train()'s loop: the encoder takes `x`, the decoder reconstructs `target` (default `x`)."""
 
     from reducer.engine.neighbors import curve_parameters
@@ -279,8 +290,8 @@ def _train(encoder, decoder, x, graph, model_config, training_config, progress=N
     target_tensor = x_tensor if target is None else as_tensor(target)
     graph_tensors = (tf.constant(indptr), tf.constant(neighbours), tf.constant(share), tf.constant(totals))
     del indptr, neighbours, share
-    step_losses = []
-    epoch_losses = []
+    step_losses: List[float] = []
+    epoch_losses: List[float] = []
     while len(step_losses) < total:
         start, steps = len(step_losses), min(STEPS_PER_CALL, total - len(step_losses))
         chunk = run(x_tensor, target_tensor, *graph_tensors, tf.constant(start, tf.int32),
@@ -299,7 +310,8 @@ def _train(encoder, decoder, x, graph, model_config, training_config, progress=N
     return History(tuple(epoch_losses), engine="reducer neighbour loop (XLA)")
 
 
-def graph_of(x, model_config, seconds, seed=0, progress=None):
+def graph_of(x: "np.ndarray | RowSource", model_config: ModelConfig, seconds: Dict[str, float], seed: int = 0,
+             progress: Optional[Callable[[int, int], None]] = None) -> "Graph":
     """The fuzzy kNN graph of the normalised rows `x` (an array or a neighbors.RowSource); records
     in `seconds` the time to import scikit-learn and faiss (`graph_import`: paid once per
     process, the quality metrics need scikit-learn too) and to build the graph (`graph`).

@@ -19,7 +19,10 @@ tables"): within 20%.
 """
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from reducer.config import Job
 
 # The process before any table: Python, TensorFlow, Keras, scikit-learn, faiss, pandas imported,
 # a small model built and compiled (measured: `reducer run` of a 1,000-row job peaks at ~0.7 GiB).
@@ -111,7 +114,7 @@ def available_memory() -> Optional[int]:
     return None
 
 
-def sized_job(job, rows: int, columns: int, in_memory: bool = True, available: Optional[int] = None) -> tuple:
+def sized_job(job: "Job", rows: int, columns: int, in_memory: bool = True, available: Optional[int] = None) -> tuple:
     """(job, fallback, need): the job with the settings it leaves to the table filled in
     (Job.with_table_defaults), and, for the neighbour objective, its memory `Need`. When that
     need is above `limit`: a job that names no objective gets the seed's reconstruction instead
@@ -137,7 +140,7 @@ def sized_job(job, rows: int, columns: int, in_memory: bool = True, available: O
                    f"\"reconstruction\" (trained from the cache in chunks) or fewer rows")
 
 
-def what_it_will_do(job, need: Optional[Need], fallback: Optional[str], in_memory: bool) -> str:
+def what_it_will_do(job: "Job", need: Optional[Need], fallback: Optional[str], in_memory: bool) -> str:
     """One phrase for `reducer check --data`: the map the job will make and how."""
     if fallback:
         return f"a reconstruction map instead of the neighbour map (warning: {fallback})"
