@@ -27,11 +27,11 @@ from urllib.parse import quote
 
 import numpy as np
 
-from reducer import __version__, files, history, published
+from reducer import __version__, files, gate, history, published
 from reducer.errors import PublishedRecordError
 from reducer.published import Drift, Embedding, Manifest, Night, Quality, StatusRecord
 from reducer.plot import CONTINUOUS, SINGLE, class_colours, marker_style
-from reducer.report_assets import AGO_SCRIPT, MAP_SCRIPT, MAP_STYLE, PAGE_STYLE
+from reducer.report_assets import asset, render, script_json
 
 log = logging.getLogger("reducer")
 
@@ -129,7 +129,7 @@ def gather(folder: Path) -> tuple[JobView, int]:
     wrote = 0
     if manifest is not None and digest is not None and (folder / published.EMBEDDING).is_file():
         try:
-            wrote = write_map_page(folder, manifest, digest)
+            wrote = write_map_page(folder, manifest, digest, status)
             view.map_href = f"{quote(folder.name)}/{MAP_PAGE}"
         except (OSError, PublishedRecordError) as exc:  # a damaged published file: say so, go on
             view.map_problem = f"no interactive map: {exc}"
@@ -166,11 +166,15 @@ def _write(target: Path | str, text: str) -> None:
 # ---------------------------------------------------------------- the interactive map page
 
 
-def write_map_page(folder: Path, manifest: Manifest, digest: str) -> int:
+def write_map_page(folder: Path, manifest: Manifest, digest: str, status: Optional[StatusRecord] = None) -> int:
     """(Re)write folder/map.html from the published embedding.csv unless it is already the page of
-    this manifest; returns 1 when written, 0 when kept."""
+    this manifest and this last attempt (a failed or rejected one is said at the top); returns
+    1 when written, 0 when kept."""
     target = folder / MAP_PAGE
+    stale = stale_notice(status)
     stamp = f"{digest} {MAP_FORMAT}"
+    if stale is not None:  # the page changes with the last attempt too
+        stamp += " " + _short_digest(json.dumps(stale, sort_keys=True))
     try:
         with open(target, encoding="utf-8") as handle:
             if f'<meta name="reducer-map" content="{stamp}">' in handle.read(4096):
@@ -178,8 +182,42 @@ def write_map_page(folder: Path, manifest: Manifest, digest: str) -> int:
     except (OSError, UnicodeDecodeError):
         pass
     embedding = published.read_embedding(folder / published.EMBEDDING, limit=MAX_POINTS)
-    _write(target, map_page(folder.name, manifest, stamp, embedding))
+    _write(target, map_page(folder.name, manifest, stamp, embedding, stale))
     return 1
+
+
+def _short_digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def stale_notice(status: Optional[StatusRecord]) -> Optional[dict[str, str]]:
+    """What a map page says at its top when the job's last attempt did not publish (failed or
+    rejected): {"state", "what", "when", "reason"}; None when the map is the last attempt's."""
+    if status is None or status.status.value not in NOT_PUBLISHING:
+        return None
+    what = ("The quality gate rejected the last map," if status.status.value == "rejected"
+            else "The last attempt failed,")
+    return {"state": status.status.value, "what": what, "when": _when(status.attempted_at),
+            "reason": " ".join(str(status.reason or "").split())}
+
+
+def warnings_of(manifest: Optional[Manifest]) -> list[str]:
+    """The run's warnings, as its summary line gives them: worse than PCA, the objective's fallback."""
+    if manifest is None:
+        return []
+    found = []
+    quality = manifest.quality
+    if quality is not None and gate.worse_than_pca(quality.to_json()):
+        found.append(f"worse than PCA on trustworthiness ({_number(quality.trustworthiness_5)} against "
+                     f"{_number(quality.pca.get('trustworthiness_5'))}) and kNN accuracy "
+                     f"({_number(quality.knn_accuracy, '{:.1%}')} against "
+                     f"{_number(quality.pca.get('knn_accuracy'), '{:.1%}')})")
+    fallback = manifest.training.extra.get("objective_fallback")
+    if fallback:
+        found.append(" ".join(str(fallback).split()))
+    return found
 
 
 def _rounded(values: Any) -> list[float]:
@@ -235,91 +273,48 @@ def colour_groups(labels: Optional[list[str]], count: int) -> dict[str, Any]:
     return {"names": names, "colours": colours, "of": [index[v] for v in labels], "ramp": None}
 
 
+def _field(name: str, values: Any, count: int) -> dict[str, Any]:
+    """One column a map can be coloured by and searched in: its values (names and a code per
+    point) and its colours (colour_groups: a palette for few values, a ramp for many numbers)."""
+    texts = [str(v) for v in values]
+    codes = {text: k for k, text in enumerate(dict.fromkeys(texts))}
+    return {"name": name, "values": {"names": list(codes), "codes": [codes[v] for v in texts]},
+            "groups": colour_groups(texts, count)}
+
+
 def map_data(name: str, manifest: Manifest, embedding: Embedding) -> dict[str, Any]:
-    """The JSON a map page draws."""
+    """The JSON a map page draws: coordinates, ids, and the label and kept columns as fields."""
     dataset = manifest.dataset
     drawn = len(embedding.ids)
-    labels = None if embedding.labels is None else [str(v) for v in embedding.labels]
-    groups = colour_groups(labels, drawn)
+    fields = []
+    if embedding.labels is not None:
+        fields.append(_field(str(dataset.label_column or "label"), embedding.labels, drawn))
+    fields += [_field(column, values, drawn) for column, values in embedding.kept.items()]
     alpha, size = marker_style(drawn)
-    data = {
+    single = colour_groups(None, drawn)
+    return {
         "job": name, "rows": embedding.rows, "drawn": drawn,
         "components": [_rounded(embedding.coordinates[:, k]) for k in range(embedding.coordinates.shape[1])],
         "ids": [str(v) for v in embedding.ids],
         "idName": dataset.id_column or "row",
         "labelName": dataset.label_column or "label",
-        "labels": None,
-        "kept": {name: [str(v) for v in values] for name, values in embedding.kept.items()},
-        "groups": groups,
+        "fields": fields,
+        "groups": fields[0]["groups"] if embedding.labels is not None else single,  # the first colouring
+        "single": single,
         # A canvas dot of 1-2 pixels needs more ink than plot.png's marker to be seen at all.
         "alpha": round(max(alpha, 0.3), 3), "radius": round(max(1.2, math.sqrt(size) * 0.75), 2),
     }
-    if labels is not None:
-        codes = {text: k for k, text in enumerate(dict.fromkeys(labels))}
-        data["labels"] = {"names": list(codes), "codes": [codes[v] for v in labels]}
-    return data
 
 
-def _script_json(value: Any) -> str:
-    """JSON that cannot end its <script> element early, whatever the ids and labels hold."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def map_page(name: str, manifest: Manifest, stamp: str, embedding: Embedding) -> str:
+def map_page(name: str, manifest: Manifest, stamp: str, embedding: Embedding,
+             stale: Optional[dict[str, str]] = None) -> str:
     data = map_data(name, manifest, embedding)
-    e = html.escape
-    rows, shown = embedding.rows, len(embedding.ids)
-    when = _when(manifest.finished_at)
-    if rows > shown:
-        drawn = (f'<span class="sample">{shown:,} of {rows:,} rows drawn: a fixed-seed random sample '
-                 f'(seed {published.SAMPLE_SEED}), the same rows as plot.png</span>')
-    else:
-        drawn = f"all {rows:,} rows drawn"
-    label = manifest.dataset.label_column
-    has_labels = embedding.labels is not None
-    colour = f"coloured by {e(str(label))!s}" if label and has_labels else "no label column"
-    made_by = str(manifest.versions.get("reducer") or "")
-    dims = len(data["components"])
-    axes = ""
-    if dims == 3:
-        options = "".join(f'<option value="{a},{b}">components {a + 1} and {b + 1}</option>'
-                          for a, b in ((0, 1), (0, 2), (1, 2)))
-        axes = f'<label>axes <select id="axes">{options}</select></label>'
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="reducer-map" content="{e(stamp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(name)}: interactive map</title>
-<link rel="icon" href="data:,">
-<style>{MAP_STYLE}</style>
-</head>
-<body>
-<header>
-<p><a href="../{INDEX}">&larr; all jobs</a></p>
-<h1>{e(name)}</h1>
-<p>{drawn}; {colour}; published {e(when)} by reducer {e(made_by)}</p>
-<p>Drag to pan, scroll (or +/&minus;) to zoom, hover a point for its id and label, click a legend entry to hide or
-show that class.</p>
-</header>
-<div class="layout">
-<div id="plot"><canvas id="map" tabindex="0" aria-label="map of {e(name)}: {rows:,} rows"></canvas>
-<div id="tooltip" hidden></div></div>
-<aside>
-<div class="controls"><button type="button" id="zoom-in" title="zoom in">+</button>
-<button type="button" id="zoom-out" title="zoom out">&minus;</button>
-<button type="button" id="reset" title="show the whole map">reset</button>{axes}</div>
-<h2>{e(str(label) if label and has_labels else "points")}</h2>
-<ul id="legend"></ul>
-</aside>
-</div>
-<script type="application/json" id="map-data">{_script_json(data)}</script>
-<script>{MAP_SCRIPT}</script>
-</body>
-</html>
-"""
+    fields = [field["name"] for field in data["fields"]]
+    return render("map.html", name=name, stamp=stamp, data=data, rows=embedding.rows, shown=len(embedding.ids),
+                  seed=published.SAMPLE_SEED, published=_when(manifest.finished_at),
+                  made_by=str(manifest.versions.get("reducer") or ""), dims=len(data["components"]),
+                  fields=fields, searchable=", ".join([str(data["idName"]), *fields]), stale=stale,
+                  warnings=warnings_of(manifest))
 
 
 # ---------------------------------------------------------------- the index page
@@ -554,7 +549,7 @@ def index_page(views: Sequence[JobView]) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>reducer: {e(totals([v.state for v in views]))}</title>
 <link rel="icon" href="data:,">
-<style>{PAGE_STYLE}</style>
+<style>{asset("page.css")}</style>
 </head>
 <body>
 <header>
@@ -566,7 +561,7 @@ for its interactive map.</p>
 {_overview(views) if views else ''}
 {body}
 </main>
-<script>{AGO_SCRIPT}</script>
+<script>{asset("ago.js")}</script>
 </body>
 </html>
 """

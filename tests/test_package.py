@@ -26,7 +26,9 @@ def test_the_wheel_holds_the_built_in_datasets_and_no_top_level_plugins(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     for name in ("reducer/builtin_plugins/csv_table.py", "reducer/builtin_plugins/iris.py",
                  "reducer/builtin_plugins/uci_digits.py", "reducer/sample_data/iris.csv",
-                 "reducer/sample_data/digits_uci_test_1797.txt", "reducer/sample_data/wine.csv"):
+                 "reducer/sample_data/digits_uci_test_1797.txt", "reducer/sample_data/wine.csv",
+                 "reducer/pages/map.html", "reducer/pages/map.js", "reducer/pages/map.css",
+                 "reducer/pages/page.css", "reducer/pages/ago.js"):
         assert name in names, name
     assert not [n for n in names if n.startswith(("plugins/", "Data/"))]
 
