@@ -366,9 +366,9 @@ class Night(Record):
 # ---------------------------------------------------------------- reading and writing the records
 
 
-def read_json(path: Path | str, limit: int = MAX_RECORD_BYTES) -> Any:
-    """The parsed JSON of `path`, or None when there is no such file. A link to a regular file
-    is followed (the reader paths are links into ..data); a folder, FIFO or device is refused
+def read_bytes(path: Path | str, limit: int = MAX_RECORD_BYTES) -> Optional[bytes]:
+    """The bytes of `path`, or None when there is no such file. A link to a regular file is
+    followed (the reader paths are links into ..data); a folder, FIFO or device is refused
     before it is opened, a file above `limit` bytes before it is read: PublishedRecordError."""
     path = Path(path)
     try:
@@ -394,10 +394,20 @@ def read_json(path: Path | str, limit: int = MAX_RECORD_BYTES) -> Any:
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise PublishedRecordError(path=path, reason=f"larger than {limit:,} bytes")
+    return data
+
+
+def _parse(path: Path | str, data: bytes) -> Any:
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise PublishedRecordError(path=path, reason=f"not valid JSON ({exc})") from None
+        raise PublishedRecordError(path=Path(path), reason=f"not valid JSON ({exc})") from None
+
+
+def read_json(path: Path | str, limit: int = MAX_RECORD_BYTES) -> Any:
+    """The parsed JSON of `path` (read as read_bytes does), or None when there is no such file."""
+    data = read_bytes(path, limit)
+    return None if data is None else _parse(path, data)
 
 
 def read_manifest(path: Path | str) -> Optional[Manifest]:
@@ -407,15 +417,11 @@ def read_manifest(path: Path | str) -> Optional[Manifest]:
 
 
 def read_manifest_and_digest(path: Path | str) -> tuple[Optional[Manifest], Optional[str]]:
-    """(the manifest, the sha256 of its bytes), or (None, None) when there is none."""
-    manifest = read_manifest(path)
-    if manifest is None:
+    """(the manifest, the sha256 of the bytes it was read from), or (None, None) when there is none."""
+    data = read_bytes(path)
+    if data is None:
         return None, None
-    try:
-        with open(path, "rb") as handle:
-            return manifest, hashlib.sha256(handle.read(MAX_RECORD_BYTES + 1)).hexdigest()
-    except OSError as exc:
-        raise PublishedRecordError(path=Path(path), reason=f"cannot be read: {exc.strerror or exc}") from None
+    return Manifest.from_json(_parse(path, data), path), hashlib.sha256(data).hexdigest()
 
 
 def read_status(path: Path | str) -> Optional[StatusRecord]:
