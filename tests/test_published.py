@@ -104,3 +104,26 @@ def test_a_fifo_or_a_huge_status_is_refused_without_being_opened(copy):
     assert result.returncode == 0, result.stderr
     assert "status.json: larger than 16,777,216 bytes" in card(
         (copy.outputs / "index.html").read_text(encoding="utf-8"), "victim")
+
+
+def test_the_reader_raises_one_typed_error_with_fields(night, tmp_path):
+    """reducer.read_manifest (Python's way in): the error carries the file, the key and the reason;
+    keys the reader does not know are kept and written back."""
+    import reducer
+
+    published = json.loads((night.outputs / "good" / "manifest.json").read_text(encoding="utf-8"))
+    assert published["format"] == 1 and published["dataset"]["rows"] == 150
+    manifest = reducer.read_manifest(night.outputs / "good" / "manifest.json")
+    assert manifest.dataset.rows == 150 and manifest.to_json() == published
+    newer = tmp_path / "manifest.json"
+    newer.write_text(json.dumps({**published, "format": 2, "added_later": {"x": 1}}), encoding="utf-8")
+    assert reducer.read_manifest(newer).to_json()["added_later"] == {"x": 1}
+    newer.write_text(json.dumps({**published, "quality": {**published["quality"], "knn_accuracy": "high"}}))
+    with pytest.raises(reducer.PublishedRecordError) as caught:
+        reducer.read_manifest(newer)
+    error = caught.value
+    assert (error.path, error.key) == (newer, "quality.knn_accuracy")
+    assert error.reason == "must be a number, got 'high'"
+    assert str(error) == f"{newer}: quality.knn_accuracy must be a number, got 'high'"
+    assert reducer.read_manifest(tmp_path / "absent.json") is None
+    assert [n.status for n in reducer.read_history(night.outputs / "good")] == [reducer.Status.OK]
