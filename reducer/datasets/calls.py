@@ -111,10 +111,10 @@ def failure(dataset: Dataset, source: Source, doing: str, exc: BaseException) ->
         kind = type(exc).__name__
         text = text.replace(kind, kind + " (raised by the plugin's code: no Ctrl-C came)", 1)
     return PluginError(f"dataset {dataset.name!r}{f' (plugin {source})' if source else ''} failed to "
-                       f"{doing}{_raised_at(exc, source)}: {text}")
+                       f"{doing}{raised_at(exc, source)}: {text}")
 
 
-def _raised_at(exc: BaseException, source: Source) -> str:
+def raised_at(exc: BaseException, source: Source) -> str:
     """' at line N of plugin.py' for the innermost frame in the plugin's file (or, for a folder
     plugin, in one of its files), when there is one."""
     inside = str(source).rstrip("/") + "/"

@@ -216,7 +216,7 @@ def load_registry(extra_dirs: Iterable[Any] = (), project_root: Optional[Path] =
                 impl.function(*[{"register": register}[name] for name in impl.argnames])
         except (Exception, SystemExit) as exc:
             kept = f" (the {len(found)} dataset(s) it registered before are kept)" if found else ""
-            registry.broken.append(f"plugin {source} failed in register_datasets{_raised_in(exc, source)}: "
+            registry.broken.append(f"plugin {source} failed in register_datasets{calls.raised_at(exc, source)}: "
                                    f"{calls.exception_text(exc)}{kept}")
         for dataset in found:
             problem = malformed(dataset)
@@ -227,15 +227,6 @@ def load_registry(extra_dirs: Iterable[Any] = (), project_root: Optional[Path] =
                 continue
             _add(registry, Registered(dataset, source, kinds.get(source, DROPIN)))
     return registry
-
-
-def _raised_in(exc: BaseException, source: str) -> str:
-    """' at line N of plugin.py' for the innermost frame in the plugin's file or folder."""
-    import traceback
-
-    inside = [f for f in traceback.extract_tb(exc.__traceback__)
-              if f.filename == source or f.filename.startswith(source.rstrip("/") + os.sep)]
-    return f" at line {inside[-1].lineno} of {Path(inside[-1].filename).name}" if inside else ""
 
 
 # ---------------------------------------------------------------- checking a Dataset
