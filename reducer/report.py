@@ -15,7 +15,6 @@ here imports TensorFlow: `reducer report` rebuilds the pages in a second or two.
 """
 
 import datetime
-import html
 import json
 import logging
 import math
@@ -335,13 +334,10 @@ def _when(moment: Optional[str]) -> str:
     return parsed.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if parsed else "unknown"
 
 
-def _time(moment: Optional[str]) -> str:
-    """The moment as '2026-11-01 02:00 UTC', marked up so that the page's script adds how long ago."""
+def iso(moment: Optional[str]) -> Optional[str]:
+    """The moment as '2026-11-01T02:00:00Z' (a <time> element's datetime), or None when unknown."""
     parsed = _parse(moment)
-    if parsed is None:
-        return "unknown"
-    iso = parsed.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f'<time datetime="{iso}" data-ago>{_when(moment)}</time>'
+    return None if parsed is None else parsed.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def stale_since(view: JobView) -> Optional[tuple[Optional[str], int]]:
@@ -359,173 +355,171 @@ def stale_since(view: JobView) -> Optional[tuple[Optional[str], int]]:
     return streak[-1].time, len(streak)
 
 
-def _number(value: Optional[float], form: str = "{:.3f}") -> str:
-    return "&ndash;" if value is None else form.format(value)
+def _number(value: Optional[float], form: str = "{:.3f}") -> Optional[str]:
+    return None if value is None else form.format(value)
 
 
-def _quality_rows(quality: Optional[Quality]) -> str:
+# The measures of the index: (key in Quality and Night, words, format, the least range a sparkline
+# spans: never magnified beyond it, so 0.966 to 0.967 is a flat line, not floor to ceiling).
+MEASURES = (("trustworthiness_5", "neighbours kept (trustworthiness, 5 neighbours; 1 best, 0.5 random)", "{:.3f}"),
+            ("trustworthiness_12", "neighbours kept (trustworthiness, 12 neighbours)", "{:.3f}"),
+            ("knn_accuracy", "label agrees with its 10 nearest map neighbours (kNN accuracy)", "{:.1%}"),
+            ("reconstruction_mse", "reconstruction error (mean squared, lower is better)", "{:.4f}"))
+CHARTS = (("trustworthiness", "neighbours kept", "{:.3f}", 0.05), ("knn_accuracy", "kNN accuracy", "{:.1%}", 0.05),
+          ("final_loss", "final loss", "{:.4g}", None), ("drift", "drift", "{:.3f}", 0.05))
+BOUNDED = ("trustworthiness", "knn_accuracy")  # measures that live in [0, 1]
+
+
+def quality_table(quality: Optional[Quality], candidate: Optional[Night]) -> Optional[dict[str, Any]]:
+    """The rows of a job's quality table: the published map's figures, PCA's beside them, and the
+    rejected candidate's where the last attempt was one (its figures are not the published map's)."""
     if quality is None:
-        return '<p class="muted">No quality measured ([quality] enabled = false).</p>'
+        return None
     pca = quality.pca
-    measures = (
-        ("neighbours kept (trustworthiness, 5 neighbours; 1 best, 0.5 random)", "trustworthiness_5", "{:.3f}"),
-        ("neighbours kept (trustworthiness, 12 neighbours)", "trustworthiness_12", "{:.3f}"),
-        ("label agrees with its 10 nearest map neighbours (kNN accuracy)", "knn_accuracy", "{:.1%}"),
-        ("reconstruction error (mean squared, lower is better)", "reconstruction_mse", "{:.4f}"),
-    )
-    body = "".join(f'<tr><td>{label}</td><td class="num">{_number(getattr(quality, key), form)}</td>'
-                   f'<td class="num">{_number(pca.get(key), form)}</td></tr>'
-                   for label, key, form in measures if getattr(quality, key) is not None or pca.get(key) is not None)
-    sampled = (f'<p class="muted">Measured on a fixed-seed sample of {quality.rows:,} rows.</p>'
-               if quality.sampled and quality.rows is not None else "")
-    return (f'<table><tr><th>quality</th><th class="num">this map</th><th class="num">PCA</th></tr>{body}</table>'
-            f"{sampled}")
+    candidate_values = {"trustworthiness_5": candidate.trustworthiness, "knn_accuracy": candidate.knn_accuracy} \
+        if candidate is not None else {}
+    rows = [{"label": label, "value": _number(getattr(quality, key), form), "pca": _number(pca.get(key), form),
+             "candidate": _number(candidate_values.get(key), form)}
+            for key, label, form in MEASURES if getattr(quality, key) is not None or pca.get(key) is not None]
+    return {"rows": rows, "candidate": candidate is not None,
+            "sampled": quality.rows if quality.sampled and quality.rows is not None else None}
 
 
 def _drift_text(drift: Optional[Drift]) -> str:
     if drift is None:
         return "First published night, or continuity off: no drift measured."
-    e = html.escape
     parts = [f"shared rows moved by a median {_number(drift.median_displacement)} of the map's spread"]
     if drift.neighbor_overlap is not None:
         parts.append(f"kept {drift.neighbor_overlap:.0%} of their 10 nearest map neighbours")
     counts = ", ".join(f"{getattr(drift, key):,} {word}" for key, word in (
         ("shared_rows", "shared"), ("added_rows", "added"), ("removed_rows", "removed")))
-    return e("Since the previous published night: " + "; ".join(parts) + (f" ({counts} rows)." if counts else "."))
+    return "Since the previous published night: " + "; ".join(parts) + (f" ({counts} rows)." if counts else ".")
 
 
-def chart(nights: Sequence[Night], key: str, title: str, form: str) -> str:
-    """A small SVG line chart of one measure over the last nights; each point has a tooltip."""
-    points = [(n.time, getattr(n, key), n.status.value) for n in nights if getattr(n, key) is not None]
-    if not points:
-        return (f'<figure class="chart"><figcaption>{html.escape(title)}</figcaption>'
-                '<p class="muted">no data yet</p></figure>')
-    width, height, pad = 150, 48, 6
-    values = [v for _, v, _ in points]
+def axis(values: Sequence[float], least: Optional[float], bounded: bool) -> tuple[float, float]:
+    """(low, high) of a sparkline's axis: the values' range, widened about its middle to at least
+    `least` (for a loss, 10% of its size), kept within [0, 1] for a bounded measure."""
     low, high = min(values), max(values)
-    span = (high - low) or 1.0
-    step = (width - 2 * pad) / max(len(points) - 1, 1)
-
-    def xy(k: int, value: float) -> tuple[float, float]:
-        y = height - pad - ((value - low) / span if high > low else 0.5) * (height - 2 * pad)
-        return round(pad + k * step if len(points) > 1 else width / 2, 1), round(y, 1)
-
-    published = [(k, v) for k, (_, v, s) in enumerate(points) if s != "rejected"]
-    line = " ".join(f"{x},{y}" for x, y in (xy(k, v) for k, v in published))
-    dots = []
-    for k, (moment, value, status) in enumerate(points):
-        x, y = xy(k, value)
-        colour = "#b3261e" if status == "rejected" else "#35618f"
-        fill = "#fff" if status == "rejected" else colour
-        tip = html.escape(f"{_when(moment)}: {form.format(value)} ({status})")
-        dots.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{fill}" stroke="{colour}" stroke-width="1.5">'
-                    f"<title>{tip}</title></circle>")
-    last = form.format(values[-1])
-    summary = f"last {last}; range {form.format(low)} to {form.format(high)} over {len(points)} night(s)"
-    return (f'<figure class="chart"><figcaption>{html.escape(title)}: {html.escape(last)}</figcaption>'
-            f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-label="{html.escape(title)}: {html.escape(summary)}">'
-            f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" fill="#f6f7f9" stroke="#d9dce0"/>'
-            f'<polyline points="{line}" fill="none" stroke="#35618f" stroke-width="1.5"/>{"".join(dots)}</svg>'
-            f'<div class="muted">{html.escape(form.format(low))} &ndash; {html.escape(form.format(high))}</div>'
-            '</figure>')
+    least = least if least is not None else max(abs(high), abs(low)) * 0.1 or 1.0
+    if high - low < least:
+        middle = (low + high) / 2
+        low, high = middle - least / 2, middle + least / 2
+        if bounded and high > 1:
+            low, high = low - (high - 1), 1.0
+        if bounded and low < 0:
+            low, high = 0.0, high - low
+    return low, high
 
 
-def _notice(view: JobView) -> str:
-    e = html.escape
+def chart(nights: Sequence[Night], key: str, title: str, form: str, least: Optional[float] = None) -> dict[str, Any]:
+    """A small line chart of one measure over the last attempts, as the template draws it: one
+    place per attempt, a dot where it has a figure (filled: published, hollow red: rejected) and
+    a tick on the floor where it has none (red: failed, grey: unchanged, nothing new measured)."""
+    width, height, pad = 150, 48, 6
+    values = [getattr(n, key) for n in nights]
+    known = [v for v in values if v is not None]
+    if not known:
+        return {"title": title, "empty": True}
+    low, high = axis(known, least, key in BOUNDED)
+    step = (width - 2 * pad) / max(len(nights) - 1, 1)
+
+    def x(k: int) -> float:
+        return round(pad + k * step if len(nights) > 1 else width / 2, 1)
+
+    def y(value: float) -> float:
+        return round(height - pad - (value - low) / (high - low) * (height - 2 * pad), 1)
+
+    marks, line = [], []
+    for k, (night, value) in enumerate(zip(nights, values)):
+        status = night.status.value
+        tip = f"{_when(night.time)}: " + (form.format(value) if value is not None else "no figure") + f" ({status})"
+        if night.reason and status != "ok":
+            tip += f": {' '.join(str(night.reason).split())}"
+        if value is None:
+            marks.append({"kind": "failed" if status == "failed" else "other", "x": x(k), "y": height - 3, "tip": tip})
+            continue
+        marks.append({"kind": "rejected" if status == "rejected" else "published", "x": x(k), "y": y(value),
+                      "tip": tip})
+        if status != "rejected":
+            line.append(f"{x(k)},{y(value)}")
+    last = form.format(known[-1])
+    return {"title": title, "empty": False, "width": width, "height": height, "line": " ".join(line),
+            "marks": marks, "last": last, "low": form.format(low), "high": form.format(high),
+            "summary": f"last {last}; axis {form.format(low)} to {form.format(high)} over {len(nights)} attempt(s)"}
+
+
+def notice(view: JobView) -> Optional[dict[str, Any]]:
+    """What a job's section says first: unreadable, failed or rejected (and since when its files
+    are stale), unchanged; None when there is nothing to say."""
     if view.unreadable:
-        return (f'<div class="notice failed"><strong>Unreadable:</strong> {e(view.unreadable)}<br>'
-                f"Move the file away, or run the job again, to show this job.</div>")
-    reason = view.status.reason if view.status else None
+        return {"kind": "unreadable", "reason": view.unreadable}
+    reason = " ".join(str(view.status.reason or "").split()) if view.status else ""
     if view.state in NOT_PUBLISHING:
         since, attempts = stale_since(view) or (None, 1)
         published = (view.status.published_at if view.status else None) or (
             view.manifest.finished_at if view.manifest else None)
-        what = ("the quality gate rejected the last map" if view.state == "rejected" else "the last attempt failed")
-        if view.manifest is None:
-            tail = "Nothing has been published yet."
-        else:
-            tail = (f"The files below are from {e(_when(published))}: stale since {_time(since)}, "
-                    f"{attempts} attempt{'s' if attempts != 1 else ''} without a new map.")
-        return (f'<div class="notice {e(view.state)}"><strong>{e(what.capitalize())}:</strong> {e(str(reason or ""))}'
-                f"<br>{tail}</div>")
+        what = "the quality gate rejected the last map" if view.state == "rejected" else "the last attempt failed"
+        return {"kind": view.state, "what": what.capitalize(), "reason": reason,
+                "published": _when(published) if view.manifest is not None else None,
+                "since": since, "attempts": attempts}
     if view.state == "unchanged" and reason:
-        return f'<p class="muted">Unchanged: {e(str(reason))}; the published files are current.</p>'
-    return ""
+        return {"kind": "unchanged", "reason": reason}
+    return None
 
 
-def _job_section(view: JobView) -> str:
-    e = html.escape
+def candidate_of(view: JobView) -> Optional[Night]:
+    """The rejected candidate of the last attempt, when that is what the last attempt made."""
+    if view.state == "rejected" and view.nights and view.nights[-1].status.value == "rejected":
+        return view.nights[-1]
+    return None
+
+
+def job_view(view: JobView) -> dict[str, Any]:
+    """One job's section of the index, as plain values for the template."""
     manifest = view.manifest
-    attempted = view.status.attempted_at if view.status else None
-    published = (manifest.finished_at if manifest else None) or (view.status.published_at if view.status else None)
-    picture = ""
-    if view.has_plot:
-        image = f'<img src="{quote(view.name)}/plot.png" alt="plot of {e(view.name)}" width="480" height="420">'
-        picture = f'<a href="{view.map_href}" title="open the interactive map">{image}</a>' if view.map_href else image
-    facts = []
-    if manifest is not None:
-        dataset = manifest.dataset
-        facts.append(f"<tr><th>rows</th><td>{dataset.rows:,} &times; {dataset.columns:,} "
-                     f"columns (dataset {e(str(dataset.name))})</td></tr>")
-        if dataset.label_column:
-            facts.append(f"<tr><th>label</th><td>{e(str(dataset.label_column))}</td></tr>")
-    facts.append(f"<tr><th>last attempt</th><td>{_time(attempted)}</td></tr>")
-    facts.append(f"<tr><th>published</th><td>{e(_when(published)) if published else 'never'}</td></tr>")
-    final_loss = manifest.training.final_loss if manifest else None
-    if final_loss is not None:
-        facts.append(f"<tr><th>final loss</th><td>{final_loss:.6f}</td></tr>")
     recent = view.nights[-HISTORY_NIGHTS:]
-    measures = (("trustworthiness", "neighbours kept", "{:.3f}"), ("knn_accuracy", "kNN accuracy", "{:.1%}"),
-                ("final_loss", "final loss", "{:.4g}"), ("drift", "drift", "{:.3f}"))
-    charts = ""
-    if any(getattr(night, key) is not None for night in recent for key, _, _ in measures):
-        charts = (f'<div class="charts">{"".join(chart(recent, *measure) for measure in measures)}</div>'
-                  f'<p class="muted">The last {len(recent)} attempt(s), from history/: filled dots published, '
-                  f"hollow red dots rejected.</p>")
-    links = "".join(f'<a href="{href}">{e(label)}</a>' for label, href in view.links)
-    problem = f'<p class="muted">{e(view.map_problem)}</p>' if view.map_problem else ""
-    fallback = manifest.training.extra.get("objective_fallback") if manifest else None
-    warning = f'<p class="warning"><strong>Warning:</strong> {e(str(fallback))}</p>' if fallback else ""
-    return f"""<section class="job" id="job-{e(view.name)}">
-<h2>{e(view.name)} <span class="badge {e(view.state)}">{e(view.state)}</span></h2>
-{_notice(view)}{warning}
-<div class="columns">{picture}
-<div class="facts">
-<table>{''.join(facts)}</table>
-{_quality_rows(manifest.quality) if manifest else ''}
-<p>{_drift_text(manifest.drift) if manifest else ''}</p>
-{charts}
-<p class="links">{links}</p>{problem}
-</div></div>
-</section>"""
+    charts = []
+    if any(getattr(night, key) is not None for night in recent for key, *_ in CHARTS):
+        charts = [chart(recent, *measure) for measure in CHARTS]
+    candidate = candidate_of(view)
+    counted = {state: sum(1 for n in recent if n.status.value == state) for state in ("ok", "rejected", "failed",
+                                                                                         "unchanged")}
+    return {
+        "name": view.name, "state": view.state, "notice": notice(view), "warnings": warnings_of(manifest),
+        "plot": f"{quote(view.name)}/plot.png" if view.has_plot else None, "map_href": view.map_href,
+        "dataset": manifest.dataset if manifest else None,
+        "attempted": view.status.attempted_at if view.status else None,
+        "published": (manifest.finished_at if manifest else None) or (
+            view.status.published_at if view.status else None),
+        "final_loss": manifest.training.final_loss if manifest else None,
+        "quality": quality_table(manifest.quality, candidate) if manifest else None,
+        "measured": manifest is not None,
+        "drift": _drift_text(manifest.drift) if manifest else None,
+        "charts": charts, "attempts": len(recent),
+        "counted": ", ".join(f"{n} {state}" for state, n in counted.items() if n),
+        "links": view.links, "map_problem": view.map_problem,
+    }
 
 
-def _overview(views: Sequence[JobView]) -> str:
-    e = html.escape
-    rows = []
-    for view in views:
-        manifest = view.manifest
-        quality = manifest.quality if manifest else None
-        drift = manifest.drift.median_displacement if manifest and manifest.drift else None
-        rows.append(
-            f'<tr><td><a href="#job-{e(view.name)}">{e(view.name)}</a></td>'
-            f'<td><span class="badge {e(view.state)}">{e(view.state)}</span></td>'
-            f'<td>{e(_when(view.status.attempted_at if view.status else None))}</td>'
-            f'<td class="num">{_number(manifest.dataset.rows if manifest else None, "{:,}")}</td>'
-            f'<td class="num">{_beside_pca(quality, "trustworthiness_5", "{:.3f}")}</td>'
-            f'<td class="num">{_beside_pca(quality, "knn_accuracy", "{:.1%}")}</td>'
-            f'<td class="num">{_number(drift)}</td></tr>')
-    return ('<table class="overview"><tr><th>job</th><th>status</th><th>last attempt</th><th class="num">rows</th>'
-            '<th class="num">neighbours kept (PCA)</th><th class="num">kNN accuracy (PCA)</th>'
-            f'<th class="num">drift</th></tr>{"".join(rows)}</table>')
+def overview_row(view: JobView) -> dict[str, Any]:
+    """The index's first table: the published map's figures, and the rejected candidate's when
+    the last attempt made one (labelled: they are not what readers get)."""
+    manifest = view.manifest
+    quality = manifest.quality if manifest else None
+    candidate = candidate_of(view)
 
+    def beside_pca(key: str, form: str) -> Optional[str]:
+        value = getattr(quality, key) if quality is not None else None
+        return None if quality is None or value is None else f"{form.format(value)} ({_number(quality.pca.get(key), form) or '-'})"
 
-def _beside_pca(quality: Optional[Quality], key: str, form: str) -> str:
-    value = getattr(quality, key) if quality is not None else None
-    if quality is None or value is None:
-        return "&ndash;"
-    return f"{_number(value, form)} ({_number(quality.pca.get(key), form)})"
+    return {"name": view.name, "state": view.state,
+            "attempted": _when(view.status.attempted_at if view.status else None),
+            "rows": _number(manifest.dataset.rows if manifest else None, "{:,}"),
+            "trust": beside_pca("trustworthiness_5", "{:.3f}"), "knn": beside_pca("knn_accuracy", "{:.1%}"),
+            "drift": _number(manifest.drift.median_displacement if manifest and manifest.drift else None),
+            "candidate": None if candidate is None else {
+                "trust": _number(candidate.trustworthiness), "knn": _number(candidate.knn_accuracy, "{:.1%}"),
+                "drift": _number(candidate.drift)}}
 
 
 def totals(states: Sequence[str]) -> str:
@@ -537,31 +531,8 @@ def totals(states: Sequence[str]) -> str:
 
 
 def index_page(views: Sequence[JobView]) -> str:
-    e = html.escape
-    body = "".join(_job_section(view) for view in views) or "<p>No job has run in this outputs folder yet.</p>"
     attempts = {t: parsed for t in (v.status.attempted_at for v in views if v.status)
                 if t and (parsed := _parse(t)) is not None}
-    newest = f"Newest attempt {_time(max(attempts, key=attempts.__getitem__))}; " if attempts else ""
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>reducer: {e(totals([v.state for v in views]))}</title>
-<link rel="icon" href="data:,">
-<style>{asset("page.css")}</style>
-</head>
-<body>
-<header>
-<h1>reducer report</h1>
-<p class="muted">{e(totals([v.state for v in views]))}. {newest}written by reducer {e(__version__)}. Click a plot
-for its interactive map.</p>
-</header>
-<main>
-{_overview(views) if views else ''}
-{body}
-</main>
-<script>{asset("ago.js")}</script>
-</body>
-</html>
-"""
+    newest = max(attempts, key=attempts.__getitem__) if attempts else None
+    return render("index.html", when=_when, iso=iso, totals=totals([v.state for v in views]), newest=newest, version=__version__,
+                  overview=[overview_row(view) for view in views], jobs=[job_view(view) for view in views])

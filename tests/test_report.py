@@ -56,7 +56,7 @@ def test_a_run_ends_by_writing_the_report(night):
     index = (project.outputs / "index.html").read_text(encoding="utf-8")
     for name, state in (("iris", "ok"), ("bad_data", "failed"), ("broken", "failed")):
         assert f'id="job-{name}"' in index and f'<span class="badge {state}">{state}</span>' in index
-    assert "expected a number, got &#x27;oops&#x27;" in index  # the reason, escaped
+    assert "expected a number, got &#39;oops&#39;" in index  # the reason, escaped (by Jinja2's autoescape)
     assert "Nothing has been published yet." in index
     assert 'src="iris/plot.png"' in index and 'href="iris/map.html"' in index
     assert 'href="iris/..data/model.keras"' in index
