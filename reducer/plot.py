@@ -106,6 +106,8 @@ def build_figure(plt: Any, title: str, coordinates: np.ndarray, labels: Optional
             bar = figure.colorbar(drawn, ax=axes, location="right")
             bar.solids.set_alpha(1.0)
             bar.set_label(name if numeric else f"{name} (class index, sorted by name)")
+    # One unit as long across as up (and deep): distances on the plot are the map's distances.
+    axes.set_aspect("equal", adjustable="datalim" if dims == 2 else "box")
     axes.set_xlabel("component 1")
     axes.set_ylabel("component 2")
     if dims == 3:

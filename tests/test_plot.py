@@ -131,3 +131,17 @@ def test_the_file_keeps_its_name_size_and_literal_labels(tmp_path, dims):
     assert sorted(t.get_text() for t in legend.get_texts()) == sorted(set(labels))
     assert legend.get_title().get_text() == "$kind$"
     plt.close(built)
+
+
+@pytest.mark.parametrize("stretch", [(1.0, 1.0), (20.0, 0.5)])
+def test_both_axes_have_the_same_scale(stretch):
+    """A map 40 times wider than tall is drawn so: a unit is as long across as up."""
+    coordinates, labels = clusters(3)
+    built = figure(coordinates * np.array(stretch), labels)
+    axes = built.axes[0]
+    box = axes.get_window_extent()
+    (x0, x1), (y0, y1) = axes.get_xlim(), axes.get_ylim()
+    assert (x1 - x0) / box.width == pytest.approx((y1 - y0) / box.height, rel=1e-3)
+    legend = built.legends[0].get_window_extent()
+    assert legend.x0 >= box.x1  # the legend stays beside the data
+    plt.close(built)
