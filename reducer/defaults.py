@@ -6,7 +6,6 @@ benchmarks/README.md, "Good maps by default (issue 14)".
 """
 
 import math
-from typing import Any, Dict
 
 # The normalisation of the neighbour objective where the dataset says "minmax" and the job names
 # none (config.Job.for_dataset); a dataset's fixed (offset, scale), such as the digits' pixels /
@@ -25,7 +24,7 @@ def _clamp(value: float, low: float, high: float) -> float:
     return max(low, min(high, value))
 
 
-def neighbor_settings(rows: int, columns: int) -> Dict[str, Dict[str, Any]]:
+def neighbor_settings(rows: int, columns: int) -> dict[str, dict]:
     """{"model": {...}, "training": {...}}: `objective = "neighbors"` settings for a table of
     `rows` x `columns`, for the keys a job leaves out; plain values, a fresh dict each call.
     Measured on z-scored or fixed-scale columns (DEFAULT_NORMALIZE, the digits' pixels / 16); on
