@@ -34,3 +34,13 @@ def test_readme_plugin_test_runs_verbatim(project, tmp_path, monkeypatch):
     exec(readme_block("# tests/test_spirals.py"), namespace)
     namespace["test_spirals"](tmp_path / "check")
     assert (tmp_path / "check" / "outputs" / "spirals" / "manifest.json").is_file()
+
+
+def test_readme_notebook_example_with_reducer_map_runs_verbatim(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Models").mkdir()
+    namespace = {}
+    exec(readme_block("mapper = reducer.Map("), namespace)
+    assert namespace["coordinates"].shape == (150, 2) and namespace["same"].shape == (150, 2)
+    assert namespace["other"].get_params()["epochs"] == 20 and not hasattr(namespace["other"], "encoder_")
+    assert (tmp_path / "Models" / "iris_notebook.onnx").is_file()
