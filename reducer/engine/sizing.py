@@ -25,8 +25,13 @@ if TYPE_CHECKING:
     from reducer.config import Job
 
 # The process before any table: Python, TensorFlow, Keras, scikit-learn, faiss, pandas imported,
-# a small model built and compiled (measured: `reducer run` of a 1,000-row job peaks at ~0.7 GiB).
-PROCESS_BYTES = 700 << 20
+# the model built and its loop compiled (measured: a 3,000 x 8 default job peaks at 1,011 MiB,
+# of which 137 MiB are the quality metrics' distances below).
+PROCESS_BYTES = 870 << 20
+QUALITY_ROWS = 4000  # quality.MAX_ROWS: the metrics' sample, its pairwise distances and ranks
+QUALITY_BYTES_PER_PAIR = 16  # measured: +244 MiB at 4,000 rows, +137 MiB at 3,000, while training runs
+PLOT_ROWS = 50_000  # pipeline.PLOT_ROWS: the rows drawn, encoded and measured
+PLOT_BYTES_PER_ROW = 1500  # matplotlib's points and the sample's coordinates, beside 3 copies of its values
 SYMMETRIC_SHARE = 1.6  # edges of the fuzzy union per directed kNN edge (1.55-1.6 measured on 100k x 50)
 CODE_COPIES = 4  # the code buffer, its update and the loop's carried copies
 # What engine/neighbors.py does, kept here so that the estimate needs no numpy or faiss:
@@ -52,7 +57,7 @@ class Need:
 
     rows: int
     columns: int
-    process: int
+    process: int  # the libraries, the model, the quality metrics and the plot's sample
     table: int  # the table as held (in memory: raw and normalised values; cached: none)
     graph_build: int  # the search's index and lists, then the union's sort
     graph: int  # the CSR graph, kept to the end
@@ -65,7 +70,7 @@ class Need:
 
     def text(self) -> str:
         return (f"about {size_text(self.total)} at its peak for {self.rows:,} rows x {self.columns} columns "
-                f"({'approximate' if self.approximate else 'exact'} neighbour search; libraries "
+                f"({'approximate' if self.approximate else 'exact'} neighbour search; libraries, metrics and plot "
                 f"{size_text(self.process)}, table {size_text(self.table)}, graph build "
                 f"{size_text(self.graph_build)}, then graph {size_text(self.graph)} + training "
                 f"{size_text(self.training)})")
@@ -91,7 +96,11 @@ def neighbors_need(rows: int, columns: int, n_neighbors: int, latent: int = 2, i
     graph = edge_count * (4 + 4) + (rows + 1) * 8
     step_tables = 2 * (edge_count * (4 + 4) + rows * (4 + 4))  # neighbours, shares, pointers, totals: numpy + TF
     training = values + step_tables + rows * latent * 4 * CODE_COPIES
-    return Need(rows=rows, columns=columns, process=PROCESS_BYTES, table=2 * values if in_memory else 0,
+    sample = min(rows, QUALITY_ROWS)
+    plotted = min(rows, PLOT_ROWS)
+    process = (PROCESS_BYTES + sample * sample * QUALITY_BYTES_PER_PAIR
+               + plotted * (columns * 4 * 3 + PLOT_BYTES_PER_ROW))
+    return Need(rows=rows, columns=columns, process=process, table=2 * values if in_memory else 0,
                 graph_build=max(search, lists + union_sort), graph=graph, training=training, approximate=approximate)
 
 
