@@ -154,6 +154,5 @@ def what_it_will_do(job: "Job", need: Optional[Need], fallback: Optional[str], i
     if fallback:
         return f"a reconstruction map instead of the neighbour map (warning: {fallback})"
     if need is not None:
-        return (f"a neighbour map, {'approximate' if need.approximate else 'exact'} neighbour search, "
-                f"{need.text()}")
+        return f"a neighbour map, {need.text()}"
     return f"a {job.model.objective} map{'' if in_memory else ', trained from the float32 cache in chunks'}"
