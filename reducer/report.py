@@ -510,7 +510,9 @@ def overview_row(view: JobView) -> dict[str, Any]:
 
     def beside_pca(key: str, form: str) -> Optional[str]:
         value = getattr(quality, key) if quality is not None else None
-        return None if quality is None or value is None else f"{form.format(value)} ({_number(quality.pca.get(key), form) or '-'})"
+        if quality is None or value is None:
+            return None
+        return f"{form.format(value)} ({_number(quality.pca.get(key), form) or '-'})"
 
     return {"name": view.name, "state": view.state,
             "attempted": _when(view.status.attempted_at if view.status else None),
@@ -534,5 +536,6 @@ def index_page(views: Sequence[JobView]) -> str:
     attempts = {t: parsed for t in (v.status.attempted_at for v in views if v.status)
                 if t and (parsed := _parse(t)) is not None}
     newest = max(attempts, key=attempts.__getitem__) if attempts else None
-    return render("index.html", when=_when, iso=iso, totals=totals([v.state for v in views]), newest=newest, version=__version__,
+    return render("index.html", when=_when, iso=iso, totals=totals([v.state for v in views]), newest=newest,
+                  version=__version__,
                   overview=[overview_row(view) for view in views], jobs=[job_view(view) for view in views])

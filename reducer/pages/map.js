@@ -64,9 +64,16 @@
     if (view) view = equalised(view);
   }
 
-  function ring(i, colour, r) {
-    var x = sx(data.components[shown[0]][i]), y = sy(data.components[shown[1]][i]);
-    ctx.beginPath(); ctx.arc(x, y, r, 0, 2 * Math.PI);
+  function rings(list, colour, r) {
+    // One path for every ring: thousands of matches cost two strokes, not two each.
+    if (!list.length) return;
+    var xs = data.components[shown[0]], ys = data.components[shown[1]];
+    ctx.beginPath();
+    list.forEach(function (i) {
+      if (!isShown(i)) return;
+      var x = sx(xs[i]), y = sy(ys[i]);
+      ctx.moveTo(x + r, y); ctx.arc(x, y, r, 0, 2 * Math.PI);
+    });
     ctx.strokeStyle = "#fff"; ctx.lineWidth = 4; ctx.stroke();
     ctx.strokeStyle = colour; ctx.lineWidth = 2; ctx.stroke();
   }
@@ -111,8 +118,8 @@
       ctx.fill();
     });
     ctx.globalAlpha = 1;
-    selected.forEach(function (i) { if (isShown(i)) ring(i, "#0b57d0", r + 2); });
-    matches.forEach(function (i) { ring(i, "#d93025", Math.max(6, r + 4)); });
+    rings(selected, "#0b57d0", r + 2);
+    rings(matches, "#d93025", Math.max(6, r + 4));
     if (box) {
       ctx.fillStyle = "rgba(11, 87, 208, 0.08)"; ctx.strokeStyle = "#0b57d0"; ctx.lineWidth = 1;
       ctx.fillRect(box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0);
@@ -296,17 +303,20 @@
   // ------------------------------------------------------------- search
   var search = document.getElementById("search"), list = document.getElementById("matches");
   var MAX_LISTED = 20;
+  var lowered = null;
+  function level(text, q) { return text === q ? 2 : text.indexOf(q) >= 0 ? 1 : 0; }
   function find(query) {
+    // Exact matches first (of the id or any field), then the rest; each distinct value is compared once.
     var q = query.trim().toLowerCase(), exact = [], partial = [];
     if (!q) return [];
+    if (!lowered) lowered = {
+      ids: data.ids.map(function (text) { return String(text).toLowerCase(); }),
+      fields: data.fields.map(function (f) { return f.values.names.map(function (n) { return String(n).toLowerCase(); }); })
+    };
+    var levels = lowered.fields.map(function (names) { return names.map(function (n) { return level(n, q); }); });
     for (var i = 0; i < count; i++) {
-      var texts = [data.ids[i]].concat(data.fields.map(function (f) { return f.values.names[f.values.codes[i]]; }));
-      var hit = 0;
-      for (var t = 0; t < texts.length; t++) {
-        var text = String(texts[t]).toLowerCase();
-        if (text === q) { hit = 2; break; }
-        if (text.indexOf(q) >= 0) hit = 1;
-      }
+      var hit = level(lowered.ids[i], q);
+      for (var f = 0; f < levels.length && hit < 2; f++) hit = Math.max(hit, levels[f][data.fields[f].values.codes[i]]);
       if (hit === 2) exact.push(i); else if (hit === 1) partial.push(i);
     }
     return exact.concat(partial);
