@@ -103,3 +103,15 @@ def test_identical_copy_of_a_builtin_in_another_folder_is_one_plugin(tmp_path):
     (copy / "iris.py").write_bytes((REPO / "plugins" / "iris.py").read_bytes())
     registry = load_registry([copy])
     assert registry.problems == [] and registry.datasets["iris"].source.endswith("plugins/iris.py")
+
+
+def test_the_hookspecs_example_runs_verbatim(tmp_path):
+    from reducer.datasets import hookspecs
+
+    doc = hookspecs.__doc__
+    example = textwrap.dedent(doc[doc.index("Example, runnable verbatim"):].split("::\n", 1)[1])
+    (tmp_path / "squares.py").write_text(example)
+    registry = load_registry([tmp_path])
+    assert registry.problems == []
+    assert list(registry.get("squares").load({"rows": 4})["x2"]) == [0, 1, 4, 9]
+    assert registry.get("squares").options["rows"].default == 50
