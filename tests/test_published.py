@@ -6,6 +6,7 @@ One real night of two small jobs, then its published files are damaged the ways 
 editor, a disk or a script could damage them, and the real commands run again.
 """
 
+import html
 import json
 import os
 import re
@@ -43,10 +44,10 @@ def edit_json(path, change):
 
 
 def card(index, name):
-    """The index page's section for one job."""
+    """The index page's section for one job, its text unescaped (&#39; and &#x27; alike)."""
     start = index.index(f'id="job-{name}"')
     end = index.find('<section class="job"', start)
-    return index[start:end if end > 0 else len(index)]
+    return html.unescape(index[start:end if end > 0 else len(index)])
 
 
 def test_a_manifest_with_text_rows_fails_that_job_in_one_line_and_the_report_says_unreadable(copy):
@@ -74,7 +75,7 @@ def test_a_history_record_with_text_trustworthiness_is_one_unreadable_card(copy)
     index = (copy.outputs / "index.html").read_text(encoding="utf-8")
     victim = card(index, "victim")
     assert '<span class="badge unreadable">unreadable</span>' in victim
-    assert f"{history.name}: quality.trustworthiness_5 must be a number, got &#x27;high&#x27;" in victim
+    assert f"{history.name}: quality.trustworthiness_5 must be a number, got 'high'" in victim
     assert re.search(r'<span class="badge (ok|unchanged)">', card(index, "good"))
 
     report = copy.run("report")
