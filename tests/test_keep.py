@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from reducer import read_embedding
+from reducer import read_embedding, read_manifest
 
 QUICK = """
 [model]
@@ -91,3 +91,36 @@ def test_keep_refusals_are_one_line_and_publish_nothing(project):
             assert expected in result.stdout + result.stderr, (name, command, result.stdout, result.stderr)
             assert "Traceback" not in result.stderr
         assert not (project.outputs / name / "embedding.csv").exists()
+
+
+def test_kept_columns_from_the_float32_cache_and_a_plugin_refusal(project):
+    """A table held on disk (streaming = true) keeps its columns as one in memory does; a plugin
+    dataset's missing kept column is refused by `check --data` and `run`, naming it."""
+    frame = flowers(project)
+    project.job("cached", """
+        [dataset]
+        name = "csv"
+        path = "../Data/flowers.csv"
+        id = "flower"
+        label = "species"
+        keep = ["garden"]
+        streaming = true
+        chunk_rows = 40
+        """ + QUICK)
+    result = project.run("run", "jobs/cached.toml")
+    assert result.returncode == 0, result.stderr
+    assert read_manifest(project.outputs / "cached" / "manifest.json").table["held"] == "cache"
+    written = pd.read_csv(project.outputs / "cached" / "embedding.csv", dtype=str)
+    assert list(written.columns) == ["id", "label", "garden", "component_1", "component_2"]
+    assert list(written["garden"]) == list(frame["garden"])
+    project.job("iris_missing", """
+        [dataset]
+        name = "iris"
+        path = "../Data/iris.csv"
+        keep = ["petal_colour"]
+        """ + QUICK)
+    for command in (("check", "--data"), ("run",)):
+        refused = project.run(*command, "jobs/iris_missing.toml")
+        assert refused.returncode != 0 and "petal_colour" in refused.stdout + refused.stderr, command
+        assert "Traceback" not in refused.stderr
+    assert not (project.outputs / "iris_missing" / "embedding.csv").exists()
