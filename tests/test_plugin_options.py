@@ -132,7 +132,7 @@ def test_the_short_form_of_options_keeps_working():
     ('reducer.Option(int, default=5, required=True)', "an option with a default cannot be required"),
     ('reducer.Option(int, default=5, min=10)', "the default must be 10 or more; it is 5"),
     ('reducer.Option(str, default="x", choices=["a", "b"])', "the default must be one of a, b; it is 'x'"),
-    ('reducer.Option("int")', "must be a reducer.Option or a type such as int"),
+    ('reducer.Option("int")', "must be a type such as int, str, bool, float or list"),
     ('reducer.Option(int, description="two\\nlines")', "description must be one line of text"),
     ('reducer.Option(float, min="0")', "min must be a number or None"),
 ])

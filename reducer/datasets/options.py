@@ -91,8 +91,8 @@ def declaration_problem(name: Any, spec: Any) -> Optional[str]:
     option = _as_option(spec)
     accepted = option.type if isinstance(option.type, tuple) else (option.type,)
     if not accepted or not all(_is_type(t) for t in accepted):
-        return (f"options[{name!r}] must be a reducer.Option or a type such as int, str, bool, float or list "
-                f"(or a tuple of types), got {spec!r}")
+        return (f"options[{name!r}] must be a type such as int, str, bool, float or list (or a tuple of "
+                f"types), or a reducer.Option of one, got {spec!r}")
     if not isinstance(option.description, str) or "\n" in option.description:
         return f"options[{name!r}]: description must be one line of text, got {option.description!r}"
     if not isinstance(option.required, bool):
