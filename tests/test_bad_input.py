@@ -140,8 +140,8 @@ JOB_CASES = [
     (["misspelled_section.toml"], ["unknown key 'trainig'", "valid keys: name, dataset, model, training",
                                    "did you mean 'training'?"]),
     (["misspelled_dataset_option.toml"], ["unknown key 'delimeter' in [dataset] for dataset 'csv'",
-                                          "valid keys: name, label, id, features, normalize, label_type, path, "
-                                          "delimiter",
+                                          "valid keys: name, label, id, features, normalize, label_type, keep, "
+                                          "path, delimiter",
                                           "did you mean 'delimiter'?"]),
     (["epochs_zero.toml"], ["training.epochs must be greater than 0, got 0"]),
     (["batch_zero.toml"], ["training.batch_size must be greater than 0, got 0"]),
