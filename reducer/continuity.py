@@ -30,7 +30,7 @@ NEIGHBORS_K = 10  # map neighbours compared night to night
 DRIFT_MAX_ROWS = 5000  # neighbour overlap on a fixed-seed sample of the shared rows beyond this
 
 
-def _package_version(*names):
+def _package_version(*names: str) -> str | None:
     for name in names:
         try:
             return metadata.version(name)
@@ -39,7 +39,7 @@ def _package_version(*names):
     return None
 
 
-def fingerprint(job, source, rows_sha256):
+def fingerprint(job: Job, source: str | None, rows_sha256: str) -> dict[str, Any]:
     """What a published run depends on; equal fingerprints give the same map, so no retraining.
     TensorFlow's version is read from its package metadata: deciding imports nothing heavy."""
     resolved = job.resolved()
@@ -105,7 +105,7 @@ class Previous:
         return self._map
 
 
-def shared_rows(ids, previous_ids):
+def shared_rows(ids: Any, previous_ids: Any) -> tuple[np.ndarray, np.ndarray]:
     """(indices into ids, indices into previous_ids) of the ids present both nights; ids that
     occur more than once on either night cannot be matched and are left out."""
     tonight = {}
@@ -122,7 +122,7 @@ def shared_rows(ids, previous_ids):
     return here[order], there[order]
 
 
-def procrustes(x, y, scale=True):
+def procrustes(x: np.ndarray, y: np.ndarray, scale: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(matrix, translation) minimising |x @ matrix + translation - y|: orthogonal Procrustes
     (rotation or reflection), times a uniform scale when `scale`."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
@@ -135,7 +135,8 @@ def procrustes(x, y, scale=True):
     return matrix, my - mx @ matrix
 
 
-def alignment(ids, coordinates, previous, min_shared=3):
+def alignment(ids: Any, coordinates: np.ndarray, previous: Previous,
+              min_shared: int = 3) -> tuple[np.ndarray, np.ndarray] | None:
     """The transform laying this map on `previous`'s, or None when too few rows are shared."""
     previous_ids, previous_coordinates = previous.map()
     if previous_coordinates.shape[1] != coordinates.shape[1]:
@@ -146,7 +147,7 @@ def alignment(ids, coordinates, previous, min_shared=3):
     return procrustes(coordinates[here], previous_coordinates[there])
 
 
-def _neighbours(points, k):
+def _neighbours(points: np.ndarray, k: int) -> list[set[int]]:
     from sklearn.neighbors import NearestNeighbors
 
     k = min(k, len(points) - 1)
@@ -154,16 +155,18 @@ def _neighbours(points, k):
     return [set(row[row != i][:k]) for i, row in enumerate(found)]
 
 
-def drift(ids, coordinates, previous, transform=None, total_rows=None):
+def drift(ids: Any, coordinates: np.ndarray, previous: Previous,
+          transform: tuple[np.ndarray, np.ndarray] | None = None, total_rows: int | None = None) -> dict[str, Any]:
     """The manifest's `drift` section for this (aligned) map of rows `ids` against `previous`."""
     previous_ids, previous_coordinates = previous.map()
     here, there = shared_rows(ids, previous_ids)
     total = len(ids) if total_rows is None else total_rows
-    section = {"shared_rows": int(len(here)), "added_rows": int(total - len(here)),
-               "removed_rows": int(len(previous_ids) - len(here)), "median_displacement": None,
-               "neighbor_overlap": None, "neighbors_k": NEIGHBORS_K,
-               "transform": None if transform is None else {"matrix": transform[0].tolist(),
-                                                             "translation": transform[1].tolist()}}
+    section: dict[str, Any] = {
+        "shared_rows": int(len(here)), "added_rows": int(total - len(here)),
+        "removed_rows": int(len(previous_ids) - len(here)), "median_displacement": None,
+        "neighbor_overlap": None, "neighbors_k": NEIGHBORS_K,
+        "transform": None if transform is None else {"matrix": transform[0].tolist(),
+                                                     "translation": transform[1].tolist()}}
     if len(here) < 2 or previous_coordinates.shape[1] != coordinates.shape[1]:
         return section
     now, then = coordinates[here].astype(np.float64), previous_coordinates[there]

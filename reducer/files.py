@@ -16,7 +16,7 @@ import re
 import secrets
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ TEMP_MARK = ".tmp-"
 TEMP_NAME = re.compile(r"\..+\.tmp-(\d+)-[0-9a-f]{8}(\.[A-Za-z0-9]+)?")
 
 
-def sha256_file(path):
+def sha256_file(path: Path | str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -35,14 +35,14 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
-def temp_path(target):
+def temp_path(target: Path | str) -> Path:
     """A hidden name beside `target`, keeping its suffix (Keras insists on `.keras`)."""
     target = Path(target)
     stem, suffix = (target.name, "") if target.name.startswith(".") else (target.stem, target.suffix)
     return target.with_name(f".{stem}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}{suffix}")
 
 
-def fsync_path(path, directory=False):
+def fsync_path(path: Path | str, directory: bool = False) -> None:
     fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
     try:
         os.fsync(fd)
@@ -50,19 +50,20 @@ def fsync_path(path, directory=False):
         os.close(fd)
 
 
-def fsync_folder(folder):
+def fsync_folder(folder: Path | str) -> None:
     with contextlib.suppress(OSError):  # some file systems cannot fsync a folder
         fsync_path(folder, directory=True)
 
 
-def os_error(exc):
+def os_error(exc: BaseException) -> OSError | None:
     """The OSError behind `exc`, if any: libraries (Keras, h5py) wrap a full disk in their own types."""
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, OSError) and exc.errno is not None:
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, OSError) and link.errno is not None:
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
     return None
 
 
@@ -104,14 +105,14 @@ def stage(target: Path | str, write: Callable[[Any], object]) -> Path:
 
 
 @contextlib.contextmanager
-def signals_deferred():
+def signals_deferred() -> Iterator[None]:
     """Hold SIGTERM and Ctrl-C for the milliseconds a switch of published files takes, then
     deliver them: a run stopped half way through would leave two runs' files side by side.
     (Blocking the signals with a mask would not do: TensorFlow's threads would take them.)"""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    caught = []
+    caught: list[int] = []
     previous = {number: signal.signal(number, lambda signum, frame: caught.append(signum))
                 for number in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -119,11 +120,11 @@ def signals_deferred():
     finally:
         for number, handler in previous.items():
             signal.signal(number, signal.SIG_DFL if handler is None else handler)
-        for number in caught:
-            signal.raise_signal(number)
+        for signum in caught:
+            signal.raise_signal(signum)
 
 
-def rename_all(staged):
+def rename_all(staged: Sequence[tuple[Path, Path | str]]) -> None:
     """Rename each (temp, target) pair into place, in order, then fsync their folders. If a
     rename fails, the temporaries not yet renamed are removed and OutputError is raised."""
     folders = set()
@@ -138,19 +139,19 @@ def rename_all(staged):
         fsync_folder(folder)
 
 
-def publish(staged):
+def publish(staged: Sequence[tuple[Path, Path | str]]) -> None:
     """rename_all with SIGTERM and Ctrl-C held until the last rename is done."""
     with signals_deferred():
         rename_all(staged)
 
 
-def discard(staged):
+def discard(staged: Iterable[tuple[Path, Path | str]]) -> None:
     for temp, _ in staged:
         with contextlib.suppress(OSError):
             os.unlink(temp)
 
 
-def _owner_alive(path):
+def _owner_alive(path: Path) -> bool:
     """True when the temporary's writer (the pid in its name) is another live process."""
     found = TEMP_NAME.fullmatch(path.name)
     if not found or int(found[1]) == os.getpid():
@@ -164,7 +165,7 @@ def _owner_alive(path):
     return True
 
 
-def remove_stale_temporaries(folder):
+def remove_stale_temporaries(folder: Path | str) -> list[Path]:
     """Temporaries left in `folder` (and its history/) by a killed run; returns those removed.
 
     Only names that temp_path() makes, never any other file. Call only while holding the run
@@ -183,7 +184,7 @@ def remove_stale_temporaries(folder):
     return stale
 
 
-def ensure_writable_folder(folder):
+def ensure_writable_folder(folder: Path | str) -> None:
     """Create `folder` and prove a file can be written there, before any training starts."""
     folder = Path(folder)
     try:
@@ -197,14 +198,14 @@ def ensure_writable_folder(folder):
         raise OutputError(f"cannot write to folder {folder}: {exc.strerror or exc}") from None
 
 
-def check_folder(folder):
+def check_folder(folder: Path | str) -> None:
     """Prove `folder` can take files when it exists; when it does not, its parent was checked."""
     folder = Path(folder)
     if folder.exists() or folder.is_symlink():
         ensure_writable_folder(folder)
 
 
-def write_json(path, value):
+def write_json(path: Path | str, value: Any) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         json.dump(value, handle, indent=2, sort_keys=False, default=str)
         handle.write("\n")

@@ -11,7 +11,7 @@ from reducer import files, publish, published
 from reducer.engine import xla_cache
 from reducer.errors import PublishedRecordError, ReducerError
 from reducer.log import job_context
-from reducer.run.pipeline import run_job
+from reducer.run.pipeline import Outcome, run_job
 from reducer.run.results import JobResult, one_line
 
 if TYPE_CHECKING:
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("reducer")
 
 
-def run_job_despite_the_cache(job, dataset, source, destination, force=False):
+def run_job_despite_the_cache(job: Job, dataset: Dataset, source: Optional[str], destination: publish.Destination,
+                              force: bool = False) -> Outcome:
     """run_job, trained again once after dropping the cached programs when TensorFlow failed on
     one of them (it does not say which); a cache write that failed becomes one line. See
     xla_cache.py: TensorFlow's own cache fails the training call in both cases."""
@@ -38,6 +39,7 @@ def run_job_despite_the_cache(job, dataset, source, destination, force=False):
             reason = (str(exc).splitlines() or [""])[0][:200]
             log.warning("[%s] TensorFlow could not use a cached compiled program (%s: %s); removed %d cached "
                         "program(s), training again", job.name, type(exc).__name__, reason, removed)
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def run_one(job: Job, dataset: Dataset, source: Optional[str], destination: publish.Destination,
