@@ -212,7 +212,20 @@ def test_shipped_neighbour_jobs_read():
         assert job.model.objective == "neighbors" and job.quality.enabled
 
 
-# --- end to end: one `reducer run` of four jobs --------------------------------------------
+# --- end to end: one `reducer run` of seven jobs -------------------------------------------
+# One run for the module: each test reads its own jobs' files (one TensorFlow start-up, not three).
+
+WINE_VALUE_LABEL = """
+    [dataset]
+    name = "csv"
+    path = "../Data/wine.csv"
+    id = "sample_id"
+    label = "proline"
+    {label_type}
+    features = ["alcohol", "malic_acid", "ash", "flavanoids", "color_intensity", "hue"]
+    [training]
+    epochs = 20
+    """
 
 @pytest.fixture(scope="module")
 def clusters_run(tmp_path_factory):
@@ -237,6 +250,12 @@ def clusters_run(tmp_path_factory):
     project.job("neighbors", neighbours)
     project.job("neighbors_again", neighbours)
     project.job("no_metrics", dataset + "[training]\nepochs = 2\n[quality]\nenabled = false\n")
+    # Named normalize = "minmax" with the sized settings (test_min_max_columns_...).
+    project.job("minmax", dataset + 'normalize = "minmax"\n[training]\nseed = 7\n')
+    # A numeric label with many levels, as found and as declared a class (test_a_label_that_is_a_value_...).
+    project.copy_data("wine.csv")
+    project.job("proline", WINE_VALUE_LABEL.format(label_type=""))
+    project.job("as_classes", WINE_VALUE_LABEL.format(label_type='label_type = "class"'))
     result = project.run("run", "jobs/*.toml")
     return project, result
 
@@ -249,7 +268,8 @@ def test_every_job_ran_and_the_summary_shows_quality(clusters_run):
     project, result = clusters_run
     assert result.returncode == 0, result.stderr
     lines = {line.split(":")[0].strip(): line for line in result.stdout.splitlines() if ": ok in" in line}
-    assert set(lines) == {"reconstruction", "neighbors", "neighbors_again", "no_metrics"}
+    assert set(lines) == {"reconstruction", "neighbors", "neighbors_again", "no_metrics", "minmax", "proline",
+                          "as_classes"}
     assert "trustworthiness 0." in lines["neighbors"] and "kNN accuracy " in lines["neighbors"]
     assert "trustworthiness" not in lines["no_metrics"]
     assert manifest(project, "no_metrics")["quality"] is None
@@ -304,33 +324,10 @@ def test_neighbour_encoder_reloads_in_a_fresh_process(clusters_run):
                                atol=1e-6)
 
 
-def test_a_label_that_is_a_value_gets_a_knn_regression_score_not_an_accuracy(tmp_path):
+def test_a_label_that_is_a_value_gets_a_knn_regression_score_not_an_accuracy(clusters_run, tmp_path):
     """A numeric label with many levels is a measurement: a class majority over it means nothing."""
-    project = Project(tmp_path / "project")
-    project.copy_data("wine.csv")
-    project.job("proline", """
-        [dataset]
-        name = "csv"
-        path = "../Data/wine.csv"
-        id = "sample_id"
-        label = "proline"
-        features = ["alcohol", "malic_acid", "ash", "flavanoids", "color_intensity", "hue"]
-        [training]
-        epochs = 20
-        """)
-    project.job("as_classes", """
-        [dataset]
-        name = "csv"
-        path = "../Data/wine.csv"
-        id = "sample_id"
-        label = "proline"
-        label_type = "class"
-        features = ["alcohol", "malic_acid", "ash", "flavanoids", "color_intensity", "hue"]
-        [training]
-        epochs = 20
-        """)
-    result = project.run("run", "jobs/proline.toml", "jobs/as_classes.toml")
-    assert result.returncode == 0, result.stderr
+    project, result = clusters_run
+    assert "proline: ok in" in result.stdout, result.stdout + result.stderr
     value = json.loads((project.outputs / "proline" / "manifest.json").read_text())["quality"]
     assert value["label_type"] == "value" and value["knn_accuracy"] is None
     assert -1 < value["knn_r2"] <= 1 and "knn_r2" in value["pca"] and value["knn"]["folds"] == 10
@@ -338,8 +335,9 @@ def test_a_label_that_is_a_value_gets_a_knn_regression_score_not_an_accuracy(tmp
     assert "kNN R^2" in result.stdout and "kNN R^2" in manifest["subtitle"]
     forced = json.loads((project.outputs / "as_classes" / "manifest.json").read_text())["quality"]
     assert forced["label_type"] == "class" and forced["knn_accuracy"] is not None and "knn_r2" not in forced
-    bad = project.job("bad", '[dataset]\nname = "iris"\nlabel_type = "ordinal"\n')
-    checked = project.run("check", bad)
+    other = Project(tmp_path / "other")  # the module's project stays as its run left it
+    bad = other.job("bad", '[dataset]\nname = "iris"\nlabel_type = "ordinal"\n')
+    checked = other.run("check", bad)
     assert checked.returncode == 1 and "dataset.label_type must be one of class, value, got 'ordinal'" in checked.stdout
 
 
@@ -386,18 +384,11 @@ def test_folding_the_standardisation_keeps_the_encoders_function():
     np.testing.assert_allclose(encoder.predict(x, verbose=0), before, atol=1e-5)
 
 
-def test_min_max_columns_with_the_default_objective_give_a_map_not_a_point(tmp_path):
+def test_min_max_columns_with_the_default_objective_give_a_map_not_a_point(clusters_run):
     """Named normalize = "minmax" with the sized settings collapsed this table to one point
     before the encoder trained on standardised columns."""
-    project = Project(tmp_path / "project")
-    x, labels = clusters()
-    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
-    frame["cluster"] = [f"c{v}" for v in labels]
-    frame.to_csv(project.root / "Data" / "clusters.csv", index=False)
-    project.job("minmax", '[dataset]\nname = "csv"\npath = "../Data/clusters.csv"\nlabel = "cluster"\n'
-                          'normalize = "minmax"\n[training]\nseed = 7\n')
-    result = project.run("run", "jobs/minmax.toml")
-    assert result.returncode == 0, result.stdout + result.stderr
+    project, result = clusters_run
+    assert "minmax: ok in" in result.stdout, result.stdout + result.stderr
     manifest = json.loads((project.outputs / "minmax" / "manifest.json").read_text())
     assert manifest["job"]["dataset"]["normalize"] == "minmax" and manifest["job"]["model"]["activation"] == "relu"
     assert manifest["quality"]["knn_accuracy"] >= 0.95
