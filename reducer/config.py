@@ -100,14 +100,14 @@ class Job:
     chosen_by_reducer: tuple = ()  # after with_table_defaults: the keys it (and for_dataset) chose
 
     @property
-    def folder(self):
+    def folder(self) -> Path:
         return self.path.parent
 
     @property
-    def project_root(self):
+    def project_root(self) -> Path:
         return project_root(self.path)
 
-    def with_table_defaults(self, rows, columns, neighbors_fit=True):
+    def with_table_defaults(self, rows: int, columns: int, neighbors_fit: bool = True) -> "Job":
         """This job with every setting left to the table filled in: the neighbour objective's
         settings sized from `rows` x `columns` (defaults.neighbor_settings) for each key in
         `table_sized`, then the warm start's epochs. A job that names no objective gets the
@@ -135,7 +135,7 @@ class Job:
             continuity = dataclasses.replace(continuity, warm_epochs=max(1, -(-job.training.epochs // 100)))
         return dataclasses.replace(job, continuity=continuity)
 
-    def for_dataset(self, dataset):
+    def for_dataset(self, dataset: Any) -> "Job":
         """This job with the normalisation its objective wants: the neighbour objective (named or
         by default) z-scores the columns where the dataset says "minmax" (the Dataset default)
         and the job names no `normalize`; the kNN graph of standardised columns is not squeezed
@@ -148,14 +148,14 @@ class Job:
         return dataclasses.replace(self, dataset_options={**self.dataset_options, "normalize": "zscore"},
                                    table_sized=self.table_sized | {"dataset.normalize"})
 
-    def setting(self, key):
+    def setting(self, key: str) -> Any:
         """The value of "section.key" ("dataset.normalize", "training.epochs", ...)."""
         section, name = key.split(".")
         if section == "dataset":
             return self.dataset_options.get(name)
         return getattr(getattr(self, section), name)
 
-    def resolved(self):
+    def resolved(self) -> dict[str, Any]:
         """Everything the job means, defaults filled in, as plain values for the manifest."""
         return {
             "name": self.name,
@@ -169,27 +169,27 @@ class Job:
         }
 
 
-def real_path(path):
+def real_path(path: str | os.PathLike[str]) -> Path:
     """`path` absolute with symbolic links resolved; a link loop is left as it is (reading it then
     fails with a message) rather than raising as Path.resolve does."""
     return Path(os.path.realpath(path))
 
 
-def project_root(job_path):
+def project_root(job_path: str | os.PathLike[str]) -> Path:
     folder = real_path(job_path).parent
     return folder.parent if folder.name == "jobs" else folder
 
 
 # key -> (accepted types, check returning an error text or None)
-def _positive(value):
+def _positive(value: float) -> Optional[str]:
     return None if value > 0 else "must be greater than 0"
 
 
-def _one_of(choices):
+def _one_of(choices: tuple[Any, ...]) -> Callable[[Any], Optional[str]]:
     return lambda value: None if value in choices else f"must be one of {', '.join(map(str, choices))}"
 
 
-def _hidden_widths(value):
+def _hidden_widths(value: Any) -> Optional[str]:
     if not value or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in value):
         return "must be a non-empty list of positive integers"
     return None
@@ -214,7 +214,7 @@ TRAINING_KEYS = {
     "log_every": ((int,), _positive),
     "negative_samples": ((int,), _positive),
 }
-def _fraction(value):
+def _fraction(value: float) -> Optional[str]:
     return None if 0 <= value <= 1 else "must be from 0 to 1"
 
 
@@ -235,7 +235,7 @@ CONTINUITY_KEYS = {
 TOP_KEYS = ("name", "dataset", "model", "training", "quality", "continuity")
 
 
-def _type_name(types):
+def _type_name(types: tuple[type, ...]) -> str:
     names = {int: "an integer", float: "a number", str: "a string", list: "a list", bool: "true/false",
              dict: "a table"}
     return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
@@ -268,7 +268,7 @@ def _check_table(where: str | Path, section: str, table: object, spec: dict[str,
         _check_value(where, f"{section}.{key}", value, types, check)
 
 
-def read_job(path):
+def read_job(path: str | os.PathLike[str]) -> "Job":
     """Parse and check one job file; dataset-specific options are checked by `check_options`."""
     path = real_path(path)
     problem = input_problem(path, "a job file (TOML text)")
@@ -357,7 +357,7 @@ def job_from_tables(path: Path, name: str, dataset_name: str, dataset_options: d
                table_sized=table_sized)
 
 
-def _resolve_paths(job_path, options, folder):
+def _resolve_paths(job_path: Path, options: dict[str, Any], folder: Path) -> dict[str, Any]:
     resolved = {}
     for key, value in options.items():
         if (key == "path" or key.endswith("_path")) and isinstance(value, str):
@@ -442,7 +442,7 @@ def job_for_dataset(job: "Job", dataset: Any) -> "Job":
     return dataclasses.replace(job, dataset_options=filled).for_dataset(dataset)
 
 
-def read_jobs(paths):
+def read_jobs(paths: Iterable[str | Path]) -> tuple[list["Job"], list[tuple[str, str]]]:
     """Read every job file; returns (jobs, errors) where errors are one-line messages.
 
     Two jobs with one name are both rejected: they would write the same outputs. So are names
@@ -455,7 +455,7 @@ def read_jobs(paths):
             jobs.append(read_job(path))
         except JobError as exc:
             errors.append((Path(path).stem, str(exc)))
-    by_name = {}
+    by_name: dict[str, list[Job]] = {}
     for job in jobs:
         by_name.setdefault(job.name.casefold(), []).append(job)
     unique = []

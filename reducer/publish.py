@@ -21,6 +21,8 @@ a job folder published by an older reducer (plain files) into this layout withou
 where its files disagree. Nothing outside the new version folder is touched before the switch.
 """
 
+from __future__ import annotations
+
 import contextlib
 import dataclasses
 import datetime
@@ -31,7 +33,7 @@ import shutil
 import signal
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
@@ -39,6 +41,10 @@ from reducer import files, published
 from reducer.errors import OutputError, PublishedRecordError
 from reducer.published import FileEntry, Manifest, Status, StatusRecord, write_embedding
 from reducer.files import ensure_writable_folder, sha256_file, write_json
+
+if TYPE_CHECKING:
+    from reducer.config import Job
+    from reducer.tables.table import Table
 
 log = logging.getLogger("reducer")
 
@@ -57,12 +63,12 @@ STEPS = ("version folder written", "models staged", "history staged", "switched"
 KILL_AT_STEP = "REDUCER_TEST_KILL_AT_STEP"
 
 
-def _step(name):
+def _step(name: str) -> None:
     if os.environ.get(KILL_AT_STEP) == str(STEPS.index(name) + 1):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def run_stamp():
+def run_stamp() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
 
 
@@ -73,16 +79,16 @@ class Destination:
     outputs_root: Path
     models_root: Path
 
-    def job_folder(self, name):
+    def job_folder(self, name: str) -> Path:
         return Path(self.outputs_root) / name
 
-    def model_path(self, name):
+    def model_path(self, name: str) -> Path:
         return Path(self.models_root) / f"{name}.keras"
 
-    def model_info_path(self, name):
+    def model_info_path(self, name: str) -> Path:
         return Path(self.models_root) / f"{name}.json"
 
-    def model_onnx_path(self, name):
+    def model_onnx_path(self, name: str) -> Path:
         return Path(self.models_root) / f"{name}.onnx"
 
 
@@ -100,11 +106,11 @@ class Shown:
 # ---------------------------------------------------------------- writing the files
 
 
-def save_keras(path, model):
+def save_keras(path: Path | str, model: Any) -> None:
     model.save(path)  # the name is new, so Keras never prompts about overwriting
 
 
-def save_onnx(path, model, check_rows, metadata):
+def save_onnx(path: Path | str, model: Any, check_rows: np.ndarray, metadata: Optional[dict]) -> None:
     """The encoder as ONNX, checked against `model` on `check_rows`; an ExportError (a model the
     exporter cannot write, or a file that disagrees with Keras) is a bug, and fails the job."""
     from reducer.engine import onnx_export
@@ -129,14 +135,14 @@ def write_plot(path: Path, title: str, shown: Shown, rows: int, manifest: Manife
          run_at=manifest.started_at, quality=manifest.quality)
 
 
-def _copy(source):
+def _copy(source: Path | str) -> Callable[[Path | str], Any]:
     return lambda target: shutil.copyfile(source, target)
 
 
 # ---------------------------------------------------------------- one job's publication
 
 
-def reader_paths(destination, name):
+def reader_paths(destination: Destination, name: str) -> dict[str, Path]:
     """Where readers find each file: name in the manifest -> path."""
     folder = destination.job_folder(name)
     return {"model": destination.model_path(name), "model_onnx": destination.model_onnx_path(name),
@@ -144,7 +150,7 @@ def reader_paths(destination, name):
             "embedding": folder / "embedding.csv", "plot": folder / "plot.png"}
 
 
-def _check_replaceable(path):
+def _check_replaceable(path: Path) -> None:
     """OutputError unless `path` is absent, a symlink or a regular file: publishing must not
     fail half way because a folder (or a device) sits where a file goes."""
     if path.is_symlink() or not path.exists() or path.is_file():
@@ -154,8 +160,10 @@ def _check_replaceable(path):
                       f"previous outputs kept)")
 
 
-def publish_job(job, destination, table, encode, shown, saved_encoder, manifest, seconds, started,
-                decoder=None, rejected=None, kept=None):
+def publish_job(job: Job, destination: Destination, table: Table, encode: Callable[[np.ndarray], np.ndarray],
+                shown: Shown, saved_encoder: Any, manifest: Manifest, seconds: dict[str, float], started: float,
+                decoder: Any = None, rejected: Optional[str] = None,
+                kept: Optional[dict[str, np.ndarray]] = None) -> None:
     """Write one job's files into a new version folder, then switch them in all at once.
 
     table: the job's table (its `chunks()` feed embedding.csv); encode(raw) -> coordinates.
@@ -237,7 +245,7 @@ def publish_job(job, destination, table, encode, shown, saved_encoder, manifest,
     prune_history(folder)
 
 
-def _keep_rejected(folder, version, stamp, keep=REJECTED_KEEP):
+def _keep_rejected(folder: Path, version: Path, stamp: str, keep: int = REJECTED_KEEP) -> None:
     """A rejected candidate: its folder to outputs/<job>/rejected/, its manifest to history/."""
     history = folder / "history"
     history.mkdir(exist_ok=True)
@@ -250,7 +258,7 @@ def _keep_rejected(folder, version, stamp, keep=REJECTED_KEEP):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def utc_now():
+def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -276,7 +284,7 @@ def published_manifest(destination: Destination, name: str) -> tuple[Manifest | 
     return published.read_manifest_and_digest(destination.job_folder(name) / published.MANIFEST)
 
 
-def _switch(folder, version_name):
+def _switch(folder: Path, version_name: str) -> None:
     """Point `..data` at `version_name` with one atomic rename: the moment of publication."""
     link = folder / DATA_LINK
     temp = files.temp_path(link)
@@ -290,7 +298,7 @@ def _switch(folder, version_name):
     files.fsync_folder(folder)
 
 
-def _link_readers(folder):
+def _link_readers(folder: Path) -> None:
     """Make each reader path a symlink into ..data (once per job folder; a plain file from an
     older reducer is replaced by a link to the same bytes)."""
     for name in READER_FILES:
@@ -305,13 +313,13 @@ def _link_readers(folder):
     files.fsync_folder(folder)
 
 
-def _remove_old_versions(folder, keep):
+def _remove_old_versions(folder: Path, keep: str) -> None:
     for entry in folder.iterdir():
         if VERSION_NAME.fullmatch(entry.name) and entry.name != keep and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def prune_history(job_folder, keep=HISTORY_KEEP):
+def prune_history(job_folder: Path | str, keep: int = HISTORY_KEEP) -> None:
     """Remove the oldest manifests and status records in history/ beyond `keep` each."""
     for pattern in ("*-manifest.json", "*-status.json"):
         kept = sorted((Path(job_folder) / "history").glob(pattern))
@@ -320,7 +328,7 @@ def prune_history(job_folder, keep=HISTORY_KEEP):
                 old.unlink()
 
 
-def published_version(folder):
+def published_version(folder: Path | str) -> Optional[Path]:
     """The version folder `..data` points to, or None when nothing is published this way."""
     link = Path(folder) / DATA_LINK
     if not link.is_symlink():
