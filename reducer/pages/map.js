@@ -333,7 +333,10 @@
     matches.slice(0, MAX_LISTED).forEach(function (i) {
       var item = document.createElement("li"), button = document.createElement("button");
       button.type = "button";
-      button.textContent = describe(i).slice(0, 1 + data.fields.length).join(" \u00b7 ");
+      button.textContent = [data.ids[i]].concat(data.fields.map(function (f) {
+        return f.values.names[f.values.codes[i]];
+      })).join(" \u00b7 ");
+      button.title = describe(i).join("\n");
       button.addEventListener("click", function () { choose(i); });
       item.appendChild(button); list.appendChild(item);
     });
