@@ -103,7 +103,7 @@ def test_kept_columns_from_the_float32_cache_and_a_plugin_refusal(project):
         path = "../Data/flowers.csv"
         id = "flower"
         label = "species"
-        keep = ["garden"]
+        keep = ["garden", "sepal_length"]  # a feature kept too: its text, verbatim
         streaming = true
         chunk_rows = 40
         """ + QUICK)
@@ -111,8 +111,10 @@ def test_kept_columns_from_the_float32_cache_and_a_plugin_refusal(project):
     assert result.returncode == 0, result.stderr
     assert read_manifest(project.outputs / "cached" / "manifest.json").table["held"] == "cache"
     written = pd.read_csv(project.outputs / "cached" / "embedding.csv", dtype=str)
-    assert list(written.columns) == ["id", "label", "garden", "component_1", "component_2"]
+    assert list(written.columns) == ["id", "label", "garden", "sepal_length", "component_1", "component_2"]
     assert list(written["garden"]) == list(frame["garden"])
+    source = pd.read_csv(project.root / "Data" / "flowers.csv", dtype=str)
+    assert list(written["sepal_length"]) == list(source["sepal_length"])
     project.job("iris_missing", """
         [dataset]
         name = "iris"

@@ -321,8 +321,10 @@ def kept_columns(job: Job, dataset: Dataset, source: calls.Source, table: Option
             return {} if header_only else kept
         for name in keep:
             options = {**job.dataset_options, "label": name, "id": None}
-            if table is not None:  # one feature parsed beside the kept column: the least work
-                options["features"] = [table.features[0]]
+            features = table.features if table is not None else reading_options(job, dataset)["features"]
+            if features is not None:  # one feature parsed beside the kept column (never itself): the least work
+                others = [feature for feature in features if feature != name]
+                options["features"] = others[:1] if others else None
             reading = dataclasses.replace(job, dataset_options=options)
             parts = []
             with calls.reading(dataset, source), \
