@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from conftest import DATA, TEST_PLUGINS, Project, run_cli
 from reducer.config import read_job
@@ -43,9 +44,18 @@ def test_the_size_of_the_input_decides_where_the_table_is_held(project):
     assert iris.in_memory and "loads its rows into memory" in iris.reason
 
 
-def test_a_run_says_where_its_table_is_held_in_the_log_and_the_manifest(project):
-    wine_job(project)
-    result = project.run("run", "jobs/wine.toml")
+@pytest.fixture(scope="module")
+def held_both_ways(tmp_path_factory):
+    """One run of two wine jobs: the table held in memory (reducer decides), and in the cache with
+    the neighbour objective (the job says streaming = true)."""
+    project = Project(tmp_path_factory.mktemp("tables") / "project")
+    wine_job(project, "wine")
+    wine_job(project, "cached", extra="streaming = true\nchunk_rows = 64\n[model]\nobjective = \"neighbors\"")
+    return project, project.run("run", "jobs/wine.toml", "jobs/cached.toml")
+
+
+def test_a_run_says_where_its_table_is_held_in_the_log_and_the_manifest(held_both_ways):
+    project, result = held_both_ways
     assert result.returncode == 0, result.stderr
     assert "[wine] 178 rows x 13 columns from dataset 'csv', held in memory (input" in result.stderr
     manifest = json.loads((project.outputs / "wine" / "manifest.json").read_text())
@@ -53,13 +63,12 @@ def test_a_run_says_where_its_table_is_held_in_the_log_and_the_manifest(project)
     assert "streaming" not in manifest
 
 
-def test_the_neighbour_objective_runs_on_a_cached_table(project):
-    wine_job(project, extra="streaming = true\nchunk_rows = 64\n[model]\nobjective = \"neighbors\"")
-    result = project.run("run", "jobs/wine.toml")
+def test_the_neighbour_objective_runs_on_a_cached_table(held_both_ways):
+    project, result = held_both_ways
     assert result.returncode == 0, result.stderr
-    manifest = json.loads((project.outputs / "wine" / "manifest.json").read_text())
+    manifest = json.loads((project.outputs / "cached" / "manifest.json").read_text())
     assert manifest["table"]["held"] == "cache" and manifest["training"]["engine"] == "reducer neighbour loop (XLA)"
-    embedding = pd.read_csv(project.outputs / "wine" / "embedding.csv")
+    embedding = pd.read_csv(project.outputs / "cached" / "embedding.csv")
     assert len(embedding) == 178 and np.isfinite(embedding[["component_1", "component_2"]]).all().all()
 
 
