@@ -39,7 +39,7 @@ MAP_PAGE = "map.html"
 MAX_POINTS = published.SAMPLE_ROWS  # drawn on a map page; beyond, the fixed-seed sample plot.png draws
 MAX_CLASSES = 20  # up to this many label values get a legend entry each; a numeric label beyond is a colour ramp
 HISTORY_NIGHTS = 30  # attempts drawn in each history chart
-MAP_FORMAT = "3"  # bumped when a map page's layout changes, so pages from older reducers are rewritten
+MAP_FORMAT = "4"  # bumped when a map page's layout changes, so pages from older reducers are rewritten
 NOT_PUBLISHING = ("failed", "rejected")
 UNREADABLE = "unreadable"  # the state of a job whose published records cannot be read
 

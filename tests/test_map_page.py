@@ -130,3 +130,24 @@ def test_the_index_fits_a_1280_pixel_window(nights, browser):  # noqa: F811
     assert "failed" in text
     page.check()
     page.page.close()
+
+
+def test_a_lasso_selects_the_points_inside_its_outline(nights, visit):
+    """Drawn around one point far from the others (a triangle about it), the lasso selects that
+    point alone; the download link offers it."""
+    project, _ = nights
+    row = isolated_point(pd.read_csv(project.outputs / "flowers" / "embedding.csv", **EXACT))
+    page = visit(project.outputs / "flowers" / "map.html", project.outputs)
+    at = page.page.evaluate("id => reducerMap.locate(id)", row["id"])
+    page.page.click("#lasso-mode")
+    assert page.page.get_attribute("#lasso-mode", "aria-pressed") == "true"
+    assert page.page.get_attribute("#select-mode", "aria-pressed") == "false"
+    page.page.mouse.move(at["x"] - 4, at["y"] - 4)
+    page.page.mouse.down()
+    for x, y in ((at["x"] + 4, at["y"] - 4), (at["x"] + 4, at["y"] + 4), (at["x"] - 4, at["y"] + 4)):
+        page.page.mouse.move(x, y, steps=2)
+    page.page.mouse.up()
+    assert page.page.evaluate("reducerMap.selected()") == [row["id"]]
+    assert page.page.locator("#selected-count").inner_text() == "1"
+    assert page.page.get_attribute("#download", "href").startswith("blob:")
+    page.check()

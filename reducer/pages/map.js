@@ -12,7 +12,7 @@
   var margin = { left: 60, right: 14, top: 12, bottom: 42 };
   var view = null, size = { w: 0, h: 0 }, drag = null, lastDrawn = 0;
   var field = 0, groups = null, hidden = [], members = [];
-  var matches = [], focus = -1, selected = [], selecting = false, box = null;
+  var matches = [], focus = -1, selected = [], selecting = null, box = null, lasso = null;
   var fields = data.fields.length ? data.fields : [{ name: "points", groups: data.single }];
 
   function useField(k) {
@@ -120,6 +120,12 @@
     ctx.globalAlpha = 1;
     rings(selected, "#0b57d0", r + 2);
     rings(matches, "#d93025", Math.max(6, r + 4));
+    if (lasso && lasso.length > 1) {
+      ctx.beginPath(); ctx.moveTo(lasso[0].x, lasso[0].y);
+      lasso.forEach(function (p) { ctx.lineTo(p.x, p.y); });
+      ctx.closePath(); ctx.fillStyle = "rgba(11, 87, 208, 0.08)"; ctx.fill();
+      ctx.strokeStyle = "#0b57d0"; ctx.lineWidth = 1; ctx.stroke();
+    }
     if (box) {
       ctx.fillStyle = "rgba(11, 87, 208, 0.08)"; ctx.strokeStyle = "#0b57d0"; ctx.lineWidth = 1;
       ctx.fillRect(box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0);
@@ -209,10 +215,12 @@
   }
 
   // ------------------------------------------------------------- selection and its download
-  var selectButton = document.getElementById("select-mode");
-  function setSelecting(on) {
-    selecting = on; selectButton.setAttribute("aria-pressed", on ? "true" : "false");
-    canvas.classList.toggle("selecting", on);
+  // "box" or "lasso" (a freehand outline) while a selection tool is on, else null: dragging pans.
+  var tools = { box: document.getElementById("select-mode"), lasso: document.getElementById("lasso-mode") };
+  function setSelecting(tool) {
+    selecting = tool;
+    Object.keys(tools).forEach(function (name) { tools[name].setAttribute("aria-pressed", name === tool ? "true" : "false"); });
+    canvas.classList.toggle("selecting", tool !== null);
   }
   function csvCell(text) {
     text = String(text);
@@ -247,20 +255,39 @@
     }
     showSelection(); redraw();
   }
-  selectButton.addEventListener("click", function () { setSelecting(!selecting); });
+  function selectLasso(path) {
+    // Points inside the outline (even-odd rule), judged on the screen where they are drawn.
+    var xs = data.components[shown[0]], ys = data.components[shown[1]], n = path.length;
+    selected = [];
+    for (var i = 0; i < count; i++) {
+      if (!isShown(i)) continue;
+      var x = sx(xs[i]), y = sy(ys[i]), inside = false;
+      for (var a = 0, b = n - 1; a < n; b = a++) {
+        if ((path[a].y > y) !== (path[b].y > y) &&
+            x < (path[b].x - path[a].x) * (y - path[a].y) / (path[b].y - path[a].y) + path[a].x) inside = !inside;
+      }
+      if (inside) selected.push(i);
+    }
+    showSelection(); redraw();
+  }
+  Object.keys(tools).forEach(function (name) {
+    tools[name].addEventListener("click", function () { setSelecting(selecting === name ? null : name); });
+  });
   document.getElementById("clear-selection").addEventListener("click", function () {
     selected = []; showSelection(); redraw();
   });
 
   canvas.addEventListener("pointerdown", function (event) {
     drag = local(event); canvas.setPointerCapture(event.pointerId);
-    if (selecting) box = { x0: drag.x, y0: drag.y, x1: drag.x, y1: drag.y };
+    if (selecting === "box") box = { x0: drag.x, y0: drag.y, x1: drag.x, y1: drag.y };
+    else if (selecting === "lasso") lasso = [drag];
     else canvas.classList.add("dragging");
     hideTip();
   });
   canvas.addEventListener("pointermove", function (event) {
     var at = local(event);
     if (drag && box) { box.x1 = at.x; box.y1 = at.y; redraw(); return; }
+    if (drag && lasso) { lasso.push(at); redraw(); return; }
     if (drag) { pan(at.x - drag.x, at.y - drag.y); drag = at; return; }
     hover(at);
   });
@@ -270,6 +297,10 @@
     if (box) {
       var b = box; box = null;
       if (Math.abs(b.x1 - b.x0) > 2 || Math.abs(b.y1 - b.y0) > 2) selectBox(b); else redraw();
+    }
+    if (lasso) {
+      var path = lasso; lasso = null;
+      if (path.length > 2) selectLasso(path); else redraw();
     }
     if (canvas.hasPointerCapture(event.pointerId)) canvas.releasePointerCapture(event.pointerId);
   }
