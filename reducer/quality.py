@@ -28,6 +28,13 @@ SEED = published.SAMPLE_SEED  # fixed, not the job's seed: metrics of runs with 
 MAX_ROWS = 4000
 MAX_CLASSES = 10  # a numeric label with more distinct values than this is a value, not a class
 LABEL_TYPES = ("class", "value")
+# Stacked rows (issue 23): a row whose nearest other row in the map is within STACKED_DISTANCE of
+# the map's extent (its largest coordinate range) while the two differ in the table by more than
+# that share of the table's extent. A map with STACKED_SHARE of its rows so is flagged: groups of
+# distinct rows show as single dots. Measured on at most STACKED_ROWS rows (fixed seed).
+STACKED_DISTANCE = 1e-3
+STACKED_SHARE = 0.25
+STACKED_ROWS = 2000
 
 
 def label_type(labels: Optional[np.ndarray], declared: Optional[str] = None) -> Optional[str]:
@@ -204,6 +211,53 @@ def evaluate(x: np.ndarray, coordinates: np.ndarray, labels: Optional[np.ndarray
     """The manifest's `quality` section for a map of the normalised rows `x` (see Reference).
     Everything, PCA's fit included, is computed on the same fixed-seed sample."""
     return Reference(x, labels, np.shape(coordinates)[1], max_rows, seed, kind).evaluate(coordinates, reconstruction)
+
+
+def _nearest(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index, distance) of each row's nearest other row (distance 0 for an exact duplicate)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    distances, indices = NearestNeighbors(n_neighbors=2).fit(points).kneighbors(points)
+    # A duplicate may come first in place of the row itself: take the one that is not the row.
+    own = indices[:, 0] == np.arange(len(points))
+    return np.where(own, indices[:, 1], indices[:, 0]), np.where(own, distances[:, 1], distances[:, 0])
+
+
+def _extent(points: np.ndarray) -> float:
+    return float(np.ptp(points, axis=0).max()) if len(points) > 1 else 0.0
+
+
+def stacking(coordinates: np.ndarray, x: np.ndarray, max_rows: int = STACKED_ROWS,
+             seed: int = SEED) -> dict[str, Any]:
+    """How much of the map sits on top of itself: {"rows", "stacked_share", "median_nearest",
+    "max_abs"}. stacked_share: the share of rows whose nearest other row in the map is within
+    STACKED_DISTANCE x the map's extent though the two rows differ in the table (`x`, the
+    normalised rows) by more than STACKED_DISTANCE x its extent; median_nearest: the median
+    distance to the nearest other row, over the map's extent; max_abs: the largest |coordinate|.
+    On a fixed-seed sample of at most `max_rows` rows."""
+    coordinates = np.asarray(coordinates, dtype=np.float64)
+    chosen = published.sample_rows(len(coordinates), max_rows, seed)
+    points, rows = coordinates[chosen], np.asarray(x, dtype=np.float64)[chosen]
+    result = {"rows": int(len(chosen)), "stacked_share": 0.0, "median_nearest": None,
+              "max_abs": float(np.abs(coordinates).max()) if coordinates.size else 0.0}
+    extent = _extent(points)
+    if len(chosen) < 2 or extent <= 0:
+        return result
+    neighbour, in_map = _nearest(points)
+    # The same two rows in the table: twins there may share a point in the map.
+    in_table = np.linalg.norm(rows - rows[neighbour], axis=1)
+    distinct = in_table > STACKED_DISTANCE * _extent(rows)
+    stacked = (in_map <= STACKED_DISTANCE * extent) & distinct
+    result.update(stacked_share=float(stacked.mean()), median_nearest=float(np.median(in_map) / extent))
+    return result
+
+
+def stacking_warning(section: Optional[dict[str, Any]]) -> Optional[str]:
+    """The warning a `stacking` section earns, or None: 'N% of the rows sit on top of others ...'."""
+    if not section or section.get("stacked_share", 0.0) < STACKED_SHARE:
+        return None
+    return (f"{section['stacked_share']:.0%} of the rows sit on top of another row in the map (within "
+            f"{STACKED_DISTANCE:.1%} of its extent) though they differ in the table: groups may show as single points")
 
 
 def subtitle(quality: Dict[str, Any]) -> str:

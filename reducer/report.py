@@ -203,7 +203,8 @@ def stale_notice(status: Optional[StatusRecord]) -> Optional[dict[str, str]]:
 
 
 def warnings_of(manifest: Optional[Manifest]) -> list[str]:
-    """The run's warnings, as its summary line gives them: worse than PCA, the objective's fallback."""
+    """The run's warnings, as its summary line gives them: worse than PCA, the objective's fallback,
+    rows stacked on top of each other."""
     if manifest is None:
         return []
     found = []
@@ -216,6 +217,8 @@ def warnings_of(manifest: Optional[Manifest]) -> list[str]:
     fallback = manifest.training.extra.get("objective_fallback")
     if fallback:
         found.append(" ".join(str(fallback).split()))
+    # The manifest's own `warnings` (stacked rows, issue 23: pipeline.check_stacking).
+    found += [" ".join(w.split()) for w in manifest.extra.get("warnings") or [] if isinstance(w, str)]
     return found
 
 

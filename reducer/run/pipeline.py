@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 import numpy as np
 
 from reducer import __version__, continuity, files, gate, publish, published
+from reducer import quality as quality_lib
 from reducer.engine import sizing
 from reducer.errors import TrainingError
 from reducer.progress import Progress, Stage
@@ -167,6 +168,8 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
         if len(sample) < table.rows:  # measured on the plot's sample of a large table
             quality.update(sampled=True, rows_in_table=int(table.rows))
         seconds["quality"] = time.time() - t
+    # After the quality thread, as drift below: both import scikit-learn.
+    stacked = check_stacking(job.name, coordinates, table.normalised(sample_raw))
     if previous is not None:  # after the quality thread: both import scikit-learn, which deadlocks at once
         drift = continuity.drift(sample_ids, coordinates, previous, transform, total_rows=table.rows)
         log.info("[%s] %s the published map: %d shared rows, median displacement %s, neighbour overlap %s",
@@ -182,6 +185,10 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
         manifest.training.extra["objective_fallback"] = f"{FALLBACK_WARNING}: {fallback}"
     if warm_from is not None:
         manifest.training.extra["warm_start"] = history.warm_start
+    manifest.extra["map"] = stacked
+    warning = quality_lib.stacking_warning(stacked)
+    if warning:
+        manifest.extra["warnings"] = [warning]
     shown = publish.Shown(coordinates=coordinates, labels=sample_labels, features=table.features,
                           id_column=table.id_column, label_column=table.label_column)
     missed = gate.misses(job.quality, quality, drift)
@@ -243,6 +250,17 @@ def check_map(coordinates: np.ndarray) -> None:
     size = max(1.0, float(np.abs(coordinates).max()))
     if spread <= COLLAPSED * size:
         raise TrainingError("training collapsed the map: every row lands on one point; try a smaller learning_rate")
+
+
+def check_stacking(name: str, coordinates: np.ndarray, x: np.ndarray) -> dict[str, Any]:
+    """The manifest's `map` section (quality.stacking: how many distinct rows share a point,
+    the nearest-neighbour distance and the largest coordinate); logs a warning when a large
+    share of the rows sits on top of others, which check_map's one-point test does not catch."""
+    section = quality_lib.stacking(coordinates, x)
+    warning = quality_lib.stacking_warning(section)
+    if warning:
+        log.warning("[%s] %s", name, warning)
+    return section
 
 
 def build_manifest(job: Job, dataset: Dataset, source: Optional[str], table: Table, place: Storage,

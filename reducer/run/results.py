@@ -38,7 +38,8 @@ class JobResult:
             manifest = self.manifest or {}
             return (f"{head}, final loss {self.final_loss:.6f}{quality_text(manifest.get('quality'))}"
                     f"{drift_text(manifest.get('drift'))}{pca_warning(manifest.get('quality'))}"
-                    f"{fallback_warning(manifest)}")
+                    f"{fallback_warning(manifest)}"
+                    f"{''.join(f'; warning: {one_line(w)}' for w in manifest.get('warnings') or [])}")
         if self.status == "unchanged":
             return f"{head}: {one_line(self.reason)}; published files untouched"
         return f"{head}: {one_line(self.reason)}"
