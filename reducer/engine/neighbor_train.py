@@ -11,7 +11,9 @@ choice of its row, never padded to the widest row):
   come from `min_dist`);
 - repulsion: -log(1 - q) from `negative_samples` random rows per row, weighted so that each
   row feels REPULSION_PER_WEIGHT x its total edge weight of repulsion, UMAP's balance;
-- plus `reconstruction_weight` x the decoder's mean squared error on the step's rows.
+- plus `reconstruction_weight` x the decoder's mean squared error on the step's rows;
+- plus a penalty that keeps the codes' root mean square distance from the origin within
+  MAP_RADIUS, so the map's scale stays bounded (issue 23).
 A step's cost is batch x (k + negative_samples) pairs whatever the degrees: a hub with
 thousands of edges costs its k draws, and the graph's memory is its edges (CSR).
 
@@ -50,6 +52,15 @@ REPULSION_PER_WEIGHT = 2.5
 BETA_1 = 0.7
 REPULSION_FLOOR = 1e-3  # keeps -log(1 - q) finite when a negative lands on the row itself
 DISTANCE_FLOOR = 1e-6  # keeps the gradient of d^2b finite at d = 0
+# The step's codes are kept within a root mean square distance of MAP_RADIUS from the origin by
+# a penalty, RADIUS_WEIGHT x max(0, mean |z|^2 - MAP_RADIUS^2) (issue 23). Without it, groups with
+# no edges between them were pushed apart for as long as training lasted (Adam takes full-size
+# steps along a faint but steady gradient): a 60-row table of three groups ended at coordinates
+# in the thousands, each group looking like one point. Its gradient pulls every code towards the
+# origin in proportion to its distance, so the whole map shrinks alike (a bound on each code's
+# own distance squeezed the groups pressed against it). UMAP's maps of such tables span +-15-20.
+MAP_RADIUS = 10.0
+RADIUS_WEIGHT = 1.0
 
 
 def _hash(values: Any) -> Any:
@@ -152,6 +163,7 @@ def _runner(encoder: Any, decoder: Any, optimizer: Any, rows: int, batch: int, d
             apart = tf.reduce_sum(tf.math.log((1.0 + far) / (far + REPULSION_FLOOR)), axis=1)
             loss = (tf.reduce_sum(pull * tf.reduce_sum(tf.math.log1p(near), axis=1))
                     + tf.reduce_sum(push * apart)) / batch
+            loss += RADIUS_WEIGHT * tf.nn.relu(tf.reduce_mean(tf.reduce_sum(tf.square(z), axis=1)) - MAP_RADIUS ** 2)
             if reconstruction_weight > 0:
                 loss += reconstruction_weight * tf.reduce_mean(tf.square(decoder(z, training=True) - rows_out))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
