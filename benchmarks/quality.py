@@ -36,6 +36,17 @@ digits job, rounds taking turns; the ratio of the medians (goal: at most 1.3x).
 the default objective: wall and CPU seconds, peak RSS (os.wait4), the manifest's seconds and its
 metrics (on its 4,000-row sample).
 
+--small (issue 23): the default job on tiny tables in three well-separated groups (15, 60 and 120
+rows of make_blobs, 5 columns, a first night each) for each seed: each group's extent over the
+map's (goal >= 2%), the median nearest-neighbour distance over the map's extent (>= 0.2%), the
+largest |coordinate| (<= 50), the manifest's share of stacked rows; umap-learn's beside it.
+
+    python benchmarks/quality.py --small --seeds 1 2
+    python benchmarks/quality.py --defaults --tables narrow wide blobs4 classes32 --seeds 1 2
+
+Generated tables (issue 23, `GENERATED`): make_classification / make_blobs of 4 to 500 columns and
+3 to 32 classes; those in KEPT_OUT were not looked at while tuning.
+
 Columns: train seconds (reducer: the manifest's graph + train + encode, XLA compilation included,
 TensorFlow's import not; others: the fit), the CPU seconds of the fit where it is measured here,
 trustworthiness at k=5 and k=12 and kNN accuracy (k=10, stratified 10-fold, fixed seed) as in
@@ -177,9 +188,32 @@ def shipped_dataset(file_name):
 # seed's reconstruction job). Unseen: kept out of the tuning, written to CSVs here.
 SHIPPED = {"iris": "iris.toml", "wine": "csv_example.toml", "digits": "digits.toml"}
 UNSEEN = ("breast_cancer", "diabetes", "synthetic")
-TABLES = (*SHIPPED, *UNSEEN)
 SYNTHETIC = dict(n_samples=12000, n_features=40, n_informative=12, n_redundant=8, n_classes=8,
                  n_clusters_per_class=2, class_sep=2.0, random_state=7)
+# Generated tables of many shapes (issue 23): name -> (generator, its arguments). The narrow
+# and wide ones mirror the shapes the issue found short of UMAP (572 x 8 with 9 classes, 189 x 500
+# with 7); "kept out" tables were never looked at while tuning.
+GENERATED = {
+    "narrow": ("make_classification", dict(n_samples=572, n_features=8, n_informative=6, n_redundant=1,
+                                           n_classes=9, n_clusters_per_class=1, class_sep=1.5, random_state=21)),
+    "wide": ("make_classification", dict(n_samples=189, n_features=500, n_informative=20, n_redundant=20,
+                                         n_classes=7, n_clusters_per_class=1, class_sep=2.0, random_state=22)),
+    "blobs4": ("make_blobs", dict(n_samples=342, n_features=4, centers=3, cluster_std=2.0, random_state=23)),
+    "classes32": ("make_classification", dict(n_samples=1907, n_features=50, n_informative=16, n_redundant=8,
+                                              n_classes=32, n_clusters_per_class=1, class_sep=2.5,
+                                              random_state=24)),
+    "narrow_out": ("make_classification", dict(n_samples=800, n_features=6, n_informative=5, n_redundant=1,
+                                               n_classes=5, n_clusters_per_class=2, class_sep=1.5, random_state=31)),
+    "wide_out": ("make_blobs", dict(n_samples=300, n_features=300, centers=6, cluster_std=6.0, random_state=32)),
+    "blobs_out": ("make_blobs", dict(n_samples=5000, n_features=20, centers=12, cluster_std=3.0, random_state=33)),
+}
+KEPT_OUT = ("breast_cancer", "diabetes", "synthetic", "narrow_out", "wide_out", "blobs_out")
+TABLES = (*SHIPPED, *UNSEEN, *GENERATED)
+# --small (issue 23): tiny tables in three well-separated groups and the figures they must hold.
+SMALL_ROWS = (15, 60, 120)
+SMALL_GROUP_SPREAD = 0.02  # each group's extent, over the map's
+SMALL_NEAREST = 0.002  # the median distance to the nearest other row, over the map's extent
+SMALL_LARGEST = 50.0  # |coordinate| on a first night
 DIGITS_FLOOR = 0.985  # digits' own goal, beside PCA's and UMAP's
 SLACK = {"trustworthiness_5": 0.005, "knn_accuracy": 0.015, "knn_r2": 0.015}
 
@@ -206,6 +240,13 @@ def unseen_dataset(name, folder):
                  "label_type": "value"}
     elif name == "synthetic":  # 12,000 x 40, eight classes
         x, y = datasets.make_classification(**SYNTHETIC)
+        frame = pd.DataFrame(x, columns=[f"f{k + 1}" for k in range(x.shape[1])])
+        frame.insert(0, "id", np.arange(len(frame)))
+        frame["label"] = [f"class_{c}" for c in y]
+        table = {"name": "csv", "path": str(csv), "id": "id", "label": "label"}
+    elif name in GENERATED:
+        generator, arguments = GENERATED[name]
+        x, y = getattr(datasets, generator)(**arguments)
         frame = pd.DataFrame(x, columns=[f"f{k + 1}" for k in range(x.shape[1])])
         frame.insert(0, "id", np.arange(len(frame)))
         frame["label"] = [f"class_{c}" for c in y]
@@ -393,7 +434,9 @@ def compare_table(name, args, folder, rows_out, notes):
                 coordinates, seconds, cpu = timed(
                     lambda: umap.UMAP(n_components=dims, random_state=seed).fit_transform(x))
                 add(f"UMAP {umap.__version__}", seed, seconds, cpu, score(reference, coordinates))
-        for seed in args.seeds:
+        # t-SNE's default PCA initialisation leaves nothing to the seed (the same map for seeds
+        # 1-3 in issue 14's run): the first seed only, unless --tsne-every-seed.
+        for seed in args.seeds if args.tsne_every_seed else args.seeds[:1]:
             print(f"[bench] {name}: t-SNE, seed {seed}", file=sys.stderr, flush=True)
             coordinates, seconds, cpu = timed(lambda: TSNE(n_components=dims, random_state=seed).fit_transform(x))
             add("t-SNE (scikit-learn)", seed, seconds, cpu, score(reference, coordinates))
@@ -500,6 +543,66 @@ def run_large(args, folder):
     return figures
 
 
+def small_groups_csv(rows, folder, seed=3):
+    """A CSV of `rows` rows in three well-separated groups of 5 columns; (dataset table, labels)."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import make_blobs
+
+    x, y = make_blobs(n_samples=rows, centers=3, n_features=5, cluster_std=1.0, center_box=(-20, 20),
+                      random_state=seed)
+    frame = pd.DataFrame(x, columns=[f"f{k + 1}" for k in range(5)])
+    frame.insert(0, "id", np.arange(rows))
+    frame["group"] = [f"g{c}" for c in y]
+    csv = Path(folder) / f"groups{rows}.csv"
+    frame.to_csv(csv, index=False)
+    return {"name": "csv", "path": str(csv), "id": "id", "label": "group"}, y
+
+
+def group_figures(coordinates, labels):
+    """(each group's extent over the map's, median nearest-neighbour distance over the map's
+    extent, largest |coordinate|) of one map."""
+    import numpy as np
+
+    points = np.asarray(coordinates, dtype=np.float64)
+    extent = float(np.ptp(points, axis=0).max())
+    spreads = [float(np.ptp(points[labels == g], axis=0).max()) / extent for g in np.unique(labels)]
+    distances = np.linalg.norm(points[:, None] - points[None], axis=2)
+    np.fill_diagonal(distances, np.inf)
+    return spreads, float(np.median(distances.min(axis=1))) / extent, float(np.abs(points).max())
+
+
+def run_small(args, folder):
+    """--small: the default job (dataset and seed only) on tiny tables in three separated groups,
+    a first night each; the group spreads, nearest-neighbour distances and coordinates' size,
+    beside umap-learn's on the same normalised rows. One line per run, and the verdict."""
+    lines, failures = [], 0
+    umap = None if args.skip_others else load_umap()
+    for rows in args.small_rows:
+        dataset, labels = small_groups_csv(rows, folder)
+        for seed in args.seeds:
+            path = write_job(Path(folder) / f"groups{rows}_s{seed}.toml", dataset, None,
+                             {"seed": seed, **({"epochs": args.epochs} if args.epochs else {})})
+            print(f"[bench] small: {rows} rows, seed {seed}", file=sys.stderr, flush=True)
+            manifest, coordinates = run_file(path, Path(folder) / "runs" / f"small{rows}_s{seed}")
+            spreads, nearest, largest = group_figures(coordinates, labels)
+            met = min(spreads) >= SMALL_GROUP_SPREAD and nearest >= SMALL_NEAREST and largest <= SMALL_LARGEST
+            failures += not met
+            q = manifest["quality"]
+            lines.append(f"| {rows} | reducer default | {seed} | {', '.join(f'{v:.1%}' for v in spreads)} | "
+                         f"{nearest:.2%} | {largest:.1f} | {manifest['map']['stacked_share']:.0%} | "
+                         f"{q['trustworthiness_5']:.3f} | {'met' if met else 'MISSED'} |")
+            if umap is not None:
+                job, dataset_object, source = ready_path(path)
+                sized, table, _, _ = load_table(job, dataset_object, source)
+                points = umap.UMAP(n_components=2, n_neighbors=min(15, rows - 1), random_state=seed).fit_transform(
+                    table.normalised_rows())
+                spreads, nearest, largest = group_figures(points, labels)
+                lines.append(f"| {rows} | UMAP | {seed} | {', '.join(f'{v:.1%}' for v in spreads)} | "
+                             f"{nearest:.2%} | {largest:.1f} | | | |")
+    return lines, failures
+
+
 def compare_defaults(args):
     import pandas  # noqa: F401  (imports are not fit time)
     import sklearn.manifold  # noqa: F401
@@ -548,6 +651,9 @@ def compare_defaults(args):
 
         if args.large:
             result["large"] = run_large(args, folder)
+        if args.small:
+            small_lines, small_failures = run_small(args, folder)
+            result["small"] = {"lines": small_lines, "missed": small_failures}
 
     logger.removeHandler(captured)
     print(f"Measured {started_at.strftime('%Y-%m-%d %H:%M UTC')}; `python benchmarks/quality.py "
@@ -576,6 +682,15 @@ def compare_defaults(args):
                      + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
                      + f"; PCA in the same space: trust. k=5 {large['pca']['trustworthiness_5']:.4f}, "
                        f"kNN acc. {large['pca']['knn_accuracy']:.4f}")
+    if "small" in result:
+        print()
+        print(f"| rows | method | seed | each group's extent / map's | median nearest / map's | largest "
+              f"|coordinate| | stacked rows | trust. k=5 | goal (>= {SMALL_GROUP_SPREAD:.0%}, >= {SMALL_NEAREST:.1%}, "
+              f"<= {SMALL_LARGEST:g}) |")
+        print("| ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |")
+        for line in result["small"]["lines"]:
+            print(line)
+        verdicts.append(f"small tables: {result['small']['missed']} default run(s) missed the figures")
     print()
     for line in verdicts:
         print(f"- {line}")
@@ -607,7 +722,8 @@ def main(argv=None):
                              "PCA, UMAP and t-SNE, on --tables")
     parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES),
                         help="with --defaults: the tables (shipped: iris, wine, digits; unseen: breast_cancer, "
-                             "diabetes, synthetic)")
+                             f"diabetes, synthetic; generated: {', '.join(GENERATED)}; kept out of tuning: "
+                             f"{', '.join(KEPT_OUT)})")
     parser.add_argument("--time", action="store_true",
                         help="time `reducer run` end to end on digits, the seed job against the default job")
     parser.add_argument("--time-rounds", type=int, default=3, help="with --time: rounds (default 3)")
@@ -616,12 +732,20 @@ def main(argv=None):
                              "metrics")
     parser.add_argument("--large-rows", type=int, default=100_000, help="with --large: rows (default 100,000)")
     parser.add_argument("--large-columns", type=int, default=50, help="with --large: columns (default 50)")
+    parser.add_argument("--tsne-every-seed", action="store_true",
+                        help="with --defaults: t-SNE for every seed, not the first only (its PCA start gives one map)")
+    parser.add_argument("--small", action="store_true",
+                        help="issue 23: the default job on tiny tables in three separated groups (--small-rows): "
+                             "each group's spread, nearest-neighbour distances, the coordinates' size")
+    parser.add_argument("--small-rows", type=int, nargs="+", default=list(SMALL_ROWS),
+                        help="with --small: the tables' rows (default 15 60 120)")
     parser.add_argument("--json", metavar="PATH", help="with --defaults/--time/--large: also write the figures as JSON")
     args = parser.parse_args(argv)
-    if args.defaults or args.time or args.large:
+    if args.defaults or args.time or args.large or args.small:
         if args.tiny:
             args.tables, args.seeds, args.epochs, args.skip_others = ["iris", "diabetes"], [1], 20, True
             args.time_rounds, args.large_rows, args.large_columns = 1, 2000, 10
+            args.small_rows = [15]
         return compare_defaults(args)
     if args.tiny:
         args.datasets, args.seeds, args.epochs, args.skip_others, args.no_repeat = ["iris"], [1], 20, True, True
