@@ -20,7 +20,6 @@ import numpy as np
 
 from reducer import __version__, continuity, files, gate, publish, published
 from reducer import quality as quality_lib
-from reducer.engine import sizing
 from reducer.errors import TrainingError
 from reducer.progress import Progress, Stage
 from reducer.tables import storage
@@ -69,12 +68,12 @@ def load_table(job: Job, dataset: Dataset, source: Optional[str] = None,
                destination: Optional[publish.Destination] = None,
                ) -> tuple[Job, Table, Storage, Optional[dict[str, str]], Optional[str]]:
     """The job's table, checked and normalised, where `storage.choose` puts it; with the job
-    sized to it (sizing.sized_job), the storage decision, the input file's digest and, when the
+    sized to it (storage.sized_for), the storage decision, the input file's digest and, when the
     neighbour map does not fit, why the job gets the reconstruction map instead (else None)."""
     input_file = input_file_digest(job.dataset_options.get("path"))
     folder = storage.cache_folder(destination.outputs_root, job.name) if destination else None
     table, place = storage.open_job_table(job, dataset, source, folder, input_file["sha256"] if input_file else None)
-    sized, fallback, need = sizing.sized_job(job, table.rows, len(table.features), in_memory=table.held == "memory")
+    sized, fallback, need = storage.sized_for(job, table)
     if fallback:
         log.warning("[%s] objective = reconstruction, the seed's: %s", job.name, fallback)
     elif need is not None:

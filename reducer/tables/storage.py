@@ -265,6 +265,12 @@ def check_header(job: Job, dataset: Dataset,
     return found
 
 
+def sized_for(job: Job, table: tables.Table) -> tuple:
+    """sizing.sized_job for the job's opened table: (job, fallback, need), counting the table's
+    own memory when it holds its rows there (a table in the cache keeps them on disk)."""
+    return sized_job(job, table.rows, len(table.features), in_memory=table.held == "memory")
+
+
 def validate(job: Job, dataset: Dataset, source: calls.Source) -> Tuple[int, int, str]:
     """Read and check every row as `reducer run` would, keep none of them: (rows, columns, what
     the job will make: sizing.what_it_will_do).
