@@ -685,7 +685,7 @@ def compare_defaults(args):
     if "small" in result:
         print()
         print(f"| rows | method | seed | each group's extent / map's | median nearest / map's | largest "
-              f"|coordinate| | stacked rows | trust. k=5 | goal (>= {SMALL_GROUP_SPREAD:.0%}, >= {SMALL_NEAREST:.1%}, "
+              f"abs. coordinate | stacked rows | trust. k=5 | goal (>= {SMALL_GROUP_SPREAD:.0%}, >= {SMALL_NEAREST:.1%}, "
               f"<= {SMALL_LARGEST:g}) |")
         print("| ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |")
         for line in result["small"]["lines"]:
