@@ -71,7 +71,7 @@ def test_plugin_dataset_keeps_columns(project):
 def test_keep_refusals_are_one_line_and_publish_nothing(project):
     flowers(project)
     cases = {
-        "missing": ('keep = ["nickname"]', "nickname"),
+        "missing": ('keep = ["nickname"]', "dataset.keep 'nickname': "),
         "clash": ('keep = ["component_1"]', "dataset.keep names 'component_1', a column embedding.csv has"),
         "label": ('keep = ["label"]', "dataset.keep names 'label'"),
         "twice": ('keep = ["name", "name"]', "dataset.keep names 'name' more than once"),
@@ -126,3 +126,17 @@ def test_kept_columns_from_the_float32_cache_and_a_plugin_refusal(project):
         assert refused.returncode != 0 and "petal_colour" in refused.stdout + refused.stderr, command
         assert "Traceback" not in refused.stderr
     assert not (project.outputs / "iris_missing" / "embedding.csv").exists()
+
+
+def test_a_blank_kept_cell_is_refused_with_the_reason(project):
+    (project.root / "Data" / "gaps.csv").write_text("a,b,name\n1,2,x\n3,4,\n5,7,z\n", encoding="utf-8")
+    project.job("gaps", """
+        [dataset]
+        name = "csv"
+        path = "../Data/gaps.csv"
+        keep = ["name"]
+        """ + QUICK)
+    result = project.run("check", "--data", "jobs/gaps.toml")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "dataset.keep 'name': " in result.stdout and "at row 1 (line 3)" in result.stdout
+    assert "a kept column is read as a label, so it needs a value in every row" in result.stdout

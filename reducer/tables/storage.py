@@ -333,12 +333,17 @@ def kept_columns(job: Job, dataset: Dataset, source: calls.Source, table: Option
                 options["features"] = others[:1] if others else None
             reading = dataclasses.replace(job, dataset_options=options)
             parts = []
-            with calls.reading(dataset, source), \
-                    Reader(reading, dataset, source, HEADER_ROWS if header_only else chunk_rows(job)) as reader:
-                for _, _, labels in reader:
-                    parts.append(np.array([str(v) for v in labels], dtype=object))
-                    if header_only:
-                        break
+            try:
+                with calls.reading(dataset, source), \
+                        Reader(reading, dataset, source, HEADER_ROWS if header_only else chunk_rows(job)) as reader:
+                    for _, _, labels in reader:
+                        parts.append(np.array([str(v) for v in labels], dtype=object))
+                        if header_only:
+                            break
+            except DataError as exc:  # the reader speaks of a label: say which key asked for it
+                hint = "; a kept column is read as a label, so it needs a value in every row" \
+                    if " is blank in " in str(exc) else ""
+                raise DataError(f"dataset.keep {name!r}: {exc}{hint}") from None
             kept[name] = np.concatenate(parts) if parts else np.array([], dtype=object)
             if table is not None and len(kept[name]) != table.rows:  # a reader that changed between passes
                 raise DataError(f"dataset.keep: column {name!r} read {len(kept[name]):,} rows, the table "
