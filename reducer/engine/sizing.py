@@ -13,13 +13,14 @@ table as it is held, plus the larger of two stages:
   lists, then the fuzzy union's sort (two entries per directed edge: key, order, weight);
 - training: every normalised row once (a cached table is read into the array TensorFlow
   shares; an in-memory table's is copied once, aligned), the CSR graph and the step's tables
-  of it (TensorFlow keeps its own copy), the code buffer.
+  of it (TensorFlow keeps its own copy), the code buffer and the hidden activations of every
+  row while it is filled.
 Measured against the peak RSS of real runs in benchmarks/README.md ("Neighbours for big
 tables"): within 20%.
 """
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Tuple
 
 if TYPE_CHECKING:
     from reducer.config import Job
@@ -32,7 +33,8 @@ QUALITY_ROWS = 4000  # quality.MAX_ROWS: the metrics' sample, its pairwise dista
 QUALITY_BYTES_PER_PAIR = 16  # measured: +244 MiB at 4,000 rows, +137 MiB at 3,000, while training runs
 PLOT_ROWS = 50_000  # pipeline.PLOT_ROWS: the rows drawn, encoded and measured
 PLOT_BYTES_PER_ROW = 1500  # matplotlib's points and the sample's coordinates, beside 3 copies of its values
-SYMMETRIC_SHARE = 1.6  # edges of the fuzzy union per directed kNN edge (1.55-1.6 measured on 100k x 50)
+SYMMETRIC_SHARE = 1.7  # edges of the fuzzy union per directed kNN edge (measured: 1.69 on 100k x 50, 1.88
+# on the 100k x 100 clusters table, 1.95 on the 1M x 100 one)
 CODE_COPIES = 4  # the code buffer, its update and the loop's carried copies
 # What engine/neighbors.py does, kept here so that the estimate needs no numpy or faiss:
 APPROXIMATE_ROWS = 20_000  # above this many rows, approximate search (faiss HNSW)
@@ -81,8 +83,11 @@ def edges(rows: int, n_neighbors: int) -> int:
     return int(rows * max(1, min(n_neighbors - 1, rows - 1)) * SYMMETRIC_SHARE)
 
 
-def neighbors_need(rows: int, columns: int, n_neighbors: int, latent: int = 2, in_memory: bool = True) -> Need:
-    """What a neighbour job on a table of rows x columns holds (see the module's docstring)."""
+def neighbors_need(rows: int, columns: int, n_neighbors: int, latent: int = 2, in_memory: bool = True,
+                   hidden: Tuple[int, ...] = (96, 96)) -> Need:
+    """What a neighbour job on a table of rows x columns holds (see the module's docstring).
+    hidden: the encoder's hidden widths (each compiled call encodes every row at once to fill
+    its code buffer: two layers' activations of every row are alive together)."""
     k = max(1, min(n_neighbors - 1, rows - 1))
     values = rows * columns * 4
     edge_count = edges(rows, n_neighbors)
@@ -95,7 +100,9 @@ def neighbors_need(rows: int, columns: int, n_neighbors: int, latent: int = 2, i
         search = values + min(rows * rows * 8, EXACT_WORKING_BYTES) + rows * (k + 1) * 16
     graph = edge_count * (4 + 4) + (rows + 1) * 8
     step_tables = 2 * (edge_count * (4 + 4) + rows * (4 + 4))  # neighbours, shares, pointers, totals: numpy + TF
-    training = values + step_tables + rows * latent * 4 * CODE_COPIES
+    widest = sorted(hidden, reverse=True)[:2] if hidden else [columns]
+    encoding = rows * sum(widest) * 4
+    training = values + step_tables + rows * latent * 4 * CODE_COPIES + encoding
     sample = min(rows, QUALITY_ROWS)
     plotted = min(rows, PLOT_ROWS)
     process = (PROCESS_BYTES + sample * sample * QUALITY_BYTES_PER_PAIR
@@ -133,7 +140,8 @@ def sized_job(job: "Job", rows: int, columns: int, in_memory: bool = True, avail
     sized = job.with_table_defaults(rows, columns)
     if sized.model.objective != "neighbors":
         return sized, None, None
-    need = neighbors_need(rows, columns, sized.model.n_neighbors, sized.model.latent, in_memory)
+    need = neighbors_need(rows, columns, sized.model.n_neighbors, sized.model.latent, in_memory,
+                          tuple(sized.model.hidden))
     available = available_memory() if available is None else available
     most = limit(available)
     if need.total <= most:
