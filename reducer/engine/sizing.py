@@ -141,7 +141,7 @@ def sized_job(job: "Job", rows: int, columns: int, in_memory: bool = True, avail
     if sized.model.objective != "neighbors":
         return sized, None, None
     need = neighbors_need(rows, columns, sized.model.n_neighbors, sized.model.latent, in_memory,
-                          tuple(sized.model.hidden))
+                          tuple(sized.model.hidden or ()))
     available = available_memory() if available is None else available
     most = limit(available)
     if need.total <= most:
