@@ -7,6 +7,11 @@
 2. The seed's digits job (jobs/digits.toml), night 2 with 5% of the rows replaced in place.
 3. The five shipped jobs run twice: the second night finds every job unchanged. Wall time and
    peak RSS of both nights, and whether the second imported TensorFlow at all.
+4. Ten nights of default-settings jobs (issue 21) on scikit-learn's bundled wine and breast
+   cancer tables, and diabetes, kept out of every choice as the held-out table: night 1 has 75%
+   of the rows, then +5%, -10%, +10%, one cell, +4%, 20% of rows drifting 3%, a shuffle, a
+   written setting (n_neighbors = 15) and back. Per night: status, median displacement,
+   neighbour overlap, trustworthiness against a cold run on that night's data.
 
     python benchmarks/continuity.py            # the figures in benchmarks/README.md
     python benchmarks/continuity.py --tiny     # a smoke test: few epochs, seconds
@@ -150,16 +155,134 @@ def shipped(folder, epochs):
             "unchanged_imported_tensorflow": "| tensorflow" in imports}
 
 
+NIGHTS = ("75% of the rows", "+5% rows", "-10% rows", "+10% rows", "one cell", "+4% rows",
+          "20% of rows drift 3%", "shuffled", "n_neighbors = 15 written", "n_neighbors removed again")
+SETTING = "[model]\nn_neighbors = 15\n"
+
+
+def sklearn_table(name):
+    """(frame with id, features, label) of one of scikit-learn's bundled tables."""
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")()
+    frame = pd.DataFrame(bunch.data, columns=[f"f{k:02d}_{c}"[:24] for k, c in enumerate(bunch.feature_names)])
+    frame.insert(0, "id", [f"{name}-{k:04d}" for k in range(len(frame))])
+    if name != "diabetes":  # diabetes' target is a number: no class label, trustworthiness alone
+        frame["label"] = [str(bunch.target_names[t]) for t in bunch.target]
+    return frame
+
+
+def table_job(project, name, extra=""):
+    (project / "jobs").mkdir(parents=True, exist_ok=True)
+    label = "" if name == "diabetes" else 'label = "label"\n'
+    (project / "jobs" / f"{name}.toml").write_text(
+        f'[dataset]\nname = "csv"\npath = "../Data/{name}.csv"\nid = "id"\n{label}{extra}')
+
+
+def cold_trustworthiness(folder, name, frame, extra, tiny):
+    """Trustworthiness of a first-night run on `frame` (a fresh project)."""
+    project = folder / f"cold-{name}"
+    shutil.rmtree(project, ignore_errors=True)
+    (project / "Data").mkdir(parents=True)
+    frame.to_csv(project / "Data" / f"{name}.csv", index=False)
+    table_job(project, name, extra + tiny)
+    run(project, "run", f"jobs/{name}.toml")
+    return manifest(project, name)["quality"]["trustworthiness_5"]
+
+
+def nights(folder, name, tiny=False):
+    """Ten nights of one default-settings job; a list of per-night figures."""
+    rng = np.random.default_rng(21)
+    full = sklearn_table(name)
+    numbers = [c for c in full.columns if c not in ("id", "label")]
+    order = rng.permutation(len(full))
+    frame = full.iloc[order[:int(0.75 * len(full))]].reset_index(drop=True)
+    pool = full.iloc[order[int(0.75 * len(full)):]].reset_index(drop=True)
+    project = folder / name
+    (project / "Data").mkdir(parents=True)
+    epochs = "[training]\nepochs = 20\n" if tiny else ""  # the smoke test only: real nights size every setting
+    figures = []
+    for night, what in enumerate(NIGHTS, start=1):
+        extra = SETTING if what == "n_neighbors = 15 written" else ""
+        if what.startswith("+"):
+            count = int(round(float(what[1:what.index("%")]) / 100 * len(frame)))
+            frame, pool = pd.concat([frame, pool.iloc[:count]], ignore_index=True), pool.iloc[count:]
+        elif what.startswith("-"):
+            frame = frame.drop(index=rng.choice(len(frame), int(round(0.10 * len(frame))), replace=False))
+            frame = frame.reset_index(drop=True)
+        elif what == "one cell":
+            frame = frame.copy()
+            frame.loc[int(rng.integers(len(frame))), numbers[int(rng.integers(len(numbers)))]] *= 1.1
+        elif what.startswith("20%"):
+            frame = frame.copy()
+            chosen = rng.choice(len(frame), int(round(0.2 * len(frame))), replace=False)
+            frame.loc[chosen, numbers] = frame.loc[chosen, numbers].to_numpy() * (
+                1 + rng.normal(0, 0.03, (len(chosen), len(numbers))))
+        elif what == "shuffled":
+            frame = frame.sample(frac=1, random_state=night).reset_index(drop=True)
+        frame.to_csv(project / "Data" / f"{name}.csv", index=False)
+        table_job(project, name, extra + epochs)
+        _, _, output = run(project, "run", f"jobs/{name}.toml")
+        status = re.search(rf"^  {name}: (\w+) in ", output, flags=re.M).group(1)
+        published = manifest(project, name)
+        drift = published.get("drift") or {}
+        row = {"night": night, "change": what, "rows": len(frame), "status": status,
+               "written_settings_changed": what.startswith("n_neighbors"),
+               "sizing_kept": (published.get("sizing") or {}).get("kept"),
+               "warm": bool((published["training"].get("warm_start") or {}).get("from")),
+               "median_displacement": None if status == "unchanged" else drift.get("median_displacement"),
+               "neighbor_overlap": None if status == "unchanged" else drift.get("neighbor_overlap"),
+               "trustworthiness": published["quality"]["trustworthiness_5"]}
+        if night > 1 and status != "unchanged":
+            row["cold_trustworthiness"] = cold_trustworthiness(folder, name, frame, extra, epochs)
+        figures.append(row)
+    return figures
+
+
+def nights_table(name, rows):
+    print(f"\n{name}: night | change | rows | status | sizing | median displacement | neighbour overlap | "
+          f"trustworthiness (cold run)")
+    print("| night | change | rows | status | sizing | displacement | overlap | trustworthiness (cold) |")
+    print("| --- | --- | ---: | --- | --- | ---: | ---: | --- |")
+    for row in rows:
+        def number(value):
+            return "-" if value is None else f"{value:.3f}"
+        cold = row.get("cold_trustworthiness")
+        sizing = "-" if row["sizing_kept"] is None else "kept" if row["sizing_kept"] else "sized"
+        print(f"| {row['night']} | {row['change']} | {row['rows']} | {row['status']}{' (warm)' if row['warm'] and row['status'] == 'ok' else ''} "
+              f"| {sizing} | {number(row['median_displacement'])} | {number(row['neighbor_overlap'])} | "
+              f"{number(row['trustworthiness'])}{'' if cold is None else f' ({cold:.3f})'} |")
+    held = [r for r in rows[1:] if not r["written_settings_changed"] and r["status"] == "ok"]
+    if held:
+        worst_d = max(r["median_displacement"] for r in held)
+        worst_o = min(r["neighbor_overlap"] for r in held)
+        worst_t = max(abs(r["trustworthiness"] - r["cold_trustworthiness"]) for r in held)
+        print(f"nights without a change of written settings: displacement <= {worst_d:.3f}, overlap >= "
+              f"{worst_o:.3f}, trustworthiness within {worst_t:.3f} of a cold run")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="a smoke test: few epochs")
     parser.add_argument("--json", metavar="FILE", help="also write the figures here")
+    parser.add_argument("--nights-only", action="store_true", help="only the ten nights of default-settings jobs")
     args = parser.parse_args()
     epochs = (8, 4, 2) if args.tiny else (200, 500, None)
     with tempfile.TemporaryDirectory(prefix="reducer-continuity-") as folder:
         folder = Path(folder)
-        figures = {"wine": wine(folder, epochs[0]), "digits": digits(folder, epochs[1]),
-                   "shipped": shipped(folder, epochs[2])}
+        if args.nights_only:
+            figures = {}
+        else:
+            figures = {"wine": wine(folder, epochs[0]), "digits": digits(folder, epochs[1]),
+                       "shipped": shipped(folder, epochs[2])}
+        tables = ("wine",) if args.tiny else ("wine", "breast_cancer", "diabetes")
+        figures["nights"] = {name: nights(folder, name, args.tiny) for name in tables}
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    for name, rows in figures["nights"].items():
+        nights_table(name + (" (held out)" if name == "diabetes" else ""), rows)
+    if args.nights_only:
+        return
     w, d, s = figures["wine"], figures["digits"], figures["shipped"]
     print("| table | median displacement | neighbour overlap | trustworthiness (cold run) | seconds (cold) |")
     print("| --- | --- | --- | --- | --- |")
@@ -173,8 +296,6 @@ def main():
     print(f"five shipped jobs: first night {s['full_seconds']:.1f} s, peak RSS {s['full_rss_mib']} MiB; "
           f"unchanged night {s['unchanged_seconds']:.1f} s, peak RSS {s['unchanged_rss_mib']} MiB "
           f"({s['unchanged_jobs']} jobs unchanged; TensorFlow imported: {s['unchanged_imported_tensorflow']})")
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

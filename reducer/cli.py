@@ -97,13 +97,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--models", metavar="DIR", help="models folder (default: the project's Models/)")
     run.add_argument("--wait", action="store_true", help="wait for another run's lock instead of exiting 75")
     run.add_argument("--force", action="store_true",
-                     help="train every job, even one unchanged since its published run")
+                     help="train every job, even one unchanged since its published run (warm, as a night would)")
+    run.add_argument("--retrain", action="store_true",
+                     help="train every job cold from its current table, sized afresh, as a new baseline "
+                          "(aligned onto the published map; max_drift does not hold it back)")
     add_folder_options(run)
     spread = run.add_mutually_exclusive_group()
     spread.add_argument("--workers", type=_positive_int, default=1, metavar="N",
                         help="train up to N jobs at once in separate processes (default 1)")
     spread.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                         help="send each job to this Dask scheduler (needs reducer[dask])")
+
+    accept = commands.add_parser(
+        "accept", help="publish each job's newest rejected candidate (outputs/<job>/rejected/), by hand",
+        description="Publish the newest map the quality gate rejected for each job, through the same atomic "
+                    "switch as a run: status ok, the manifest's `accepted` and `reducer history` say it was "
+                    "accepted by hand and which threshold it missed. Nothing is trained.")
+    accept.add_argument("jobs", nargs="+", metavar="JOB", help="job files (globs are expanded)")
+    accept.add_argument("--outputs", metavar="DIR", help="outputs folder (default: the project's outputs/)")
+    accept.add_argument("--models", metavar="DIR", help="models folder (default: the project's Models/)")
+    accept.add_argument("--wait", action="store_true", help="wait for a run's lock instead of exiting 75")
 
     check = commands.add_parser("check", help="validate job files without training")
     check.add_argument("jobs", nargs="+", metavar="JOB", help="job files (globs are expanded)")
@@ -237,12 +250,27 @@ def cmd_run(args: argparse.Namespace) -> Exit:
     if not paths:
         return Exit.USAGE
     results = run_jobs(paths, args.outputs, args.models, args.plugins, wait=args.wait, workers=args.workers,
-                       force=args.force, scheduler=args.scheduler)
+                       force=args.force, retrain=args.retrain, scheduler=args.scheduler)
     print("summary:")
     for result in results:
         print(f"  {result.summary()}")
     print(totals(results))
     if any(r.status == "error" for r in results) or results.report_bug:
+        return Exit.INTERNAL
+    return Exit.JOBS_FAILED if not all(r.succeeded for r in results) else Exit.OK
+
+
+def cmd_accept(args: argparse.Namespace) -> Exit:
+    from reducer.run.accept import accept_jobs
+
+    paths = _job_paths(args)
+    if not paths:
+        return Exit.USAGE
+    results = accept_jobs(paths, args.outputs, args.models, wait=args.wait)
+    for result in results:
+        print(f"  {result.name}: {result.status}: {result.reason} [{result.finished_at}]")
+    print(totals(results))
+    if results.report_bug:
         return Exit.INTERNAL
     return Exit.JOBS_FAILED if not all(r.succeeded for r in results) else Exit.OK
 
@@ -297,7 +325,7 @@ def cmd_history(args: argparse.Namespace) -> Exit:
 
 
 COMMANDS = {"run": cmd_run, "check": cmd_check, "datasets": cmd_datasets, "encode": cmd_encode,
-            "history": cmd_history, "report": cmd_report}
+            "history": cmd_history, "report": cmd_report, "accept": cmd_accept}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -14,7 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable, Iterable
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from reducer.datasets import options as dataset_options
 from reducer.datasets.dataset import BLOCK_OPTIONS
@@ -57,6 +57,9 @@ class QualityConfig:
     min_knn_accuracy: Optional[float] = None
     max_drift: Optional[float] = None  # on the drift section's median_displacement
     beat_pca: bool = False  # true: not worse than PCA on both trustworthiness and kNN accuracy
+    # "continuing": max_drift holds back only maps that continue the published baseline and have a
+    # drift figure; "always": new baselines too, and a map with no drift figure (gate.misses).
+    drift_gate: str = "continuing"
 
 
 @dataclass(frozen=True)
@@ -107,18 +110,25 @@ class Job:
     def project_root(self) -> Path:
         return project_root(self.path)
 
-    def with_table_defaults(self, rows: int, columns: int, neighbors_fit: bool = True) -> "Job":
+    def with_table_defaults(self, rows: int, columns: int, neighbors_fit: bool = True,
+                            kept: Optional[Dict[str, Any]] = None) -> "Job":
         """This job with every setting left to the table filled in: the neighbour objective's
         settings sized from `rows` x `columns` (defaults.neighbor_settings) for each key in
         `table_sized`, then the warm start's epochs. A job that names no objective gets the
         seed's reconstruction instead when the neighbour objective does not fit in memory
-        (`neighbors_fit` false; storage.sized_job decides)."""
+        (`neighbors_fit` false; storage.sized_job decides). kept: {"rows", "columns", "settings":
+        {"section.key": value}}, the published run's sizing, used instead of sizing from this
+        table (continuity.sizing): its settings, and any other sized from its rows and columns."""
         job = self
         if "model.objective" in self.table_sized and not neighbors_fit:
             # The seed's reconstruction; what the job left out still holds the seed's defaults.
             job = dataclasses.replace(self, model=dataclasses.replace(self.model, objective="reconstruction"))
         elif self.table_sized:
-            sized = neighbor_settings(rows, columns)
+            sized = neighbor_settings(kept["rows"], kept["columns"]) if kept else neighbor_settings(rows, columns)
+            for key, value in (kept or {}).get("settings", {}).items():
+                section, name = key.split(".")
+                if name in sized.get(section, {}):
+                    sized[section][name] = value
             sized["model"]["hidden"] = tuple(sized["model"]["hidden"])
             changes = {}
             for section in ("model", "training"):
@@ -225,6 +235,7 @@ QUALITY_KEYS = {
     "min_knn_accuracy": ((float, int), _fraction),
     "max_drift": ((float, int), lambda v: None if v >= 0 else "must be 0 or more"),
     "beat_pca": ((bool,), None),
+    "drift_gate": ((str,), lambda v: None if v in ("continuing", "always") else 'must be "continuing" or "always"'),
 }
 CONTINUITY_KEYS = {
     "skip_unchanged": ((bool,), None),

@@ -16,7 +16,7 @@ import hashlib
 import json
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
@@ -73,13 +73,88 @@ def settings_changed(previous: Previous, job: Job) -> bool:
                if value is not None and key != "log_every")
 
 
-def changes(previous: Previous, job: Job, fingerprint: dict[str, Any]) -> list[str]:
-    """What differs between tonight's run and the published one, in words."""
+def changes(previous: Previous, job: Job, fingerprint: dict[str, Any], resized: Optional[str] = None) -> list[str]:
+    """What differs between tonight's run and the published one, in words. resized: why the
+    settings reducer sizes were sized again tonight (sizing()), when they were."""
     before = previous.manifest.fingerprint or {}
     found = [words for key, words in CHANGES if before.get(key) != fingerprint.get(key)]
     if "the job file" in found and settings_changed(previous, job):
-        found[found.index("the job file")] = SETTINGS_CHANGED
+        found[found.index("the job file")] = (SETTINGS_CHANGED if resized is None or written_changed(previous, job)
+                                              else f"{RESIZED} ({resized})")
     return found
+
+
+# ---------------------------------------------------------------- sized settings
+
+# The settings reducer sizes from the table (defaults.neighbor_settings) belong to the published
+# run: kept while tonight's row count is within this factor of the rows they were sized for, so a
+# growing table trains warm instead of cold on every night that would have moved a sized value.
+SIZED_BAND = (0.5, 2.0)
+RESIZED = "the settings reducer sizes from the table"
+
+
+def plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def written_settings(resolved: Dict[str, Any], sized: Iterable[str]) -> Dict[str, Any]:
+    """{"section.key": value} of the [model] and [training] settings the job file itself gives
+    (or leaves at their defaults), not those sized from the table; log_every changes no weight."""
+    sized = set(sized)
+    return {f"{section}.{key}": value for section in TRAINING_SECTIONS
+            for key, value in (resolved.get(section) or {}).items()
+            if f"{section}.{key}" not in sized and key != "log_every"}
+
+
+def written_changed(previous: "Previous", job: Any) -> bool:
+    """Whether the job file's own [model] or [training] settings differ from the published
+    run's; a setting the job file now names, or no longer names, is a change. Settings still
+    None are filled from the table by the model the same way both nights."""
+    before = previous.manifest.job
+    was = written_settings(before, before.get("chosen_by_reducer") or [])
+    now = written_settings(plain(job.resolved()), set(job.table_sized) | set(job.chosen_by_reducer))
+    return set(was) != set(now) or any(was[key] != value for key, value in now.items() if value is not None)
+
+
+def recorded_sizing(previous: "Previous") -> Optional[Dict[str, Any]]:
+    """The published run's sizing: {"rows", "columns", "settings"}; for a run published before
+    reducer recorded it, the settings its job chose from the table, and that table's shape."""
+    section = previous.manifest.sizing
+    if section is not None:
+        return {"rows": section.rows, "columns": section.columns, "settings": dict(section.settings)}
+    job, data = previous.manifest.job, previous.manifest.dataset
+    chosen = [key for key in job.get("chosen_by_reducer") or [] if key.split(".")[0] in TRAINING_SECTIONS]
+    if not chosen or not data.rows or not data.columns:
+        return None
+    return {"rows": data.rows, "columns": data.columns,
+            "settings": {key: (job.get(key.split(".")[0]) or {}).get(key.split(".")[1]) for key in chosen}}
+
+
+def sizing(previous: Optional["Previous"], job: Any, rows: int, columns: int,
+           retrain: bool = False) -> Tuple[Optional[Dict[str, Any]], str]:
+    """(the published run's sizing to keep tonight, or None to size from tonight's table; why).
+    Kept while the job file's own settings are unchanged, the columns are the same and the rows
+    within SIZED_BAND of those the settings were sized for; the job file's settings always win."""
+    if not any(key.split(".")[0] in TRAINING_SECTIONS for key in job.table_sized):
+        return None, "the job file names every setting"
+    if previous is None:
+        return None, "no published run yet"
+    if retrain:
+        return None, "--retrain given"
+    record = recorded_sizing(previous)
+    if record is None:
+        return None, "the published run does not say what was sized"
+    if written_changed(previous, job):
+        return None, "the job file's own [model] or [training] settings changed"
+    sized_rows, sized_columns = record["rows"], record["columns"]
+    if columns != sized_columns:
+        return None, f"{columns} columns, not the {sized_columns} the settings were sized for"
+    low, high = SIZED_BAND
+    if not low * sized_rows <= rows <= high * sized_rows:
+        return None, f"{rows} rows, outside {low:g}x-{high:g}x of the {sized_rows} the settings were sized for"
+    kept = {"rows": sized_rows, "columns": sized_columns,
+            "settings": {key: value for key, value in record["settings"].items() if key != "model.objective"}}
+    return kept, f"{rows} rows, within {low:g}x-{high:g}x of the {sized_rows} they were sized for"
 
 
 class Previous:
@@ -177,3 +252,92 @@ def drift(ids: Any, coordinates: np.ndarray, previous: Previous,
         tonight, last = _neighbours(now[chosen], NEIGHBORS_K), _neighbours(then[chosen], NEIGHBORS_K)
         section["neighbor_overlap"] = float(np.mean([len(a & b) / len(a) for a, b in zip(tonight, last)]))
     return section
+
+
+def sizing_record(written: Any, job: Any, rows: int, columns: int, previous: Optional["Previous"],
+                  retrain: bool = False) -> Optional[published.Sizing]:
+    """The manifest's `sizing` for `job`, sized from `written` (the job as its file says) by
+    sizing() and Job.with_table_defaults; None when the job file names every setting."""
+    chosen = [key for key in job.chosen_by_reducer if key.split(".")[0] in TRAINING_SECTIONS]
+    if not chosen:
+        return None
+    kept, why = sizing(previous, written, rows, columns, retrain)
+    return published.Sizing(rows=kept["rows"] if kept else rows, columns=kept["columns"] if kept else columns,
+                            settings={key: plain(job.setting(key)) for key in chosen}, kept=kept is not None,
+                            reason=why, band=list(SIZED_BAND))
+
+
+def baseline(previous: Optional["Previous"], job: Any, retrain: bool = False) -> published.Baseline:
+    """The manifest's `baseline`: whether tonight's map starts a new baseline, why, and since
+    when the published one holds (its first night's start). A new baseline: the first night,
+    `--retrain`, or another `latent` (a map of other dimensions cannot continue the published
+    one). The quality gate's max_drift does not hold a new baseline back unless [quality]
+    drift_gate = "always" (gate.misses)."""
+    if previous is None:
+        return published.Baseline(new=True, reason="no published run yet")
+    if retrain:
+        return published.Baseline(new=True, reason="--retrain given")
+    latent_before = latent_of(previous.manifest)
+    if latent_before is not None and latent_before != job.model.latent:
+        return published.Baseline(new=True, reason=f"latent changed from {latent_before} to {job.model.latent}")
+    before = previous.manifest.baseline
+    since = (before.since if before is not None else None) or previous.manifest.started_at
+    return published.Baseline(new=False, since=since)
+
+
+# ---------------------------------------------------------------- maps of other dimensions
+
+BASELINES = "baselines"  # outputs/<job>/baselines/<latent>d/: the last published map of each other latent
+
+
+def latent_of(manifest: published.Manifest) -> Optional[int]:
+    value = (manifest.job.get("model") or {}).get("latent")
+    return value if isinstance(value, int) else None
+
+
+def comparable(previous: Optional["Previous"], job_folder: Path, latent: int) -> Optional["Previous"]:
+    """The published map to align tonight's onto and measure drift against: the published run
+    when it has `latent` dimensions, else the last published map that had (kept by
+    keep_for_later when the latent changed), else None."""
+    if previous is not None and latent_of(previous.manifest) == latent:
+        return previous
+    return Previous.find(Path(job_folder) / BASELINES / f"{latent}d")
+
+
+def keep_for_later(previous: Optional["Previous"], job_folder: Path, latent: int) -> Optional[Path]:
+    """Before a map of `latent` dimensions is published over one of other dimensions: a copy of
+    the published map (embedding.csv, manifest.json) in baselines/<its latent>d/, so that a
+    later night back in those dimensions compares with it. Returns the folder, or None."""
+    if previous is None:
+        return None
+    before = latent_of(previous.manifest)
+    if before is None or before == latent:
+        return None
+    from reducer import files
+
+    folder = Path(job_folder) / BASELINES / f"{before}d"
+    folder.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[Path, Path]] = []
+
+    def copy_of(source: Path) -> Callable[[Path], None]:
+        data = source.read_bytes()
+
+        def write(path: Path) -> None:
+            Path(path).write_bytes(data)
+        return write
+
+    try:
+        for name in ("embedding.csv", "manifest.json"):  # the manifest last: it says the copy is whole
+            staged.append((files.stage(folder / name, copy_of(previous.folder / name)), folder / name))
+    except BaseException:
+        files.discard(staged)
+        raise
+    files.publish(staged)
+    return folder
+
+
+def against(compared: "Previous", previous: Optional["Previous"]) -> Dict[str, Any]:
+    """The drift section's `against`: which published run tonight's map was compared with."""
+    return {"run_started_at": compared.manifest.started_at, "latent": latent_of(compared.manifest),
+            "published": compared is previous,
+            "folder": None if compared is previous else str(compared.folder)}

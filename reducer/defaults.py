@@ -90,3 +90,8 @@ def neighbor_settings(rows: int, columns: int) -> dict[str, dict]:
         "training": {"epochs": int(epochs), "batch_size": batch, "learning_rate": 0.02,
                      "negative_samples": negatives},
     }
+
+
+def sized_keys() -> list:
+    """"section.key" of every setting reducer may size from the table, in neighbor_settings' order."""
+    return [f"{section}.{key}" for section, values in neighbor_settings(1, 1).items() for key in values]

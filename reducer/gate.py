@@ -9,9 +9,17 @@ from typing import Any, Dict, List, Optional
 from reducer.config import QualityConfig
 
 
-def misses(settings: QualityConfig, quality: Optional[Dict[str, Any]], drift: Optional[Dict[str, Any]]) -> Optional[str]:
+def misses(settings: QualityConfig, quality: Optional[Dict[str, Any]], drift: Optional[Dict[str, Any]],
+           new_baseline: bool = False, published_before: bool = True) -> Optional[str]:
     """The one-line reason this map misses the job's gate (every threshold missed, with both
-    numbers), or None when it passes or the job sets no threshold."""
+    numbers), or None when it passes or the job sets no threshold.
+
+    max_drift, with drift_gate = "continuing" (the default), holds back only a map that
+    continues the published baseline and has a drift figure: a new baseline (the first night,
+    `--retrain`, another latent) and a night with no figure (no rows shared with the map it is
+    compared with) pass it. With drift_gate = "always" it holds back every map whose figure is
+    above it, and a map with no figure at all (but the first night's: `published_before`
+    false, there is nothing to drift from)."""
     found: List[str] = []
     quality = quality or {}
     pca = quality.get("pca") or {}
@@ -24,8 +32,13 @@ def misses(settings: QualityConfig, quality: Optional[Dict[str, Any]], drift: Op
     below("trustworthiness_5", settings.min_trustworthiness, "trustworthiness")
     below("knn_accuracy", settings.min_knn_accuracy, "kNN accuracy")
     displacement = (drift or {}).get("median_displacement")
-    if settings.max_drift is not None and displacement is not None and displacement > settings.max_drift:
-        found.append(f"drift (median displacement) {displacement:.3f} is above max_drift = {settings.max_drift}")
+    always = settings.drift_gate == "always"
+    if settings.max_drift is not None and (always or not new_baseline):
+        if displacement is not None and displacement > settings.max_drift:
+            found.append(f"drift (median displacement) {displacement:.3f} is above max_drift = {settings.max_drift}")
+        elif displacement is None and always and published_before:
+            found.append(f"no drift figure (no rows shared with a published map of {'these' if drift else 'any'} "
+                         f"dimensions) and drift_gate = \"always\" with max_drift = {settings.max_drift}")
     if settings.beat_pca and worse_than_pca(quality):
         found.append(f"the map is worse than PCA's on both trustworthiness ({quality['trustworthiness_5']:.3f} < "
                      f"{pca['trustworthiness_5']:.3f}) and kNN accuracy ({quality['knn_accuracy']:.3f} < "

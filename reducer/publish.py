@@ -50,6 +50,7 @@ log = logging.getLogger("reducer")
 
 DATA_LINK = "..data"
 VERSION_NAME = re.compile(r"\.\.v-\d{8}T\d{6}Z-\d+-[0-9a-f]{8}")
+STAMP_NAME = re.compile(r"\d{8}T\d{6}Z-\d+")  # run_stamp(): a rejected candidate's folder
 READER_FILES = ("embedding.csv", "plot.png", "manifest.json")  # linked in outputs/<job>/
 # Copied to Models/<job>.*, renamed in this order: the .json that names the columns comes last.
 MODEL_FILES = {"model": "model.keras", "model_onnx": "model.onnx", "model_info": "model.json"}
@@ -182,7 +183,6 @@ def publish_job(job: Job, destination: Destination, table: Table, encode: Callab
     stamp = run_stamp()
     version = folder / f"..v-{stamp}-{os.urandom(4).hex()}"
     version.mkdir()
-    staged = []
     try:
         t = time.time()
         written = {key: version / file_name for key, file_name in MODEL_FILES.items()}
@@ -213,9 +213,25 @@ def publish_job(job: Job, destination: Destination, table: Table, encode: Callab
         if rejected:
             _keep_rejected(folder, version, stamp)
             return
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    switch_in(destination, job.name, version, stamp)
+
+
+def switch_in(destination: Destination, name: str, version: Path, stamp: str, keep_on_failure: bool = False) -> None:
+    """Publish the complete version folder `version` (every file, manifest.json last, written):
+    stage the Models/ copies and the history copy, switch `..data` to it with one rename, link
+    the reader paths, rename the staged copies into place, remove the older versions. Before
+    the switch nothing a reader sees has changed; a failure then removes the version folder
+    (unless `keep_on_failure`: the caller puts it back where it came from)."""
+    folder = destination.job_folder(name)
+    readers = reader_paths(destination, name)
+    staged = []
+    try:
         _step("version folder written")
-        for name in MODEL_FILES:
-            staged.append((files.stage(readers[name], _copy(written[name])), readers[name]))
+        for key, file_name in MODEL_FILES.items():
+            staged.append((files.stage(readers[key], _copy(version / file_name)), readers[key]))
         _step("models staged")
         history = folder / "history"
         history.mkdir(exist_ok=True)
@@ -224,7 +240,8 @@ def publish_job(job: Job, destination: Destination, table: Table, encode: Callab
         _step("history staged")
     except BaseException:
         files.discard(staged)
-        shutil.rmtree(version, ignore_errors=True)
+        if not keep_on_failure:
+            shutil.rmtree(version, ignore_errors=True)
         raise
     with files.signals_deferred():
         _switch(folder, version.name)

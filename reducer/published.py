@@ -227,6 +227,45 @@ class Drift(Record):
     neighbor_overlap: Optional[float] = None
     neighbors_k: Optional[int] = None
     transform: Optional[dict[str, Any]] = None
+    # Which published map tonight's was compared with: {"run_started_at", "latent", "published"
+    # (the one readers had), "folder" (else where the last map of these dimensions was kept)}.
+    against: Optional[dict[str, Any]] = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Sizing(Record):
+    """The manifest's `sizing`: the settings reducer sized from the table (continuity.sizing),
+    and the table shape they were sized for; `kept`: from the published run, or sized tonight."""
+
+    rows: int = 0
+    columns: int = 0
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # "section.key" -> value
+    kept: bool = False
+    reason: Optional[str] = None
+    band: list[float] = dataclasses.field(default_factory=list)  # rows kept within these factors
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Baseline(Record):
+    """The manifest's `baseline`: whether this map starts a new one (the first night, --retrain,
+    another latent) and why, or since when (UTC) the one it continues holds."""
+
+    new: bool = False
+    reason: Optional[str] = None
+    since: Optional[str] = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Accepted(Record):
+    """The manifest's `accepted`: a rejected candidate published by `reducer accept`."""
+
+    by: str = "hand"
+    at: Optional[str] = None
+    candidate: Optional[str] = None  # its folder's name in outputs/<job>/rejected/
+    gate_missed: Optional[str] = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -302,11 +341,14 @@ class Manifest(Record):
     seconds: dict[str, float] = dataclasses.field(default_factory=dict)
     rejected: Optional[str] = None
     files: dict[str, FileEntry] = dataclasses.field(default_factory=dict)
+    sizing: Optional[Sizing] = None
+    baseline: Optional[Baseline] = None
+    accepted: Optional[Accepted] = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = super().to_json()
-        for key in ("subtitle", "streaming", "rejected"):  # written only where there is one, as before
+        for key in ("subtitle", "streaming", "rejected", "accepted"):  # written only where there is one
             if data[key] is None:
                 del data[key]
         return data
@@ -354,7 +396,9 @@ class Night(Record):
     def of_manifest(cls, manifest: Manifest, stamp: str, rejected: bool) -> Night:
         quality = manifest.quality or Quality()
         return cls(time=manifest.started_at or stamp, status=Status.REJECTED if rejected else Status.OK,
-                   reason=manifest.rejected, rows=manifest.dataset.rows, final_loss=manifest.training.final_loss,
+                   reason=manifest.rejected or (f"accepted by hand (the gate had rejected it: "
+                                                f"{manifest.accepted.gate_missed})" if manifest.accepted else None),
+                   rows=manifest.dataset.rows, final_loss=manifest.training.final_loss,
                    trustworthiness=quality.trustworthiness_5, knn_accuracy=quality.knn_accuracy,
                    drift=manifest.drift.median_displacement if manifest.drift else None)
 

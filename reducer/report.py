@@ -28,7 +28,7 @@ import numpy as np
 
 from reducer import __version__, files, gate, history, published
 from reducer.errors import PublishedRecordError
-from reducer.published import Drift, Embedding, Manifest, Night, Quality, StatusRecord
+from reducer.published import Baseline, Drift, Embedding, Manifest, Night, Quality, StatusRecord
 from reducer.plot import CONTINUOUS, SINGLE, class_colours, marker_style
 from reducer.report_assets import asset, render, script_json
 
@@ -388,15 +388,22 @@ def quality_table(quality: Optional[Quality], candidate: Optional[Night]) -> Opt
             "sampled": quality.rows if quality.sampled and quality.rows is not None else None}
 
 
-def _drift_text(drift: Optional[Drift]) -> str:
+def _drift_text(drift: Optional[Drift], baseline: Optional[Baseline] = None) -> str:
+    new = ""
+    if baseline is not None and baseline.new and baseline.reason != "no published run yet":
+        new = f"A new baseline: {baseline.reason}. "
     if drift is None:
-        return "First published night, or continuity off: no drift measured."
+        return new + "First published night, or continuity off: no drift measured."
+    against = drift.against or {}
+    if against and not against.get("published"):
+        new += (f"Compared with the last {against.get('latent')}-dimensional map "
+                f"(run of {against.get('run_started_at')}). ")
     parts = [f"shared rows moved by a median {_number(drift.median_displacement)} of the map's spread"]
     if drift.neighbor_overlap is not None:
         parts.append(f"kept {drift.neighbor_overlap:.0%} of their 10 nearest map neighbours")
     counts = ", ".join(f"{getattr(drift, key):,} {word}" for key, word in (
         ("shared_rows", "shared"), ("added_rows", "added"), ("removed_rows", "removed")))
-    return "Since the previous published night: " + "; ".join(parts) + (f" ({counts} rows)." if counts else ".")
+    return new + "Since the previous published night: " + "; ".join(parts) + (f" ({counts} rows)." if counts else ".")
 
 
 def axis(values: Sequence[float], least: Optional[float], bounded: bool) -> tuple[float, float]:
@@ -497,7 +504,7 @@ def job_view(view: JobView) -> dict[str, Any]:
         "final_loss": manifest.training.final_loss if manifest else None,
         "quality": quality_table(manifest.quality, candidate) if manifest else None,
         "measured": manifest is not None,
-        "drift": _drift_text(manifest.drift) if manifest else None,
+        "drift": _drift_text(manifest.drift, manifest.baseline) if manifest else None,
         "charts": charts, "attempts": len(recent),
         "counted": ", ".join(f"{n} {state}" for state, n in counted.items() if n),
         "links": view.links, "map_problem": view.map_problem,

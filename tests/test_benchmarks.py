@@ -197,9 +197,16 @@ def test_load_tiny(tmp_path):
 
 def test_continuity_tiny(tmp_path):
     figures = tmp_path / "continuity.json"
-    output = run_script("continuity.py", "--tiny", "--json", figures, tmp_path=tmp_path, timeout=600).stdout
+    output = run_script("continuity.py", "--tiny", "--json", figures, tmp_path=tmp_path, timeout=900).stdout
     result = json.loads(figures.read_text())
     wine, digits, shipped = result["wine"], result["digits"], result["shipped"]
+    nights = result["nights"]["wine"]  # issue 21: ten nights of a default-settings job
+    assert [n["status"] for n in nights] == ["ok"] * 7 + ["unchanged", "ok", "ok"]
+    assert [n["rows"] for n in nights[:6]] == [133, 140, 126, 139, 139, 145]
+    assert all(n["sizing_kept"] and n["warm"] for n in nights[1:7])  # growth within the band: warm
+    assert not nights[8]["sizing_kept"] and not nights[8]["warm"]  # a written setting: sized again, cold
+    assert all(0 <= n["median_displacement"] < 1 and n["cold_trustworthiness"] > 0 for n in nights[1:7])
+    assert "nights without a change of written settings: displacement <= " in output
     assert (wine["drift"]["shared_rows"], wine["drift"]["added_rows"]) == (148, 30)
     assert wine["warm_start"]["from"] and 0 <= wine["drift"]["median_displacement"] < 1
     assert digits["drift"]["shared_rows"] == 1797 and digits["warm_start"]["from"]

@@ -130,14 +130,16 @@ def available_memory() -> Optional[int]:
     return None
 
 
-def sized_job(job: "Job", rows: int, columns: int, in_memory: bool = True, available: Optional[int] = None) -> tuple:
+def sized_job(job: "Job", rows: int, columns: int, in_memory: bool = True, available: Optional[int] = None,
+              kept: Optional[dict] = None) -> tuple:
     """(job, fallback, need): the job with the settings it leaves to the table filled in
-    (Job.with_table_defaults), and, for the neighbour objective, its memory `Need`. When that
+    (Job.with_table_defaults; `kept`: the published run's sizing, continuity.sizing), and, for
+    the neighbour objective, its memory `Need`. When that
     need is above `limit`: a job that names no objective gets the seed's reconstruction instead
     (`fallback` says why, else None), one that names it a JobError with one line."""
     from reducer.errors import JobError
 
-    sized = job.with_table_defaults(rows, columns)
+    sized = job.with_table_defaults(rows, columns, kept=kept)
     if sized.model.objective != "neighbors":
         return sized, None, None
     need = neighbors_need(rows, columns, sized.model.n_neighbors, sized.model.latent, in_memory,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from reducer import files, publish, published
 from reducer.engine import xla_cache
@@ -22,13 +22,13 @@ log = logging.getLogger("reducer")
 
 
 def run_job_despite_the_cache(job: Job, dataset: Dataset, source: Optional[str], destination: publish.Destination,
-                              force: bool = False) -> Outcome:
+                              force: bool = False, retrain: bool = False) -> Outcome:
     """run_job, trained again once after dropping the cached programs when TensorFlow failed on
     one of them (it does not say which); a cache write that failed becomes one line. See
     xla_cache.py: TensorFlow's own cache fails the training call in both cases."""
     for attempt in (1, 2):
         try:
-            return run_job(job, dataset, source, destination, force=force)
+            return run_job(job, dataset, source, destination, force=force, retrain=retrain)
         except Exception as exc:
             cache_error = xla_cache.explain(exc)
             if cache_error is not None:
@@ -43,7 +43,7 @@ def run_job_despite_the_cache(job: Job, dataset: Dataset, source: Optional[str],
 
 
 def run_one(job: Job, dataset: Dataset, source: Optional[str], destination: publish.Destination,
-            force: bool = False) -> JobResult:
+            force: bool = False, retrain: bool = False) -> JobResult:
     """Run one job in isolation: its failure, whatever it is, becomes its JobResult, and every
     attempt ends with outputs/<job>/status.json saying how it went."""
     started, attempted_at = time.time(), publish.utc_now()
@@ -52,7 +52,7 @@ def run_one(job: Job, dataset: Dataset, source: Optional[str], destination: publ
         files.check_folder(destination.job_folder(job.name))  # before training, not after
         try:
             with job_context(job.name):  # warnings from inside the table say which job they are about
-                outcome = run_job_despite_the_cache(job, dataset, source, destination, force)
+                outcome = run_job_despite_the_cache(job, dataset, source, destination, force, retrain)
         finally:
             compiled = xla_cache.publish()  # for the next run; 0 when the cache is off
             if compiled:

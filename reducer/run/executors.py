@@ -67,7 +67,7 @@ def threads_per_worker(workers: int) -> int:
 
 def run_job_file(job_path: Union[str, Path], plugin_folders: Sequence[str], outputs_root: Union[str, Path],
                  models_root: Union[str, Path], threads: Optional[int] = None, quiet: bool = False,
-                 force: bool = False) -> Dict[str, Any]:
+                 force: bool = False, retrain: bool = False) -> Dict[str, Any]:
     """Run the job in `job_path` and publish its outputs; return a `JobResult` as a plain dict.
 
     Self-contained, so that it can run in a fresh process or on a Dask worker: it reads the job
@@ -97,7 +97,7 @@ def run_job_file(job_path: Union[str, Path], plugin_folders: Sequence[str], outp
             log.error("[%s] failed: %s", name, exc)
             return dataclasses.asdict(JobResult(name, "failed", time.time() - started, reason=str(exc)))
         destination = Destination(Path(outputs_root), Path(models_root))
-        return dataclasses.asdict(run_one(job, dataset, source, destination, force))
+        return dataclasses.asdict(run_one(job, dataset, source, destination, force, retrain))
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -136,7 +136,8 @@ def _on_sigterm(signum: int, frame: Optional[FrameType]) -> None:
 
 
 def _worker_main(send: Any, job_path: str, plugin_folders: Sequence[str], outputs_root: str, models_root: str,
-                 threads: int, quiet: bool, compile_cache: bool = False, force: bool = False) -> None:
+                 threads: int, quiet: bool, compile_cache: bool = False, force: bool = False,
+                 retrain: bool = False) -> None:
     """Entry point of one local worker process: run one job, send its result, exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -144,7 +145,7 @@ def _worker_main(send: Any, job_path: str, plugin_folders: Sequence[str], output
     sys.stderr = _NotATerminal(sys.stderr)
     if compile_cache:
         xla_cache.enable(outputs_root)
-    send.send(run_job_file(job_path, plugin_folders, outputs_root, models_root, threads, quiet, force))
+    send.send(run_job_file(job_path, plugin_folders, outputs_root, models_root, threads, quiet, force, retrain))
     send.close()
 
 
@@ -152,7 +153,7 @@ def _worker_main(send: Any, job_path: str, plugin_folders: Sequence[str], output
 
 
 def run_parallel(the_plan: Any, destination: Destination, workers: int = 1, client: Any = None,
-                 compile_cache: bool = False, force: bool = False) -> List[JobResult]:
+                 compile_cache: bool = False, force: bool = False, retrain: bool = False) -> List[JobResult]:
     """Run the plan's ready jobs in worker processes, or on Dask when `client` is given.
 
     Call with the outputs folder's lock held. Returns JobResults in job order.
@@ -164,6 +165,7 @@ def run_parallel(the_plan: Any, destination: Destination, workers: int = 1, clie
         "quiet": log.getEffectiveLevel() > logging.INFO,
         "compile_cache": compile_cache,  # worker processes only: Dask workers are not ours to set up
         "force": force,
+        "retrain": retrain,
     }
     jobs = [job for job, _, _ in the_plan.ready]
     if client is not None:
@@ -214,7 +216,8 @@ def _run_in_processes(jobs: List[Job], args: Dict[str, Any], workers: int) -> Li
                 process = context.Process(
                     target=_worker_main, name=f"reducer-{job.name}",
                     args=(send, str(job.path), args["plugin_folders"], args["outputs_root"],
-                          args["models_root"], threads, args["quiet"], args["compile_cache"], args["force"]))
+                          args["models_root"], threads, args["quiet"], args["compile_cache"], args["force"],
+                          args["retrain"]))
                 process.start()
                 send.close()  # only the child holds the sending end now: its death reads as EOF
                 running[index] = _Running(job, process, receive, time.time())
@@ -271,7 +274,7 @@ def _run_on_dask(client: Any, jobs: List[Job], args: Dict[str, Any]) -> List[Job
     log.info("sending %d job(s) to the Dask scheduler at %s", len(jobs), client.scheduler.address)
     run_id = uuid.uuid4().hex[:8]
     futures = [client.submit(run_job_file, str(job.path), args["plugin_folders"], args["outputs_root"],
-                             args["models_root"], None, args["quiet"], args["force"],
+                             args["models_root"], None, args["quiet"], args["force"], args["retrain"],
                              key=f"reducer-{job.name}-{run_id}",
                              pure=False, retries=DASK_RETRIES)
                for job in jobs]

@@ -14,11 +14,11 @@ import socket
 import time
 from concurrent import futures
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional
 
 import numpy as np
 
-from reducer import __version__, continuity, files, gate, publish, published
+from reducer import __version__, continuity, defaults, files, gate, publish, published
 from reducer import quality as quality_lib
 from reducer.errors import TrainingError
 from reducer.progress import Progress, Stage
@@ -64,28 +64,45 @@ def input_file_digest(path: Optional[str]) -> Optional[dict[str, str]]:
         return None
 
 
+def _settings_text(job: Job, keys: Iterable[str]) -> str:
+    shown = []
+    for key in keys:
+        value = job.setting(key)
+        shown.append(f"{key.split('.')[1]} = {list(value) if isinstance(value, tuple) else value}")
+    return ", ".join(shown)
+
+
 def load_table(job: Job, dataset: Dataset, source: Optional[str] = None,
-               destination: Optional[publish.Destination] = None,
-               ) -> tuple[Job, Table, Storage, Optional[dict[str, str]], Optional[str]]:
+               destination: Optional[publish.Destination] = None, previous: Optional[continuity.Previous] = None,
+               retrain: bool = False) -> tuple[Job, Table, Storage, Optional[dict[str, str]], Optional[str]]:
     """The job's table, checked and normalised, where `storage.choose` puts it; with the job
-    sized to it (storage.sized_for), the storage decision, the input file's digest and, when the
+    sized to it (storage.sized_for), or with the sizing of the published run `previous` kept
+    (continuity.sizing), the storage decision, the input file's digest and, when the
     neighbour map does not fit, why the job gets the reconstruction map instead (else None)."""
     input_file = input_file_digest(job.dataset_options.get("path"))
     folder = storage.cache_folder(destination.outputs_root, job.name) if destination else None
     table, place = storage.open_job_table(job, dataset, source, folder, input_file["sha256"] if input_file else None)
-    sized, fallback, need = storage.sized_for(job, table)
+    rows, columns = table.rows, len(table.features)
+    kept, why = continuity.sizing(previous, job, rows, columns, retrain)
+    sized, fallback, need = storage.sized_for(job, table, kept)
     if fallback:
         log.warning("[%s] objective = reconstruction, the seed's: %s", job.name, fallback)
     elif need is not None:
         log.info("[%s] neighbour map: %s", job.name, need.text())
     if job.table_sized and not fallback:
-        # one line saying what the job left to the table, and what it got
-        chosen = []
-        for key in sized.chosen_by_reducer:
-            value = sized.setting(key)
-            chosen.append(f"{key.split('.')[1]} = {list(value) if isinstance(value, tuple) else value}")
-        log.info("[%s] sized to %d rows x %d columns: %s", job.name, table.rows, len(table.features),
-                 ", ".join(chosen))
+        # one line saying what the job left to the table, what it got, and why
+        chosen = [key for key in sized.chosen_by_reducer if key.split(".")[0] in continuity.TRAINING_SECTIONS]
+        named = [key for key in defaults.sized_keys() if key not in sized.chosen_by_reducer]
+        written = f"; written in the job file: {_settings_text(sized, named)}" if named else ""
+        if kept is not None:
+            log.info("[%s] sized settings kept from the published run, sized to %d rows x %d columns (%s): %s%s",
+                     job.name, kept["rows"], kept["columns"], why, _settings_text(sized, chosen), written)
+        elif previous is not None and chosen:
+            log.info("[%s] sized again, to %d rows x %d columns (%s): %s%s", job.name, rows, columns, why,
+                     _settings_text(sized, chosen), written)
+        else:
+            log.info("[%s] sized to %d rows x %d columns: %s%s", job.name, rows, columns,
+                     _settings_text(sized, sized.chosen_by_reducer), written)
     job = sized
     if input_file is None and table.source:  # the file a plugin read by itself
         input_file = input_file_digest(table.source)
@@ -103,19 +120,23 @@ class Outcome:
 
 
 def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publish.Destination,
-            force: bool = False) -> Outcome:
+            force: bool = False, retrain: bool = False) -> Outcome:
     """Train one job and publish its files, unless nothing changed since its published run
-    (and not `force`); returns an Outcome."""
+    (and not `force`); returns an Outcome. retrain: train cold with fresh sizing and make the
+    map a new baseline (still aligned onto the published one)."""
     started, started_at = time.time(), publish.utc_now()
     seconds = {}
-    job, table, place, input_file, fallback = load_table(job, dataset, source, destination)
+    previous = continuity.Previous.find(destination.job_folder(job.name))
+    written = job
+    job, table, place, input_file, fallback = load_table(job, dataset, source, destination, previous, retrain)
     kept = storage.kept_columns(job, dataset, source, table)  # before training: a missing column ends it now
+    sized = None if fallback else continuity.sizing_record(written, job, table.rows, len(table.features), previous,
+                                                           retrain)
     seconds["load"] = time.time() - started
     log.info("[%s] %d rows x %d columns from dataset %r, held %s (%s)", job.name, table.rows,
              len(table.features), dataset.name, table.where, place.reason)
-    previous = continuity.Previous.find(destination.job_folder(job.name))
     fingerprint = continuity.fingerprint(job, source, table.sha256)
-    if (previous is not None and not force and job.continuity.skip_unchanged
+    if (previous is not None and not force and not retrain and job.continuity.skip_unchanged
             and previous.manifest.fingerprint == fingerprint):
         before = previous.manifest.dataset.rows_order_sha256
         if before and before != table.order_sha256:
@@ -124,21 +145,27 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
                            "same rows in a new order, same job, plugin and versions as the published run")
         return Outcome(published.Status.UNCHANGED, previous.manifest,
                        "same rows, job, plugin and versions as the published run")
-    changed = continuity.changes(previous, job, fingerprint) if previous is not None else []
-    why = (f"{', '.join(changed)} changed since the published run" if changed else
+    resized = sized.reason if sized is not None and not sized.kept and previous is not None else None
+    changed = continuity.changes(previous, job, fingerprint, resized) if previous is not None else []
+    why = ("--retrain given: a cold start with fresh sizing, a new baseline" if retrain else
+           f"{', '.join(changed)} changed since the published run" if changed else
            "no published run yet" if previous is None else
            "--force given" if force else "[continuity] skip_unchanged = false")
     log.info("[%s] training: %s", job.name, why)
+    baseline = continuity.baseline(previous, job, retrain)
 
     sample = published.sample_rows(table.rows)
     sample_raw, sample_labels = table.take(sample)  # the rows drawn and measured
     storage.check_labels(job, dataset, sample_labels, table.label_column)  # before any training
 
     warm_from = None
-    if job.continuity.warm_start and continuity.SETTINGS_CHANGED in changed:
-        # New settings are the user's word: train them as a first night would (the alignment
-        # still keeps the map's orientation).
-        log.info("[%s] cold start: %s changed since the published run", job.name, continuity.SETTINGS_CHANGED)
+    cold = [words for words in changed if words == continuity.SETTINGS_CHANGED or words.startswith(continuity.RESIZED)]
+    if job.continuity.warm_start and retrain:
+        log.info("[%s] cold start: --retrain given (a new baseline, aligned onto the published map)", job.name)
+    elif job.continuity.warm_start and cold:
+        # New settings are the user's word (or the table outgrew the sized ones): train them as a
+        # first night would; the alignment still keeps the map's orientation.
+        log.info("[%s] cold start: %s changed since the published run", job.name, cold[0])
     elif job.continuity.warm_start:
         warm_from = publish.published_version(destination.job_folder(job.name))
     fitted = fit(job, table, sample_raw, sample_labels, seconds, warm_from, storage.declared_label_type(job, dataset))
@@ -151,10 +178,16 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
     coordinates = model_lib.apply(saved_encoder, sample_raw)
     check_map(coordinates)
     transform, drift = None, None
-    if previous is not None:
+    # Tonight's map is compared with the last published map of its dimensions (issue 21).
+    compared = continuity.comparable(previous, destination.job_folder(job.name), job.model.latent)
+    if previous is not None and compared is not previous:
+        log.info("[%s] the published map has %s dimensions, tonight's %d: compared with %s", job.name,
+                 continuity.latent_of(previous.manifest), job.model.latent,
+                 f"the last {job.model.latent}-dimensional map ({compared.folder})" if compared else "none")
+    if compared is not None:
         sample_ids = table.ids_at(sample)
         if job.continuity.align:
-            transform = continuity.alignment(sample_ids, coordinates, previous)
+            transform = continuity.alignment(sample_ids, coordinates, compared)
         if transform is not None:  # folded into the saved encoder: every consumer gets the aligned map
             saved_encoder = model_lib.raw_row_encoder(encoder, table, f"{job.name}_encoder", transform)
             coordinates = model_lib.apply(saved_encoder, sample_raw)
@@ -169,8 +202,9 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
         seconds["quality"] = time.time() - t
     # After the quality thread, as drift below: both import scikit-learn.
     stacked = check_stacking(job.name, coordinates, table.normalised(sample_raw))
-    if previous is not None:  # after the quality thread: both import scikit-learn, which deadlocks at once
-        drift = continuity.drift(sample_ids, coordinates, previous, transform, total_rows=table.rows)
+    if compared is not None:  # after the quality thread: both import scikit-learn, which deadlocks at once
+        drift = continuity.drift(sample_ids, coordinates, compared, transform, total_rows=table.rows)
+        drift["against"] = continuity.against(compared, previous)
         log.info("[%s] %s the published map: %d shared rows, median displacement %s, neighbour overlap %s",
                  job.name, "aligned onto" if transform is not None else "compared with (not aligned)",
                  drift["shared_rows"], _figure(drift["median_displacement"]), _figure(drift.get("neighbor_overlap")))
@@ -182,6 +216,7 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
     manifest.run = published.RunTimes(started_at=started_at, finished_at=None, host=socket.gethostname())
     if fallback:  # the summary line and the report say it too (results.py, report.py)
         manifest.training.extra["objective_fallback"] = f"{FALLBACK_WARNING}: {fallback}"
+    manifest.sizing, manifest.baseline = sized, baseline
     if warm_from is not None:
         manifest.training.extra["warm_start"] = history.warm_start
     manifest.extra["map"] = stacked
@@ -190,7 +225,9 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
         manifest.extra["warnings"] = [warning]
     shown = publish.Shown(coordinates=coordinates, labels=sample_labels, features=table.features,
                           id_column=table.id_column, label_column=table.label_column)
-    missed = gate.misses(job.quality, quality, drift)
+    missed = gate.misses(job.quality, quality, drift, new_baseline=baseline.new, published_before=previous is not None)
+    if not missed:
+        continuity.keep_for_later(previous, destination.job_folder(job.name), job.model.latent)
     publish.publish_job(job, destination, table, lambda raw: model_lib.apply(saved_encoder, raw), shown,
                         saved_encoder, manifest, seconds, started, decoder=decoder, rejected=missed,
                         kept=kept)

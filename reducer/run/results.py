@@ -37,8 +37,8 @@ class JobResult:
         if self.status == "ok":
             manifest = self.manifest or {}
             return (f"{head}, final loss {self.final_loss:.6f}{quality_text(manifest.get('quality'))}"
-                    f"{drift_text(manifest.get('drift'))}{pca_warning(manifest.get('quality'))}"
-                    f"{fallback_warning(manifest)}"
+                    f"{drift_text(manifest.get('drift'))}{baseline_text(manifest.get('baseline'))}"
+                    f"{pca_warning(manifest.get('quality'))}{fallback_warning(manifest)}"
                     f"{''.join(f'; warning: {one_line(w)}' for w in manifest.get('warnings') or [])}")
         if self.status == "unchanged":
             return f"{head}: {one_line(self.reason)}; published files untouched"
@@ -62,6 +62,14 @@ def drift_text(drift: Optional[dict[str, Any]]) -> str:
     if not drift or drift.get("median_displacement") is None:
         return ""
     return f", drift {drift['median_displacement']:.3f} ({drift['shared_rows']} rows shared)"
+
+
+def baseline_text(baseline: Optional[dict[str, Any]]) -> str:
+    """'; a new baseline: --retrain given' when the map starts one after an earlier published
+    map (the first night says nothing: it has no other)."""
+    if not baseline or not baseline.get("new") or baseline.get("reason") == "no published run yet":
+        return ""
+    return f"; a new baseline: {baseline['reason']}"
 
 
 def pca_warning(quality: Optional[dict[str, Any]]) -> str:

@@ -79,10 +79,13 @@ def plan(job_paths: Sequence[Any], plugin_dirs: Sequence[Any] = (), project_root
 
 
 def run_all(the_plan: Plan, destination: publish.Destination, wait: bool = False, workers: int = 1,
-            client: Any = None, compile_cache: bool = False, force: bool = False) -> list[JobResult]:
+            client: Any = None, compile_cache: bool = False, force: bool = False,
+            retrain: bool = False) -> list[JobResult]:
     """Run every ready job under the outputs folder's lock.
 
     force: train even jobs whose published run is unchanged ([continuity] skip_unchanged).
+    retrain: train every job cold, with fresh sizing, as a new baseline (aligned onto the
+    published map).
     compile_cache: keep compiled training loops in the outputs folder between runs
     (xla_cache.py; only where this process or its worker processes have not started TensorFlow).
 
@@ -116,11 +119,11 @@ def run_all(the_plan: Plan, destination: publish.Destination, wait: bool = False
         if workers > 1 or client is not None:  # worker processes, or a Dask cluster: executors.py
             from reducer.run.executors import run_parallel
 
-            return results + run_parallel(the_plan, destination, workers, client, compile_cache, force)
+            return results + run_parallel(the_plan, destination, workers, client, compile_cache, force, retrain)
         if compile_cache:
             xla_cache.enable(destination.outputs_root)
         for job, dataset, source in the_plan.ready:
-            results.append(run_one(job, dataset, source, destination, force))
+            results.append(run_one(job, dataset, source, destination, force, retrain))
     return results
 
 
@@ -194,14 +197,14 @@ def destination_for(job_paths: Sequence[Any], outputs: Any = None, models: Any =
 
 def run_jobs(job_paths: Sequence[Any], outputs: Any = None, models: Any = None, plugin_dirs: Sequence[Any] = (),
              wait: bool = False, workers: int = 1, scheduler: Any = None, force: bool = False,
-             report: bool = True) -> RunResults:
+             retrain: bool = False, report: bool = True) -> RunResults:
     """Run job files as `reducer run` does: plan, lock, train, publish, then write the report
     (outputs/index.html and each job's map.html; report=False leaves it). Returns a JobResult per
     job (status "ok", "unchanged", "rejected", "failed" or "error"), in the order the job files
     were given. outputs, models: folders (default: the first job file's project's outputs/ and
-    Models/); scheduler: a Dask scheduler's address, or a distributed.Client; force: retrain
-    unchanged jobs too. Raises LockedError when another run holds the outputs folder and `wait`
-    is false, SchedulerError when the scheduler cannot be reached."""
+    Models/); scheduler: a Dask scheduler's address, or a distributed.Client; force: train
+    unchanged jobs too (warm); retrain: train cold, freshly sized, as a new baseline. Raises
+    LockedError when another run holds the outputs folder and `wait` is false, SchedulerError when the scheduler cannot be reached."""
     paths = [Path(p) for p in job_paths]
     if not paths:
         return RunResults([], project.outputs_root(outputs))
@@ -216,7 +219,8 @@ def run_jobs(job_paths: Sequence[Any], outputs: Any = None, models: Any = None, 
     the_plan = plan(paths, plugin_dirs)
     try:
         results = the_plan.in_given_order(run_all(the_plan, destination, wait=wait, workers=workers, client=client,
-                                                  compile_cache=True, force=force))
+                                                  compile_cache=True, force=force,
+                                                  retrain=retrain))
     finally:
         if own_client:
             client.close()

@@ -391,7 +391,7 @@ class CsvChunks:
         self.handle.close()
 
     def lines_and_ids(self, rows: Iterable[int]) -> Dict[int, Tuple[int, Optional[str]]]:
-        """{row: (line, id text)} of the data rows `rows` (counted from 0), by reading the file
+        """{row: (line, id text)} of the data rows `rows` (counted from 1), by reading the file
         again from its start: for a message about those rows, not for the rows themselves."""
         layout, wanted, found = self.layout, set(rows), {}
         codec = "utf-8-sig" if layout.codec == "utf-8" else layout.codec

@@ -265,10 +265,11 @@ def check_header(job: Job, dataset: Dataset,
     return found
 
 
-def sized_for(job: Job, table: tables.Table) -> tuple:
+def sized_for(job: Job, table: tables.Table, kept: Optional[Dict[str, Any]] = None) -> tuple:
     """sizing.sized_job for the job's opened table: (job, fallback, need), counting the table's
-    own memory when it holds its rows there (a table in the cache keeps them on disk)."""
-    return sized_job(job, table.rows, len(table.features), in_memory=table.held == "memory")
+    own memory when it holds its rows there (a table in the cache keeps them on disk); kept:
+    the published run's sizing (continuity.sizing)."""
+    return sized_job(job, table.rows, len(table.features), in_memory=table.held == "memory", kept=kept)
 
 
 def validate(job: Job, dataset: Dataset, source: calls.Source) -> Tuple[int, int, str]:
