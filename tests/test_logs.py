@@ -65,7 +65,7 @@ def test_quiet_is_accepted_before_and_after_the_command(tmp_path):
 def test_every_argument_of_every_command_is_described():
     parser = build_parser()
     commands, = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(commands.choices) == {"run", "check", "datasets", "history", "report", "encode"}
+    assert set(commands.choices) == {"run", "check", "datasets", "history", "report", "encode", "accept"}
     for name, command in commands.choices.items():
         for action in command._actions:
             assert action.help, f"reducer {name}: {action.dest} has no help"
