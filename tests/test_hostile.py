@@ -60,7 +60,7 @@ def awkward_table(path):
     for k in range(60):
         centre = (k % 3) * 4.0
         values = centre + rng.normal(size=4)
-        ident = IDS[k] if k < len(IDS) else f"{k:03d}"
+        ident = IDS[k] if k < len(IDS) else f"{k:04d}"  # "0007", not "007" again: ids are unique
         rows.append([ident, *(f"{v:.4f}" for v in values), LABELS[k % len(LABELS)]])
     frame = pd.DataFrame(rows, columns=["id", "x1", "x2", "x3", "x4", "label"])
     frame.to_csv(path, index=False)
@@ -157,8 +157,10 @@ def test_encode_matches_columns_by_name_and_writes_standard_output(hostile_run, 
     placed = pd.read_csv(io.StringIO(result.stdout), **EXACT_READ)
     published = pd.read_csv(project.outputs / "awkward" / "embedding.csv", **EXACT_READ)
     assert list(placed["id"]) == list(published["id"]) and list(placed["label"]) == list(published["label"])
+    # onnxruntime's float32 kernels round differently from Keras' (onnx_export checks 1e-5 relative):
+    # a coordinate near 0 can differ by a few float32 steps of the map's larger values.
     np.testing.assert_allclose(placed[["component_1", "component_2"]], published[["component_1", "component_2"]],
-                               rtol=1e-6, atol=1e-7)
+                               rtol=1e-6, atol=1e-6)
     assert "encoded 60 rows" in result.stderr and "into standard output" in result.stderr
     assert list(published["id"]) == list(frame["id"])
 
