@@ -133,6 +133,7 @@ def run_preset(job, dataset, source, destination, seed, label, epochs=None):
     cpu = time.process_time()
     manifest = run_job(job, dataset, source, destination)
     manifest = getattr(manifest, "manifest", manifest)  # an Outcome (status, manifest), or the manifest
+    manifest = manifest.to_json() if hasattr(manifest, "to_json") else manifest  # published.Manifest: as written
     cpu = time.process_time() - cpu
     # The run's CPU time less its stages other than graph + training (load, imports, metrics, files).
     others = sum(v for k, v in manifest["seconds"].items() if k in OTHER_STAGES)
