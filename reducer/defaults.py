@@ -21,7 +21,7 @@ MAX_STEPS = 40_000  # ... within this many steps (100,000 rows: 100 epochs of 19
 SMALL_ROWS = 150  # tables of fewer rows get one hidden layer of SMALL_HIDDEN units (issue 23) ...
 SMALL_HIDDEN = 64
 NEIGHBOURS = 10  # ... at most a third of their rows as graph neighbours, up to this many ...
-SMALL_EPOCHS = 500  # ... and at most this many epochs, UMAP's for small tables (15 rows: 500 steps, not 6,000)
+SMALL_EPOCHS = 300  # ... and at most this many epochs (15 rows: 300 steps, not 6,000)
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -58,11 +58,11 @@ def neighbor_settings(rows: int, columns: int) -> dict[str, dict]:
       whole groups on one point (saturated units: every row of a group got the same code, each
       group's extent 0.0-0.3% of the map's, seeds 1-3), one layer of 64 kept them apart (2-26%);
       15 rows with 10 neighbours (a group is 5 rows) still squeezed one group to 1.0-1.3%, with 5
-      neighbours 2.0-10%; and at most 500 epochs, UMAP's for small tables (6,000 steps on 15
-      rows let units saturate again over time: 60 rows, one group at 0.0% after 3,000 epochs
-      where 300 kept 14-18%). Seeds 1 and 2 on 15, 60 and 120 rows: every group at least 3.8%
-      of the map, median nearest-neighbour distance at least 0.22% of its extent (seed 3: one
-      group of the 15-row table at 1.7%).
+      neighbours 2.0-10%; and at most 300 epochs (6,000 steps on 15 rows let units saturate
+      again over time: 60 rows, one group at 0.0% after 3,000 epochs where 300 kept 14-18%).
+      Seeds 1-3 on 15, 60 and 120 rows: every group at least 4.9% of the map, median
+      nearest-neighbour distance at least 0.30% of its extent (at most 500 epochs: one group of
+      the 15-row table at 1.7% on seed 3, median nearest down to 0.22%).
       benchmarks/README.md, "Small tables (issue 23)". Iris (150 rows) and wine keep [96, 96]:
       one layer of 64 cost them kNN accuracy (iris seed 1 0.940 vs 0.960, wine 0.922 vs 0.955).
     - activation tanh up to NARROW columns, else relu (seeds 1-3, z-scored): iris with tanh met
