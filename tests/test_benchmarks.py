@@ -57,7 +57,7 @@ def number(text):
 
 @pytest.mark.parametrize("name, options", [
     ("quality.py", ["--seeds", "--skip-seed-preset", "--parametric", "--tiny", "--defaults", "--tables", "--time",
-                    "--large", "--json"]),
+                    "--large", "--json", "--small", "--small-rows"]),
     ("speed.py", ["--epochs", "--skip-fit", "--tiny"]),
     ("scale.py", ["--rows", "--columns", "--epochs", "--keep", "--folder", "--compare", "--tiny"]),
     ("load.py", ["--rows", "--columns", "--repeats", "--tiny"]),
@@ -86,6 +86,19 @@ def test_quality_tiny(tmp_path):
     assert rows[0][5:8] == ["0.9649", "0.9770", "0.9533"], rows[0]
     assert rows[1][2] == "1" and rows[2][2] == "1"  # the seeds
     assert "instead of their own" in output  # the tiny epochs are said, not passed off as the presets'
+
+
+def test_quality_small_tiny(tmp_path):
+    """--small --tiny: the default job on a 15-row table of three separated groups, a real run;
+    one line with each group's spread, the nearest-neighbour distance and the coordinates' size
+    (issue 23)."""
+    output = run_script("quality.py", "--small", "--tiny", tmp_path=tmp_path).stdout
+    [line] = [line for line in output.splitlines() if line.startswith("| 15 | reducer default | 1 |")]
+    cells = [cell.strip() for cell in line.strip("|").split("|")]
+    spreads = [float(value.rstrip("%")) for value in cells[3].split(",")]
+    assert len(spreads) == 3 and all(0 <= value <= 100 for value in spreads), line
+    assert float(cells[5]) <= 50 and cells[8] in ("met", "MISSED"), line
+    assert "small tables:" in output and "instead of their own" in output
 
 
 def test_quality_defaults_tiny(tmp_path):
