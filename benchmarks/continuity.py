@@ -266,6 +266,8 @@ def main():
     parser.add_argument("--tiny", action="store_true", help="a smoke test: few epochs")
     parser.add_argument("--json", metavar="FILE", help="also write the figures here")
     parser.add_argument("--nights-only", action="store_true", help="only the ten nights of default-settings jobs")
+    parser.add_argument("--tables", default="wine,breast_cancer,diabetes",
+                        help="the tables of the ten nights, comma-separated (default: %(default)s)")
     args = parser.parse_args()
     epochs = (8, 4, 2) if args.tiny else (200, 500, None)
     with tempfile.TemporaryDirectory(prefix="reducer-continuity-") as folder:
@@ -275,7 +277,7 @@ def main():
         else:
             figures = {"wine": wine(folder, epochs[0]), "digits": digits(folder, epochs[1]),
                        "shipped": shipped(folder, epochs[2])}
-        tables = ("wine",) if args.tiny else ("wine", "breast_cancer", "diabetes")
+        tables = ("wine",) if args.tiny else tuple(args.tables.split(","))
         figures["nights"] = {name: nights(folder, name, args.tiny) for name in tables}
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
