@@ -3,6 +3,7 @@
 import argparse
 import contextlib
 import enum
+import errno
 import glob
 import logging
 import os
@@ -328,11 +329,33 @@ COMMANDS = {"run": cmd_run, "check": cmd_check, "datasets": cmd_datasets, "encod
             "history": cmd_history, "report": cmd_report, "accept": cmd_accept}
 
 
+# Writing our output failed for want of room, not for a bug: one line and exit 1, never exit 70.
+OUTPUT_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
-        return _command(argv)
+        code = _command(argv)
+        sys.stdout.flush()  # a full disk under standard output is said here, not lost at exit
+        return code
     except BrokenPipeError:  # whoever read our standard output is gone; see stdout_closed
         return stdout_closed()
+    except OSError as exc:
+        if exc.errno not in OUTPUT_FAILURES:
+            raise
+        return output_failed(exc)
+
+
+def output_failed(exc: OSError) -> Exit:
+    """Standard output (or the file behind it) took no more bytes: a full disk, say. One line
+    on standard error, exit 1; what is still buffered is dropped so that the exit cannot fail."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    with contextlib.suppress(OSError, ValueError):
+        print(f"reducer: cannot write its output: {exc.strerror or exc}", file=sys.stderr, flush=True)
+    return Exit.JOBS_FAILED
 
 
 def _command(argv: Optional[Sequence[str]]) -> int:
@@ -347,6 +370,8 @@ def _command(argv: Optional[Sequence[str]]) -> int:
         print(f"reducer: --plugins {missing[0]}: no such folder; nothing was done", file=sys.stderr)
         return Exit.USAGE
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # Ctrl-C stops a run even where it started with SIGINT ignored (`reducer run &` from a script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return COMMANDS[args.command](args)
     except ReducerError as exc:
@@ -360,6 +385,11 @@ def _command(argv: Optional[Sequence[str]]) -> int:
         return Exit.INTERRUPTED
     except BrokenPipeError:
         raise  # not a bug: main's
+    except OSError as exc:
+        if exc.errno in OUTPUT_FAILURES:
+            raise  # not a bug: main's
+        log.critical("internal error (a bug in reducer, please report it):\n%s", traceback.format_exc().rstrip())
+        return Exit.INTERNAL
     except Exception:  # a bug outside any one job: Python's own exit code 1 would read "a job failed"
         log.critical("internal error (a bug in reducer, please report it):\n%s", traceback.format_exc().rstrip())
         return Exit.INTERNAL

@@ -24,7 +24,10 @@ from reducer.errors import DataError, JobError, PluginError, ReducerError
 from reducer.tables.csv_reader import input_problem, open_regular
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "elu", "selu", "gelu", "softplus", "linear")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch: no newline slips past a `$`
+# What reducer itself keeps in the outputs folder beside the job folders (report.INDEX; the
+# others start with a dot, which no job name may): a job may not take one's name, in any case.
+RESERVED_NAMES = ("index.html",)
 # A job's name becomes file and folder names (Models/<name>.keras, and temporaries such as
 # .<name>.tmp-PID-XXXXXXXX.keras): well under the 255 bytes a file name may have.
 MAX_NAME_LENGTH = 100
@@ -311,11 +314,14 @@ def read_job(path: str | os.PathLike[str]) -> "Job":
         if key not in TOP_KEYS:
             raise unknown_key(path, key, TOP_KEYS)
     name = raw.get("name", path.stem)
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise JobError(path=path, key="name", reason=f"must be letters, digits, '_', '-' or '.', starting with a "
-                                                     f"letter or digit, got {name!r}")
+    origin = "name" if "name" in raw else "name (the job file's name, by default)"
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise JobError(path=path, key=origin, reason=f"must be letters, digits, '_', '-' or '.', starting with a "
+                                                     f"letter or digit, got {ascii(name)[:60]}")
+    if name.casefold() in RESERVED_NAMES:
+        raise JobError(path=path, key=origin, reason=f"{name!r} is the name of reducer's own file in the outputs "
+                                                     f"folder; choose another")
     if len(name) > MAX_NAME_LENGTH:
-        origin = "name" if "name" in raw else "name (the job file's name, by default)"
         raise JobError(path=path, key=origin, reason=f"is {len(name)} characters long; at most {MAX_NAME_LENGTH}, "
                                                      f"as it names files and folders, got {name[:40]!r}...")
     dataset = raw.get("dataset")
@@ -383,6 +389,30 @@ def _resolve_paths(job_path: Path, options: dict[str, Any], folder: Path) -> dic
     return resolved
 
 
+UNKNOWN_KIND = "unknown"  # a label column whose kind (class or value) the rows will tell
+
+
+def gate_cannot_apply(settings: "QualityConfig", label_column: Optional[str], label_kind: Optional[str]) -> Optional[str]:
+    """Why a threshold the job sets can never be checked, in one line, or None when each can.
+
+    label_column: the job's label column (None: none); label_kind: "class", "value", or UNKNOWN_KIND
+    while no row has been read (the kind is then checked again once the labels are)."""
+    named = [key for key in ("min_trustworthiness", "min_knn_accuracy") if getattr(settings, key) is not None]
+    named += ["beat_pca"] if settings.beat_pca else []
+    if named and not settings.enabled:
+        return (f"quality.{named[0]} needs the quality metrics, and [quality] enabled = false turns them off; "
+                f"remove one of the two")
+    for key in [k for k in named if k != "min_trustworthiness"]:
+        if label_column is None:
+            return (f"quality.{key} needs kNN accuracy, measured on class labels, and the job has no label "
+                    f"column (set dataset.label, or remove quality.{key})")
+        if label_kind == "value":
+            return (f"quality.{key} needs kNN accuracy, measured on class labels, and label column "
+                    f"{label_column[:40]!r} holds values (kNN R^2 is measured instead); set dataset.label_type = "
+                    f"\"class\" if its values are classes, or remove quality.{key}")
+    return None
+
+
 def check_options(job: "Job", dataset: Any) -> dict[str, Any]:
     """Check the job's [dataset] options against what the dataset accepts: every key, type and
     value `reducer run` would refuse, before anything is read or trained. Returns the options
@@ -396,6 +426,10 @@ def check_options(job: "Job", dataset: Any) -> dict[str, Any]:
                               f" in [dataset] for dataset {dataset.name!r}{hint}")
     filled = dataset_options.checked(job.path, dataset, job.dataset_options)
     _check_keep(job.path, job.dataset_options.get("keep"))
+    label_column = filled.get("label", dataset.label)
+    problem = gate_cannot_apply(job.quality, label_column, filled.get("label_type") or dataset.label_type or UNKNOWN_KIND)
+    if problem:
+        raise JobError(path=job.path, reason=problem)
     fixed_width = per_feature_width(dataset.normalize)
     features = job.dataset_options.get("features")
     if fixed_width is not None and features is not None and "normalize" not in job.dataset_options \
@@ -453,6 +487,19 @@ def job_for_dataset(job: "Job", dataset: Any) -> "Job":
     return dataclasses.replace(job, dataset_options=filled).for_dataset(dataset)
 
 
+def usable_name(name: str) -> bool:
+    """Whether `name` may name a job's folder and files (read_job's rules)."""
+    return (bool(NAME_PATTERN.fullmatch(name)) and len(name) <= MAX_NAME_LENGTH
+            and name.casefold() not in RESERVED_NAMES)
+
+
+def file_stem_name(path: "str | os.PathLike[str]") -> str:
+    """The name a job file that cannot be read goes by: its file's stem, or that stem quoted
+    (ascii) when it holds a control character, so a summary line is never split."""
+    stem = Path(path).stem
+    return stem if stem.isprintable() else ascii(stem)
+
+
 def read_jobs(paths: Iterable[str | Path]) -> tuple[list["Job"], list[tuple[str, str]]]:
     """Read every job file; returns (jobs, errors) where errors are one-line messages.
 
@@ -465,7 +512,7 @@ def read_jobs(paths: Iterable[str | Path]) -> tuple[list["Job"], list[tuple[str,
         try:
             jobs.append(read_job(path))
         except JobError as exc:
-            errors.append((Path(path).stem, str(exc)))
+            errors.append((file_stem_name(path), str(exc)))
     by_name: dict[str, list[Job]] = {}
     for job in jobs:
         by_name.setdefault(job.name.casefold(), []).append(job)

@@ -39,13 +39,22 @@ def _package_version(*names: str) -> str | None:
     return None
 
 
-def fingerprint(job: Job, source: str | None, rows_sha256: str) -> dict[str, Any]:
+def header_digest(features: Any, id_column: Optional[str], label_column: Optional[str]) -> str:
+    """sha256 of the table's header as the map reads it: the feature columns' names in order,
+    and which columns are the id and the label. Rows alone would not see two swapped names."""
+    header = {"features": [str(name) for name in features], "id": id_column, "label": label_column}
+    return hashlib.sha256(json.dumps(header, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def fingerprint(job: Job, source: str | None, rows_sha256: str, header_sha256: str | None = None) -> dict[str, Any]:
     """What a published run depends on; equal fingerprints give the same map, so no retraining.
-    TensorFlow's version is read from its package metadata: deciding imports nothing heavy."""
+    header_sha256: header_digest of the table. TensorFlow's version is read from its package
+    metadata: deciding imports nothing heavy."""
     resolved = job.resolved()
     resolved.pop("continuity", None)  # how to continue does not change what the map is
     return {
         "rows_sha256": rows_sha256,
+        "header_sha256": header_sha256,
         "job_sha256": hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest(),
         "plugin": code_digest(source),  # its file, every file of its folder, or its package's files
         "reducer": __version__,
@@ -55,7 +64,7 @@ def fingerprint(job: Job, source: str | None, rows_sha256: str) -> dict[str, Any
 
 
 # The fingerprint's parts, in words for the log line that says why a job trains again.
-CHANGES = (("rows_sha256", "the rows"), ("job_sha256", "the job file"), ("plugin", "the dataset's plugin code"),
+CHANGES = (("rows_sha256", "the rows"), ("header_sha256", "the table's column names"), ("job_sha256", "the job file"), ("plugin", "the dataset's plugin code"),
            ("reducer", "reducer's version"), ("tensorflow", "TensorFlow's version"), ("keras", "Keras's version"))
 SETTINGS_CHANGED = "the job's [model] or [training] settings"
 TRAINING_SECTIONS = ("model", "training")  # what the weights were trained under

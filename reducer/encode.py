@@ -103,6 +103,25 @@ def check_output(output_path: Union[str, Path]) -> str:
                        f"replaces or follows anything else")
 
 
+def check_not_overwriting(output_path: "str | os.PathLike[str]", how: str, protected: dict) -> None:
+    """ReducerError when `-o` names (through any path or hard link) one of the `protected`
+    files ({what: path}): the rows being read, or the model reading them."""
+    if how != "replace":
+        return
+    try:
+        written = os.stat(output_path)
+    except OSError:
+        return
+    for what, path in protected.items():
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) == (written.st_dev, written.st_ino):
+            raise ReducerError(f"{output_path}: is {what} ({path}); reducer encode never writes over its own "
+                               f"input or model: name another output file (nothing was written)")
+
+
 @contextlib.contextmanager
 def _stream(output_path: Union[str, Path], how: str) -> Iterator[int]:
     """A file descriptor for standard output or a device/FIFO, opened without creating,
@@ -133,6 +152,9 @@ def encode_file(model_path: Union[str, Path], input_path: Union[str, Path], outp
         raise ReducerError(f"no such model file {model_path}" if problem.startswith("no such file") else problem)
     how = check_output(output_path)  # before any work: a refused -o costs nothing
     check_input(input_path)
+    check_not_overwriting(output_path, how, {"INPUT": input_path, "the model": model_path,
+                                             **{f"the model's {suffix}": model_path.with_suffix(suffix)
+                                                for suffix in (".keras", ".onnx", ".json")}})
     encoder = Encoder(model_path)
     columns = read_header(input_path)
     try:

@@ -17,6 +17,16 @@ from typing import Any, Optional, Union
 
 Column = Union[int, str]
 
+EXCERPT = 40  # characters of an input's cell or column name a message may quote
+
+
+def excerpt(value: object, limit: int = EXCERPT) -> str:
+    """`value` quoted (repr) for a message, cut to its first `limit` characters: a message about
+    a bad cell must not carry a whole line of the input (a password file's, say) into the log,
+    status.json and the report."""
+    text = str(value)
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
+
 
 class ReducerError(Exception):
     """A user mistake or bad input: printed as one line, never with a traceback."""

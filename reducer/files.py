@@ -15,16 +15,18 @@ import os
 import re
 import secrets
 import signal
+import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from reducer.errors import OutputError, WriteError
 
 TEMP_MARK = ".tmp-"
 # Exactly what temp_path() makes: a hidden name, the pid, 8 hex digits, the target's suffix.
 TEMP_NAME = re.compile(r"\..+\.tmp-(\d+)-[0-9a-f]{8}(\.[A-Za-z0-9]+)?")
+PAGE_LIMIT = 64 << 20  # what read_regular reads at most: a map page of 50,000 points is about 1.4 MB
 
 
 def sha256_file(path: Path | str) -> str:
@@ -74,12 +76,35 @@ def output_error(target: Path | str, exc: OSError) -> WriteError:
     return WriteError(path=target, reason=reason)
 
 
-def write_synced(path: Path | str, write: Callable[[Any], object]) -> None:
-    """Call write(path), then make the file 0644 and fsync it. An OSError (a full disk) becomes
-    OutputError naming `path`; the partial file is removed."""
+PUBLIC, PRIVATE = 0o644, 0o600
+
+
+def mode_for(input_path: Optional[str]) -> int:
+    """The mode of the files reducer writes about an input: 0644, or 0600 when the input is not
+    world-readable, so that nothing reducer writes (status and history records quoting a cell,
+    embedding.csv's ids and labels) is more readable than the input it describes."""
+    if not input_path:
+        return PUBLIC
+    try:
+        return PUBLIC if os.stat(input_path).st_mode & stat.S_IROTH else PRIVATE
+    except OSError:
+        return PUBLIC  # nothing was read from it
+
+
+def is_private(path: Path) -> bool:
+    """Whether the file at `path` is one others may not read (written with PRIVATE)."""
+    try:
+        return not os.stat(path).st_mode & stat.S_IROTH
+    except OSError:
+        return False
+
+
+def write_synced(path: Path | str, write: Callable[[Any], object], mode: int = PUBLIC) -> None:
+    """Call write(path), then give the file `mode` (0644: readable by others) and fsync it. An
+    OSError (a full disk) becomes OutputError naming `path`; the partial file is removed."""
     try:
         write(path)
-        os.chmod(path, 0o644)
+        os.chmod(path, mode)
         fsync_path(path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -90,7 +115,7 @@ def write_synced(path: Path | str, write: Callable[[Any], object]) -> None:
         raise
 
 
-def stage(target: Path | str, write: Callable[[Any], object]) -> Path:
+def stage(target: Path | str, write: Callable[[Any], object], mode: int = PUBLIC) -> Path:
     """Call write(temp) for a temporary file beside `target`; return the synced temp path.
 
     A failure (a full disk, say) removes the temporary and raises OutputError naming the target;
@@ -98,7 +123,7 @@ def stage(target: Path | str, write: Callable[[Any], object]) -> Path:
     """
     temp = temp_path(target)
     try:
-        write_synced(temp, write)
+        write_synced(temp, write, mode)
     except OutputError as exc:  # name the target, not its temporary
         raise (exc.replaced(path=target) if exc.path == temp else exc) from None
     return temp
@@ -165,17 +190,20 @@ def _owner_alive(path: Path) -> bool:
     return True
 
 
-def remove_stale_temporaries(folder: Path | str) -> list[Path]:
+def remove_stale_temporaries(folder: Path | str, linked_ok: bool = False) -> list[Path]:
     """Temporaries left in `folder` (and its history/) by a killed run; returns those removed.
+    `folder` may be a symbolic link only when `linked_ok` (the outputs folder the user named).
 
     Only names that temp_path() makes, never any other file. Call only while holding the run
     lock. A temporary whose writer is still alive is left alone: a run on another outputs
     folder may share the models folder.
     """
     folder = Path(folder)
+    if folder.is_symlink() and not linked_ok:  # a linked job folder is left alone (and refused later)
+        return []
     stale = []
     for place in (folder, folder / "history"):
-        if place.is_dir():
+        if place.is_dir() and (place == folder or not place.is_symlink()):  # never through a linked history/
             stale += [p for p in place.iterdir() if TEMP_NAME.fullmatch(p.name) and not _owner_alive(p)
                       and (p.is_symlink() or p.is_file())]
     for path in stale:
@@ -198,14 +226,85 @@ def ensure_writable_folder(folder: Path | str) -> None:
         raise OutputError(f"cannot write to folder {folder}: {exc.strerror or exc}") from None
 
 
-def check_folder(folder: Path | str) -> None:
-    """Prove `folder` can take files when it exists; when it does not, its parent was checked."""
-    folder = Path(folder)
-    if folder.exists() or folder.is_symlink():
-        ensure_writable_folder(folder)
-
-
 def write_json(path: Path | str, value: Any) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         json.dump(value, handle, indent=2, sort_keys=False, default=str)
         handle.write("\n")
+
+
+# ---------------------------------------------------------------- never through a link
+
+
+def kind_of(mode: int) -> str:
+    """What a file is, in words, from its st_mode."""
+    for test, words in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISREG, "a file"),
+                        (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return words
+    return "a special file"
+
+
+def managed_folder_exists(folder: Path) -> bool:
+    """Whether `folder`, a folder reducer writes and deletes in (outputs/<job>/, its history/ and
+    rejected/, Models/), is there. Checked with lstat, so a symbolic link (to an archive
+    elsewhere, say) or a file in its place is never written or deleted through: OutputError,
+    and the thing is left as it is."""
+    folder = Path(folder)
+    try:
+        info = os.lstat(folder)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:  # a file where a parent folder goes, say
+        raise OutputError(f"cannot write to folder {folder}: {exc.strerror or exc}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise OutputError(f"{folder} is {kind_of(info.st_mode)} where reducer keeps a folder of its own; reducer "
+                          f"never writes or deletes through it: move it away (it was left as it is)")
+    return True
+
+
+def managed_folder(folder: Path) -> Path:
+    """`folder` (see managed_folder_exists), created when absent (its parent must exist)."""
+    folder = Path(folder)
+    if not managed_folder_exists(folder):
+        try:
+            os.mkdir(folder)
+        except FileExistsError:  # made since: look again
+            return managed_folder(folder)
+        except OSError as exc:
+            raise OutputError(f"cannot write to folder {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+class NotRegularFile(OSError):
+    """A path reducer reads its own records from is not a regular file of a sensible size."""
+
+
+def read_regular(path: Path, limit: int = PAGE_LIMIT) -> bytes:
+    """The bytes of `path`, a regular file (a link to one is followed) of at most `limit` bytes.
+
+    Opened with O_NONBLOCK and checked with fstat before any read, so a FIFO never hangs the
+    caller and a device such as /dev/zero is never read: NotRegularFile (an OSError) instead."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFile(errno.EINVAL, f"is {kind_of(info.st_mode)}, not a regular file", str(path))
+        if info.st_size > limit:
+            raise NotRegularFile(errno.EFBIG, f"is {info.st_size} bytes, more than the {limit} expected",
+                                 str(path))
+        os.set_blocking(fd, True)
+        chunks, left = [], limit + 1
+        while left > 0:
+            block = os.read(fd, min(left, 1 << 20))
+            if not block:
+                break
+            chunks.append(block)
+            left -= len(block)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise NotRegularFile(errno.EFBIG, f"holds more than the {limit} bytes expected", str(path))
+        return data
+    finally:
+        os.close(fd)
+

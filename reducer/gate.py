@@ -1,7 +1,9 @@
 """The quality gate: thresholds a job's map must meet to be published ([quality] in the job).
 
 A map that misses one is `rejected`: yesterday's files stay, the candidate is kept for an
-operator to look at, and the run exits 1. Nothing here imports TensorFlow.
+operator to look at, and the run exits 1. A threshold that can never be checked (its metric
+is off, or needs labels the job does not have) is refused by `check` and `run` alike
+(config.gate_cannot_apply), never silently ignored. Nothing here imports TensorFlow.
 """
 
 from typing import Any, Dict, List, Optional

@@ -19,14 +19,15 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace as replaced
 from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import quote
 
 import numpy as np
 
-from reducer import __version__, files, gate, history, published
+from reducer import __version__, files, gate, history, publish, published
 from reducer.errors import PublishedRecordError
 from reducer.published import Baseline, Drift, Embedding, Manifest, Night, Quality, StatusRecord
 from reducer.plot import CONTINUOUS, SINGLE, class_colours, marker_style
@@ -82,9 +83,11 @@ def build(outputs_root: Path | str, unplaced: Iterable[StatusRecord] = ()) -> Re
     file that does not parse): shown too, though a later `reducer report` cannot know of them.
     A job whose records cannot be read is shown as unreadable, with the reason; the others as usual.
 
-    The pages are a function of the folder's contents alone (no "written at", no absolute
-    path; "3 hours ago" is worked out by the browser), so a run that changes nothing readers
-    see leaves the same bytes."""
+    The map pages are a function of the published files alone (no "written at", no absolute
+    path; "3 hours ago" is worked out by the browser). index.html, rebuilt at the end of every
+    run, is marked with the UTC time it was built (a `reducer-built` meta tag and its header), so
+    a page left by a run that stopped before its report can be told from a fresh one; nothing
+    else in it depends on the clock."""
     root = Path(outputs_root)
     views, written = [], 0
     for folder in job_folders(root):
@@ -95,7 +98,8 @@ def build(outputs_root: Path | str, unplaced: Iterable[StatusRecord] = ()) -> Re
               if not any(view.name == record.job for view in views)]
     views.sort(key=lambda view: view.name)
     target = root / INDEX
-    _write(target, index_page(views))
+    built = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _write(target, index_page(views, built))
     return Report(target, len(views), written)
 
 
@@ -115,21 +119,31 @@ def gather(folder: Path) -> tuple[JobView, int]:
     the view unreadable (one line naming the file and key), logged as a warning."""
     try:
         status = published.read_status(folder / published.STATUS)
-        manifest, digest = published.read_manifest_and_digest(folder / published.MANIFEST)
+        # The published version folder, resolved once: the manifest, the map and its page are one run's.
+        version = publish.published_version(folder)
+        base = version if version is not None else folder  # plain files: a job folder from an older reducer
+        manifest, digest = published.read_manifest_and_digest(base / published.MANIFEST)
         nights = history.nights(folder)
     except PublishedRecordError as exc:
         log.warning("[%s] report: unreadable: %s", folder.name, exc)
         view = JobView(folder.name, None, None, [], unreadable=str(exc))
         view.links = _links(folder, view)
         return view, 0
+    if status is not None and status.reason and files.is_private(folder / published.STATUS):
+        # The page is for everyone; the reason may quote a cell of an input others cannot read.
+        status = replaced(status, reason="see status.json (readable by its owner only, as the job's "
+                                                    "input is)")
     view = JobView(folder.name, status, manifest, nights)
     # What the published manifest lists is shown: the page is the same whatever sits in its way now.
     view.has_plot = (folder / "plot.png").is_file() or (manifest is not None and "plot" in manifest.files)
     wrote = 0
-    if manifest is not None and digest is not None and (folder / published.EMBEDDING).is_file():
+    if manifest is not None and digest is not None and (base / published.EMBEDDING).is_file():
         try:
-            wrote = write_map_page(folder, manifest, digest, status)
-            view.map_href = f"{quote(folder.name)}/{MAP_PAGE}"
+            wrote = write_map_page(base, manifest, digest, status, name=folder.name,
+                                   mode=_mode_of(base / published.MANIFEST))
+            linked = version is None or (folder / MAP_PAGE).is_symlink() and os.readlink(folder / MAP_PAGE) == (
+                f"{publish.DATA_LINK}/{MAP_PAGE}")
+            view.map_href = f"{quote(folder.name)}/{MAP_PAGE if linked else publish.DATA_LINK + '/' + MAP_PAGE}"
         except (OSError, PublishedRecordError) as exc:  # a damaged published file: say so, go on
             view.map_problem = f"no interactive map: {exc}"
             log.warning("[%s] report: %s", folder.name, view.map_problem)
@@ -156,32 +170,43 @@ def _links(folder: Path, view: JobView) -> list[tuple[str, str]]:
     return links
 
 
-def _write(target: Path | str, text: str) -> None:
+def _write(target: Path | str, text: str, mode: int = files.PUBLIC) -> None:
     """`text` to `target` as UTF-8, through a temporary renamed into place."""
     target = Path(target)
-    files.publish([(files.stage(target, lambda p: Path(p).write_text(text, encoding="utf-8", newline="\n")), target)])
+    files.publish([(files.stage(target, lambda p: Path(p).write_text(text, encoding="utf-8", newline="\n"), mode),
+                    target)])
+
+
+def _mode_of(path: Path) -> int:
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        return files.PUBLIC
 
 
 # ---------------------------------------------------------------- the interactive map page
 
 
-def write_map_page(folder: Path, manifest: Manifest, digest: str, status: Optional[StatusRecord] = None) -> int:
-    """(Re)write folder/map.html from the published embedding.csv unless it is already the page of
-    this manifest and this last attempt (a failed or rejected one is said at the top); returns
-    1 when written, 0 when kept."""
+def write_map_page(folder: Path, manifest: Manifest, digest: str, status: Optional[StatusRecord] = None,
+                   name: Optional[str] = None, mode: int = files.PUBLIC) -> int:
+    """(Re)write folder/map.html from folder/embedding.csv unless it is already the page of this
+    manifest (`digest`: the sha256 of its file) and this last attempt (a failed or rejected one is
+    said at the top); returns 1 when written, 0 when kept. `folder` is a version folder
+    (publish.py writes the page there before the switch; the report, for runs published without
+    one or when the last attempt changed) or a job folder of plain files from an older reducer;
+    `name`: the job's (default: the folder's)."""
     target = folder / MAP_PAGE
     stale = stale_notice(status)
     stamp = f"{digest} {MAP_FORMAT}"
     if stale is not None:  # the page changes with the last attempt too
         stamp += " " + _short_digest(json.dumps(stale, sort_keys=True))
     try:
-        with open(target, encoding="utf-8") as handle:
-            if f'<meta name="reducer-map" content="{stamp}">' in handle.read(4096):
-                return 0
+        if f'<meta name="reducer-map" content="{stamp}">' in files.read_regular(target).decode("utf-8")[:4096]:
+            return 0
     except (OSError, UnicodeDecodeError):
         pass
     embedding = published.read_embedding(folder / published.EMBEDDING, limit=MAX_POINTS)
-    _write(target, map_page(folder.name, manifest, stamp, embedding, stale))
+    _write(target, map_page(name or folder.name, manifest, stamp, embedding, stale), mode)
     return 1
 
 
@@ -542,10 +567,10 @@ def totals(states: Sequence[str]) -> str:
     return f"{len(states)} job{'' if len(states) == 1 else 's'}" + (f": {parts}" if parts else "")
 
 
-def index_page(views: Sequence[JobView]) -> str:
+def index_page(views: Sequence[JobView], built: str) -> str:
     attempts = {t: parsed for t in (v.status.attempted_at for v in views if v.status)
                 if t and (parsed := _parse(t)) is not None}
     newest = max(attempts, key=attempts.__getitem__) if attempts else None
     return render("index.html", when=_when, iso=iso, totals=totals([v.state for v in views]), newest=newest,
-                  version=__version__,
+                  version=__version__, built=built, built_text=built.replace("T", " ").replace("Z", " UTC"),
                   overview=[overview_row(view) for view in views], jobs=[job_view(view) for view in views])

@@ -72,10 +72,13 @@ def private_cache_folders(project):
 
 
 def unpublished_versions(project, job):
-    """Version folders in outputs/<job>/ that ..data does not point to."""
+    """Version folders in outputs/<job>/ that ..data does not point to and never did (the run
+    before the published one keeps its folder until the next switch, for readers in it: it has
+    a history copy of its manifest)."""
     folder = project.outputs / job
     current = os.readlink(folder / publish.DATA_LINK) if (folder / publish.DATA_LINK).is_symlink() else None
-    return sorted(p.name for p in folder.iterdir() if publish.VERSION_NAME.fullmatch(p.name) and p.name != current)
+    return sorted(p.name for p in folder.iterdir() if publish.VERSION_NAME.fullmatch(p.name) and p.name != current
+                  and not (folder / "history" / f"{p.name[4:].rsplit('-', 1)[0]}-manifest.json").exists())
 
 
 def temporaries(project):

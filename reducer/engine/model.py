@@ -97,8 +97,9 @@ def warm_start(encoder: Any, decoder: Any, previous_version: Path, needs_decoder
         pairs = [(encoder, inner.get_weights())]
         if decoder_path.is_file():
             pairs.append((decoder, keras.models.load_model(decoder_path, compile=False).get_weights()))
-    except (OSError, ValueError) as exc:
-        return f"the published model cannot be read ({type(exc).__name__}: {exc})"
+    except Exception as exc:  # a damaged file fails in Keras, h5py or zipfile, each its own way: train cold
+        first = (str(exc).splitlines() or [""])[0][:120]
+        return f"the published model cannot be read ({type(exc).__name__}: {first})"
     for model, weights in pairs:
         if [w.shape for w in model.get_weights()] != [w.shape for w in weights]:
             return f"the published {model.name} has another architecture"

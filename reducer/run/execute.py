@@ -49,7 +49,7 @@ def run_one(job: Job, dataset: Dataset, source: Optional[str], destination: publ
     started, attempted_at = time.time(), publish.utc_now()
     log.info("[%s] started (%s, dataset %s)", job.name, job.path, dataset.name)
     try:
-        files.check_folder(destination.job_folder(job.name))  # before training, not after
+        publish.check_job_folders(destination, job.name)  # before training, not after
         try:
             with job_context(job.name):  # warnings from inside the table say which job they are about
                 outcome = run_job_despite_the_cache(job, dataset, source, destination, force, retrain)
@@ -78,12 +78,15 @@ def run_one(job: Job, dataset: Dataset, source: Optional[str], destination: publ
             log.error("[%s] rejected by the quality gate, nothing published (previous outputs kept; the "
                       "candidate is in %s): %s", job.name, destination.job_folder(job.name) / "rejected",
                       outcome.reason)
-    record_attempt(destination, result, attempted_at)
+    record_attempt(destination, result, attempted_at, files.mode_for(job.dataset_options.get("path")))
     return result
 
 
-def record_attempt(destination: publish.Destination, result: JobResult, attempted_at: str) -> None:
-    """status.json for this attempt; a failure to write it is logged, never the job's end."""
+def record_attempt(destination: publish.Destination, result: JobResult, attempted_at: str,
+                   mode: int = files.PUBLIC) -> None:
+    """status.json for this attempt (and a history record unless it published); a failure to
+    write them is logged, never the job's end. mode: files.mode_for the job's input (a reason
+    may quote a cell of it)."""
     try:
         manifest, digest = publish.published_manifest(destination, result.name)
     except PublishedRecordError:  # the job's own line says so; the status still records the attempt
@@ -93,6 +96,6 @@ def record_attempt(destination: publish.Destination, result: JobResult, attempte
                                     attempted_at=attempted_at, published_at=manifest.finished_at if manifest else None,
                                     manifest_sha256=digest, seconds=round(result.seconds, 3))
     try:
-        publish.write_status(destination, result.name, record)
+        publish.write_status(destination, result.name, record, mode)
     except (ReducerError, OSError) as exc:
         log.warning("[%s] could not write its status.json: %s", result.name, exc)

@@ -20,7 +20,7 @@ import numpy as np
 
 from reducer import __version__, continuity, defaults, files, gate, publish, published
 from reducer import quality as quality_lib
-from reducer.errors import TrainingError
+from reducer.errors import JobError, TrainingError
 from reducer.progress import Progress, Stage
 from reducer.tables import storage
 
@@ -135,20 +135,29 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
     seconds["load"] = time.time() - started
     log.info("[%s] %d rows x %d columns from dataset %r, held %s (%s)", job.name, table.rows,
              len(table.features), dataset.name, table.where, place.reason)
-    fingerprint = continuity.fingerprint(job, source, table.sha256)
+    fingerprint = continuity.fingerprint(job, source, table.sha256,
+                                         continuity.header_digest(table.features, table.id_column, table.label_column))
+    damaged = None
     if (previous is not None and not force and not retrain and job.continuity.skip_unchanged
             and previous.manifest.fingerprint == fingerprint):
-        before = previous.manifest.dataset.rows_order_sha256
-        if before and before != table.order_sha256:
-            log.info("[%s] same rows in a new order: nothing to train, published files untouched", job.name)
+        # "Unchanged" promises the published files: check them against the manifest first.
+        damaged = publish.damaged_file(destination, job.name, previous.manifest)
+        if damaged is None:
+            before = previous.manifest.dataset.rows_order_sha256
+            if before and before != table.order_sha256:
+                log.info("[%s] same rows in a new order: nothing to train, published files untouched", job.name)
+                return Outcome(published.Status.UNCHANGED, previous.manifest,
+                               "same rows in a new order, same job, plugin and versions as the published run")
             return Outcome(published.Status.UNCHANGED, previous.manifest,
-                           "same rows in a new order, same job, plugin and versions as the published run")
-        return Outcome(published.Status.UNCHANGED, previous.manifest,
-                       "same rows, job, plugin and versions as the published run")
+                           "same rows, job, plugin and versions as the published run")
+        log.warning("[%s] the published %s is damaged: training and publishing again", job.name, damaged)
     resized = sized.reason if sized is not None and not sized.kept and previous is not None else None
     changed = continuity.changes(previous, job, fingerprint, resized) if previous is not None else []
+    if damaged and damaged.startswith("embedding.csv"):
+        previous = None  # no map to align to or measure drift against
     why = ("--retrain given: a cold start with fresh sizing, a new baseline" if retrain else
            f"{', '.join(changed)} changed since the published run" if changed else
+           f"the published {damaged} is damaged" if damaged else
            "no published run yet" if previous is None else
            "--force given" if force else "[continuity] skip_unchanged = false")
     log.info("[%s] training: %s", job.name, why)
@@ -157,6 +166,12 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
     sample = published.sample_rows(table.rows)
     sample_raw, sample_labels = table.take(sample)  # the rows drawn and measured
     storage.check_labels(job, dataset, sample_labels, table.label_column)  # before any training
+    from reducer.config import gate_cannot_apply
+
+    cannot = gate_cannot_apply(job.quality, table.label_column,
+                               quality_lib.label_type(sample_labels, storage.declared_label_type(job, dataset)))
+    if cannot:  # the labels said what check could not know: values, not classes
+        raise JobError(f"{job.path}: {cannot}")
 
     warm_from = None
     cold = [words for words in changed if words == continuity.SETTINGS_CHANGED or words.startswith(continuity.RESIZED)]
@@ -226,11 +241,13 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
     shown = publish.Shown(coordinates=coordinates, labels=sample_labels, features=table.features,
                           id_column=table.id_column, label_column=table.label_column)
     missed = gate.misses(job.quality, quality, drift, new_baseline=baseline.new, published_before=previous is not None)
+    from reducer.report import write_map_page
     if not missed:
         continuity.keep_for_later(previous, destination.job_folder(job.name), job.model.latent)
     publish.publish_job(job, destination, table, lambda raw: model_lib.apply(saved_encoder, raw), shown,
                         saved_encoder, manifest, seconds, started, decoder=decoder, rejected=missed,
-                        kept=kept)
+                        kept=kept, mode=files.mode_for(input_file["path"] if input_file else None),
+                        map_page=write_map_page)
     if missed:
         return Outcome(published.Status.REJECTED, manifest, missed)
     return Outcome(published.Status.OK, manifest)

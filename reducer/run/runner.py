@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from reducer import __version__, files, project, publish
-from reducer.config import job_for_dataset, project_root as project_root_of, read_jobs, real_path
+from reducer.config import job_for_dataset, project_root as project_root_of, read_jobs, real_path, usable_name
 from reducer.datasets.registry import load_registry, missing_folders, plugin_dirs as plugin_folders
 from reducer.engine import xla_cache
 from reducer.errors import JobError, PluginError, ReducerError
 from reducer.published import Status, StatusRecord
-from reducer.run.execute import run_one
+from reducer.run.execute import record_attempt, run_one
 from reducer.run.lock import run_lock
 from reducer.run.results import JobResult, one_line, utc_stamp
 
@@ -95,26 +95,33 @@ def run_all(the_plan: Plan, destination: publish.Destination, wait: bool = False
     results = list(the_plan.failed)
     for result in results:
         log.error("[%s] %s", result.name, result.reason)
-    if not the_plan.ready:
+    if not the_plan.ready and not the_plan.failed:
         return results
     try:
         files.ensure_writable_folder(destination.outputs_root)
-        files.ensure_writable_folder(destination.models_root)
+        publish.own_folder(destination.models_root)
     except ReducerError as exc:  # before any training: no job could publish
         log.error("%s; no job was run", exc)
         return results + [JobResult(job.name, "failed", reason=one_line(exc)) for job, _, _ in the_plan.ready]
     with run_lock(destination.outputs_root, wait=wait):
-        root = Path(destination.outputs_root)
-        folders = [root, destination.models_root, *sorted(p for p in root.iterdir()
-                                                           if p.is_dir() and not p.name.startswith("."))]
-        stale = [path for folder in folders for path in files.remove_stale_temporaries(folder)]
+        names = [job.name for job, _, _ in the_plan.ready]
+        # This run's jobs only (those that failed their checks too: tonight's broken export must not
+        # leave last night's interrupted publication unmended); another job's folder (a link, a
+        # damaged manifest) is none of its business.
+        ours = names + [r.name for r in the_plan.failed if usable_name(r.name) and r.name not in names]
+        stale = files.remove_stale_temporaries(destination.outputs_root, linked_ok=True)
+        for folder in [destination.models_root, *(destination.job_folder(name) for name in ours)]:
+            stale += files.remove_stale_temporaries(folder)
         if stale:
             log.info("removed %d temporary file(s) left by an interrupted run: %s", len(stale),
                      ", ".join(str(p) for p in stale))
-        unrecovered = recover_published(destination)
+        unrecovered = recover_published(destination, ours)
+        record_failures(destination, the_plan.failed)
         ready = [entry for entry in the_plan.ready if entry[0].name not in unrecovered]
-        results += [JobResult(name, "failed", reason=one_line(reason)) for name, reason in unrecovered.items()
-                    if any(job.name == name for job, _, _ in the_plan.ready)]
+        unmended = [JobResult(name, "failed", reason=one_line(reason)) for name, reason in unrecovered.items()
+                    if name in names]
+        record_failures(destination, unmended)
+        results += unmended
         the_plan = dataclasses.replace(the_plan, ready=ready)
         if workers > 1 or client is not None:  # worker processes, or a Dask cluster: executors.py
             from reducer.run.executors import run_parallel
@@ -127,19 +134,32 @@ def run_all(the_plan: Plan, destination: publish.Destination, wait: bool = False
     return results
 
 
-def recover_published(destination: publish.Destination) -> dict[str, str]:
-    """Mend every published job folder after a crash (publish.recover), before anything runs.
-    Returns {job name: reason} for folders that could not be mended; their jobs do not run."""
+def record_failures(destination: publish.Destination, failed: list) -> None:
+    """status.json and a history record for each job that failed before it could run (a job file
+    that does not parse, a missing input, an unknown dataset, a folder that cannot be mended):
+    every attempt is on disk, under the job's name, or its file's stem when the name cannot be
+    read. A name that cannot name a folder (a control character, the report's index.html) has
+    its one line in the summary only."""
+    attempted_at = publish.utc_now()
+    for result in failed:
+        if usable_name(result.name):
+            record_attempt(destination, result, attempted_at)
+
+
+def recover_published(destination: publish.Destination, names: list) -> dict[str, str]:
+    """Mend the published folders of the jobs `names` after a crash (publish.recover), before
+    anything runs; no other folder is touched. Returns {job name: reason} for folders that
+    could not be mended; their jobs do not run."""
     failed = {}
-    root = Path(destination.outputs_root)
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for name in names:
+        folder = destination.job_folder(name)
         try:
-            for line in publish.recover(destination, folder.name):
-                log.warning("[%s] %s (a run was interrupted while publishing)", folder.name, line)
+            for line in publish.recover(destination, name):
+                log.warning("[%s] %s (a run was interrupted while publishing)", name, line)
         except (ReducerError, OSError) as exc:
             reason = str(exc) if isinstance(exc, ReducerError) else f"cannot mend {folder}: {exc.strerror or exc}"
-            log.error("[%s] %s", folder.name, reason)
-            failed[folder.name] = reason
+            log.error("[%s] %s", name, reason)
+            failed[name] = reason
     return failed
 
 

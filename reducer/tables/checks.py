@@ -11,7 +11,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
-from reducer.errors import DataError
+from reducer.errors import EXCERPT, DataError, excerpt
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 MISSING_WORDS = ("", "nan", "na", "n/a", "null", "none")
@@ -37,7 +37,7 @@ def rows_text(frame: Any, rows: np.ndarray, limit: int = 3) -> str:
 
 
 def names(columns: Iterable[Any], limit: int = 20) -> str:
-    shown = [str(c) for c in columns]
+    shown = [str(c) if len(str(c)) <= EXCERPT else excerpt(c) for c in columns]
     text = ", ".join(shown[:limit])
     return text + (f", ... ({len(shown)} columns in all)" if len(shown) > limit else "")
 
@@ -49,7 +49,7 @@ def find_column(columns: Iterable[Any], name: Optional[Any], role: str) -> Any:
     for column in columns:
         if str(column) == str(name):
             return column
-    raise DataError(f"{role} column {name!r} not found; the columns are: {names(columns)}")
+    raise DataError(f"{role} column {excerpt(name)} not found; the columns are: {names(columns)}")
 
 
 def has_number(values: Any) -> bool:
@@ -69,7 +69,7 @@ def numeric_column(frame: Any, column: Any) -> np.ndarray:
     values = frame[column]
     if values.dtype == bool or not (pd.api.types.is_numeric_dtype(values) or values.dtype == object
                                      or pd.api.types.is_string_dtype(values)):
-        raise DataError(f"column {str(column)!r} is not numeric (type {values.dtype}); expected numbers")
+        raise DataError(f"column {excerpt(column)} is not numeric (type {values.dtype}); expected numbers")
     text = None
     if not pd.api.types.is_numeric_dtype(values):
         text = values.astype("string").str.strip()
@@ -78,20 +78,20 @@ def numeric_column(frame: Any, column: Any) -> np.ndarray:
         bad = (numbers.isna() & ~missing_word).fillna(False).to_numpy(dtype=bool)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"column {str(column)!r}, {where(frame, row)}: expected a number, "
-                            f"got {values.iloc[row]!r}")
+            raise DataError(f"column {excerpt(column)}, {where(frame, row)}: expected a number, "
+                            f"got {excerpt(values.iloc[row])}")
         values = numbers
     values = values.to_numpy(dtype=np.float64, na_value=np.nan)
     missing = np.flatnonzero(np.isnan(values))
     if missing.size:
-        raise DataError(f"column {str(column)!r} has {missing.size} missing cell(s) (blank, NA or NaN) at "
+        raise DataError(f"column {excerpt(column)} has {missing.size} missing cell(s) (blank, NA or NaN) at "
                         f"{rows_text(frame, missing)}; expected a number in every row: fill or drop "
                         f"those rows first (reducer never fills them silently)")
     too_big = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX))
     if too_big.size:
         row = int(too_big[0])
         written = text.iloc[row] if text is not None else values[row]
-        raise DataError(f"column {str(column)!r}, {where(frame, row)}: value {written!r} is infinite or "
+        raise DataError(f"column {excerpt(column)}, {where(frame, row)}: value {excerpt(written)} is infinite or "
                         f"beyond float32 (largest {FLOAT32_MAX:.4g}); expected a finite number")
     return values
 
@@ -106,7 +106,7 @@ def label_values(frame: Any, column: Any) -> np.ndarray:
         # Blank from some row to the end of a whole table: a label list shorter than the rows.
         tail = "first_row" not in frame.attrs and blank[0] > 0 and blank.size == len(labels) - blank[0]
         hint = " (the label list is shorter than the rows?)" if tail else ""
-        raise DataError(f"label column {str(column)!r} is blank in {blank.size} row(s), at "
+        raise DataError(f"label column {excerpt(column)} is blank in {blank.size} row(s), at "
                         f"{rows_text(frame, blank)}{hint}; expected a label in every row")
     return labels
 
@@ -123,7 +123,7 @@ def value_labels(labels: Any, column: Optional[str], where: Any) -> None:
         bad = np.array([i for i, label in enumerate(labels) if not _is_number(label)], dtype=np.int64)
     if len(bad):
         raise DataError(f"{where}: dataset.label_type = \"value\" needs a number in every row of label "
-                        f"column {str(column)!r}, got {labels[bad[0]]!r}; set label_type = \"class\" for "
+                        f"column {excerpt(column)}, got {excerpt(labels[bad[0]])}; set label_type = \"class\" for "
                         f"categories")
 
 

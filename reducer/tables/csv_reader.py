@@ -28,7 +28,7 @@ import numpy as np
 from reducer.tables import checks
 from reducer.tables.checks import FLOAT32_MAX
 from reducer.tables.table import Block
-from reducer.errors import DataError
+from reducer.errors import DataError, excerpt
 
 log = logging.getLogger("reducer")
 
@@ -167,7 +167,7 @@ def _check_header(layout: _Layout, line: int) -> None:
         counts = {d: columns[0].count(d) for d in COMMON_DELIMITERS if d != layout.delimiter}
         other = max(counts, key=lambda d: counts[d])
         if counts[other]:
-            raise DataError(path=layout.path, line=line, reason=f"the header is one field {columns[0][:60]!r} when "
+            raise DataError(path=layout.path, line=line, reason=f"the header is one field {excerpt(columns[0])} when "
                             f"split on {_describe(layout.delimiter)}, but it contains {_describe(other)}; set "
                             f"{_toml(other)} in [dataset]")
     seen = set()
@@ -175,7 +175,7 @@ def _check_header(layout: _Layout, line: int) -> None:
         if not name:
             raise DataError(path=layout.path, line=line, reason=f"column {position + 1} of the header has no name")
         if name in seen:
-            raise DataError(path=layout.path, line=line, reason=f"column {name!r} appears twice in the header")
+            raise DataError(path=layout.path, line=line, reason=f"column {excerpt(name)} appears twice in the header")
         seen.add(name)
 
 
@@ -218,7 +218,7 @@ def _read_block(layout: _Layout, data: bytes, dtype: Any = None) -> Any:
         warnings.simplefilter("error", pd.errors.ParserWarning)
         return pd.read_csv(io.BytesIO(data), sep=layout.delimiter, header=None, index_col=False,
                            names=range(len(layout.columns)), dtype=dtype, na_filter=False,
-                           skipinitialspace=True, encoding=layout.codec, engine="c")
+                           skipinitialspace=False, encoding=layout.codec, engine="c")
 
 
 def _fast(layout: _Layout, data: bytes) -> Optional[Block]:
@@ -250,7 +250,7 @@ def _exact(layout: _Layout, data: bytes, first_line: int, first_row: int) -> Blo
     import pandas as pd
 
     text = _decode(layout, data, first_line)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=layout.delimiter, skipinitialspace=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=layout.delimiter)
     records, lines, start = [], [], first_line
     try:
         for record in reader:
@@ -299,7 +299,7 @@ def _choose_columns(layout: _Layout, wanted: Dict[str, Any], first_block: bytes)
             text = [k for k in candidates if not checks.has_number(frame[k])]
             if text:
                 log.info("%s: skipping text column(s) %s; name them in features to be told why", layout.path,
-                         ", ".join(layout.columns[k] for k in text))
+                         checks.names([layout.columns[k] for k in text]))
             layout.features = [k for k in candidates if k not in text]
         if not layout.features:
             raise DataError(f"no numeric feature columns besides the label and id; the columns are: "
@@ -328,7 +328,7 @@ def _typed_frame(layout: _Layout, data: bytes) -> Any:
         return _read_block(layout, data)
     except (ValueError, UnicodeError, Warning):  # a bad row (reported later, by line): every cell as text
         rows = [r for r in csv.reader(io.StringIO(data.decode(layout.codec, errors="replace"), newline=""),
-                                      delimiter=layout.delimiter, skipinitialspace=True) if r]
+                                      delimiter=layout.delimiter) if r]
         return pd.DataFrame([(r + [""] * width)[:width] for r in rows], columns=range(width), dtype=object)
 
 

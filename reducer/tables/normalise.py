@@ -10,7 +10,7 @@ from typing import Any, Optional, Sequence, Tuple
 import numpy as np
 
 from reducer.datasets.dataset import NORMALIZE_METHODS
-from reducer.errors import DataError, PluginError
+from reducer.errors import DataError, PluginError, excerpt
 from reducer.log import job_tag
 from reducer.tables.checks import names
 
@@ -85,7 +85,7 @@ def check_spread(features: Sequence[str], low32: np.ndarray, high32: np.ndarray,
         raise DataError(f"every feature column is constant ({names(constant)}); expected at least one "
                         f"column whose values vary")
     if constant:  # tagged with the job when the caller says which (log.job_context), else with the file
-        tag, columns = job_tag(None), ", ".join(map(repr, constant))
+        tag, columns = job_tag(None), ", ".join(map(excerpt, constant))
         if tag:
             log.warning("%s constant column(s) %s of %s carry no information; kept, but they do not shape the map",
                         tag, columns, origin)

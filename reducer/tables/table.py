@@ -367,7 +367,7 @@ def frame_layout(frame: Any, dataset: Dataset, options: Mapping[str, Any]) -> Tu
         text = [c for c in features if not checks.has_number(frame[c])]
         if text:
             log.info("%s: skipping text column(s) %s; name them in features to be told why",
-                     origin_of(frame, dataset.name), ", ".join(map(str, text)))
+                     origin_of(frame, dataset.name), checks.names(text))
             features = [c for c in features if c not in text]
     if not features:
         raise DataError(f"no numeric feature columns besides the label and id; the columns are: "
