@@ -168,8 +168,9 @@ def test_procrustes_recovers_a_rotation_reflection_scale_and_shift():
 def test_a_map_that_misses_its_gate_is_rejected_and_yesterday_stays(tmp_path):
     project = wine_project(tmp_path / "project")
     assert project.run("run", "jobs/wine.toml").returncode == 0
-    before = {p.name: p.read_bytes() for p in (project.outputs / "wine").iterdir() if p.name != "status.json"
-              and p.is_file()}
+    # status.json says how the attempt went, and the map page notes a rejected one (issue 20)
+    before = {p.name: p.read_bytes() for p in (project.outputs / "wine").iterdir()
+              if p.name not in ("status.json", "map.html") and p.is_file()}
     model = (project.models / "wine.keras").read_bytes()
     wine_project(project.root, extra="[quality]\nmin_trustworthiness = 0.999\nmin_knn_accuracy = 0.5")
     result = project.run("run", "jobs/wine.toml")
@@ -177,8 +178,8 @@ def test_a_map_that_misses_its_gate_is_rejected_and_yesterday_stays(tmp_path):
     line, = [s for s in result.stdout.splitlines() if s.startswith("  wine: rejected in ")]
     assert "trustworthiness 0." in line and "is below min_trustworthiness = 0.999" in line
     assert "kNN" not in line  # only the threshold it missed
-    after = {p.name: p.read_bytes() for p in (project.outputs / "wine").iterdir() if p.name != "status.json"
-             and p.is_file()}
+    after = {p.name: p.read_bytes() for p in (project.outputs / "wine").iterdir()
+             if p.name not in ("status.json", "map.html") and p.is_file()}
     assert after == before and (project.models / "wine.keras").read_bytes() == model
     assert status(project)["status"] == "rejected" and "min_trustworthiness" in status(project)["reason"]
     rejected, = (project.outputs / "wine" / "rejected").iterdir()
