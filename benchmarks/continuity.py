@@ -198,7 +198,7 @@ def nights(folder, name, tiny=False):
     order = rng.permutation(len(full))
     frame = full.iloc[order[:int(0.75 * len(full))]].reset_index(drop=True)
     pool = full.iloc[order[int(0.75 * len(full)):]].reset_index(drop=True)
-    project = folder / name
+    project = folder / f"nights-{name}"  # beside section 1's wine/ project
     (project / "Data").mkdir(parents=True)
     epochs = "[training]\nepochs = 20\n" if tiny else ""  # the smoke test only: real nights size every setting
     figures = []
