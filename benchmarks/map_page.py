@@ -3,6 +3,7 @@ costs (issue 24). Hover is throttled to one nearest-point search per animation f
 burst of pointer events costs one search, not one each.
 
     nice .venv/bin/python benchmarks/map_page.py [--rows 60000] [--chromium /usr/bin/chromium]
+    .venv/bin/python benchmarks/map_page.py --tiny     # 500 rows, 3 frames: the smoke test
 
 Builds a hand-made outputs folder (one job, 50,000 drawn rows, a label and two kept columns),
 runs reducer.report.build on it, opens map.html headless and prints one line per measure.
@@ -68,7 +69,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=60_000)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--tiny", action="store_true", help="500 rows and 3 frames: does the script still work")
     args = parser.parse_args()
+    if args.tiny:
+        args.rows, args.frames = 500, 3
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:

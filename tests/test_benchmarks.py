@@ -15,7 +15,8 @@ import pytest
 from conftest import REPO, STARTING_ENVIRONMENT
 
 BENCHMARKS = REPO / "benchmarks"
-SCRIPTS = ("quality.py", "speed.py", "scale.py", "load.py", "continuity.py", "encode.py", "neighbors.py", "big.py")
+SCRIPTS = ("quality.py", "speed.py", "scale.py", "load.py", "continuity.py", "encode.py", "neighbors.py", "big.py",
+           "map_page.py")
 
 
 def readme_digest():
@@ -261,3 +262,10 @@ def test_big_tiny(tmp_path):
     trust5, knn = number(rows["reducer"][5]), number(rows["reducer"][6])
     assert trust5 > number(rows["PCA"][5]) and 0 < knn <= 1, output
     assert "estimate: neighbour map: about " in output and "exact neighbour search" in output
+
+
+def test_map_page_tiny(tmp_path):
+    output = run_script("map_page.py", "--tiny", tmp_path=tmp_path).stdout
+    assert "map.html" in output and "points drawn 500" in output, output
+    assert re.search(r"search 'C04' over 500 points: \d+ matches", output), output
+    assert "colour by 'spend'" in output, output
