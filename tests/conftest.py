@@ -32,6 +32,16 @@ def run_cli(*args, cwd=None, env=None, timeout=600, input=None):
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def assert_one_line(result, *parts, code=1):
+    """Exit `code`, no traceback, and a line of output holding every part; returns that line."""
+    output = result.stdout + result.stderr
+    assert result.returncode == code, output
+    assert "Traceback" not in output and "internal error" not in output, output
+    lines = [line for line in output.splitlines() if all(part in line for part in parts)]
+    assert lines, f"no line with {parts} in:\n{output}"
+    return lines[0]
+
+
 class Project:
     """A project folder laid out as the README says: jobs/, Data/, plugins/, outputs/, Models/."""
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, STARTING_ENVIRONMENT, TEST_PLUGINS, Project, run_cli
+from conftest import Project, REPO, STARTING_ENVIRONMENT, TEST_PLUGINS, assert_one_line, run_cli
 
 REGISTRATION = TEST_PLUGINS / "hostile_registration"
 INTERRUPTS = TEST_PLUGINS / "hostile_interrupts"
@@ -28,16 +28,6 @@ INTERRUPTS = TEST_PLUGINS / "hostile_interrupts"
 EXACT_READ = dict(dtype={"id": str, "label": str}, keep_default_na=False)
 IDS = ["007", "010", "NA", "1e5", "-0", "00"]
 LABELS = ["NA", "$\\nosuchcmd$", "$\\alpha$", "None", "_hidden", "1e3"]
-
-
-def assert_one_line(result, *parts, code=1):
-    """Exit `code`, no traceback, and one line of output that holds every part."""
-    output = result.stdout + result.stderr
-    assert result.returncode == code, output
-    assert "Traceback" not in output and "internal error" not in output, output
-    lines = [line for line in output.splitlines() if all(part in line for part in parts)]
-    assert lines, f"no line with {parts} in:\n{output}"
-    return lines[0]
 
 
 def summary(result):

@@ -22,20 +22,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import STARTING_ENVIRONMENT, Project, run_cli
+from conftest import Project, STARTING_ENVIRONMENT, assert_one_line, run_cli
 from reducer import publish, published
 
 EXACT_READ = dict(dtype={"id": str, "label": str}, keep_default_na=False)  # README's read
-
-
-def assert_one_line(result, *parts, code=1):
-    """Exit `code`, no traceback, and a line of output holding every part; returns that line."""
-    output = result.stdout + result.stderr
-    assert result.returncode == code, output
-    assert "Traceback" not in output and "internal error" not in output, output
-    lines = [line for line in output.splitlines() if all(part in line for part in parts)]
-    assert lines, f"no line with {parts} in:\n{output}"
-    return lines[0]
 
 
 def iris(project, name="iris", extra="", epochs=2):
