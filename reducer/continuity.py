@@ -324,8 +324,8 @@ def keep_for_later(previous: Optional["Previous"], job_folder: Path, latent: int
         return None
     from reducer import files
 
-    folder = Path(job_folder) / BASELINES / f"{before}d"
-    folder.mkdir(parents=True, exist_ok=True)
+    # Never through a link: baselines/ and baselines/<d>d/ are folders of reducer's own.
+    folder = files.managed_folder(files.managed_folder(Path(job_folder) / BASELINES) / f"{before}d")
     staged: list[tuple[Path, Path]] = []
 
     def copy_of(source: Path) -> Callable[[Path], None]:

@@ -191,7 +191,8 @@ def _owner_alive(path: Path) -> bool:
 
 
 def remove_stale_temporaries(folder: Path | str, linked_ok: bool = False) -> list[Path]:
-    """Temporaries left in `folder` (and its history/) by a killed run; returns those removed.
+    """Temporaries left in `folder` (and its history/ and baselines/<d>d/) by a killed run;
+    returns those removed.
     `folder` may be a symbolic link only when `linked_ok` (the outputs folder the user named).
 
     Only names that temp_path() makes, never any other file. Call only while holding the run
@@ -202,7 +203,11 @@ def remove_stale_temporaries(folder: Path | str, linked_ok: bool = False) -> lis
     if folder.is_symlink() and not linked_ok:  # a linked job folder is left alone (and refused later)
         return []
     stale = []
-    for place in (folder, folder / "history"):
+    places = [folder, folder / "history"]
+    kept = folder / "baselines"  # continuity.keep_for_later's copies of maps of other dimensions
+    if kept.is_dir() and not kept.is_symlink():
+        places += [Path(entry.path) for entry in os.scandir(kept) if entry.is_dir(follow_symlinks=False)]
+    for place in places:
         if place.is_dir() and (place == folder or not place.is_symlink()):  # never through a linked history/
             stale += [p for p in place.iterdir() if TEMP_NAME.fullmatch(p.name) and not _owner_alive(p)
                       and (p.is_symlink() or p.is_file())]

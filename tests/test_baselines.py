@@ -141,9 +141,24 @@ def test_two_three_two_dimensions_compare_with_the_last_map_of_the_same_dimensio
         "baselines", "2d", "embedding.csv").read_bytes()
     assert "A new baseline: latent changed from 2 to 3" in (project.outputs / "index.html").read_text()
 
+    # What a run killed while copying into baselines/ leaves: swept by the next run of this job,
+    # never through a link (baselines/9d leads elsewhere), and never another job's.
+    left = kept / ".embedding.tmp-999999999-0badf00d.csv"
+    left.write_text("half a copy")
+    elsewhere = tmp_path / "archive"
+    elsewhere.mkdir()
+    theirs = elsewhere / ".embedding.tmp-999999999-0badf00d.csv"
+    theirs.write_text("not reducer's")
+    (project.outputs / "wine" / "baselines" / "9d").symlink_to(elsewhere, target_is_directory=True)
+    other = project.outputs / "other" / "baselines" / "2d"
+    other.mkdir(parents=True)
+    (other / left.name).write_text("another job's")
+
     path.write_text(path.read_text().replace("latent = 3", "latent = 2"))
     back = project.run("run", "jobs/wine.toml")
     assert back.returncode == 0, back.stdout + back.stderr
+    assert not left.exists() and str(left) in back.stderr
+    assert theirs.read_text() == "not reducer's" and (other / left.name).read_text() == "another job's"
     assert "; a new baseline: latent changed from 3 to 2" in back.stdout
     assert "[wine] the published map has 3 dimensions, tonight's 2: compared with the last 2-dimensional map" \
         in back.stderr
@@ -179,6 +194,9 @@ def test_a_missing_drift_figure_is_a_miss_only_when_the_job_says_so_and_accept_p
     assert now["accepted"]["by"] == "hand" and now["accepted"]["candidate"] == candidate.name
     assert now["accepted"]["gate_missed"].startswith("no drift figure") and "rejected" not in now
     assert now["job"]["model"]["latent"] == 3 and not candidate.exists()
+    kept = project.outputs / "wine" / "baselines" / "2d"  # the outgoing 2-D map, kept as a run keeps it
+    assert json.loads((kept / "manifest.json").read_text())["run"] == published["run"]
+    assert (kept / "embedding.csv").read_text().splitlines()[0].count("component_") == 2
     status = json.loads((project.outputs / "wine" / "status.json").read_text())
     assert status["status"] == "ok" and status["published_at"] == now["run"]["finished_at"]
     model_info = json.loads((project.models / "wine.json").read_text())

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from reducer import files, publish, published
+from reducer import continuity, files, publish, published
 from reducer.errors import JobError, ReducerError
 from reducer.run.execute import record_attempt
 from reducer.run.lock import run_lock
@@ -53,6 +53,12 @@ def accept_one(destination: publish.Destination, name: str, job_path: Path) -> p
     try:
         files.write_synced(version / published.MANIFEST, lambda p: published.write_record(p, manifest))
         files.fsync_folder(version)
+        # The outgoing map, when of other dimensions, is kept for a later night in its dimensions,
+        # as a run keeps it (continuity.keep_for_later).
+        latent = continuity.latent_of(manifest)
+        if latent is not None:
+            continuity.keep_for_later(continuity.Previous.find(destination.job_folder(name)),
+                                      destination.job_folder(name), latent)
         publish.switch_in(destination, name, version, stamp, keep_on_failure=True)
     except BaseException:
         if version.is_dir() and publish.published_version(destination.job_folder(name)) != version:
