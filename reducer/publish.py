@@ -9,7 +9,11 @@ sees one run's files at every instant:
     outputs/<job>/..data -> ..v-...              the published run; renaming it is the commit
     outputs/<job>/embedding.csv -> ..data/embedding.csv    (plot.png, manifest.json alike):
                                                  the paths readers have always used
-    outputs/<job>/history/                       a copy of every published manifest
+    outputs/<job>/history/                       a copy of every published manifest, renamed
+                                                 there right after the switch; until then
+                                                 history's readers count the live version's
+                                                 manifest (published.read_history), so the
+                                                 record is part of the switch
     Models/<job>.keras, .onnx, .json             copies of the published model, renamed into
                                                  place right after the switch (the .json last)
 
@@ -48,8 +52,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("reducer")
 
-DATA_LINK = "..data"
-VERSION_NAME = re.compile(r"\.\.v-\d{8}T\d{6}Z-\d+-[0-9a-f]{8}")
+DATA_LINK = published.DATA_LINK  # the layout is published.py's: one definition
+VERSION_NAME = published.VERSION_NAME
 STAMP_NAME = re.compile(r"\d{8}T\d{6}Z-\d+")  # run_stamp(): a rejected candidate's folder
 HISTORY_NAME = re.compile(r"\d{8}T\d{6}Z-\d+-(manifest|rejected-manifest|status)\.json")
 READER_FILES = ("embedding.csv", "plot.png", "manifest.json", "map.html")  # linked in outputs/<job>/
@@ -400,7 +404,7 @@ def _remove_old_versions(folder: Path, keep: set) -> list[str]:
 
 def _stamp_of(version_name: str) -> str:
     """The run stamp in a version folder's name (`..v-STAMP-HEX`), as its history copy is named."""
-    return version_name[len("..v-"):].rsplit("-", 1)[0]
+    return published.version_stamp(version_name)
 
 
 def _superseded(folder: Path, current: str) -> Optional[str]:
@@ -435,14 +439,7 @@ def prune_history(job_folder: Path | str, keep: int = HISTORY_KEEP) -> None:
 
 def published_version(folder: Path | str) -> Optional[Path]:
     """The version folder `..data` points to, or None when nothing is published this way."""
-    link = Path(folder) / DATA_LINK
-    if not link.is_symlink():
-        return None
-    target = os.readlink(link)
-    if not VERSION_NAME.fullmatch(target):
-        return None
-    version = Path(folder) / target
-    return version if version.is_dir() and not version.is_symlink() else None
+    return published.live_version(folder)
 
 
 # ---------------------------------------------------------------- after a crash

@@ -24,6 +24,7 @@ import enum
 import hashlib
 import json
 import os
+import re
 import stat
 import types
 import typing
@@ -43,6 +44,8 @@ MANIFEST = "manifest.json"
 STATUS = "status.json"
 EMBEDDING = "embedding.csv"
 HISTORY = "history"
+DATA_LINK = "..data"  # outputs/<job>/..data -> the version folder readers see (publish.py switches it)
+VERSION_NAME = re.compile(r"\.\.v-\d{8}T\d{6}Z-\d+-[0-9a-f]{8}")  # ..v-<run stamp>-<hex>
 
 
 class Status(enum.StrEnum):
@@ -481,22 +484,56 @@ def write_record(path: Path | str, record: Record) -> None:
         handle.write("\n")
 
 
+def live_version(job_folder: Path | str) -> Optional[Path]:
+    """The version folder `..data` points to (a real folder named like one), or None when
+    nothing is published that way."""
+    link = Path(job_folder) / DATA_LINK
+    try:
+        target = os.readlink(link)
+    except OSError:  # absent, or not a link
+        return None
+    if not VERSION_NAME.fullmatch(target):
+        return None
+    version = Path(job_folder) / target
+    return version if version.is_dir() and not version.is_symlink() else None
+
+
+def version_stamp(version_name: str) -> str:
+    """The run stamp in a version folder's name (`..v-STAMP-HEX`): its history copy is `STAMP-manifest.json`."""
+    return version_name[len("..v-"):].rsplit("-", 1)[0]
+
+
 def read_history(job_folder: Path | str) -> list[Night]:
-    """Every attempt recorded in `job_folder`/history/, oldest first. A record that cannot be
-    read raises PublishedRecordError (a file that vanished while listing is left out)."""
+    """Every attempt recorded for one job, oldest first: the records in `job_folder`/history/,
+    and the published run's own manifest (in the version folder `..data` points to) when
+    history/ has no copy of it yet. The history record is thus part of the switch: a run killed
+    after the switch but before its copy reached history/ is listed, one killed before it is
+    not. A record that cannot be read raises PublishedRecordError (a file that vanished while
+    listing is left out)."""
     folder = Path(job_folder) / HISTORY
-    found = []
+    found: list[tuple[str, Night]] = []  # (the record's file name, which orders them)
+    digests = set()  # of the published manifests' copies
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         stamp = path.name.split("-")[0]
         if path.name.endswith("-status.json"):
             status = read_status(path)
             if status is not None:
-                found.append(Night.of_status(status))
+                found.append((path.name, Night.of_status(status)))
         elif path.name.endswith("-manifest.json"):
-            manifest = read_manifest(path)
+            manifest, digest = read_manifest_and_digest(path)
             if manifest is not None:
-                found.append(Night.of_manifest(manifest, stamp, path.name.endswith("-rejected-manifest.json")))
-    return found
+                rejected = path.name.endswith("-rejected-manifest.json")
+                found.append((path.name, Night.of_manifest(manifest, stamp, rejected)))
+                if not rejected:
+                    digests.add(digest)
+    version = live_version(job_folder)
+    if version is not None:
+        name = f"{version_stamp(version.name)}-manifest.json"
+        if name not in (n for n, _ in found):
+            manifest, digest = read_manifest_and_digest(version / MANIFEST)
+            if manifest is not None and digest not in digests:  # an adopted run's copy has its older stamp
+                found.append((name, Night.of_manifest(manifest, version_stamp(version.name), False)))
+    return [night for _, night in sorted(found, key=lambda pair: pair[0])]
 
 
 # ---------------------------------------------------------------- the rows drawn and measured

@@ -59,6 +59,14 @@ def reader_view(project, job="iris_a"):
     return manifest, matches
 
 
+def night_times(project, job="iris_a", status="ok"):
+    """The times of the `status` nights `reducer history JOBFILE --json` lists, oldest first."""
+    result = project.run("history", "--json", f"jobs/{job}.toml")
+    assert result.returncode == 0, result.stderr
+    nights = json.loads(result.stdout)[job]
+    return [night["time"] for night in nights if status is None or night["status"] == status]
+
+
 def versions(project, job="iris_a"):
     return sorted(p.name for p in (project.outputs / job).iterdir() if publish.VERSION_NAME.fullmatch(p.name))
 
@@ -88,6 +96,10 @@ def test_a_kill_at_any_step_leaves_one_run_and_the_next_run_mends_models(first_n
     assert (after["seconds"] != before["seconds"]) == switched
     models_in_line = matches["model"] and matches["model_info"]
     assert models_in_line == (not switched or step >= publish.STEPS.index("models renamed") + 1)
+    # The history record is part of the switch (issue 20 item 13): at this instant, before any
+    # repair, history lists exactly the nights readers can see, the killed one iff it switched.
+    expected = [before["run"]["started_at"]] + ([after["run"]["started_at"]] if switched else [])
+    assert night_times(project) == expected, publish.STEPS[step - 1]
 
     # The repair touches this run's jobs only: iris_a is mended first, then fails at its data
     # (tonight's export is broken), so what readers see is the mended set of the killed run.
@@ -96,6 +108,8 @@ def test_a_kill_at_any_step_leaves_one_run_and_the_next_run_mends_models(first_n
     assert mended.returncode == 1 and "iris_a: failed" in mended.stdout, mended.stderr
     final, matches = reader_view(project)
     assert final == after and all(matches.values()), matches
+    assert night_times(project) == expected  # the repair's history copy is not counted twice
+    assert len(night_times(project, status=None)) == len(expected) + 1  # and the failed night
     if not models_in_line:
         assert f"restored {project.models / 'iris_a.keras'} to the published run's" in mended.stderr
     # The published folder, and the one published before it while readers may still be in it.
@@ -168,6 +182,7 @@ def test_a_job_folder_of_plain_files_is_adopted_without_a_moment_of_disagreement
     assert all((folder / name).is_symlink() for name in publish.READER_FILES)
     _, matches = reader_view(project)
     assert all(matches.values()) and len(versions(project)) == 1
+    assert len(night_times(project)) == 1  # the adopted run's history copy has its older stamp: listed once
 
     # The adopted run kept no decoder: the seed's objective trains one, so a warm start from
     # the encoder alone would be pulled apart by a fresh decoder; it starts cold instead.

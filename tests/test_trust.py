@@ -526,6 +526,10 @@ def test_a_kill_after_the_switch_still_leaves_a_history_record_of_the_published_
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     folder = project.outputs / "iris"
     published = (folder / "manifest.json").read_bytes()
+    # Before any repair: the history record is part of the switch, so the night is listed once.
+    listed = json.loads(project.run("history", "--json", "jobs/iris.toml").stdout)["iris"]
+    assert [n["status"] for n in listed] == ["ok", "ok"], listed
+    assert listed[-1]["time"] == json.loads(published)["run"]["started_at"]
     (project.root / "Data" / "iris.csv").write_text("a,b\n1,x\n")  # tonight's export is broken
     result = project.run("run", "jobs/iris.toml")
     assert_one_line(result, "iris: failed in")
