@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import DATA, Project
+from conftest import DATA, REPO, Project
 from reducer.config import read_job
 from reducer.datasets.registry import load_registry
 from reducer.errors import DataError
@@ -115,6 +115,24 @@ def test_both_tables_answer_one_interface_with_the_same_kinds(csv_dataset, tmp_p
     assert {"rows", "features", "raw", "labels", "ids", "take", "chunks", "held"} <= set(names)
     for name in names:
         assert callable(getattr(memory, name)) == callable(getattr(cached, name)), name
+    # Training asks the table for its rows at once, never where they are held (issue 19 item 4).
+    assert memory.resident_rows() is memory.normalised_rows() and cached.resident_rows() is None
+
+
+def test_no_code_outside_tables_branches_on_where_a_table_is_held():
+    """Issue 19 item 4: `table.held` is a fact for the manifest and the log, not a switch; only
+    reducer/tables/ compares it (the engine asks `resident_rows()` instead)."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "reducer").rglob("*.py")):
+        if "tables" in path.relative_to(REPO / "reducer").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare) and any(
+                    isinstance(part, ast.Attribute) and part.attr == "held" for part in [node.left, *node.comparators]):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not found, found
 
 
 def big_csv(path, edit=None, rows=3000):

@@ -287,9 +287,11 @@ def train(autoencoder: Any, x: np.ndarray, config: TrainingConfig, progress: Opt
 def train_table(autoencoder: Any, table: Table, config: TrainingConfig, chunk_rows: int,
                 progress: Optional[Progress] = None) -> History:
     """Train `autoencoder` on a table (tables.table.Table): in one compiled loop over every row
-    when the table holds them in memory, else fed from its cache in chunks (`train_chunks`)."""
-    if table.held == "memory":
-        return train(autoencoder, table.normalised_rows(), config, progress=progress)
+    when the table hands them over at once (`resident_rows`), else read from it in chunks
+    (`train_chunks`). Where the rows are held is the table's business, not asked here."""
+    rows = table.resident_rows()
+    if rows is not None:
+        return train(autoencoder, rows, config, progress=progress)
     return train_chunks(autoencoder, table, config, chunk_rows, progress=progress)
 
 

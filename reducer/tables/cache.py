@@ -86,6 +86,10 @@ class CachedTable:
         """Every row, normalised, in memory (the neighbour objective's graph needs them all)."""
         return self.normalised(self.raw())
 
+    def resident_rows(self) -> Optional[np.ndarray]:
+        """None: the rows are on disk, to be read in pieces (`raw`, `chunks`)."""
+        return None
+
     def chunks(self, size: int = READ_ROWS) -> Iterator[Block]:
         """(raw values, ids, labels) of `size` rows at a time, in order, read from disk."""
         for start, ids in zip(range(0, self.rows, size), self.id_chunks(size)):

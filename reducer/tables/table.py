@@ -229,6 +229,9 @@ class Table(Protocol):
     def ids_at(self, rows: np.ndarray) -> np.ndarray: ...
     def normalised(self, raw: np.ndarray) -> np.ndarray: ...
     def normalised_rows(self) -> np.ndarray: ...
+    # Every normalised row as it is already held (no read, no copy), or None when the rows are on
+    # disk: the caller then reads them in pieces. How the rows are held stays the table's business.
+    def resident_rows(self) -> Optional[np.ndarray]: ...
 
 
 def span(start: int, count: Optional[int], rows: int) -> slice:
@@ -303,6 +306,10 @@ class MemoryTable:
         return normalised(raw, self.offset, self.scale)
 
     def normalised_rows(self) -> np.ndarray:
+        return self.x
+
+    def resident_rows(self) -> Optional[np.ndarray]:
+        """Every normalised row: held in memory, handed over as it is."""
         return self.x
 
 
