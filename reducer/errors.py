@@ -8,6 +8,7 @@ is built from them as
 
 so a caller that knows more (the file a table came from) adds it with `within(path=...)`
 instead of editing the text. An error raised with only a message keeps it as its reason.
+DataError adds `row`, `role` and `place`, for a table's cells (see its docstring).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class ReducerError(Exception):
         copy = type(self).__new__(type(self))
         copy.__dict__.update(self.__dict__)
         for name, value in fields.items():
-            if name not in ("path", "line", "column", "key", "reason"):
+            if name not in ("path", "line", "column", "key", "reason", *getattr(self, "EXTRA_FIELDS", ())):
                 raise TypeError(f"ReducerError has no field {name!r}")
             setattr(copy, name, value)
         Exception.__init__(copy, copy._compose())
@@ -95,7 +96,43 @@ class JobError(ReducerError):
 
 
 class DataError(ReducerError):
-    """The rows a dataset returned cannot be turned into a numeric table."""
+    """The rows a dataset returned cannot be turned into a numeric table.
+
+    Its `path` is the data file and its `column` a table column's name (not a position in a
+    text). More fields say where: `row` (counted from 0, as default ids are; `line` is then the
+    file line it was read from), `role` (the column's part: "label", "id", "feature"), `place`
+    (what narrows the path where no line can: `dataset 'feed': block 2 (rows 100-199)`) and
+    `job` (the job file that asked for the rows). The message:
+
+        JOB: PATH: PLACE[, line LINE]: [ROLE ]column COLUMN, row ROW (line LINE): [KEY ]REASON   (a cell)
+        JOB: PATH: PLACE[, line LINE]: [ROLE ]column COLUMN [KEY ]REASON                        (a column)
+
+    each part present only when its field is set.
+    """
+
+    EXTRA_FIELDS = ("row", "role", "place", "job")  # within() and replaced() take them too
+
+    def __init__(self, message: Optional[str] = None, *, path: Union[str, Path, None] = None,
+                 line: Optional[int] = None, column: Optional[Column] = None, key: Optional[str] = None,
+                 reason: Optional[str] = None, row: Optional[int] = None, role: Optional[str] = None,
+                 place: Optional[str] = None, job: Union[str, Path, None] = None) -> None:
+        self.row, self.role, self.place, self.job = row, role, place, job
+        super().__init__(message, path=path, line=line, column=column, key=key, reason=reason)
+
+    def _compose(self) -> str:
+        where = ": ".join(str(part) for part in (self.job, self.path, self.place) if part is not None and part != "")
+        if self.line is not None and self.row is None:
+            where += f", line {self.line}" if where else f"line {self.line}"
+        subject = ""
+        if self.column is not None:
+            subject = f"{self.role + ' ' if self.role else ''}column {excerpt(self.column)}"
+        if self.row is not None:
+            at = f"row {self.row}" + ("" if self.line is None else f" (line {self.line})")
+            subject = f"{subject}, {at}" if subject else at
+        what = f"{self.key} {self.reason}" if self.key else self.reason
+        if subject:
+            what = f"{subject}: {what}" if self.row is not None else f"{subject} {what}"
+        return f"{where}: {what}" if where else what
 
 
 class PluginError(ReducerError):

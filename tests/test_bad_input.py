@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TEST_DATA, TEST_PLUGINS, run_cli
-from reducer.errors import ReducerError
+from reducer.errors import DataError, ReducerError
 from reducer.publish import Destination
 from reducer.run.pipeline import load_table
 from reducer.run.runner import plan
@@ -101,6 +101,28 @@ def test_bad_csv_is_one_line_naming_file_and_place_whichever_way_it_is_held(tmp_
     cached = message_of(cache_job)
     assert cached.removeprefix(str(cache_job)) == in_memory.removeprefix(str(memory_job))
     assert not list((tmp_path / "cache" / "outputs" / ".cache").glob("*"))  # no half-built cache left
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["in memory", "in the cache"])
+def test_a_bad_cell_is_an_error_with_fields_and_its_line_is_built_from_them(tmp_path, streaming):
+    """Issue 19 item 5: the error carries the job, the file, the column, the row and the line as
+    fields, and its one line is composed from them (nothing pieced together as text)."""
+    job = csv_job(tmp_path, "non_numeric.csv", label="label", id="id", streaming=streaming).resolve()
+    with pytest.raises(DataError) as caught:
+        load(job)
+    error = caught.value
+    assert (error.job, Path(error.path), error.column, error.row, error.line) == (job, CSV / "non_numeric.csv", "b", 2, 5)
+    assert error.reason == "expected a number, got 'abc'"
+    assert str(error) == f"{job}: {CSV / 'non_numeric.csv'}: column 'b', row 2 (line 5): expected a number, got 'abc'"
+    assert str(error.replaced(row=7, line=None)).endswith(": column 'b', row 7: expected a number, got 'abc'")
+
+
+def test_a_missing_label_column_names_its_role_and_column_as_fields(tmp_path):
+    job = csv_job(tmp_path, "good.csv", label="species").resolve()
+    with pytest.raises(DataError) as caught:
+        load(job)
+    assert (caught.value.role, caught.value.column, caught.value.row) == ("label", "species", None)
+    assert str(caught.value).endswith("good.csv: label column 'species' not found; the columns are: id, a, b, c, label")
 
 
 def test_a_utf8_byte_order_mark_just_works(tmp_path):

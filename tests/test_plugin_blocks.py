@@ -70,11 +70,11 @@ FEED = """
     """
 
 FAULTS = {
-    "narrow": "block 2 (rows 101-200): 2 column(s), expected 3 (x, y, z)",
-    "nan": "block 2 (rows 101-200), row 143 (row 43 of the block), column 'y': NaN (missing)",
+    "narrow": "block 2 (rows 100-199): 2 column(s), expected 3 (x, y, z)",
+    "nan": "block 2 (rows 100-199): column 'y', row 142: NaN (missing)",
     "text": "block 2: values must be numbers",
-    "short_ids": "block 2 (rows 101-200): 99 ids for 100 row(s); expected one id per row",
-    "no_labels": "block 2 (rows 101-200): no labels, expected one per row for label column 'kind'",
+    "short_ids": "block 2 (rows 100-199): 99 ids for 100 row(s); expected one id per row",
+    "no_labels": "block 2 (rows 100-199): no labels, expected one per row for label column 'kind'",
     "raises": "failed to read its rows at line ",
     "pair": "block 2 is a tuple of 2; expected a tuple (values, ids, labels)",
 }
@@ -150,3 +150,17 @@ def test_the_readers_size_hint_decides_memory_or_cache(feed):
     assert Path(table.cache_facts()["cache"]).parent == feed.outputs / ".cache"
     _, table, place, _, _ = opened(feed, "feed_none")  # no hint: memory, as before
     assert place.in_memory and "gives no size" in place.reason
+
+
+def test_a_bad_block_is_an_error_with_fields_rows_counted_from_0(feed):
+    """Issue 19 items 5 and 9: the job file, the dataset and block, the column and the row are
+    fields of the error, its line is built from them, and rows count from 0 as everywhere."""
+    from reducer.errors import DataError
+
+    with pytest.raises(DataError) as caught:
+        opened(feed, "feed_nan")
+    error = caught.value
+    assert (error.job, error.place, error.column, error.row) == (
+        feed.root / "jobs" / "feed_nan.toml", "dataset 'feed': block 2 (rows 100-199)", "y", 142)
+    assert str(error) == (f"{feed.root / 'jobs' / 'feed_nan.toml'}: dataset 'feed': block 2 (rows 100-199): "
+                          f"column 'y', row 142: NaN (missing), in 1 cell(s) of the block; expected finite numbers")

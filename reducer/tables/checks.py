@@ -1,13 +1,14 @@
 """The cell checks every table goes through, whoever read it: a plugin's DataFrame or a block
-of a CSV file (csv_reader.py). Each problem is a DataError naming the column, the row and,
-when the reader knows it, the line; the caller puts the file's name in front.
+of a CSV file (csv_reader.py). Each problem is a DataError whose fields name the column, the
+row and, when the reader knows it, the line (its message is built from them); the caller fills
+in the file (`within(path=...)`).
 
 Where rows came from travels in ``frame.attrs``: ``lines`` (the file line of each row),
 ``first_line`` (the line of row 0 when every row is one line) and ``first_row`` (the number of
 rows before this frame, for a block deep in a file).
 """
 
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -17,18 +18,24 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 MISSING_WORDS = ("", "nan", "na", "n/a", "null", "none")
 
 
-def where(frame: Any, row: int) -> str:
-    """'row 7 (line 9)' when the reader told us where rows came from, else 'row 7'. Rows count
-    from 0, in the order they were read, as the default ids do (row 7 gets id 7); lines count
-    from 1, as editors do."""
+def position(frame: Any, row: int) -> Tuple[int, Optional[int]]:
+    """(row, line) of the frame's `row`: rows count from 0, in the order they were read, as the
+    default ids do (row 7 gets id 7); lines count from 1, as editors do, and are None when the
+    reader did not say where rows came from."""
     attrs = frame.attrs
-    text = f"row {attrs.get('first_row', 0) + row}"
     lines, first_line = attrs.get("lines"), attrs.get("first_line")
+    line = None
     if lines is not None and row < len(lines):
-        text += f" (line {int(lines[row])})"
+        line = int(lines[row])
     elif first_line is not None:
-        text += f" (line {row + first_line})"
-    return text
+        line = row + first_line
+    return attrs.get("first_row", 0) + row, line
+
+
+def where(frame: Any, row: int) -> str:
+    """'row 7 (line 9)' when the reader told us where rows came from, else 'row 7' (`position`)."""
+    number, line = position(frame, row)
+    return f"row {number}" + ("" if line is None else f" (line {line})")
 
 
 def rows_text(frame: Any, rows: np.ndarray, limit: int = 3) -> str:
@@ -49,7 +56,7 @@ def find_column(columns: Iterable[Any], name: Optional[Any], role: str) -> Any:
     for column in columns:
         if str(column) == str(name):
             return column
-    raise DataError(f"{role} column {excerpt(name)} not found; the columns are: {names(columns)}")
+    raise DataError(column=str(name), role=role, reason=f"not found; the columns are: {names(columns)}")
 
 
 def has_number(values: Any) -> bool:
@@ -69,7 +76,7 @@ def numeric_column(frame: Any, column: Any) -> np.ndarray:
     values = frame[column]
     if values.dtype == bool or not (pd.api.types.is_numeric_dtype(values) or values.dtype == object
                                      or pd.api.types.is_string_dtype(values)):
-        raise DataError(f"column {excerpt(column)} is not numeric (type {values.dtype}); expected numbers")
+        raise DataError(column=str(column), reason=f"is not numeric (type {values.dtype}); expected numbers")
     text = None
     if not pd.api.types.is_numeric_dtype(values):
         text = values.astype("string").str.strip()
@@ -78,21 +85,24 @@ def numeric_column(frame: Any, column: Any) -> np.ndarray:
         bad = (numbers.isna() & ~missing_word).fillna(False).to_numpy(dtype=bool)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"column {excerpt(column)}, {where(frame, row)}: expected a number, "
-                            f"got {excerpt(values.iloc[row])}")
+            number, line = position(frame, row)
+            raise DataError(column=str(column), row=number, line=line,
+                            reason=f"expected a number, got {excerpt(values.iloc[row])}")
         values = numbers
     values = values.to_numpy(dtype=np.float64, na_value=np.nan)
     missing = np.flatnonzero(np.isnan(values))
     if missing.size:
-        raise DataError(f"column {excerpt(column)} has {missing.size} missing cell(s) (blank, NA or NaN) at "
-                        f"{rows_text(frame, missing)}; expected a number in every row: fill or drop "
-                        f"those rows first (reducer never fills them silently)")
+        raise DataError(column=str(column), reason=f"has {missing.size} missing cell(s) (blank, NA or NaN) at "
+                                                   f"{rows_text(frame, missing)}; expected a number in every row: "
+                                                   f"fill or drop those rows first (reducer never fills them silently)")
     too_big = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX))
     if too_big.size:
         row = int(too_big[0])
         written = text.iloc[row] if text is not None else values[row]
-        raise DataError(f"column {excerpt(column)}, {where(frame, row)}: value {excerpt(written)} is infinite or "
-                        f"beyond float32 (largest {FLOAT32_MAX:.4g}); expected a finite number")
+        number, line = position(frame, row)
+        raise DataError(column=str(column), row=number, line=line,
+                        reason=f"value {excerpt(written)} is infinite or beyond float32 (largest {FLOAT32_MAX:.4g}); "
+                               f"expected a finite number")
     return values
 
 
@@ -106,8 +116,9 @@ def label_values(frame: Any, column: Any) -> np.ndarray:
         # Blank from some row to the end of a whole table: a label list shorter than the rows.
         tail = "first_row" not in frame.attrs and blank[0] > 0 and blank.size == len(labels) - blank[0]
         hint = " (the label list is shorter than the rows?)" if tail else ""
-        raise DataError(f"label column {excerpt(column)} is blank in {blank.size} row(s), at "
-                        f"{rows_text(frame, blank)}{hint}; expected a label in every row")
+        raise DataError(column=str(column), role="label", reason=f"is blank in {blank.size} row(s), at "
+                                                                f"{rows_text(frame, blank)}{hint}; expected a label in "
+                                                                f"every row")
     return labels
 
 
@@ -122,9 +133,9 @@ def value_labels(labels: Any, column: Optional[str], where: Any) -> None:
     except (TypeError, ValueError):
         bad = np.array([i for i, label in enumerate(labels) if not _is_number(label)], dtype=np.int64)
     if len(bad):
-        raise DataError(f"{where}: dataset.label_type = \"value\" needs a number in every row of label "
-                        f"column {excerpt(column)}, got {excerpt(labels[bad[0]])}; set label_type = \"class\" for "
-                        f"categories")
+        raise DataError(path=str(where), key="dataset.label_type",
+                        reason=f"= \"value\" needs a number in every row of label column {excerpt(column)}, got "
+                               f"{excerpt(labels[bad[0]])}; set label_type = \"class\" for categories")
 
 
 def _is_number(value: Any) -> bool:

@@ -125,7 +125,7 @@ class Reader:
 
     def __init__(self, job: Job, dataset: Dataset, source: calls.Source, rows_per_block: int) -> None:
         self.dataset, self.source = dataset, source
-        self.where = f"{job.path}: dataset {dataset.name!r}"
+        self.job_path, self.place = job.path, f"dataset {dataset.name!r}"  # where block messages say they are
         self.manager = calls.open_blocks(dataset, reading_options(job, dataset), rows_per_block, source)
         self.opened: Any = None
         self.layout = tables.Layout((), None, None)
@@ -136,7 +136,7 @@ class Reader:
             opened = calls.enter(self.dataset, self.manager, self.source)
             try:
                 try:
-                    self.layout = blocks.layout_of(opened, self.where)
+                    self.layout = blocks.layout_of(opened, self.job_path, self.place)
                 except ReducerError:
                     raise
                 except Exception as exc:  # a property of the plugin's reader that raised
@@ -165,7 +165,8 @@ class Reader:
         return self.layout.id_column
 
     def __iter__(self) -> Any:
-        return blocks.checked(calls.blocks(self.dataset, self.opened, self.source), self.layout, self.where)
+        return blocks.checked(calls.blocks(self.dataset, self.opened, self.source), self.layout, self.job_path,
+                              self.place)
 
     def __getattr__(self, name: str) -> Any:
         opened = self.__dict__.get("opened")
@@ -214,11 +215,15 @@ def naming(job: Job) -> Iterator[None]:
     """Errors raised within start with the job file (a block's message already does)."""
     try:
         yield
+    except DataError as exc:  # its fields kept: the job file is one of them
+        if exc.job is not None or str(exc).startswith(str(job.path)):
+            raise
+        raise exc.within(job=job.path) from None
     except ReducerError as exc:
         text = str(exc)
         if text.startswith(str(job.path)):
             raise
-        kind = next((k for k in (JobError, PluginError, DataError) if isinstance(exc, k)), ReducerError)
+        kind = next((k for k in (JobError, PluginError) if isinstance(exc, k)), ReducerError)
         raise kind(f"{job.path}: {text}") from None
 
 

@@ -104,12 +104,12 @@ class DuplicateIdError(DataError):
         where = (f"lines {lines[0]} and {lines[1]} (rows {rows[0]} and {rows[1]})" if lines
                  else f"rows {rows[0]} and {rows[1]}")
         value_text = "" if value is None else f" {str(value)!r}"
-        super().__init__(f"{origin}: id{value_text} appears twice in id column {column!r}, at {where}; "
-                         f"expected a unique id in every row")
-        self.origin, self.column, self.rows, self.value, self.lines = origin, column, rows, value, lines
+        super().__init__(path=origin, reason=f"id{value_text} appears twice in id column {column!r}, at {where}; "
+                                             f"expected a unique id in every row")
+        self.origin, self.id_column, self.rows, self.value, self.lines = origin, column, rows, value, lines
 
     def explained(self, value: object = None, lines: Optional[Tuple[int, int]] = None) -> "DuplicateIdError":
-        return DuplicateIdError(self.origin, str(self.column), self.rows, self.value if value is None else value,
+        return DuplicateIdError(self.origin, str(self.id_column), self.rows, self.value if value is None else value,
                                 self.lines if lines is None else lines)
 
 
