@@ -17,10 +17,19 @@ def load_digits(options):
     return frame
 
 
+def digits_header(options):
+    """The columns alone (fixed: the file has no header line), for `reducer check`."""
+    import pandas as pd
+
+    frame = pd.DataFrame(columns=PIXELS + ["digit"])
+    frame.attrs.update(source=str(options.get("path", reducer.DATA / "digits_uci_test_1797.txt")))
+    return frame
+
+
 @reducer.hookimpl
 def register_datasets(register):
     register(reducer.Dataset(
         name="uci_digits", description="UCI optical digits: 8x8 bitmaps, 64 pixels 0..16, label 0..9",
-        load=load_digits, label="digit", features=PIXELS,
+        load=load_digits, header=digits_header, label="digit", features=PIXELS,
         normalize=(0.0, 16.0),  # the seed's pixels / 16, kept fixed so every run has one scale
         options={"path": reducer.Option(str, description="the digits file (default: the built-in copy)")}))

@@ -113,6 +113,39 @@ def test_check_reads_the_header_and_refuses_columns_the_input_lacks(project):
     assert ran.returncode == 1 and lines["label"].split("invalid: ")[1] in ran.stdout
 
 
+def test_check_reads_a_load_only_datasets_header_and_refuses_what_run_refuses(project):
+    """A dataset without read_blocks that offers `header` (the built-in iris and uci_digits do,
+    and a plugin may): check refuses a label or feature its columns lack, with run's line,
+    without loading the rows (this plugin's load would fail)."""
+    project.copy_data("iris.csv")
+    project.job("iris_typo", '[dataset]\nname = "iris"\npath = "../Data/iris.csv"\nlabel = "spceies"\n')
+    project.job("digits_typo", '[dataset]\nname = "uci_digits"\nfeatures = ["pixel_0_0", "pixel_8_0"]\n')
+    (project.root / "plugins" / "headed.py").write_text(
+        "import pandas as pd\nimport reducer\n\n"
+        "def load(options):\n    raise RuntimeError('load is slow: check must not call it')\n\n"
+        "def header(options):\n"
+        "    frame = pd.DataFrame(columns=['key', 'x', 'y', 'kind'])\n"
+        "    frame.attrs['source'] = 'the warehouse'\n    return frame\n\n"
+        "@reducer.hookimpl\ndef register_datasets(register):\n"
+        "    register(reducer.Dataset(name='headed', description='columns from header()', load=load, "
+        "header=header, id='key', label='kind'))\n")
+    project.job("headed_typo", '[dataset]\nname = "headed"\nid = "kee"\n')
+    project.job("headed_fine", '[dataset]\nname = "headed"\nfeatures = ["x", "y"]\n')
+    result = project.run("check", "jobs/*.toml")
+    assert result.returncode == 1, result.stderr
+    lines = {line.split(":")[0]: line for line in result.stdout.splitlines()}
+    iris_line = (f"{project.root / 'jobs' / 'iris_typo.toml'}: {project.root / 'Data' / 'iris.csv'}: label column "
+                 f"'spceies' not found; the columns are: sepal_length, sepal_width, petal_length, petal_width, species")
+    assert lines["iris_typo"] == f"iris_typo: invalid: {iris_line}", lines["iris_typo"]
+    assert "feature column 'pixel_8_0' not found; the columns are: pixel_0_0" in lines["digits_typo"]
+    assert lines["headed_typo"].endswith("headed_typo.toml: the warehouse: id column 'kee' not found; the columns "
+                                         "are: key, x, y, kind"), lines["headed_typo"]
+    assert lines["headed_fine"].startswith("headed_fine: ok"), lines["headed_fine"]
+    assert "tensorflow" not in result.stderr.lower()
+    ran = project.run("run", "jobs/iris_typo.toml")  # run refuses it with the same line
+    assert ran.returncode == 1 and iris_line in ran.stdout, ran.stdout
+
+
 def test_check_data_finds_a_bad_cell_deep_in_a_csv_with_its_line(project):
     rng = np.random.default_rng(1)
     rows = [f"{rng.normal():.4f},{rng.normal():.4f},k{i % 3}" for i in range(5000)]

@@ -1,4 +1,4 @@
-"""Calling a registered dataset's plugin code: `load`, `read_blocks`, `validate`.
+"""Calling a registered dataset's plugin code: `load`, `header`, `read_blocks`, `validate`.
 
 Beside the registry that collected the datasets, and the one place that guards their calls:
 a plugin's bug (any exception, SystemExit, a KeyboardInterrupt its own code raised) becomes a
@@ -136,6 +136,31 @@ def load(dataset: Dataset, options: Mapping[str, Any], source: Source = None) ->
         raise failure(dataset, source, "load", exc) from exc
     except (Exception, SystemExit) as exc:  # a plugin's bug: name the plugin, keep the run going
         raise failure(dataset, source, "load", exc) from exc
+
+
+def header(dataset: Dataset, options: Mapping[str, Any], source: Source = None) -> Any:
+    """What the dataset's header(options) returns: a DataFrame of its columns (rows not needed).
+    A PluginError when there is no header or it returns something else; guarded as `load` is."""
+    import pandas as pd
+
+    read_header: Optional[Callable[[dict], Any]] = dataset.header
+    if read_header is None:
+        raise PluginError(f"dataset {dataset.name!r} offers no header")
+    try:
+        with sigint_watch() as watch, plugin_output(_tag(dataset)):
+            frame = read_header(dict(options))
+    except ReducerError as exc:
+        raise type(exc)(f"dataset {dataset.name!r}: {exc}") from None
+    except KeyboardInterrupt as exc:
+        if watch.ctrl_c:
+            raise
+        raise failure(dataset, source, "read its header", exc) from exc
+    except (Exception, SystemExit) as exc:  # a plugin's bug: name the plugin, keep the run going
+        raise failure(dataset, source, "read its header", exc) from exc
+    if not isinstance(frame, pd.DataFrame):
+        raise PluginError(f"dataset {dataset.name!r}: header() must return a pandas DataFrame, "
+                          f"got {type(frame).__name__}")
+    return frame
 
 
 def open_blocks(dataset: Dataset, options: Mapping[str, Any], chunk_rows: int, source: Source = None) -> Any:

@@ -102,6 +102,14 @@ class Dataset:
         used by nothing in reducer but stays required, for programs that want a DataFrame. The
         csv dataset is the example (``plugins/csv_table.py``, reading with
         ``reducer.tables.csv_reader``).
+    header: optional, for a dataset without `read_blocks` that can tell its columns cheaply (a
+        file's first line, a fixed list): ``header(options) -> pandas.DataFrame`` with the
+        columns `load` would return and no rows needed (``pd.read_csv(path, nrows=0)``), its
+        ``attrs["source"]`` set as `load` sets it. `reducer check` (without --data) then refuses
+        a `label`, `id` or `features` column it lacks with the line `run` would print, without
+        loading the rows. Without it (and without `read_blocks`), `reducer check` cannot see the
+        columns: only `reducer check --data` and `run` do. The built-in iris and uci_digits
+        datasets offer it.
     """
 
     name: str
@@ -115,3 +123,4 @@ class Dataset:
     validate: Optional[Callable[[dict], None]] = None
     read_blocks: Optional[Callable[[dict, int], Any]] = None
     label_type: Optional[str] = None
+    header: Optional[Callable[[dict], Any]] = None

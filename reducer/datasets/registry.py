@@ -296,7 +296,7 @@ def malformed(dataset: Dataset) -> Optional[str]:
         return f"description must be a string, got {dataset.description!r}"
     if not callable(dataset.load):
         return f"load must be a function load(options) -> DataFrame, got {dataset.load!r}"
-    for key in ("validate", "read_blocks"):
+    for key in ("validate", "read_blocks", "header"):
         value = getattr(dataset, key)
         if value is not None and not callable(value):
             return f"{key} must be a function or None, got {value!r}"

@@ -261,9 +261,22 @@ def check_header(job: Job, dataset: Dataset,
     that tell text columns from numbers), without reading every row: the label, id and features
     the job or dataset names must be there. Raises what run would raise when it opens the rows
     (a DataError naming the file and the column); returns (features, label column, id column),
-    or None for a dataset whose rows are known only once loaded (no read_blocks)."""
+    or None for a dataset whose columns are known only once loaded (no read_blocks, no header).
+    A dataset without read_blocks but with a header (Dataset.header) is checked on that header's
+    column names: the same names, the same lines as `run`'s (tables.named_columns)."""
     if dataset.read_blocks is None:
-        return None
+        if dataset.header is None:
+            return None
+        with naming(job):
+            frame = calls.header(dataset, job.dataset_options, source)
+            try:
+                label, id_column, features = tables.named_columns(frame, dataset, job.dataset_options, "header()")
+            except DataError as exc:
+                raise exc.within(path=tables.origin_of(frame, dataset.name)) from None
+        if features is None:  # every other column: which of them hold numbers, only the rows tell
+            features = [c for c in frame.columns if c not in (label, id_column)]
+        return (tuple(str(f) for f in features), None if label is None else str(label),
+                None if id_column is None else str(id_column))
     with calls.reading(dataset, source), Reader(job, dataset, source, HEADER_ROWS) as reader:
         found = tuple(reader.features), reader.label_column, reader.id_column
     kept_columns(job, dataset, source, header_only=True)  # the kept columns are there

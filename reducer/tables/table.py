@@ -354,10 +354,14 @@ def origin_of(frame: Any, dataset_name: str) -> str:
     return str(source) if source else f"dataset {dataset_name!r}"
 
 
-def frame_layout(frame: Any, dataset: Dataset, options: Mapping[str, Any]) -> Tuple[Any, Any, List[Any]]:
-    """Which of the frame's columns are the label, the id and the features."""
+def named_columns(frame: Any, dataset: Dataset, options: Mapping[str, Any],
+                  doing: str = "load()") -> Tuple[Any, Any, Optional[List[Any]]]:
+    """The frame's label, id and named feature columns (None where neither the job nor the
+    dataset names one; features None when they name none): DataError for a name the columns
+    lack or a column name that appears twice. Only the column names are looked at: `run` on the
+    loaded rows and `reducer check` on a dataset's header (`Dataset.header`) ask here."""
     if frame.columns.nlevels != 1:
-        raise PluginError(f"dataset {dataset.name!r}: load() returned {frame.columns.nlevels} levels of "
+        raise PluginError(f"dataset {dataset.name!r}: {doing} returned {frame.columns.nlevels} levels of "
                           f"column names; expected one name per column")
     names = [str(c) for c in frame.columns]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -367,9 +371,15 @@ def frame_layout(frame: Any, dataset: Dataset, options: Mapping[str, Any]) -> Tu
     label = checks.find_column(frame.columns, options.get("label", dataset.label), "label")
     id_column = checks.find_column(frame.columns, options.get("id", dataset.id), "id")
     if "features" in options or dataset.features is not None:
-        features = [checks.find_column(frame.columns, name, "feature")
-                    for name in options.get("features", dataset.features)]
-    else:
+        return label, id_column, [checks.find_column(frame.columns, name, "feature")
+                                  for name in options.get("features", dataset.features)]
+    return label, id_column, None
+
+
+def frame_layout(frame: Any, dataset: Dataset, options: Mapping[str, Any]) -> Tuple[Any, Any, List[Any]]:
+    """Which of the frame's columns are the label, the id and the features."""
+    label, id_column, features = named_columns(frame, dataset, options)
+    if features is None:
         features = [c for c in frame.columns if c not in (label, id_column)]
         text = [c for c in features if not checks.has_number(frame[c])]
         if text:
