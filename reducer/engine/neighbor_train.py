@@ -252,7 +252,7 @@ def fold_standardisation(encoder: Any, mean: np.ndarray, spread: np.ndarray, int
 
 def train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_config: ModelConfig,
           training_config: TrainingConfig, progress: Optional[Callable[..., None]] = None,
-          standardise: bool = False) -> History:
+          standardise: bool = False, start_layout: bool = False) -> History:
     """Train `encoder` (and `decoder` when reconstruction counts) in place; returns a `History`
     of the mean loss per epoch, an epoch being ceil(rows / batch_size) steps.
 
@@ -260,6 +260,10 @@ def train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_confi
     at the end, so it still takes `x` (the decoder still reconstructs `x`). For min-max scaled
     or raw columns: every input non-negative and small, ReLU units there die under the sized
     learning rate and the map collapsed to one point (breast_cancer, a 12,000 x 40 table).
+
+    `start_layout`: first train the encoder to the graph's spectral layout (engine/init.py: a
+    cold start; a warm start keeps the published weights); the History's `start` says what
+    happened.
 
     Raises TrainingError when the loss stops being finite.
     """
@@ -270,18 +274,21 @@ def train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_confi
             standardised = aligned_empty(*x.shape)
             standardised[:] = (x - mean) / spread
             return _train(encoder, decoder, standardised, graph, model_config,
-                          training_config, progress, target=x)
+                          training_config, progress, target=x, start_layout=start_layout)
         finally:
             fold_standardisation(encoder, mean, spread, into="table")
-    return _train(encoder, decoder, x, graph, model_config, training_config, progress)
+    return _train(encoder, decoder, x, graph, model_config, training_config, progress, start_layout=start_layout)
 
 
 def _train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_config: ModelConfig,
            training_config: TrainingConfig, progress: Optional[Callable[..., None]] = None,
-           target: Optional[np.ndarray] = None) -> History:
+           target: Optional[np.ndarray] = None, start_layout: bool = False) -> History:
     """train()'s loop: the encoder takes `x`, the decoder reconstructs `target` (default `x`)."""
 
+    from reducer.engine import init
     from reducer.engine.neighbors import curve_parameters
+
+    began = init.start(encoder, x, graph, training_config.seed) if start_layout else None
 
     rows = len(x)
     batch = min(training_config.batch_size, rows)
@@ -319,7 +326,7 @@ def _train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_conf
                             for e in range(len(epoch_losses), finished))
         if progress:
             progress(epoch_losses, len(step_losses), total)
-    return History(tuple(epoch_losses), engine="reducer neighbour loop (XLA)")
+    return History(tuple(epoch_losses), engine="reducer neighbour loop (XLA)", start=began)
 
 
 def graph_of(x: "np.ndarray | RowSource", model_config: ModelConfig, seconds: Dict[str, float], seed: int = 0,

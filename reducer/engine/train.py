@@ -44,6 +44,7 @@ class History:
     losses: Tuple[float, ...]  # mean loss per epoch, over every row of the epoch
     warm_start: Optional[Dict[str, Any]] = None  # the pipeline's note of a warm start, or None
     engine: str = "reducer compiled loop (XLA)"  # the loop that trained, as the manifest names it
+    start: Optional[Dict[str, Any]] = None  # the neighbour objective's starting layout (engine/init.py)
 
     @property
     def final_loss(self) -> float:

@@ -234,6 +234,8 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
     manifest.sizing, manifest.baseline = sized, baseline
     if warm_from is not None:
         manifest.training.extra["warm_start"] = history.warm_start
+    if history.start is not None:
+        manifest.training.extra["start"] = history.start
     manifest.extra["map"] = stacked
     warning = quality_lib.stacking_warning(stacked)
     if warning:
@@ -426,7 +428,8 @@ def train(job: Job, table: Table, graph: Optional[Graph], seconds: dict[str, flo
         # rows are never all in memory twice).
         rows = neighbor_train.rows_in_memory(TableRows(table))
         history = neighbor_train.train(encoder, decoder, rows, graph, job.model, job.training,
-                                       progress=progress, standardise=table.normalize in neighbor_train.UNCENTRED)
+                                       progress=progress, standardise=table.normalize in neighbor_train.UNCENTRED,
+                                       start_layout=not (warm and warm.get("from")))
     else:
         history = engine.train_table(autoencoder, table, job.training, storage.chunk_rows(job), progress=progress)
     history = dataclasses.replace(history, warm_start=warm)

@@ -1,0 +1,132 @@
+"""The neighbour objective's starting layout (issue 23, reducer/engine/init.py): the encoder is
+first trained to the kNN graph's spectral layout, on connected graphs of bounded size only; a
+graph in pieces (separated groups) and a warm start keep today's start. Real graphs, real
+training on small tables."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import Project
+
+
+def overlapping(rows=300, seed=5):
+    """`rows` rows of 6 columns in three overlapping groups: one connected kNN graph."""
+    from sklearn.datasets import make_blobs
+
+    x, labels = make_blobs(n_samples=rows, centers=3, n_features=6, cluster_std=3.0, center_box=(-4, 4),
+                           random_state=seed)
+    return ((x - x.mean(axis=0)) / x.std(axis=0)).astype(np.float32), labels
+
+
+def graph_and_encoder(x, n_neighbors=10, seed=1):
+    from reducer.config import ModelConfig
+    from reducer.engine import model as model_lib
+    from reducer.engine.neighbors import fuzzy_graph
+
+    config = ModelConfig(hidden=(32, 32), activation="tanh", latent_activation="linear", objective="neighbors",
+                         n_neighbors=n_neighbors)
+    encoder, decoder, _ = model_lib.build(x.shape[1], config, seed=seed, out_activation="linear")
+    return fuzzy_graph(x, n_neighbors, seed=seed), encoder, decoder, config
+
+
+def test_the_encoder_starts_from_the_graphs_spectral_layout():
+    from reducer.engine import init
+
+    x, labels = overlapping()
+    graph, encoder, _, _ = graph_and_encoder(x)
+    layout = init.spectral_layout(graph, 2, seed=1)
+    assert layout.shape == (300, 2)
+    assert np.sqrt(np.mean(np.sum(layout ** 2, axis=1))) == pytest.approx(init.START_RADIUS, rel=1e-4)
+    # The layout keeps the groups apart: each row's nearest rows in it mostly share its group.
+    from sklearn.neighbors import KNeighborsClassifier
+
+    assert KNeighborsClassifier(10).fit(layout, labels).score(layout, labels) > 0.8
+    before = float(np.mean((encoder.predict(x, verbose=0) - layout) ** 2))
+    note = init.start(encoder, x, graph, seed=1)
+    after = float(np.mean((encoder.predict(x, verbose=0) - layout) ** 2))
+    assert note["layout"] == "spectral" and note["rows"] == 300 and note["steps"] == init.PRETRAIN_STEPS
+    assert after == pytest.approx(note["mse"], rel=0.05, abs=1e-3)
+    assert after < 0.05 * init.START_RADIUS ** 2 and after < before / 5
+
+
+def test_the_same_seed_gives_the_same_start():
+    from reducer.engine import init
+
+    x, _ = overlapping(120)
+    starts = []
+    for _ in range(2):
+        graph, encoder, _, _ = graph_and_encoder(x)
+        init.start(encoder, x, graph, seed=4)
+        starts.append(encoder.predict(x, verbose=0))
+    np.testing.assert_array_equal(starts[0], starts[1])
+
+
+def test_a_graph_in_pieces_and_a_large_table_start_from_random_weights(monkeypatch):
+    """Separated groups make a graph in pieces, whose eigenvectors put each piece on one point:
+    training an encoder to that would stack whole groups (issue 23's small tables)."""
+    from sklearn.datasets import make_blobs
+
+    from reducer.engine import init
+
+    x, _ = make_blobs(n_samples=60, centers=3, n_features=5, cluster_std=1.0, center_box=(-20, 20), random_state=3)
+    x = ((x - x.mean(axis=0)) / x.std(axis=0)).astype(np.float32)
+    graph, encoder, _, _ = graph_and_encoder(x)
+    weights = [w.copy() for w in encoder.get_weights()]
+    assert init.spectral_layout(graph, 2, seed=1) is None
+    assert init.start(encoder, x, graph, seed=1) == {"layout": "random weights",
+                                                     "reason": "the neighbour graph is not connected"}
+    for before, after in zip(weights, encoder.get_weights()):  # untouched
+        np.testing.assert_array_equal(before, after)
+    x, _ = overlapping(120)
+    graph, encoder, _, _ = graph_and_encoder(x)
+    weights = [w.copy() for w in encoder.get_weights()]
+    monkeypatch.setattr(init, "SPECTRAL_ROWS", 100)
+    assert init.start(encoder, x, graph, seed=1) == {"layout": "random weights", "reason": "more than 100 rows"}
+    for before, after in zip(weights, encoder.get_weights()):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_training_from_the_start_layout_keeps_its_groups():
+    """A few epochs of the neighbour objective from the spectral start: the History says where it
+    started, and the map separates the groups at least as well as the start did."""
+    from reducer.config import TrainingConfig
+    from reducer.engine import neighbor_train
+    from sklearn.neighbors import KNeighborsClassifier
+
+    x, labels = overlapping()
+    graph, encoder, decoder, config = graph_and_encoder(x)
+    training = TrainingConfig(epochs=20, batch_size=32, learning_rate=0.02, negative_samples=30, seed=1)
+    history = neighbor_train.train(encoder, decoder, x, graph, config, training, start_layout=True)
+    assert history.start["layout"] == "spectral" and np.all(np.isfinite(history.losses))
+    codes = encoder.predict(x, verbose=0)
+    assert KNeighborsClassifier(10).fit(codes, labels).score(codes, labels) > 0.8
+    assert np.abs(codes).max() < 50
+
+
+def test_a_default_jobs_manifest_says_how_the_map_started(tmp_path):
+    """Through `reducer run`: a default job (dataset and seed only) on a connected table starts
+    from the spectral layout and says so in the manifest; a warm-started second night keeps the
+    published weights instead (no `start`)."""
+    import pandas as pd
+
+    project = Project(tmp_path / "project")
+    x, labels = overlapping(200)
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
+    frame.insert(0, "id", np.arange(len(frame)))
+    frame["group"] = [f"g{v}" for v in labels]
+    frame.to_csv(project.root / "Data" / "overlap.csv", index=False)
+    project.job("overlap", '[dataset]\nname = "csv"\npath = "../Data/overlap.csv"\nid = "id"\nlabel = "group"\n'
+                           '[training]\nseed = 1\nepochs = 30\n')
+    result = project.run("run", "jobs/overlap.toml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads((project.outputs / "overlap" / "manifest.json").read_text())
+    start = manifest["training"]["start"]
+    assert start["layout"] == "spectral" and start["rows"] == 200 and start["mse"] < 2.0
+    frame["f0"] += 0.01  # tomorrow's rows: changed a little, so the job trains again, warm
+    frame.to_csv(project.root / "Data" / "overlap.csv", index=False)
+    result = project.run("run", "jobs/overlap.toml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads((project.outputs / "overlap" / "manifest.json").read_text())
+    assert manifest["training"]["warm_start"]["from"] and "start" not in manifest["training"]
