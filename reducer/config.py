@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional
 from reducer.datasets import options as dataset_options
 from reducer.datasets.dataset import BLOCK_OPTIONS
 from reducer.datasets.registry import per_feature_width
-from reducer.defaults import neighbor_settings
+from reducer.defaults import neighbor_settings, warm_schedule
 from reducer.errors import DataError, JobError, PluginError, ReducerError
 from reducer.tables.csv_reader import input_problem, open_regular
 
@@ -72,7 +72,7 @@ class ContinuityConfig:
     skip_unchanged: bool = True  # same rows, job, plugin code and versions: not trained again
     align: bool = True  # rotate/reflect, scale and shift the map onto the published one
     warm_start: bool = True  # start from the published model's weights when the architecture matches
-    warm_epochs: Optional[int] = None  # epochs of a warm start; default epochs / 100, at least 1
+    warm_epochs: Optional[int] = None  # epochs of a warm start; default defaults.warm_schedule's
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,8 @@ class Job:
         job = dataclasses.replace(job, table_sized=frozenset(), chosen_by_reducer=tuple(sorted(self.table_sized)))
         continuity = job.continuity
         if continuity.warm_epochs is None:
-            continuity = dataclasses.replace(continuity, warm_epochs=max(1, -(-job.training.epochs // 100)))
+            epochs, _, _ = warm_schedule(job.model.objective, job.training.epochs)
+            continuity = dataclasses.replace(continuity, warm_epochs=epochs)
         return dataclasses.replace(job, continuity=continuity)
 
     def for_dataset(self, dataset: Any) -> "Job":

@@ -95,3 +95,24 @@ def neighbor_settings(rows: int, columns: int) -> dict[str, dict]:
 def sized_keys() -> list:
     """"section.key" of every setting reducer may size from the table, in neighbor_settings' order."""
     return [f"{section}.{key}" for section, values in neighbor_settings(1, 1).items() for key in values]
+
+
+# How a warm night trains (issue 21). The neighbour objective trains WARM_FRACTION of the job's
+# epochs at WARM_LEARNING_RATE x its learning rate, with the rows present last night held near
+# their published places by an anchor of strength WARM_ANCHOR (neighbor_train.Anchor): enough
+# training for tonight's rows to find their places (the trustworthiness of a cold run), while the
+# anchor keeps the map where it was. The reconstruction objective has no anchor: it trains
+# epochs / 100 at 1/20 of the learning rate, where full-strength epochs carried the map away.
+WARM_FRACTION = 0.25
+WARM_LEARNING_RATE = 0.25
+WARM_ANCHOR = 30.0
+GENTLE_FRACTION = 0.01
+GENTLE_LEARNING_RATE = 0.05
+
+
+def warm_schedule(objective: str, epochs: int) -> tuple[int, float, float]:
+    """(epochs, learning-rate factor, anchor strength) of a warm start of a job of `epochs`
+    epochs; the anchor strength is 0 where there is none (the reconstruction objective)."""
+    if objective == "neighbors":
+        return max(1, math.ceil(epochs * WARM_FRACTION)), WARM_LEARNING_RATE, WARM_ANCHOR
+    return max(1, math.ceil(epochs * GENTLE_FRACTION)), GENTLE_LEARNING_RATE, 0.0

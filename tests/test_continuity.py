@@ -4,6 +4,7 @@ the drift is measured, a map that misses its gate is rejected, and every attempt
 status record that `reducer history` tells."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -106,7 +107,7 @@ def test_force_and_skip_unchanged_false_train_again(tmp_path):
 
 
 def test_new_settings_train_cold_and_the_log_says_why(tmp_path):
-    """A warm start runs epochs / 100 epochs: after the user changed the settings it would all
+    """A warm start is held to last night's map: after the user changed the settings it would all
     but ignore them. New [model] / [training] settings train cold; log_every is not one."""
     project = wine_project(tmp_path / "project")
     assert project.run("run", "jobs/wine.toml").returncode == 0
@@ -135,6 +136,34 @@ def test_night_two_is_aligned_warm_started_and_its_drift_measured(nights):
     assert f"drift {drift['median_displacement']:.3f} (148 rows shared)" in second.stdout
     assert two["quality"]["trustworthiness_5"] >= one["quality"]["trustworthiness_5"] - 0.02
     assert one["drift"] is None  # a first night has nothing to drift from
+
+
+def test_a_warm_night_trains_longer_holding_last_nights_rows_and_repeats_to_the_byte(tmp_path):
+    """The neighbour objective's warm night (issue 21): a quarter of the job's epochs at a quarter
+    of its learning rate, the rows present last night held near their places by an anchor, so
+    the map stays put; new rows are placed by the trained encoder. The same published run and
+    the same rows give the same bytes."""
+    project = wine_project(tmp_path / "project")
+    assert project.run("run", "jobs/wine.toml").returncode == 0
+    twin = Project(tmp_path / "twin")
+    shutil.rmtree(twin.root)
+    shutil.copytree(project.root, twin.root, symlinks=True)
+    warm = {}
+    for copy in (project, twin):
+        night_two(copy)
+        result = copy.run("run", "jobs/wine.toml")
+        assert result.returncode == 0, result.stderr
+        assert ("[wine] warm start from the published run's weights (..v-" in result.stderr
+                and "): 15 epochs at learning rate 0.005, the 148 rows of the published map held near their "
+                    "places" in result.stderr)
+        warm[copy] = manifest(copy)
+    two = warm[project]
+    assert two["training"]["warm_start"]["anchor"] == {"strength": 30.0, "rows_held": 148}
+    assert two["training"]["warm_start"]["epochs"] == 15 and len(two["training"]["loss_per_epoch"]) == 15
+    assert two["drift"]["median_displacement"] <= 0.03 and two["drift"]["neighbor_overlap"] >= 0.85
+    assert two["training"] == warm[twin]["training"] and two["drift"] == warm[twin]["drift"]
+    assert (project.outputs / "wine" / "embedding.csv").read_bytes() == \
+        (twin.outputs / "wine" / "embedding.csv").read_bytes()
 
 
 def test_the_alignment_is_inside_the_saved_encoder(nights):

@@ -82,15 +82,17 @@ def raw_row_encoder(encoder: Any, table: Table, name: str,
     return keras.Model(rows, code, name=name)
 
 
-def warm_start(encoder: Any, decoder: Any, previous_version: Path, needs_decoder: bool = True) -> Optional[str]:
+def warm_start(encoder: Any, decoder: Any, previous_version: Path,
+               needs_decoder: bool = True) -> Tuple[Optional[str], Any]:
     """Give `encoder` (and `decoder`) the weights of the published run's, when their shapes
-    match; returns None, or the one-line reason a cold start was made instead. needs_decoder:
-    the loss trains the decoder, so an encoder beside a fresh decoder would be pulled apart."""
+    match; returns (None, the published raw-row encoder as loaded), or (the one-line reason a
+    cold start was made instead, None). needs_decoder: the loss trains the decoder, so an
+    encoder beside a fresh decoder would be pulled apart."""
     model_path, decoder_path = previous_version / "model.keras", previous_version / "decoder.keras"
     if not model_path.is_file():
-        return f"no published model in {previous_version}"
+        return f"no published model in {previous_version}", None
     if needs_decoder and not decoder_path.is_file():
-        return f"the published run kept no decoder ({previous_version.name}, from an earlier reducer)"
+        return f"the published run kept no decoder ({previous_version.name}, from an earlier reducer)", None
     try:
         saved = keras.models.load_model(model_path, compile=False)
         inner = saved.get_layer(encoder.name)
@@ -99,13 +101,28 @@ def warm_start(encoder: Any, decoder: Any, previous_version: Path, needs_decoder
             pairs.append((decoder, keras.models.load_model(decoder_path, compile=False).get_weights()))
     except Exception as exc:  # a damaged file fails in Keras, h5py or zipfile, each its own way: train cold
         first = (str(exc).splitlines() or [""])[0][:120]
-        return f"the published model cannot be read ({type(exc).__name__}: {first})"
+        return f"the published model cannot be read ({type(exc).__name__}: {first})", None
     for model, weights in pairs:
         if [w.shape for w in model.get_weights()] != [w.shape for w in weights]:
-            return f"the published {model.name} has another architecture"
+            return f"the published {model.name} has another architecture", None
     for model, weights in pairs:
         model.set_weights(weights)
-    return None
+    return None, saved
+
+
+def published_codes(saved: Any, encoder_name: str, raw_rows: np.ndarray,
+                    batch_size: int = 4096) -> Optional[np.ndarray]:
+    """The published raw-row encoder's codes of `raw_rows` in the frame of its inner encoder:
+    its own normalisation (last night's offset and scale), not its alignment, which is the
+    frame a warm-started encoder trains in. None when the model is not laid out as
+    raw_row_encoder lays it out (an earlier reducer's)."""
+    try:
+        normalise, inner = saved.get_layer("normalise"), saved.get_layer(encoder_name)
+    except ValueError:
+        return None
+    starts = range(0, len(raw_rows), batch_size) or [0]
+    return np.concatenate([np.asarray(inner(normalise(raw_rows[start:start + batch_size]), training=False))
+                           for start in starts]).astype(np.float32)
 
 
 def apply(model: Any, rows: np.ndarray, batch_size: int = 4096) -> np.ndarray:

@@ -13,7 +13,10 @@ choice of its row, never padded to the widest row):
   row feels REPULSION_PER_WEIGHT x its total edge weight of repulsion, UMAP's balance;
 - plus `reconstruction_weight` x the decoder's mean squared error on the step's rows;
 - plus a penalty that keeps the codes' root mean square distance from the origin within
-  MAP_RADIUS, so the map's scale stays bounded (issue 23).
+  MAP_RADIUS, so the map's scale stays bounded (issue 23);
+- on a warm night, plus an `Anchor`: strength x each shared row's squared distance from where
+  the published map had it, relative to that map's spread (issue 21), so the map can train on
+  tonight's rows without leaving last night's places.
 A step's cost is batch x (k + negative_samples) pairs whatever the degrees: a hub with
 thousands of edges costs its k draws, and the graph's memory is its edges (CSR).
 
@@ -27,6 +30,7 @@ seed. Adam (beta_1 = BETA_1), its learning rate falling linearly from `learning_
 
 import math
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -61,6 +65,27 @@ DISTANCE_FLOOR = 1e-6  # keeps the gradient of d^2b finite at d = 0
 # own distance squeezed the groups pressed against it). UMAP's maps of such tables span +-15-20.
 MAP_RADIUS = 10.0
 RADIUS_WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where a warm start's rows were on the published map, in the encoder's own frame (the
+    published encoder's codes, before its alignment), and how much each is held there: a row
+    present last night weighs 1, a new row 0 (it goes where tonight's training puts it). The
+    term is strength x weight x |z - code|^2 / spread^2, spread being the published codes' RMS
+    distance from their centre, so its pull does not depend on the map's scale."""
+
+    codes: np.ndarray  # rows x latent, float32
+    weights: np.ndarray  # rows, float32
+    strength: float
+
+    def spread2(self) -> float:
+        held = self.weights > 0
+        if not held.any():
+            return 1.0
+        codes = self.codes[held].astype(np.float64)
+        value = float(((codes - codes.mean(axis=0)) ** 2).sum(axis=1).mean())
+        return value if value > 0 else 1.0
 
 
 def _hash(values: Any) -> Any:
@@ -116,7 +141,8 @@ def edge_tables(graph: "Graph") -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.
 
 
 def _runner(encoder: Any, decoder: Any, optimizer: Any, rows: int, batch: int, draws: int, halvings: int,
-            negatives: int, a: float, b: float, reconstruction_weight: float, seed: int) -> Any:
+            negatives: int, a: float, b: float, reconstruction_weight: float, seed: int,
+            anchor_strength: float = 0.0) -> Any:
     variables = list(encoder.trainable_variables)
     if reconstruction_weight > 0:
         variables += decoder.trainable_variables
@@ -141,7 +167,7 @@ def _runner(encoder: Any, decoder: Any, optimizer: Any, rows: int, batch: int, d
         return low
 
     def step(x: Any, target: Any, indptr: Any, neighbours: Any, share: Any, totals: Any, codes: Any,
-             number: Any) -> Tuple[Any, Any]:
+             number: Any, held: Any, held_weights: Any) -> Tuple[Any, Any]:
         chosen = _random_rows(seed, 3 * number, (batch,), rows)
         others = _random_rows(seed, 3 * number + 1, (batch, negatives), rows)
         drawn = tf.gather(neighbours, draw_edges(indptr, share, chosen, number))  # batch x draws
@@ -166,6 +192,9 @@ def _runner(encoder: Any, decoder: Any, optimizer: Any, rows: int, batch: int, d
             loss += RADIUS_WEIGHT * tf.nn.relu(tf.reduce_mean(tf.reduce_sum(tf.square(z), axis=1)) - MAP_RADIUS ** 2)
             if reconstruction_weight > 0:
                 loss += reconstruction_weight * tf.reduce_mean(tf.square(decoder(z, training=True) - rows_out))
+            if anchor_strength > 0:  # held_weights: 1 / spread^2 shared, 0 new
+                moved = tf.reduce_sum(tf.square(z - tf.gather(held, chosen)), axis=1)
+                loss += anchor_strength * tf.reduce_mean(tf.gather(held_weights, chosen) * moved)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         # The chosen rows' codes are fresh: keep them, so the buffer goes stale more slowly.
         codes = tf.tensor_scatter_nd_update(codes, chosen[:, None], z)
@@ -174,11 +203,11 @@ def _runner(encoder: Any, decoder: Any, optimizer: Any, rows: int, batch: int, d
     # autograph=False: converting this code to graph form took longer than compiling it.
     @tf.function(jit_compile=True, autograph=False)
     def run(x: Any, target: Any, indptr: Any, neighbours: Any, share: Any, totals: Any, start: Any,
-            steps: Any) -> Any:
+            steps: Any, held: Any, held_weights: Any) -> Any:
         """Steps start .. start + steps - 1; their losses (the first `steps` of STEPS_PER_CALL)."""
 
         def body(s: Any, codes: Any, losses: Any) -> Tuple[Any, Any, Any]:
-            loss, codes = step(x, target, indptr, neighbours, share, totals, codes, start + s)
+            loss, codes = step(x, target, indptr, neighbours, share, totals, codes, start + s, held, held_weights)
             return s + 1, codes, losses.write(s, loss)
 
         # A while loop on a runtime bound: XLA compiles it once for every value of `steps`.
@@ -252,7 +281,7 @@ def fold_standardisation(encoder: Any, mean: np.ndarray, spread: np.ndarray, int
 
 def train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_config: ModelConfig,
           training_config: TrainingConfig, progress: Optional[Callable[..., None]] = None,
-          standardise: bool = False, start_layout: bool = False) -> History:
+          standardise: bool = False, start_layout: bool = False, anchor: Optional[Anchor] = None) -> History:
     """Train `encoder` (and `decoder` when reconstruction counts) in place; returns a `History`
     of the mean loss per epoch, an epoch being ceil(rows / batch_size) steps.
 
@@ -264,6 +293,7 @@ def train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_confi
     `start_layout`: first train the encoder to the graph's spectral layout (engine/init.py: a
     cold start; a warm start keeps the published weights); the History's `start` says what
     happened.
+    `anchor`: on a warm night, holds the rows present last night near their published places.
 
     Raises TrainingError when the loss stops being finite.
     """
@@ -274,15 +304,17 @@ def train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_confi
             standardised = aligned_empty(*x.shape)
             standardised[:] = (x - mean) / spread
             return _train(encoder, decoder, standardised, graph, model_config,
-                          training_config, progress, target=x, start_layout=start_layout)
+                          training_config, progress, target=x, start_layout=start_layout, anchor=anchor)
         finally:
             fold_standardisation(encoder, mean, spread, into="table")
-    return _train(encoder, decoder, x, graph, model_config, training_config, progress, start_layout=start_layout)
+    return _train(encoder, decoder, x, graph, model_config, training_config, progress, start_layout=start_layout,
+                  anchor=anchor)
 
 
 def _train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_config: ModelConfig,
            training_config: TrainingConfig, progress: Optional[Callable[..., None]] = None,
-           target: Optional[np.ndarray] = None, start_layout: bool = False) -> History:
+           target: Optional[np.ndarray] = None, start_layout: bool = False,
+           anchor: Optional[Anchor] = None) -> History:
     """train()'s loop: the encoder takes `x`, the decoder reconstructs `target` (default `x`)."""
 
     from reducer.engine import init
@@ -304,7 +336,13 @@ def _train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_conf
     a, b = curve_parameters(model_config.min_dist)
     indptr, neighbours, share, totals, halvings = edge_tables(graph)
     run = _runner(encoder, decoder, optimizer, rows, batch, graph.k, halvings, training_config.negative_samples,
-                  a, b, float(model_config.reconstruction_weight), training_config.seed)
+                  a, b, float(model_config.reconstruction_weight), training_config.seed,
+                  anchor.strength if anchor is not None else 0.0)
+    if anchor is not None:
+        held = tf.constant(np.asarray(anchor.codes, np.float32))
+        held_weights = tf.constant((np.asarray(anchor.weights, np.float64) / anchor.spread2()).astype(np.float32))
+    else:  # not read by the compiled step
+        held, held_weights = tf.zeros((1, model_config.latent)), tf.zeros((1,))
     x_tensor = as_tensor(x)
     target_tensor = x_tensor if target is None else as_tensor(target)
     graph_tensors = (tf.constant(indptr), tf.constant(neighbours), tf.constant(share), tf.constant(totals))
@@ -314,7 +352,7 @@ def _train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_conf
     while len(step_losses) < total:
         start, steps = len(step_losses), min(STEPS_PER_CALL, total - len(step_losses))
         chunk = run(x_tensor, target_tensor, *graph_tensors, tf.constant(start, tf.int32),
-                    tf.constant(steps, tf.int32))
+                    tf.constant(steps, tf.int32), held, held_weights)
         chunk = chunk.numpy()[:steps]
         if not np.all(np.isfinite(chunk)):
             bad = int(np.flatnonzero(~np.isfinite(chunk))[0])

@@ -34,9 +34,7 @@ if TYPE_CHECKING:  # types only: the engine and scikit-learn are imported where 
     from reducer.tables.table import Table
 
 log = logging.getLogger("reducer")
-# A warm start trains at this fraction of the job's learning rate (measured on wine, neighbour
-# objective, 17% of rows replaced: median displacement 0.025 at 1/20 against 0.23 at full rate).
-WARM_LEARNING_RATE = 0.05
+ANCHOR_BLOCK = 65536  # rows of raw values read at a time for the warm start's anchor
 FALLBACK_WARNING = "reconstruction map, not the neighbour map"
 COLLAPSED = 1e-6  # a map whose extent is this small, relative to its coordinates, is one point
 
@@ -399,20 +397,30 @@ def train(job: Job, table: Table, graph: Optional[Graph], seconds: dict[str, flo
     activation = job.model.output_activation
     assert activation is not None, "model.resolve fills in the output activation before training"
     encoder, decoder, autoencoder = model_lib.build(len(table.features), job.model, job.training.seed, activation)
-    warm = None
+    warm, anchor = None, None
     if warm_from is not None:
         trains_decoder = job.model.objective != "neighbors" or job.model.reconstruction_weight > 0
-        why_not = model_lib.warm_start(encoder, decoder, warm_from, needs_decoder=trains_decoder)
+        why_not, published_model = model_lib.warm_start(encoder, decoder, warm_from, needs_decoder=trains_decoder)
         if why_not is None:
-            # A few gentle epochs: Adam moves every weight by about the learning rate per step
-            # whatever the gradient, so full-strength epochs would carry the map away again.
             # warm_epochs is filled in from the table (Job.with_table_defaults) before any training
+            _, rate, strength = defaults.warm_schedule(job.model.objective, job.training.epochs)
+            if graph is not None and strength > 0:
+                anchor = warm_anchor(job.name, table, published_model, encoder.name, warm_from, strength)
+            if anchor is None:
+                # No anchor (the reconstruction objective, or a published map without one): a few
+                # gentle epochs, since Adam moves every weight by about the learning rate per step
+                # whatever the gradient, so full-strength epochs would carry the map away again.
+                rate = defaults.GENTLE_LEARNING_RATE
             training = dataclasses.replace(job.training, epochs=job.continuity.warm_epochs or 1,
-                                           learning_rate=job.training.learning_rate * WARM_LEARNING_RATE)
+                                           learning_rate=job.training.learning_rate * rate)
             job = dataclasses.replace(job, training=training)
-            warm = {"from": warm_from.name, "epochs": training.epochs, "learning_rate": training.learning_rate}
-            log.info("[%s] warm start from the published run's weights (%s): %d epochs at learning rate %g",
-                     job.name, warm_from.name, training.epochs, training.learning_rate)
+            warm = {"from": warm_from.name, "epochs": training.epochs, "learning_rate": training.learning_rate,
+                    "anchor": None if anchor is None else {
+                        "strength": anchor.strength, "rows_held": int((anchor.weights > 0).sum())}}
+            log.info("[%s] warm start from the published run's weights (%s): %d epochs at learning rate %g%s",
+                     job.name, warm_from.name, training.epochs, training.learning_rate,
+                     "" if anchor is None else
+                     f", the {int((anchor.weights > 0).sum())} rows of the published map held near their places")
         else:
             warm = {"from": None, "reason": why_not}
             log.info("[%s] cold start: %s", job.name, why_not)
@@ -429,12 +437,40 @@ def train(job: Job, table: Table, graph: Optional[Graph], seconds: dict[str, flo
         rows = neighbor_train.rows_in_memory(TableRows(table))
         history = neighbor_train.train(encoder, decoder, rows, graph, job.model, job.training,
                                        progress=progress, standardise=table.normalize in neighbor_train.UNCENTRED,
-                                       start_layout=not (warm and warm.get("from")))
+                                       start_layout=not (warm and warm.get("from")), anchor=anchor)
     else:
         history = engine.train_table(autoencoder, table, job.training, storage.chunk_rows(job), progress=progress)
     history = dataclasses.replace(history, warm_start=warm)
     seconds["train"] = time.time() - t
     return encoder, decoder, history
+
+
+def warm_anchor(name: str, table: Table, published_model: Any, encoder_name: str, warm_from: Path,
+                strength: float) -> Optional[Any]:
+    """The neighbor_train.Anchor of a warm night: every row's code under the published model
+    (in the warm encoder's frame), held with weight 1 where its id is on the published map
+    (`warm_from`'s embedding.csv); None when no row is shared or the published model or map
+    cannot give them (then the warm start is gentle, and the log says why)."""
+    from reducer.engine import model as model_lib
+    from reducer.engine.neighbor_train import Anchor
+
+    try:
+        previous_ids = published.read_embedding(warm_from / published.EMBEDDING).ids
+    except (OSError, ValueError, published.PublishedRecordError) as exc:  # damaged: cut off, not CSV
+        log.info("[%s] no anchor for the warm start: the published embedding.csv cannot be read (%s)", name, exc)
+        return None
+    ids = np.concatenate(list(table.id_chunks())) if table.rows else np.empty(0, dtype=object)
+    here, _ = continuity.shared_rows(ids, previous_ids)
+    if len(here) == 0:
+        return None
+    raw = np.concatenate([table.raw(start, ANCHOR_BLOCK) for start in range(0, table.rows, ANCHOR_BLOCK)])
+    codes = model_lib.published_codes(published_model, encoder_name, raw)
+    if codes is None:
+        log.info("[%s] no anchor for the warm start: the published model has no normalise layer", name)
+        return None
+    weights = np.zeros(table.rows, dtype=np.float32)
+    weights[here] = 1.0
+    return Anchor(codes=codes, weights=weights, strength=float(strength))
 
 
 def start_quality_reference(job: Job, x: np.ndarray, labels: Optional[np.ndarray],
