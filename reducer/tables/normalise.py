@@ -100,16 +100,17 @@ def check_spread(features: Sequence[str], low32: np.ndarray, high32: np.ndarray,
                              (scale < MIN_SCALE, f"at least {MIN_SCALE:.0e}", "multiply")):
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
-            raise DataError(f"column {str(features[k])!r} spans {low32[k]:.4g} to {high32[k]:.4g}, "
-                            f"a scale of {scale[k]:.3g} under normalize = {normalize!r}; the saved encoder "
-                            f"needs one {limit}: {verb} the column by a power of ten first")
+            raise DataError(column=str(features[k]),
+                            reason=f"spans {low32[k]:.4g} to {high32[k]:.4g}, a scale of {scale[k]:.3g} under "
+                                   f"normalize = {normalize!r}; the saved encoder needs one {limit}: {verb} the "
+                                   f"column by a power of ten first")
     offset32, scale32 = offset.astype(np.float32), scale.astype(np.float32)
     with np.errstate(over="ignore"):
         ends = np.stack([(low32 - offset32) / scale32, (high32 - offset32) / scale32]).astype(np.float32)
     if not np.isfinite(ends).all():
         column = features[int(np.flatnonzero(~np.isfinite(ends).all(axis=0))[0])]
-        raise DataError(f"column {str(column)!r} overflows float32 once normalised ({normalize}); "
-                        f"rescale it or choose another normalize")
+        raise DataError(column=str(column), reason=f"overflows float32 once normalised ({normalize}); "
+                                                   f"rescale it or choose another normalize")
     return offset32, scale32
 
 
