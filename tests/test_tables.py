@@ -120,6 +120,7 @@ def test_check_reads_a_load_only_datasets_header_and_refuses_what_run_refuses(pr
     project.copy_data("iris.csv")
     project.job("iris_typo", '[dataset]\nname = "iris"\npath = "../Data/iris.csv"\nlabel = "spceies"\n')
     project.job("digits_typo", '[dataset]\nname = "uci_digits"\nfeatures = ["pixel_0_0", "pixel_8_0"]\n')
+    project.job("iris_keep", '[dataset]\nname = "iris"\npath = "../Data/iris.csv"\nkeep = ["sepal_lenght"]\n')
     (project.root / "plugins" / "headed.py").write_text(
         "import pandas as pd\nimport reducer\n\n"
         "def load(options):\n    raise RuntimeError('load is slow: check must not call it')\n\n"
@@ -141,9 +142,12 @@ def test_check_reads_a_load_only_datasets_header_and_refuses_what_run_refuses(pr
     assert lines["headed_typo"].endswith("headed_typo.toml: the warehouse: id column 'kee' not found; the columns "
                                          "are: key, x, y, kind"), lines["headed_typo"]
     assert lines["headed_fine"].startswith("headed_fine: ok"), lines["headed_fine"]
+    keep_line = lines["iris_keep"].split("invalid: ")[1]
+    assert keep_line.endswith("iris.csv: dataset.keep: kept column 'sepal_lenght' not found; the columns are: "
+                              "sepal_length, sepal_width, petal_length, petal_width, species"), keep_line
     assert "tensorflow" not in result.stderr.lower()
-    ran = project.run("run", "jobs/iris_typo.toml")  # run refuses it with the same line
-    assert ran.returncode == 1 and iris_line in ran.stdout, ran.stdout
+    ran = project.run("run", "jobs/iris_typo.toml", "jobs/iris_keep.toml")  # run refuses them with the same lines
+    assert ran.returncode == 1 and iris_line in ran.stdout and keep_line in ran.stdout, ran.stdout
 
 
 def test_check_data_finds_a_bad_cell_deep_in_a_csv_with_its_line(project):

@@ -273,6 +273,8 @@ def check_header(job: Job, dataset: Dataset,
                 label, id_column, features = tables.named_columns(frame, dataset, job.dataset_options, "header()")
             except DataError as exc:
                 raise exc.within(path=tables.origin_of(frame, dataset.name)) from None
+            for name in job.dataset_options.get("keep") or []:
+                _kept_column(frame, dataset, name)
         if features is None:  # every other column: which of them hold numbers, only the rows tell
             features = [c for c in frame.columns if c not in (label, id_column)]
         return (tuple(str(f) for f in features), None if label is None else str(label),
@@ -321,6 +323,15 @@ def validate(job: Job, dataset: Dataset, source: calls.Source) -> Tuple[int, int
         return rows, columns, what_it_will_do(sized, need, fallback, place.in_memory)
 
 
+def _kept_column(frame: Any, dataset: Dataset, name: str) -> Any:
+    """The frame's column a [dataset] keep names: a DataError naming the origin and the key when
+    it has none (run on the loaded rows, check on a dataset's header say the same line)."""
+    try:
+        return checks.find_column(frame.columns, name, "kept")
+    except DataError as exc:
+        raise exc.within(path=tables.origin_of(frame, dataset.name), place="dataset.keep") from None
+
+
 def kept_columns(job: Job, dataset: Dataset, source: calls.Source, table: Optional[tables.Table] = None,
                  header_only: bool = False) -> Dict[str, np.ndarray]:
     """[dataset] keep: {column: its values as text, one per row in the table's order}, read
@@ -338,10 +349,7 @@ def kept_columns(job: Job, dataset: Dataset, source: calls.Source, table: Option
         if dataset.read_blocks is None:
             frame = load_rows(job, dataset, source)
             for name in keep:
-                try:
-                    column = checks.find_column(frame.columns, name, "kept")
-                except DataError as exc:
-                    raise DataError(f"{tables.origin_of(frame, dataset.name)}: dataset.keep: {exc}") from None
+                column = _kept_column(frame, dataset, name)
                 kept[name] = np.array([str(v) for v in frame[column].to_numpy()], dtype=object)
             return {} if header_only else kept
         for name in keep:
