@@ -28,6 +28,7 @@ a step to one small forward and backward pass. Random rows come from an integer 
 seed. Adam (beta_1 = BETA_1), its learning rate falling linearly from `learning_rate` to 0.
 """
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -385,6 +386,16 @@ def graph_of(x: "np.ndarray | RowSource", model_config: ModelConfig, seconds: Di
 
     seconds["graph_import"] = time.time() - started
     started = time.time()
-    graph = fuzzy_graph(source, model_config.n_neighbors, seed=seed, progress=progress)
+    from reducer.engine import init
+
+    # A wide table small enough to hold: the graph of its top principal components (init.graph_rows).
+    projected = init.graph_rows(rows_in_memory(source)) if (
+        source.columns > init.WIDE_COLUMNS and source.rows <= init.SPECTRAL_ROWS) else None
+    if projected is None:
+        graph = fuzzy_graph(source, model_config.n_neighbors, seed=seed, progress=progress)
+    else:
+        graph = fuzzy_graph(projected, model_config.n_neighbors, seed=seed, progress=progress)
+        graph = dataclasses.replace(graph, method=f"{graph.method} (on the top {init.GRAPH_COMPONENTS} "
+                                                  f"of {source.columns} principal components)")
     seconds["graph"] = time.time() - started
     return graph
