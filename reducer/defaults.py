@@ -22,6 +22,10 @@ SMALL_ROWS = 150  # tables of fewer rows get one hidden layer of SMALL_HIDDEN un
 SMALL_HIDDEN = 64
 NEIGHBOURS = 10  # ... at most a third of their rows as graph neighbours, up to this many ...
 SMALL_EPOCHS = 300  # ... and at most this many epochs (15 rows: 300 steps, not 6,000)
+LEARNING_RATE = 0.02  # Adam's learning rate up to BIG_ROWS rows ...
+BIG_ROWS = 20_000  # ... then falling log-linearly with the rows (issue 22) ...
+BIG_LEARNING_RATE = 0.005  # ... to this from BIGGEST_ROWS rows on
+BIGGEST_ROWS = 100_000
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -53,6 +57,13 @@ def neighbor_settings(rows: int, columns: int) -> dict[str, dict]:
       0.938 at 5 (z-scored; PCA 0.966), digits 0.9889 / 0.9872 vs 0.9877 / 0.9850 at 5.
     - hidden [96, 96], linear code layer, learning_rate 0.02: the shipped preset (iris at
       [256, 256]: 0.973 vs 0.975; learning rate 0.005: 0.965).
+    - learning_rate from BIG_ROWS rows on (issue 22): 0.02 falling log-linearly to 0.005 at
+      100,000 rows and beyond. Tens of thousands of steps at 0.02 kept the encoder jumping:
+      on benchmarks/scale.py's 100,000 x 100 clusters table (ten far-apart Gaussian clusters)
+      trustworthiness@5 / kNN accuracy 0.862 / 0.703 at 0.02 (worse than PCA's 0.940 / 0.901),
+      0.958 / 1.000 at 0.005; on the 100,000 x 50 make_classification table 0.869 / 0.889 at
+      0.02, 0.877 / 0.894 at 0.005, 0.866 / 0.874 at 0.002 (umap-learn 0.876 / 0.943).
+      benchmarks/README.md, "Big tables on the default path (issue 22)".
     - below SMALL_ROWS rows, one hidden layer of 64 and at most rows / 3 neighbours (issue 23):
       on tables of 15, 60 and 120 rows in three separated groups, two tanh layers of 96 put
       whole groups on one point (saturated units: every row of a group got the same code, each
@@ -81,13 +92,15 @@ def neighbor_settings(rows: int, columns: int) -> dict[str, dict]:
     t = _clamp((math.log(max(rows, 1)) - math.log(200)) / (math.log(1600) - math.log(200)), 0.0, 1.0)
     min_dist = round(0.5 - 0.4 * t, 2)
     hidden = [SMALL_HIDDEN] if rows < SMALL_ROWS else [96, 96]
+    big = _clamp((math.log(rows) - math.log(BIG_ROWS)) / (math.log(BIGGEST_ROWS) - math.log(BIG_ROWS)), 0.0, 1.0)
+    learning_rate = round(math.exp(math.log(LEARNING_RATE) + big * math.log(BIG_LEARNING_RATE / LEARNING_RATE)), 4)
     neighbours = int(_clamp(rows // 3, 2, NEIGHBOURS))
     return {
         "model": {"objective": "neighbors", "hidden": hidden,
                   "activation": "tanh" if columns <= NARROW else "relu",
                   "latent_activation": "linear", "n_neighbors": neighbours, "min_dist": float(min_dist),
                   "reconstruction_weight": 20.0},
-        "training": {"epochs": int(epochs), "batch_size": batch, "learning_rate": 0.02,
+        "training": {"epochs": int(epochs), "batch_size": batch, "learning_rate": learning_rate,
                      "negative_samples": negatives},
     }
 

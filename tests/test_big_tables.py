@@ -50,6 +50,29 @@ def test_training_draws_edges_in_proportion_to_their_weights():
     assert 2 ** (halvings - 1) >= graph.degree.max()
 
 
+
+def test_training_chooses_rows_in_proportion_to_their_total_weight():
+    """A step's rows are drawn by weight, as UMAP's edge sampling moves them: the hub, joined to
+    every row, comes up about its share of the total weight; a row of weight 0 never."""
+    from reducer.engine.neighbor_train import edge_tables, row_bounds, weighted_rows
+    from reducer.engine.tf_setup import tf
+
+    bounds = row_bounds(np.array([1.0, 0.0, 3.0, 4.0]))
+    assert bounds[-1] == 2 ** 32 and bounds[0] == bounds[1] == 2 ** 29
+    drawn = weighted_rows(5, tf.constant(7), tf.constant(bounds), 40_000).numpy()
+    share = np.bincount(drawn, minlength=4) / len(drawn)
+    assert share[1] == 0
+    np.testing.assert_allclose(share, [0.125, 0.0, 0.375, 0.5], atol=0.01)
+    again = weighted_rows(5, tf.constant(7), tf.constant(bounds), 40_000).numpy()
+    assert (again == drawn).all()  # a pure function of (seed, step, slot)
+
+    graph = fuzzy_graph(hub_table(rows=400), n_neighbors=5)
+    totals = edge_tables(graph)[3]
+    drawn = weighted_rows(1, tf.constant(0), tf.constant(row_bounds(totals)), 100_000).numpy()
+    hub_share = totals[0] / totals.sum()
+    assert hub_share > 0.05  # the hub holds a large share of the weight ...
+    assert abs(np.mean(drawn == 0) - hub_share) < 0.01  # ... and is chosen that often
+
 def clusters(rows=600, columns=8, seed=3):
     rng = np.random.default_rng(seed)
     centres = rng.normal(scale=6.0, size=(4, columns))

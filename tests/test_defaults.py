@@ -84,6 +84,17 @@ def test_monotonic_in_rows():
     assert all(s["training"]["epochs"] >= 10 for s in settings)
 
 
+
+def test_big_tables_take_a_smaller_learning_rate():
+    """Up to 20,000 rows the tuned 0.02; then less, down to 0.005 from 100,000 rows (issue 22:
+    tens of thousands of steps at 0.02 left a 100,000-row map of ten far-apart clusters worse
+    than PCA's)."""
+    rates = [neighbor_settings(r, 50)["training"]["learning_rate"]
+             for r in (1797, 20_000, 30_000, 60_000, 100_000, 1_000_000)]
+    assert rates[0] == rates[1] == 0.02
+    assert rates[1] > rates[2] > rates[3] > rates[4]
+    assert rates[4] == rates[5] == 0.005
+
 def test_the_shipped_digits_preset_is_what_digits_gets():
     """1,797 x 64 gets the shipped neighbour preset's steps: batch 128, 80 negatives, 400 epochs
     (benchmarks/README.md, "Good maps by default (issue 14)")."""

@@ -1,16 +1,21 @@
 """The training engine for `objective = "neighbors"`: a UMAP-style loss on the encoder's codes,
 compiled with XLA so that a whole chunk of steps is one call.
 
-Each step takes `batch_size` rows chosen at random and, for each, `k` of its graph edges
+Each step takes `batch_size` rows, each row chosen in proportion to its total edge weight W
+(as often as UMAP's edge sampling moves it), and, for each, `k` of its graph edges
 (n_neighbors - 1) drawn in proportion to their weights, as UMAP samples its edges (an edge of
 weight w is drawn w / W times as often as a row's edges of total weight W, by systematic
 sampling along the row's cumulative weights, so an edge is drawn about k w / W times per
 choice of its row, never padded to the widest row):
-- attraction: -log q_ij along each drawn edge, weighted W / k, so that the step's expected
-  pull is the row's full sum_j w_ij (-log q_ij); q = 1 / (1 + a d^2b) (UMAP's curve; a and b
-  come from `min_dist`);
+- attraction: -log q_ij along each drawn edge, weighted W_mean / k (W_mean: the mean of the
+  rows' W), so that the step's expected pull is sum_ij w_ij (-log q_ij) / rows; q = 1 / (1 +
+  a d^2b) (UMAP's curve; a and b come from `min_dist`);
 - repulsion: -log(1 - q) from `negative_samples` random rows per row, weighted so that each
-  row feels REPULSION_PER_WEIGHT x its total edge weight of repulsion, UMAP's balance;
+  row feels REPULSION_PER_WEIGHT x its total edge weight of repulsion, UMAP's balance.
+  Choosing rows by weight rather than weighting uniformly chosen rows gives the same expected
+  loss with every row's term on one scale: a hub row of the symmetrised graph (W in the
+  hundreds on 100-column tables, where a few rows are everyone's neighbour) no longer swings
+  a whole step's gradient when it is chosen;
 - plus `reconstruction_weight` x the decoder's mean squared error on the step's rows;
 - plus a penalty that keeps the codes' root mean square distance from the origin within
   MAP_RADIUS, so the map's scale stays bounded (issue 23);
@@ -141,8 +146,33 @@ def edge_tables(graph: "Graph") -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.
             totals.astype(np.float32), halvings)
 
 
+def row_bounds(totals: np.ndarray) -> np.ndarray:
+    """int64 cumulative bounds of each row's share of the total edge weight, in units of 2^-32:
+    32 random bits below bound[i] and not below bound[i - 1] choose row i; the last is 2^32."""
+    cumulative = np.cumsum(totals, dtype=np.float64)
+    bounds = np.floor(cumulative / cumulative[-1] * 2.0 ** 32).astype(np.int64)
+    bounds[-1] = 1 << 32
+    return bounds
+
+
+def weighted_rows(seed: int, step: Any, bounds: Any, count: int) -> Any:
+    """`count` row numbers, a pure function of (seed, step, slot), each row drawn in proportion to
+    its share of `bounds` (row_bounds'): the first row whose bound exceeds 32 random bits, found
+    by halving the range of rows."""
+    rows = int(bounds.shape[0])
+    u = tf.cast(_random_bits(seed, step, (count,)), tf.int64)
+    low = tf.zeros((count,), tf.int32)
+    high = tf.fill((count,), rows - 1)
+    for _ in range(max(1, int(np.ceil(np.log2(max(2, rows)))) + 1)):
+        middle = (low + high) // 2
+        right = tf.gather(bounds, middle) <= u
+        low = tf.where(right, tf.minimum(middle + 1, high), low)
+        high = tf.where(right, high, middle)
+    return low
+
+
 def _runner(encoder: Any, decoder: Any, optimizer: Any, rows: int, batch: int, draws: int, halvings: int,
-            negatives: int, a: float, b: float, reconstruction_weight: float, seed: int,
+            negatives: int, a: float, b: float, reconstruction_weight: float, seed: int, mean_weight: float,
             anchor_strength: float = 0.0) -> Any:
     variables = list(encoder.trainable_variables)
     if reconstruction_weight > 0:
@@ -167,16 +197,17 @@ def _runner(encoder: Any, decoder: Any, optimizer: Any, rows: int, batch: int, d
             high = tf.where(right, high, middle)
         return low
 
-    def step(x: Any, target: Any, indptr: Any, neighbours: Any, share: Any, totals: Any, codes: Any,
+    def step(x: Any, target: Any, indptr: Any, neighbours: Any, share: Any, bounds: Any, codes: Any,
              number: Any, held: Any, held_weights: Any) -> Tuple[Any, Any]:
-        chosen = _random_rows(seed, 3 * number, (batch,), rows)
+        chosen = weighted_rows(seed, 3 * number, bounds, batch)
         others = _random_rows(seed, 3 * number + 1, (batch, negatives), rows)
         drawn = tf.gather(neighbours, draw_edges(indptr, share, chosen, number))  # batch x draws
         # One pass over every pair: the row's drawn neighbours, then its random negatives.
         pairs = tf.concat([drawn, others], axis=1)  # batch x (draws + negatives)
-        total = tf.gather(totals, chosen)
-        pull = total / draws  # each draw stands for 1/draws of the row's weight
-        push = total * (REPULSION_PER_WEIGHT / negatives)
+        # Each draw stands for 1/draws of the row's weight; the rows came in proportion to their
+        # weights, so each row's terms count the mean row weight.
+        pull = mean_weight / draws
+        push = mean_weight * (REPULSION_PER_WEIGHT / negatives)
         rows_in = tf.gather(x, chosen)
         rows_out = tf.gather(target, chosen)
         with tf.GradientTape() as tape:
@@ -188,8 +219,7 @@ def _runner(encoder: Any, decoder: Any, optimizer: Any, rows: int, batch: int, d
             # -log q = log(1 + u) pulls along edges; -log(1 - q) = log((1 + u) / u) pushes apart.
             near, far = u[:, :draws], u[:, draws:]
             apart = tf.reduce_sum(tf.math.log((1.0 + far) / (far + REPULSION_FLOOR)), axis=1)
-            loss = (tf.reduce_sum(pull * tf.reduce_sum(tf.math.log1p(near), axis=1))
-                    + tf.reduce_sum(push * apart)) / batch
+            loss = (pull * tf.reduce_sum(tf.math.log1p(near)) + push * tf.reduce_sum(apart)) / batch
             loss += RADIUS_WEIGHT * tf.nn.relu(tf.reduce_mean(tf.reduce_sum(tf.square(z), axis=1)) - MAP_RADIUS ** 2)
             if reconstruction_weight > 0:
                 loss += reconstruction_weight * tf.reduce_mean(tf.square(decoder(z, training=True) - rows_out))
@@ -203,12 +233,12 @@ def _runner(encoder: Any, decoder: Any, optimizer: Any, rows: int, batch: int, d
 
     # autograph=False: converting this code to graph form took longer than compiling it.
     @tf.function(jit_compile=True, autograph=False)
-    def run(x: Any, target: Any, indptr: Any, neighbours: Any, share: Any, totals: Any, start: Any,
+    def run(x: Any, target: Any, indptr: Any, neighbours: Any, share: Any, bounds: Any, start: Any,
             steps: Any, held: Any, held_weights: Any) -> Any:
         """Steps start .. start + steps - 1; their losses (the first `steps` of STEPS_PER_CALL)."""
 
         def body(s: Any, codes: Any, losses: Any) -> Tuple[Any, Any, Any]:
-            loss, codes = step(x, target, indptr, neighbours, share, totals, codes, start + s, held, held_weights)
+            loss, codes = step(x, target, indptr, neighbours, share, bounds, codes, start + s, held, held_weights)
             return s + 1, codes, losses.write(s, loss)
 
         # A while loop on a runtime bound: XLA compiles it once for every value of `steps`.
@@ -336,8 +366,10 @@ def _train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_conf
     optimizer.build(variables)
     a, b = curve_parameters(model_config.min_dist)
     indptr, neighbours, share, totals, halvings = edge_tables(graph)
+    mean_weight = float(np.mean(totals, dtype=np.float64))
+    bounds = row_bounds(totals)
     run = _runner(encoder, decoder, optimizer, rows, batch, graph.k, halvings, training_config.negative_samples,
-                  a, b, float(model_config.reconstruction_weight), training_config.seed,
+                  a, b, float(model_config.reconstruction_weight), training_config.seed, mean_weight,
                   anchor.strength if anchor is not None else 0.0)
     if anchor is not None:
         held = tf.constant(np.asarray(anchor.codes, np.float32))
@@ -346,7 +378,7 @@ def _train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_conf
         held, held_weights = tf.zeros((1, model_config.latent)), tf.zeros((1,))
     x_tensor = as_tensor(x)
     target_tensor = x_tensor if target is None else as_tensor(target)
-    graph_tensors = (tf.constant(indptr), tf.constant(neighbours), tf.constant(share), tf.constant(totals))
+    graph_tensors = (tf.constant(indptr), tf.constant(neighbours), tf.constant(share), tf.constant(bounds))
     del indptr, neighbours, share
     step_losses: List[float] = []
     epoch_losses: List[float] = []

@@ -99,7 +99,7 @@ def neighbors_need(rows: int, columns: int, n_neighbors: int, latent: int = 2, i
     else:  # the rows gathered for scikit-learn, its working memory, the lists in float64
         search = values + min(rows * rows * 8, EXACT_WORKING_BYTES) + rows * (k + 1) * 16
     graph = edge_count * (4 + 4) + (rows + 1) * 8
-    step_tables = 2 * (edge_count * (4 + 4) + rows * (4 + 4))  # neighbours, shares, pointers, totals: numpy + TF
+    step_tables = 2 * (edge_count * (4 + 4) + rows * (4 + 8))  # neighbours, shares; pointers, row bounds: numpy + TF
     widest = sorted(hidden, reverse=True)[:2] if hidden else [columns]
     encoding = rows * sum(widest) * 4
     training = values + step_tables + rows * latent * 4 * CODE_COPIES + encoding
