@@ -16,7 +16,7 @@ from conftest import REPO, STARTING_ENVIRONMENT
 
 BENCHMARKS = REPO / "benchmarks"
 SCRIPTS = ("quality.py", "speed.py", "scale.py", "load.py", "continuity.py", "encode.py", "neighbors.py", "big.py",
-           "map_page.py")
+           "map_page.py", "big_variants.py")
 
 
 def readme_digest():
@@ -254,6 +254,15 @@ def test_neighbors_tiny(tmp_path):
     assert number(rows["exact"][4]) == 1.0  # exact search finds every nearest row
     assert number(rows["reducer"][4]) == 1.0  # 3,000 rows: reducer searches exactly too
 
+
+
+def test_big_variants_tiny(tmp_path):
+    output = run_script("big_variants.py", "--tiny", tmp_path=tmp_path).stdout
+    rows = {row[0]: row for row in table_rows(output)}
+    assert len(rows) == 3 and "PCA" in rows, output
+    for name, row in rows.items():
+        if name != "PCA":
+            assert 0 < number(row[3]) <= 1 and 0 < number(row[4]) <= 1 and number(row[5]) > 0, output
 
 def test_big_tiny(tmp_path):
     output = run_script("big.py", "--tiny", tmp_path=tmp_path).stdout
