@@ -125,17 +125,24 @@ def raised_at(exc: BaseException, source: Source) -> str:
 
 def load(dataset: Dataset, options: Mapping[str, Any], source: Source = None) -> Any:
     """What the dataset's load(options) returns (a DataFrame, unchecked here)."""
+    return guarded(dataset, source, "load", lambda: dataset.load(dict(options)))
+
+
+def guarded(dataset: Dataset, source: Source, what: str, call: Callable[[], Any]) -> Any:
+    """`call()`, a plugin's code, with its prints tagged and its failures named: a ReducerError
+    gains the dataset's name, a plugin's bug (or a stray KeyboardInterrupt that was no Ctrl-C)
+    becomes one PluginError saying what it was doing, so the run goes on with the other jobs."""
     try:
         with sigint_watch() as watch, plugin_output(_tag(dataset)):
-            return dataset.load(dict(options))
+            return call()
     except ReducerError as exc:
         raise type(exc)(f"dataset {dataset.name!r}: {exc}") from None
     except KeyboardInterrupt as exc:
         if watch.ctrl_c:
             raise
-        raise failure(dataset, source, "load", exc) from exc
+        raise failure(dataset, source, what, exc) from exc
     except (Exception, SystemExit) as exc:  # a plugin's bug: name the plugin, keep the run going
-        raise failure(dataset, source, "load", exc) from exc
+        raise failure(dataset, source, what, exc) from exc
 
 
 def header(dataset: Dataset, options: Mapping[str, Any], source: Source = None) -> Any:
@@ -146,17 +153,7 @@ def header(dataset: Dataset, options: Mapping[str, Any], source: Source = None) 
     read_header: Optional[Callable[[dict], Any]] = dataset.header
     if read_header is None:
         raise PluginError(f"dataset {dataset.name!r} offers no header")
-    try:
-        with sigint_watch() as watch, plugin_output(_tag(dataset)):
-            frame = read_header(dict(options))
-    except ReducerError as exc:
-        raise type(exc)(f"dataset {dataset.name!r}: {exc}") from None
-    except KeyboardInterrupt as exc:
-        if watch.ctrl_c:
-            raise
-        raise failure(dataset, source, "read its header", exc) from exc
-    except (Exception, SystemExit) as exc:  # a plugin's bug: name the plugin, keep the run going
-        raise failure(dataset, source, "read its header", exc) from exc
+    frame = guarded(dataset, source, "read its header", lambda: read_header(dict(options)))
     if not isinstance(frame, pd.DataFrame):
         raise PluginError(f"dataset {dataset.name!r}: header() must return a pandas DataFrame, "
                           f"got {type(frame).__name__}")
