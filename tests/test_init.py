@@ -52,15 +52,29 @@ def test_the_encoder_starts_from_the_graphs_spectral_layout():
 
 
 def test_the_same_seed_gives_the_same_start():
+    """Also with work beside the regression (the training loop's compilation runs there), and
+    when that work fails: the start is the same to the bit."""
+    import threading
+
     from reducer.engine import init
 
     x, _ = overlapping(120)
+    ran = []
+
+    def beside():
+        ran.append(threading.current_thread() is not threading.main_thread())
+
+    def failing():
+        raise RuntimeError("a compilation that failed")
+
     starts = []
-    for _ in range(2):
+    for work in (None, beside, failing):
         graph, encoder, _, _ = graph_and_encoder(x)
-        init.start(encoder, x, graph, seed=4)
+        init.start(encoder, x, graph, seed=4, beside=work)
         starts.append(encoder.predict(x, verbose=0))
+    assert ran == [True]
     np.testing.assert_array_equal(starts[0], starts[1])
+    np.testing.assert_array_equal(starts[0], starts[2])
 
 
 def test_a_graph_in_pieces_and_a_large_table_start_from_random_weights(monkeypatch):

@@ -14,12 +14,14 @@ Bounded so that it never costs much: only tables of at most SPECTRAL_ROWS rows (
 of a larger graph cost seconds to minutes), only connected graphs (on a graph in pieces the
 eigenvectors put each piece on one point, and an encoder trained to that stacks whole groups:
 issue 23's small tables), and the regression sees at most PRETRAIN_ROWS rows, PRETRAIN_STEPS
-full-batch Adam steps in one compiled call. Measured (benchmarks/README.md, "A spectral start"):
+full-batch Adam steps in one graph call (not XLA: its compilation cost more than the steps),
+while the training loop's XLA compilation runs beside it on another thread (`start`'s `beside`). Measured (benchmarks/README.md, "A spectral start"):
 on the 572 x 8 table of nine classes trustworthiness@5 / kNN accuracy 0.976 / 0.753 (seeds 1-2,
 mean) against 0.958 / 0.701 from random weights (UMAP 0.963 / 0.796).
 """
 
-from typing import Any, Dict, Optional
+import threading
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
@@ -87,7 +89,9 @@ def pretrain(encoder: Any, x: np.ndarray, layout: np.ndarray, seed: int) -> floa
     variables = list(encoder.trainable_variables)
     optimizer.build(variables)
 
-    @tf.function(jit_compile=True, autograph=False)
+    # A plain graph, not XLA: compiling this loop with XLA cost 2-2.5 s of a digits run, the whole
+    # loop run op by op costs about 0.5 s of tracing and 1-3 ms a step (benchmarks/README.md).
+    @tf.function(autograph=False)
     def run() -> Any:
         def body(s: Any, loss: Any) -> Any:
             with tf.GradientTape() as tape:
@@ -100,16 +104,36 @@ def pretrain(encoder: Any, x: np.ndarray, layout: np.ndarray, seed: int) -> floa
     return float(run().numpy())
 
 
-def start(encoder: Any, x: np.ndarray, graph: Any, seed: int) -> Dict[str, Any]:
+def start(encoder: Any, x: np.ndarray, graph: Any, seed: int,
+          beside: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
     """Start `encoder` from the graph's spectral layout where this module's bounds allow; the
     manifest's note of what happened: {"layout": "spectral", "rows", "steps", "mse"} or
-    {"layout": "random weights", "reason": ...}."""
+    {"layout": "random weights", "reason": ...}.
+
+    beside(): work that does not touch the encoder's weights, run on another thread during the
+    regression (the training loop's XLA compilation: TensorFlow leaves Python's lock while it
+    compiles or runs a graph, so on two cores the two take the time of the longer). Its
+    exceptions are dropped: what it prepares, the caller does again when it was not done."""
     if graph.rows > SPECTRAL_ROWS:
         return {"layout": "random weights", "reason": f"more than {SPECTRAL_ROWS:,} rows"}
     dims = int(encoder.output_shape[-1])
     layout = spectral_layout(graph, dims, seed)
     if layout is None:
         return {"layout": "random weights", "reason": "the neighbour graph is not connected"}
-    mse = pretrain(encoder, x, layout, seed)
+    worker = None
+    if beside is not None:
+        def quietly() -> None:
+            try:
+                beside()
+            except Exception:  # noqa: BLE001  (the caller meets the same failure, and reports it)
+                pass
+
+        worker = threading.Thread(target=quietly, name="reducer-beside-start")
+        worker.start()
+    try:
+        mse = pretrain(encoder, x, layout, seed)
+    finally:
+        if worker is not None:
+            worker.join()
     return {"layout": "spectral", "rows": int(min(len(x), PRETRAIN_ROWS)), "steps": PRETRAIN_STEPS,
             "radius": START_RADIUS, "mse": mse}

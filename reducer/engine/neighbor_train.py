@@ -351,8 +351,6 @@ def _train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_conf
     from reducer.engine import init
     from reducer.engine.neighbors import curve_parameters
 
-    began = init.start(encoder, x, graph, training_config.seed) if start_layout else None
-
     rows = len(x)
     batch = min(training_config.batch_size, rows)
     steps_per_epoch = math.ceil(rows / batch)
@@ -380,6 +378,14 @@ def _train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_conf
     target_tensor = x_tensor if target is None else as_tensor(target)
     graph_tensors = (tf.constant(indptr), tf.constant(neighbours), tf.constant(share), tf.constant(bounds))
     del indptr, neighbours, share
+
+    def compile_loop() -> None:
+        """The loop's XLA compilation, by a call of 0 steps (it changes no weight), run beside the
+        start's regression (init.start's `beside`)."""
+        run(x_tensor, target_tensor, *graph_tensors, tf.constant(0, tf.int32), tf.constant(0, tf.int32),
+            held, held_weights)
+
+    began = init.start(encoder, x, graph, training_config.seed, beside=compile_loop) if start_layout else None
     step_losses: List[float] = []
     epoch_losses: List[float] = []
     while len(step_losses) < total:
