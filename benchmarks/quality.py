@@ -421,7 +421,19 @@ def compare_table(name, args, folder, rows_out, notes):
                 sum(v for k, v in manifest["seconds"].items() if k in TRAIN_STAGES), None,
                 score(reference, coordinates))
     x, dims = table.normalised_rows(), sized.model.latent
-    if not args.skip_others:
+    if args.baselines:
+        # UMAP's and t-SNE's rows of an earlier run of this script (--json): they depend on the
+        # table, the seed and those libraries, not on reducer's code, so a rerun of reducer's rows
+        # need not fit them again.
+        earlier = json.loads(Path(args.baselines).read_text())
+        kept = [row for row in earlier["rows"] if row["dataset"] == name
+                and (row["method"].startswith("UMAP") or row["method"].startswith("t-SNE"))
+                and (row["seed"] == "-" or int(row["seed"]) in args.seeds)]
+        for row in kept:
+            add(row["method"], int(row["seed"]), row["seconds"], row["cpu"], row["scores"])
+        notes.append(f"{name}: {len(kept)} UMAP / t-SNE rows from {args.baselines} (started "
+                     f"{earlier.get('started_at', '?')}), not fitted again")
+    elif not args.skip_others:
         umap = load_umap()
         if umap is None:
             notes.append("umap-learn: not installed (pip install -e '.[bench]'): goals against PCA alone")
@@ -741,6 +753,9 @@ def main(argv=None):
     parser.add_argument("--small-rows", type=int, nargs="+", default=list(SMALL_ROWS),
                         help="with --small: the tables' rows (default 15 60 120)")
     parser.add_argument("--json", metavar="PATH", help="with --defaults/--time/--large: also write the figures as JSON")
+    parser.add_argument("--baselines", metavar="JSON",
+                        help="with --defaults: UMAP's and t-SNE's rows from an earlier run's --json instead of "
+                             "fitting them again (they do not depend on reducer's code)")
     args = parser.parse_args(argv)
     if args.defaults or args.time or args.large or args.small:
         if args.tiny:

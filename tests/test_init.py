@@ -77,22 +77,40 @@ def test_the_same_seed_gives_the_same_start():
     np.testing.assert_array_equal(starts[0], starts[2])
 
 
-def test_a_graph_in_pieces_and_a_large_table_start_from_random_weights(monkeypatch):
+def test_a_graph_in_pieces_gets_each_pieces_own_layout():
     """Separated groups make a graph in pieces, whose eigenvectors put each piece on one point:
-    training an encoder to that would stack whole groups (issue 23's small tables)."""
+    training an encoder to that would stack whole groups (issue 23's small tables). Each piece
+    gets its own layout instead, the pieces apart, every group spread; without the rows (x) the
+    layout of pieces is not made."""
     from sklearn.datasets import make_blobs
 
     from reducer.engine import init
 
-    x, _ = make_blobs(n_samples=60, centers=3, n_features=5, cluster_std=1.0, center_box=(-20, 20), random_state=3)
+    x, labels = make_blobs(n_samples=60, centers=3, n_features=5, cluster_std=1.0, center_box=(-20, 20),
+                           random_state=3)
     x = ((x - x.mean(axis=0)) / x.std(axis=0)).astype(np.float32)
     graph, encoder, _, _ = graph_and_encoder(x)
-    weights = [w.copy() for w in encoder.get_weights()]
     assert init.spectral_layout(graph, 2, seed=1) is None
-    assert init.start(encoder, x, graph, seed=1) == {"layout": "random weights",
-                                                     "reason": "the neighbour graph is not connected"}
-    for before, after in zip(weights, encoder.get_weights()):  # untouched
-        np.testing.assert_array_equal(before, after)
+    layout = init.spectral_layout(graph, 2, seed=1, x=x)
+    assert np.sqrt(np.mean(np.sum(layout ** 2, axis=1))) == pytest.approx(init.START_RADIUS, rel=1e-4)
+    extent = np.ptp(layout, axis=0).max()
+    centres = np.stack([layout[labels == g].mean(axis=0) for g in range(3)])
+    for g in range(3):
+        group = layout[labels == g]
+        assert np.ptp(group, axis=0).max() > 0.05 * extent  # spread, not one point
+        others = [c for h, c in enumerate(centres) if h != g]
+        radius = np.sqrt(np.sum((group - centres[g]) ** 2, axis=1)).max()
+        assert min(np.linalg.norm(centres[g] - c) for c in others) > 2 * radius  # apart
+    note = init.start(encoder, x, graph, seed=1)
+    assert note["layout"] == "spectral" and note["mse"] < 0.05 * init.START_RADIUS ** 2
+    codes = encoder.predict(x, verbose=0)
+    nearest = np.sort(np.sqrt(np.sum((codes[:, None] - codes[None]) ** 2, axis=2)), axis=1)[:, 1]
+    assert np.median(nearest) > 0.002 * np.ptp(codes, axis=0).max()  # no rows stacked
+
+
+def test_a_large_table_starts_from_random_weights(monkeypatch):
+    from reducer.engine import init
+
     x, _ = overlapping(120)
     graph, encoder, _, _ = graph_and_encoder(x)
     weights = [w.copy() for w in encoder.get_weights()]

@@ -11,13 +11,15 @@ trains from there as before.
 Wide tables also build their kNN graph on their top principal components (`graph_rows`).
 
 Bounded so that it never costs much: only tables of at most SPECTRAL_ROWS rows (the eigenvectors
-of a larger graph cost seconds to minutes), only connected graphs (on a graph in pieces the
-eigenvectors put each piece on one point, and an encoder trained to that stacks whole groups:
-issue 23's small tables), and the regression sees at most PRETRAIN_ROWS rows, PRETRAIN_STEPS
-full-batch Adam steps in one graph call (not XLA: its compilation cost more than the steps),
-while the training loop's XLA compilation runs beside it on another thread (`start`'s `beside`). Measured (benchmarks/README.md, "A spectral start"):
-on the 572 x 8 table of nine classes trustworthiness@5 / kNN accuracy 0.976 / 0.753 (seeds 1-2,
-mean) against 0.958 / 0.701 from random weights (UMAP 0.963 / 0.796).
+of a larger graph cost seconds to minutes), and the regression sees at most PRETRAIN_ROWS rows,
+PRETRAIN_STEPS full-batch Adam steps in one graph call (not XLA: its compilation cost more than
+the steps), while the training loop's XLA compilation runs beside it on another thread
+(`start`'s `beside`). A graph in pieces (well-separated groups) gets each piece's own layout,
+placed apart (`spectral_layout`): the whole graph's eigenvectors would put each piece on one
+point, and an encoder trained to that stacks whole groups (issue 23's small tables). Measured
+(benchmarks/README.md, "A spectral start"): on the 572 x 8 table of nine classes
+trustworthiness@5 / kNN accuracy 0.976 / 0.753 (seeds 1-2, mean) against 0.958 / 0.701 from
+random weights (UMAP 0.963 / 0.796).
 """
 
 import threading
@@ -41,6 +43,10 @@ START_RADIUS = 5.0  # the layout's root mean square distance from the origin (MA
 # on 20 components, 0.581 / 0.286 on 50, 0.601 / 0.230 on all 500; UMAP 0.70 / 0.38).
 WIDE_COLUMNS = 100
 GRAPH_COMPONENTS = 20
+# A graph in pieces: each piece's layout spans PIECE_SHARE x the distance to the nearest other
+# piece (root mean square radius); pieces of at most PIECE_ROWS rows are laid out by projection.
+PIECE_SHARE = 0.25
+PIECE_ROWS = 10
 
 
 def graph_rows(x: np.ndarray) -> Optional[np.ndarray]:
@@ -54,9 +60,17 @@ def graph_rows(x: np.ndarray) -> Optional[np.ndarray]:
     return (centred @ axes[:GRAPH_COMPONENTS].T).astype(np.float32)
 
 
-def spectral_layout(graph: Any, dims: int, seed: int) -> Optional[np.ndarray]:
+def spectral_layout(graph: Any, dims: int, seed: int, x: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
     """rows x dims: the spectral layout of the graph, centred and scaled to a root mean square
-    radius of START_RADIUS; None when the graph is not connected or too small to have one."""
+    radius of START_RADIUS; None when the graph is too small to have one, or is in pieces and
+    `x` (the rows the graph joins) is not given.
+
+    A graph in pieces (groups with no edge between them) gets UMAP's layout of pieces: each
+    piece's own spectral layout (a piece of at most PIECE_ROWS rows: its rows' projection on the
+    table's top principal axes), scaled to a root mean square radius of PIECE_SHARE x the
+    distance to the nearest other piece, around its centre, the centres placed by their own
+    principal components. The eigenvectors of the whole graph would put each piece on one point,
+    and an encoder trained to that stacks whole groups (issue 23's small tables)."""
     import scipy.sparse
     from scipy.sparse.csgraph import connected_components
     from sklearn.manifold import spectral_embedding
@@ -66,15 +80,53 @@ def spectral_layout(graph: Any, dims: int, seed: int) -> Optional[np.ndarray]:
         return None
     adjacency = scipy.sparse.csr_matrix((graph.weights.astype(np.float64), graph.indices, graph.indptr),
                                         shape=(rows, rows))
-    pieces, _ = connected_components(adjacency, directed=False)
-    if pieces != 1:
+    pieces, piece_of = connected_components(adjacency, directed=False)
+    if pieces == 1:
+        layout = spectral_embedding(adjacency, n_components=dims, random_state=seed, drop_first=True)
+    elif x is None:
         return None
-    layout = spectral_embedding(adjacency, n_components=dims, random_state=seed, drop_first=True)
+    else:
+        layout = _layout_of_pieces(adjacency, np.asarray(x, dtype=np.float64), piece_of, pieces, dims, seed)
     layout = layout - layout.mean(axis=0)
     radius = float(np.sqrt(np.mean(np.sum(layout ** 2, axis=1))))
     if not np.isfinite(radius) or radius <= 0:
         return None
     return (layout * (START_RADIUS / radius)).astype(np.float32)
+
+
+def _principal_axes(x: np.ndarray, dims: int) -> np.ndarray:
+    """dims x columns: the top principal axes of the rows `x`, zero rows where it has fewer."""
+    centred = x - x.mean(axis=0)
+    _, _, axes = np.linalg.svd(centred, full_matrices=False)
+    found = axes[:dims]
+    return np.vstack([found, np.zeros((dims - len(found), x.shape[1]))]) if len(found) < dims else found
+
+
+def _layout_of_pieces(adjacency: Any, x: np.ndarray, piece_of: np.ndarray, pieces: int, dims: int,
+                      seed: int) -> np.ndarray:
+    """spectral_layout's layout of a graph in pieces (before its final scaling)."""
+    from sklearn.manifold import spectral_embedding
+
+    centres = np.stack([x[piece_of == k].mean(axis=0) for k in range(pieces)])
+    placed = (centres - centres.mean(axis=0)) @ _principal_axes(centres, dims).T
+    apart = np.sqrt(np.sum((placed[:, None, :] - placed[None, :, :]) ** 2, axis=2))
+    np.fill_diagonal(apart, np.inf)
+    nearest = apart.min(axis=1)
+    finite = nearest[np.isfinite(nearest) & (nearest > 0)]
+    nearest = np.where(np.isfinite(nearest) & (nearest > 0), nearest, finite.min() if len(finite) else 1.0)
+    axes = _principal_axes(x, dims)
+    layout = np.zeros((len(x), dims))
+    for k in range(pieces):
+        members = np.flatnonzero(piece_of == k)
+        if len(members) > PIECE_ROWS:
+            piece = spectral_embedding(adjacency[members][:, members], n_components=dims, random_state=seed,
+                                       drop_first=True)
+        else:
+            piece = x[members] @ axes.T
+        piece = piece - piece.mean(axis=0)
+        radius = float(np.sqrt(np.mean(np.sum(piece ** 2, axis=1))))
+        layout[members] = placed[k] + (piece * (PIECE_SHARE * nearest[k] / radius) if radius > 0 else 0.0)
+    return layout
 
 
 def pretrain(encoder: Any, x: np.ndarray, layout: np.ndarray, seed: int) -> float:
@@ -117,9 +169,9 @@ def start(encoder: Any, x: np.ndarray, graph: Any, seed: int,
     if graph.rows > SPECTRAL_ROWS:
         return {"layout": "random weights", "reason": f"more than {SPECTRAL_ROWS:,} rows"}
     dims = int(encoder.output_shape[-1])
-    layout = spectral_layout(graph, dims, seed)
+    layout = spectral_layout(graph, dims, seed, x)
     if layout is None:
-        return {"layout": "random weights", "reason": "the neighbour graph is not connected"}
+        return {"layout": "random weights", "reason": "the neighbour graph is too small for a spectral layout"}
     worker = None
     if beside is not None:
         def quietly() -> None:
