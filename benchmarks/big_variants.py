@@ -9,11 +9,14 @@ on the same fixed 4,000-row sample.
 Each argument is a JSON object of `[model]` / `[training]` keys (`learning_rate`, `epochs`,
 `hidden`, `reconstruction_weight`, `batch_size`, `negative_samples`, ...) over
 `defaults.neighbor_settings` for the table's size, or one of engine/neighbor_train.py's module
-constants in capitals (`REPULSION_PER_WEIGHT`, `MAP_RADIUS`, `BETA_1`), set for that variant
-only. What a `reducer run` of a default job does around the training is left out on purpose
+constants in capitals (`REPULSION_PER_WEIGHT`, `MAP_RADIUS`, `BETA_1`, `STEPS_PER_CALL`,
+`REPULSION_FLOOR`) or engine/init.py's (`SPECTRAL_ROWS`, `PRETRAIN_STEPS`, ...), set for that variant
+only; a variant naming another `n_neighbors`, or `"exact_graph": true` (scikit-learn's exact
+search whatever the size), trains on a graph of its own, built once per run with the same seed. What a `reducer run` of a default job does around the training is left out on purpose
 (the CSV, the job, the plot): the table is generated as big.py generates it, z-scored, its
 graph built once (engine/neighbors.fuzzy_graph, n_neighbors 10, seed 1) and kept in --cache,
-the encoder built and trained by engine/model.build and engine/neighbor_train.train with
+the encoder built and trained by engine/model.build and engine/neighbor_train.train (its start
+layout as a cold job's, engine/init.py's constants settable like the others) with
 seed 1, then scored by quality.Reference (trustworthiness@5, kNN accuracy). Prints a Markdown
 table with the training's wall and CPU seconds (this process, so compare within a run) and
 the map's root mean square radius. --umap adds umap-learn on the same rows.
@@ -32,7 +35,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 SEED = 1
-CONSTANTS = ("REPULSION_PER_WEIGHT", "MAP_RADIUS", "BETA_1", "RADIUS_WEIGHT")
+CONSTANTS = ("REPULSION_PER_WEIGHT", "MAP_RADIUS", "BETA_1", "RADIUS_WEIGHT", "STEPS_PER_CALL", "REPULSION_FLOOR")
+INIT_CONSTANTS = ("SPECTRAL_ROWS", "PRETRAIN_ROWS", "PRETRAIN_STEPS", "START_RADIUS")  # engine/init.py's
 
 
 def table(kind, rows, columns):
@@ -78,7 +82,7 @@ def main():
     from reducer.config import ModelConfig, TrainingConfig
     from reducer.defaults import neighbor_settings
     from reducer.engine import model as model_lib
-    from reducer.engine import neighbor_train, neighbors
+    from reducer.engine import init, neighbor_train, neighbors
     from reducer.quality import Reference
 
     name = f"{args.table}_{args.rows}x{args.columns}"
@@ -97,7 +101,11 @@ def main():
                      method=graph.method)
     print(f"[variants] table and graph in {time.time() - started:.1f} s: {graph.details()}", file=sys.stderr, flush=True)
     reference = Reference(x.astype(np.float64), y, dims=2)
+    default_graph = graph
+    # A variant naming another n_neighbors, or "exact_graph": true (exact search), gets its own graph.
+    graphs = {(graph.k + 1, graph.method == "exact"): graph}
     defaults = {constant: getattr(neighbor_train, constant) for constant in CONSTANTS}
+    init_defaults = {constant: getattr(init, constant) for constant in INIT_CONSTANTS}
     results = []
     for text in args.variants:
         variant = json.loads(text)
@@ -105,15 +113,23 @@ def main():
         model, training = dict(settings["model"]), dict(settings["training"])
         for key, value in defaults.items():
             setattr(neighbor_train, key, variant.get(key, value))
+        for key, value in init_defaults.items():
+            setattr(init, key, variant.get(key, value))
         for key, value in variant.items():
-            if key not in CONSTANTS:
+            if key not in CONSTANTS + INIT_CONSTANTS + ("exact_graph",):
                 (model if key in model else training)[key] = value
         model_config = ModelConfig(**{**model, "hidden": tuple(model["hidden"])})
         training_config = TrainingConfig(**training, seed=SEED)
+        which = (model_config.n_neighbors, bool(variant.get("exact_graph")))
+        if which not in graphs:
+            graphs[which] = neighbors.fuzzy_graph(x, model_config.n_neighbors, seed=SEED,
+                                                  approximate_rows=len(x) if which[1] else neighbors.APPROXIMATE_ROWS)
+        graph = graphs[which]
         encoder, decoder, _ = model_lib.build(args.columns, model_config, SEED, "linear")
         wall, cpu = time.time(), time.process_time()
-        neighbor_train.train(encoder, decoder, x, graph, model_config, training_config)
+        history = neighbor_train.train(encoder, decoder, x, graph, model_config, training_config, start_layout=True)
         wall, cpu = time.time() - wall, time.process_time() - cpu
+        print(f"[variants] {text}: start {history.start}", file=sys.stderr, flush=True)
         codes = model_lib.apply(encoder, x)
         scores = reference.scores(codes[reference.chosen].astype(np.float64))
         results.append((text, wall, cpu, scores, float(np.sqrt((codes ** 2).sum(axis=1).mean()))))
@@ -121,6 +137,8 @@ def main():
               flush=True)
     for key, value in defaults.items():
         setattr(neighbor_train, key, value)
+    for key, value in init_defaults.items():
+        setattr(init, key, value)
     if args.umap:
         import umap
 
@@ -131,7 +149,8 @@ def main():
         centred = codes - codes.mean(axis=0)
         results.append((f"umap-learn {umap.__version__}", wall, cpu, scores,
                         float(np.sqrt((centred ** 2).sum(axis=1).mean()))))
-    print(f"\n{args.rows:,} x {args.columns} ({args.table}), graph {graph.method}, {graph.edges:,} edges; "
+    print(f"\n{args.rows:,} x {args.columns} ({args.table}), graph {default_graph.method}, "
+          f"{default_graph.edges:,} edges (n_neighbors {default_graph.k + 1}); "
           f"load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs\n")
     print("| variant | train wall s | train CPU s | trust. k=5 | kNN acc. | map RMS radius |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
