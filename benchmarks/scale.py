@@ -202,6 +202,7 @@ def main():
     print(f"generated {full} ({full.stat().st_size / 1e6:.0f} MB) in {time.time() - t:.0f}s", file=sys.stderr)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("REDUCER_PLUGINS", None)
+    env.pop("REDUCER_XLA_CACHE_DIR", None)  # the compiled-code cache in outputs/.cache/, as the runs say
     if args.compare:
         runs, summary = compare(project, full, largest, args, env)
         print_compare(runs, summary, args, largest)

@@ -12,6 +12,7 @@ from conftest import REPO
 from reducer.engine import xla_cache
 
 ENTRY = "*" + xla_cache.SUFFIX
+OWN_COMPILE_CACHE = True  # conftest.run_cli: these commands keep the cache in their outputs folder
 
 
 # Every run of these tests trains as a first night would (--force, no warm start), so the same
@@ -100,6 +101,32 @@ def test_switched_off_or_unusable_the_run_goes_on_uncached(project):
     blocked = project.run("run", "--force", "jobs/iris.toml")
     assert blocked.returncode == 0, blocked.stderr
     assert "compiled-code cache off for this run" in blocked.stderr
+
+
+def test_one_cache_folder_for_every_outputs_folder(cached, tmp_path):
+    """REDUCER_XLA_CACHE_DIR=FOLDER: another project finds the program this one compiled in
+    FOLDER/.xla/<machine>/ and writes the same bytes; nothing goes into its own outputs/.cache,
+    and nothing of FOLDER's but .xla/ is ever pruned."""
+    from conftest import Project
+
+    project, embedding = cached
+    [entry] = entries(project)
+    folder = tmp_path / "shared"
+    shared = folder / xla_cache.FOLDER / entry.parent.name  # the same machine key
+    shared.mkdir(parents=True)
+    os.link(entry, shared / entry.name)
+    mine = folder / "someone-elses"  # beside .xla, older than the month after which keys are pruned
+    mine.mkdir()
+    os.utime(mine, (time.time() - 90 * 86400,) * 2)
+    other = Project(tmp_path / "other")
+    other.iris_job(epochs=30, extra=SEED_OBJECTIVE + COLD)
+    result = other.run("run", "--force", "jobs/iris.toml", env={xla_cache.ENV_FOLDER: str(folder)})
+    assert result.returncode == 0, result.stderr
+    assert "compiled" not in result.stderr  # the program came from the shared folder
+    assert (other.outputs / "iris" / "embedding.csv").read_bytes() == embedding
+    assert not (other.outputs / ".cache" / xla_cache.FOLDER).exists()
+    assert sorted(p.name for p in shared.iterdir()) == [entry.name]  # its private folder removed
+    assert mine.is_dir()
 
 
 def _field(number, payload):

@@ -30,6 +30,7 @@ from reducer.engine import xla_cache
 from reducer.errors import OutputError
 
 LONG = 'epochs = 1000000\nlog_every = 1\n'  # far longer than any test waits: it is interrupted
+OWN_COMPILE_CACHE = True  # conftest.run_cli: private_cache_folders looks in each project's outputs
 
 
 def iris(project, name, training="", model=""):

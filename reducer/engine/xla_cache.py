@@ -18,7 +18,10 @@ job again (`unusable_cached_program`, `drop_cached_programs`). A killed process 
 private folder, which the next run removes.
 
 Must be enabled before TensorFlow is imported (it reads TF_XLA_FLAGS then). REDUCER_XLA_CACHE=0
-turns it off. Nothing here may fail a job: on any file system trouble the run goes on uncached.
+turns it off. REDUCER_XLA_CACHE_DIR=FOLDER keeps the shared folders in FOLDER/.xla/<machine key>/
+for every outputs folder (many projects on one machine; the test suite's runs share one; only
+FOLDER/.xla/ is ever pruned). Nothing here may fail a job: on any file system trouble the run
+goes on uncached.
 """
 
 import atexit
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("reducer")
 
 ENV_SWITCH = "REDUCER_XLA_CACHE"
+ENV_FOLDER = "REDUCER_XLA_CACHE_DIR"  # <it>/.xla instead of <outputs>/.cache/.xla, for every outputs folder
 FOLDER = ".xla"
 CACHE_FLAG = "--tf_xla_persistent_cache_directory"
 SUFFIX = ".pb"
@@ -88,7 +92,7 @@ def enable(outputs_root: Union[str, Path]) -> Optional[Path]:
         return None
     if CACHE_FLAG in os.environ.get("TF_XLA_FLAGS", ""):
         return None  # the user runs TensorFlow's cache their own way
-    shared = Path(outputs_root) / ".cache" / FOLDER / machine_key()
+    shared = Path(os.environ.get(ENV_FOLDER) or Path(outputs_root) / ".cache") / FOLDER / machine_key()
     try:
         private = _make_private_folder(shared)
     except OSError as exc:
