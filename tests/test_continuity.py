@@ -60,6 +60,28 @@ def status(project):
 
 
 @pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """Night 1 of the wine job, run once for the module and kept aside: (its folder, the kept
+    copy, the run). A published run belongs where it ran (its fingerprint holds the data's
+    absolute path), so `first_night` puts a fresh copy back in that same folder for each test;
+    the tests of a module run one after another in one process."""
+    root = tmp_path_factory.mktemp("continuity")
+    project = wine_project(root / "project")
+    first = project.run("run", "jobs/wine.toml")
+    assert first.returncode == 0, first.stderr
+    shutil.copytree(project.root, root / "kept", symlinks=True)
+    return project.root, root / "kept", first
+
+
+def first_night(published):
+    """The project as night 1 left it, in the folder it ran in (the previous test's copy gone)."""
+    folder, kept, _ = published
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(kept, folder, symlinks=True)
+    return Project(folder)
+
+
+@pytest.fixture(scope="module")
 def nights(tmp_path_factory):
     """Night 1 published; a second run of the same input; night 2 with 17% of rows replaced."""
     project = wine_project(tmp_path_factory.mktemp("continuity") / "project")
@@ -91,14 +113,13 @@ def test_an_unchanged_job_is_skipped_without_tensorflow(nights):
     assert one["fingerprint"]["rows_sha256"] == one["dataset"]["rows_sha256"]
 
 
-def test_force_and_skip_unchanged_false_train_again(tmp_path):
+def test_force_and_skip_unchanged_false_train_again(published, tmp_path):
     project = wine_project(tmp_path / "project", extra="[continuity]\nskip_unchanged = false\nwarm_start = false")
     assert project.run("run", "jobs/wine.toml").returncode == 0
     again = project.run("run", "jobs/wine.toml")
     assert again.returncode == 0 and "  wine: ok in " in again.stdout and "epoch =   60" in again.stderr
     assert "[wine] training: [continuity] skip_unchanged = false" in again.stderr
-    other = wine_project(tmp_path / "other")
-    first = other.run("run", "jobs/wine.toml")
+    other, first = first_night(published), published[2]
     assert first.returncode == 0 and "[wine] training: no published run yet" in first.stderr
     forced = other.run("run", "--force", "jobs/wine.toml")
     assert "  wine: ok in " in forced.stdout, forced.stderr
@@ -106,11 +127,10 @@ def test_force_and_skip_unchanged_false_train_again(tmp_path):
     assert "[wine] aligned onto the published map: 178 shared rows, median displacement 0." in forced.stderr
 
 
-def test_new_settings_train_cold_and_the_log_says_why(tmp_path):
+def test_new_settings_train_cold_and_the_log_says_why(published, tmp_path):
     """A warm start is held to last night's map: after the user changed the settings it would all
     but ignore them. New [model] / [training] settings train cold; log_every is not one."""
-    project = wine_project(tmp_path / "project")
-    assert project.run("run", "jobs/wine.toml").returncode == 0
+    project = first_night(published)
     job = project.root / "jobs" / "wine.toml"
     job.write_text(job.read_text().replace("log_every = 30", "log_every = 20"))
     chatty = project.run("run", "jobs/wine.toml")
@@ -138,13 +158,12 @@ def test_night_two_is_aligned_warm_started_and_its_drift_measured(nights):
     assert one["drift"] is None  # a first night has nothing to drift from
 
 
-def test_a_warm_night_trains_longer_holding_last_nights_rows_and_repeats_to_the_byte(tmp_path):
+def test_a_warm_night_trains_longer_holding_last_nights_rows_and_repeats_to_the_byte(published, tmp_path):
     """The neighbour objective's warm night (issue 21): a quarter of the job's epochs at a quarter
     of its learning rate, the rows present last night held near their places by an anchor, so
     the map stays put; new rows are placed by the trained encoder. The same published run and
     the same rows give the same bytes."""
-    project = wine_project(tmp_path / "project")
-    assert project.run("run", "jobs/wine.toml").returncode == 0
+    project = first_night(published)
     twin = Project(tmp_path / "twin")
     shutil.rmtree(twin.root)
     shutil.copytree(project.root, twin.root, symlinks=True)
@@ -194,9 +213,8 @@ def test_procrustes_recovers_a_rotation_reflection_scale_and_shift():
     np.testing.assert_allclose(x @ matrix + translation, y, atol=1e-9)
 
 
-def test_a_map_that_misses_its_gate_is_rejected_and_yesterday_stays(tmp_path):
-    project = wine_project(tmp_path / "project")
-    assert project.run("run", "jobs/wine.toml").returncode == 0
+def test_a_map_that_misses_its_gate_is_rejected_and_yesterday_stays(published, tmp_path):
+    project = first_night(published)
     # status.json says how the attempt went, and the map page notes a rejected one (issue 20)
     before = {p.name: p.read_bytes() for p in (project.outputs / "wine").iterdir()
               if p.name not in ("status.json", "map.html") and p.is_file()}
@@ -224,9 +242,8 @@ def test_a_map_that_misses_its_gate_is_rejected_and_yesterday_stays(tmp_path):
     assert [night["status"] for night in as_json["wine"]] == ["ok", "rejected"]
 
 
-def test_a_failed_attempt_is_on_disk(tmp_path):
-    project = wine_project(tmp_path / "project")
-    assert project.run("run", "jobs/wine.toml").returncode == 0
+def test_a_failed_attempt_is_on_disk(published, tmp_path):
+    project = first_night(published)
     published = manifest(project)
     (project.root / "Data" / "wine.csv").write_text("sample_id,alcohol,cultivar\nx,1,a\ny,oops,b\n")
     result = project.run("run", "jobs/wine.toml")
@@ -239,11 +256,10 @@ def test_a_failed_attempt_is_on_disk(tmp_path):
         ["ok", "failed"]
 
 
-def test_the_same_rows_in_a_new_order_are_unchanged(tmp_path):
+def test_the_same_rows_in_a_new_order_are_unchanged(published, tmp_path):
     """The rows' digest ignores their order: a shuffled file is the same table, nothing trains,
     the published files stay byte for byte, and one line says why."""
-    project = wine_project(tmp_path / "project")
-    assert project.run("run", "jobs/wine.toml").returncode == 0
+    project = first_night(published)
     published = {p.name: p.read_bytes() for p in (project.outputs / "wine").iterdir() if p.is_file()}
     path = project.root / "Data" / "wine.csv"
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
