@@ -41,7 +41,8 @@ def exit_code(error: ReducerError) -> Exit:
 
 
 class Terminated(BaseException):
-    """Raised by the SIGTERM handler so that cleanup (temporaries, lock) runs as on Ctrl-C."""
+    """Raised by the SIGTERM handler so that cleanup (temporaries, lock) runs as on Ctrl-C: at once,
+    or, while a job trains or publishes, at the next safe point (reducer/stopping.py)."""
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

@@ -14,13 +14,12 @@ import json
 import os
 import re
 import secrets
-import signal
 import stat
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ContextManager, Optional
 
+from reducer import stopping
 from reducer.errors import OutputError, WriteError
 
 TEMP_MARK = ".tmp-"
@@ -129,24 +128,11 @@ def stage(target: Path | str, write: Callable[[Any], object], mode: int = PUBLIC
     return temp
 
 
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
+def signals_deferred() -> ContextManager[None]:
     """Hold SIGTERM and Ctrl-C for the milliseconds a switch of published files takes, then
-    deliver them: a run stopped half way through would leave two runs' files side by side.
-    (Blocking the signals with a mask would not do: TensorFlow's threads would take them.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = {number: signal.signal(number, lambda signum, frame: caught.append(signum))
-                for number in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, signal.SIG_DFL if handler is None else handler)
-        for signum in caught:
-            signal.raise_signal(signum)
+    deliver them: a run stopped half way through would leave two runs' files side by side
+    (stopping.held; nothing inside stops early)."""
+    return stopping.held()
 
 
 def rename_all(staged: Sequence[tuple[Path, Path | str]]) -> None:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from reducer import stopping
 from reducer.config import ModelConfig, TrainingConfig
 from reducer.errors import TrainingError
 from reducer.engine.tf_setup import keras, tf
@@ -389,6 +390,7 @@ def _train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_conf
     step_losses: List[float] = []
     epoch_losses: List[float] = []
     while len(step_losses) < total:
+        stopping.check()  # a SIGTERM or Ctrl-C held since the last call stops the run here
         start, steps = len(step_losses), min(STEPS_PER_CALL, total - len(step_losses))
         chunk = run(x_tensor, target_tensor, *graph_tensors, tf.constant(start, tf.int32),
                     tf.constant(steps, tf.int32), held, held_weights)

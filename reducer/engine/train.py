@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from reducer import stopping
 from reducer.config import TrainingConfig
 from reducer.engine.tf_setup import keras, tf
 from reducer.errors import TrainingError
@@ -270,6 +271,7 @@ def train(autoencoder: Any, x: np.ndarray, config: TrainingConfig, progress: Opt
     losses: List[float] = []
     try:
         while len(losses) < config.epochs:
+            stopping.check()  # a SIGTERM or Ctrl-C held since the last call stops the run here
             epochs = min(chunk, config.epochs - len(losses))
             orders = np.stack([shuffle.permutation(rows) for _ in range(epochs)])
             chunk_losses = trainer.run(x_tensor, orders, capacity=chunk, rows=rows)
@@ -327,6 +329,7 @@ def train_chunks(autoencoder: Any, table: Table, config: TrainingConfig, chunk_r
             order = [*shuffle.permutation(full_blocks), *([full_blocks] if tail else [])]
             total = 0.0
             for first in range(0, len(order), blocks_per_chunk):
+                stopping.check()  # between two compiled calls, as in train()
                 x = table.normalised(np.concatenate([table.raw(b * block, block)
                                                      for b in order[first:first + blocks_per_chunk]]))
                 permutation = shuffle.permutation(len(x)).astype(np.int32)[None, :]

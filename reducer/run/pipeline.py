@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional
 
 import numpy as np
 
-from reducer import __version__, continuity, defaults, files, gate, publish, published
+from reducer import __version__, continuity, defaults, files, gate, publish, published, stopping
 from reducer import quality as quality_lib
 from reducer.errors import JobError, TrainingError
 from reducer.progress import Progress, Stage
@@ -370,7 +370,7 @@ def train_beside_reference(job: Job, table: Table, graph: Optional[Graph], sampl
     try:
         result = train(job, table, graph, seconds, after_first_chunk=start_reference, warm_from=warm_from)
         start_reference()  # if training reported no chunk
-    except Exception:
+    except BaseException:  # a failure, or a stop (SIGTERM, Ctrl-C)
         if started and started[0] is not None:  # leave nothing of this attempt running
             started[0].cancel()
             futures.wait([started[0]])
@@ -431,15 +431,20 @@ def train(job: Job, table: Table, graph: Optional[Graph], seconds: dict[str, flo
         if after_first_chunk is not None:
             after_first_chunk()
 
+    # SIGTERM and Ctrl-C stop the training loops between two compiled calls (stopping.check), not
+    # wherever Python happens to be inside TensorFlow's layer.
     if graph is not None:
         # Read a block at a time into the one array the training loop shares (a cached table's
         # rows are never all in memory twice).
         rows = neighbor_train.rows_in_memory(TableRows(table))
-        history = neighbor_train.train(encoder, decoder, rows, graph, job.model, job.training,
-                                       progress=progress, standardise=table.normalize in neighbor_train.UNCENTRED,
-                                       start_layout=not (warm and warm.get("from")), anchor=anchor)
+        with stopping.held(second_at_once=True):
+            history = neighbor_train.train(encoder, decoder, rows, graph, job.model, job.training, progress=progress,
+                                           standardise=table.normalize in neighbor_train.UNCENTRED,
+                                           start_layout=not (warm and warm.get("from")), anchor=anchor)
     else:
-        history = engine.train_table(autoencoder, table, job.training, storage.chunk_rows(job), progress=progress)
+        with stopping.held(second_at_once=True):
+            history = engine.train_table(autoencoder, table, job.training, storage.chunk_rows(job),
+                                         progress=progress)
     history = dataclasses.replace(history, warm_start=warm)
     seconds["train"] = time.time() - t
     return encoder, decoder, history
