@@ -10,16 +10,18 @@ Each argument is a JSON object of `[model]` / `[training]` keys (`learning_rate`
 `hidden`, `reconstruction_weight`, `batch_size`, `negative_samples`, ...) over
 `defaults.neighbor_settings` for the table's size, or one of engine/neighbor_train.py's module
 constants in capitals (`REPULSION_PER_WEIGHT`, `MAP_RADIUS`, `BETA_1`, `STEPS_PER_CALL`,
-`REPULSION_FLOOR`) or engine/init.py's (`SPECTRAL_ROWS`, `PRETRAIN_STEPS`, ...), set for that variant
-only; a variant naming another `n_neighbors`, or `"exact_graph": true` (scikit-learn's exact
-search whatever the size), trains on a graph of its own, built once per run with the same seed. What a `reducer run` of a default job does around the training is left out on purpose
+`REPULSION_FLOOR`) or engine/init.py's (`SPECTRAL_ROWS`, `PRETRAIN_STEPS`, ...), set for that
+variant only; a variant naming another `n_neighbors`, or `"exact_graph": true` (scikit-learn's
+exact search whatever the size), trains on a graph of its own, built once per run with the same
+seed. What a `reducer run` of a default job does around the training is left out on purpose
 (the CSV, the job, the plot): the table is generated as big.py generates it, z-scored, its
 graph built once (engine/neighbors.fuzzy_graph, n_neighbors 10, seed 1) and kept in --cache,
 the encoder built and trained by engine/model.build and engine/neighbor_train.train (its start
-layout as a cold job's, engine/init.py's constants settable like the others) with
-seed 1, then scored by quality.Reference (trustworthiness@5, kNN accuracy). Prints a Markdown
-table with the training's wall and CPU seconds (this process, so compare within a run) and
-the map's root mean square radius. --umap adds umap-learn on the same rows.
+layout as a cold job's, engine/init.py's constants settable like the others) with seed 1
+(--seed: another training seed, the graph's stays 1), then scored by quality.Reference
+(trustworthiness@5, kNN accuracy). Prints a Markdown table with the training's wall and CPU
+seconds (this process, so compare within a run) and the map's root mean square radius. --umap
+adds umap-learn on the same rows.
 """
 
 import argparse
@@ -69,6 +71,7 @@ def main():
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--columns", type=int, default=50)
     parser.add_argument("--cache", type=Path, help="folder keeping the table and its graph between runs")
+    parser.add_argument("--seed", type=int, default=SEED, help="the training's seed (the graph keeps seed 1)")
     parser.add_argument("--umap", action="store_true", help="also umap-learn (random_state=0) on the same rows")
     parser.add_argument("--tiny", action="store_true", help="3,000 x 8, two variants of 2 epochs: a smoke test")
     args = parser.parse_args()
@@ -119,13 +122,13 @@ def main():
             if key not in CONSTANTS + INIT_CONSTANTS + ("exact_graph",):
                 (model if key in model else training)[key] = value
         model_config = ModelConfig(**{**model, "hidden": tuple(model["hidden"])})
-        training_config = TrainingConfig(**training, seed=SEED)
+        training_config = TrainingConfig(**training, seed=args.seed)
         which = (model_config.n_neighbors, bool(variant.get("exact_graph")))
         if which not in graphs:
             graphs[which] = neighbors.fuzzy_graph(x, model_config.n_neighbors, seed=SEED,
                                                   approximate_rows=len(x) if which[1] else neighbors.APPROXIMATE_ROWS)
         graph = graphs[which]
-        encoder, decoder, _ = model_lib.build(args.columns, model_config, SEED, "linear")
+        encoder, decoder, _ = model_lib.build(args.columns, model_config, args.seed, "linear")
         wall, cpu = time.time(), time.process_time()
         history = neighbor_train.train(encoder, decoder, x, graph, model_config, training_config, start_layout=True)
         wall, cpu = time.time() - wall, time.process_time() - cpu
