@@ -23,7 +23,7 @@ random weights (UMAP 0.963 / 0.796).
 """
 
 import threading
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -165,27 +165,31 @@ def start(encoder: Any, x: np.ndarray, graph: Any, seed: int,
     beside(): work that does not touch the encoder's weights, run on another thread during the
     regression (the training loop's XLA compilation: TensorFlow leaves Python's lock while it
     compiles or runs a graph, so on two cores the two take the time of the longer). Its
-    exceptions are dropped: what it prepares, the caller does again when it was not done."""
+    exception is raised here once the regression is done, as if the caller had run it itself
+    (a cached program TensorFlow cannot use must reach runner.py's handler, xla_cache.py)."""
     if graph.rows > SPECTRAL_ROWS:
         return {"layout": "random weights", "reason": f"more than {SPECTRAL_ROWS:,} rows"}
     dims = int(encoder.output_shape[-1])
     layout = spectral_layout(graph, dims, seed, x)
     if layout is None:
         return {"layout": "random weights", "reason": "the neighbour graph is too small for a spectral layout"}
-    worker = None
+    worker: Optional[threading.Thread] = None
+    failed: List[Exception] = []
     if beside is not None:
-        def quietly() -> None:
+        def keeping_its_failure() -> None:
             try:
                 beside()
-            except Exception:  # noqa: BLE001  (the caller meets the same failure, and reports it)
-                pass
+            except Exception as exc:  # raised on this thread below
+                failed.append(exc)
 
-        worker = threading.Thread(target=quietly, name="reducer-beside-start")
+        worker = threading.Thread(target=keeping_its_failure, name="reducer-beside-start")
         worker.start()
     try:
         mse = pretrain(encoder, x, layout, seed)
     finally:
         if worker is not None:
             worker.join()
+    if failed:
+        raise failed[0]
     return {"layout": "spectral", "rows": int(min(len(x), PRETRAIN_ROWS)), "steps": PRETRAIN_STEPS,
             "radius": START_RADIUS, "mse": mse}

@@ -386,6 +386,12 @@ def _train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_conf
         run(x_tensor, target_tensor, *graph_tensors, tf.constant(0, tf.int32), tf.constant(0, tf.int32),
             held, held_weights)
 
+    # Traced here, before the start traces its own function: the compiled program's name, and so
+    # its entry in the persistent compile cache (xla_cache.py), depends on the order of tracing,
+    # which a trace on the other thread would leave to chance (a new entry every night).
+    run.get_concrete_function(x_tensor, target_tensor, *graph_tensors, tf.constant(0, tf.int32),
+                              tf.constant(0, tf.int32), held, held_weights)
+
     began = init.start(encoder, x, graph, training_config.seed, beside=compile_loop) if start_layout else None
     step_losses: List[float] = []
     epoch_losses: List[float] = []
