@@ -131,3 +131,38 @@ def test_a_signal_while_training_stops_the_run_cleanly(project, model, line, num
     assert not (project.outputs / "iris" / "manifest.json").exists() and not (project.models / "iris.keras").exists()
     leftovers = [p for p in project.root.rglob("*") if ".tmp-" in p.name or p.name.startswith("..v-")]
     assert not leftovers, leftovers
+
+
+def test_a_sigterm_while_worker_processes_train_stops_the_run_cleanly(project):
+    """--workers: the parent stops its workers (SIGTERM), each stops its loop at its next check and
+    removes what it staged; the run exits 143 with its one line and nothing is published."""
+    iris(project, "one")
+    iris(project, "two")
+    environment = {**{k: v for k, v in STARTING_ENVIRONMENT.items() if k != "REDUCER_PLUGINS"},
+                   "PYTHONUNBUFFERED": "1"}
+    log = project.root / "run.log"
+    with open(log, "w") as handle:
+        process = subprocess.Popen([sys.executable, "-m", "reducer", "run", "--workers", "2", "jobs/one.toml",
+                                    "jobs/two.toml"], cwd=project.root, env=environment, stdout=handle,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while not ("[one] epoch =" in log.read_text() and "[two] epoch =" in log.read_text()) \
+                and time.time() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert "[one] epoch =" in log.read_text() and "[two] epoch =" in log.read_text(), log.read_text()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = log.read_text()
+    assert process.returncode == 143, text
+    assert "reducer: terminated by SIGTERM; published outputs are intact" in text, text
+    assert "Traceback" not in text and "internal error" not in text and "killed by" not in text, text
+    for name in ("one", "two"):
+        assert not (project.outputs / name / "manifest.json").exists()
+        assert not (project.models / f"{name}.keras").exists()
+    leftovers = [p for p in project.root.rglob("*") if ".tmp-" in p.name or p.name.startswith("..v-")]
+    assert not leftovers, leftovers
