@@ -6,13 +6,11 @@ Real signals: sent to this process for the hold itself, to a real `reducer run` 
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import STARTING_ENVIRONMENT
+from test_cron import start, wait_for_line
 from reducer import stopping
 
 
@@ -105,32 +103,12 @@ def iris(project, name, model=""):
 ], ids=["neighbours-as-training-starts", "neighbours-in-the-loop", "reconstruction", "reconstruction-ctrl-c"])
 def test_a_signal_while_training_stops_the_run_cleanly(project, model, line, number, code):
     iris(project, "iris", model)
-    environment = {**{k: v for k, v in STARTING_ENVIRONMENT.items() if k != "REDUCER_PLUGINS"},
-                   "PYTHONUNBUFFERED": "1"}
-    log = project.root / "run.log"
-    with open(log, "w") as handle:
-        process = subprocess.Popen([sys.executable, "-m", "reducer", "run", "jobs/iris.toml"], cwd=project.root,
-                                   env=environment, stdout=handle, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 240
-        while line not in log.read_text() and time.time() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        assert line in log.read_text(), log.read_text()
-        process.send_signal(number)
-        process.wait(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    text = log.read_text()
+    process = start(project, "run", "jobs/iris.toml")
+    text = signal_after(process, [line], number)
     assert process.returncode == code, text
     said = "terminated by SIGTERM" if number == signal.SIGTERM else "interrupted"
     assert f"reducer: {said}; published outputs are intact" in text, text
-    assert "Traceback" not in text and "internal error" not in text, text
-    assert not (project.outputs / "iris" / "manifest.json").exists() and not (project.models / "iris.keras").exists()
-    leftovers = [p for p in project.root.rglob("*") if ".tmp-" in p.name or p.name.startswith("..v-")]
-    assert not leftovers, leftovers
+    assert_stopped_cleanly(project, text, ["iris"])
 
 
 def test_a_sigterm_while_worker_processes_train_stops_the_run_cleanly(project):
@@ -138,30 +116,32 @@ def test_a_sigterm_while_worker_processes_train_stops_the_run_cleanly(project):
     removes what it staged; the run exits 143 with its one line and nothing is published."""
     iris(project, "one")
     iris(project, "two")
-    environment = {**{k: v for k, v in STARTING_ENVIRONMENT.items() if k != "REDUCER_PLUGINS"},
-                   "PYTHONUNBUFFERED": "1"}
-    log = project.root / "run.log"
-    with open(log, "w") as handle:
-        process = subprocess.Popen([sys.executable, "-m", "reducer", "run", "--workers", "2", "jobs/one.toml",
-                                    "jobs/two.toml"], cwd=project.root, env=environment, stdout=handle,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    process = start(project, "run", "--workers", "2", "jobs/one.toml", "jobs/two.toml")
+    text = signal_after(process, ["[one] epoch =", "[two] epoch ="], signal.SIGTERM)
+    assert process.returncode == 143, text
+    assert "reducer: terminated by SIGTERM; published outputs are intact" in text, text
+    assert "killed by" not in text, text
+    assert_stopped_cleanly(project, text, ["one", "two"])
+
+
+def signal_after(process, lines, number):
+    """Send `number` once every line of `lines` is in the run's log; its whole log once it exits."""
     try:
-        deadline = time.time() + 240
-        while not ("[one] epoch =" in log.read_text() and "[two] epoch =" in log.read_text()) \
-                and time.time() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        assert "[one] epoch =" in log.read_text() and "[two] epoch =" in log.read_text(), log.read_text()
-        process.send_signal(signal.SIGTERM)
+        for line in lines:
+            wait_for_line(process, line)
+        process.send_signal(number)
         process.wait(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    text = log.read_text()
-    assert process.returncode == 143, text
-    assert "reducer: terminated by SIGTERM; published outputs are intact" in text, text
-    assert "Traceback" not in text and "internal error" not in text and "killed by" not in text, text
-    for name in ("one", "two"):
+    return process.log_path.read_text()
+
+
+def assert_stopped_cleanly(project, text, jobs):
+    """No traceback, nothing of `jobs` published, no temporaries left."""
+    assert "Traceback" not in text and "internal error" not in text, text
+    for name in jobs:
         assert not (project.outputs / name / "manifest.json").exists()
         assert not (project.models / f"{name}.keras").exists()
     leftovers = [p for p in project.root.rglob("*") if ".tmp-" in p.name or p.name.startswith("..v-")]
