@@ -195,3 +195,67 @@ def test_a_wide_table_builds_its_graph_on_its_top_principal_components(monkeypat
     every_column = neighbor_train.graph_of(x, config, {}, seed=1)
     assert every_column.method == "exact"
     assert same_group(wide) > same_group(every_column) + 0.05  # measured: 0.64 against 0.55
+
+
+def test_the_exact_search_finds_each_rows_nearest_rows():
+    """numpy's brute force (no scikit-learn): each row's k nearest other rows, nearest first,
+    against a float64 sort of every distance; exact duplicates keep each other, never themselves."""
+    from reducer.engine.neighbors import nearest
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 7)).astype(np.float32)
+    x[10] = x[11]  # a pair of identical rows
+    indices, distances, method = nearest(x, 6)
+    assert method == "exact" and indices.shape == (400, 6) and distances.shape == (400, 6)
+    full = np.sqrt(((x[:, None, :].astype(np.float64) - x[None, :, :]) ** 2).sum(axis=2))
+    np.fill_diagonal(full, np.inf)
+    truth = np.argsort(full, axis=1, kind="stable")[:, :6]
+    assert (indices == truth).mean() > 0.999  # bar a near-tie rounded the other way
+    np.testing.assert_allclose(distances, np.take_along_axis(full, indices, axis=1), rtol=1e-5, atol=1e-6)
+    assert np.all(np.diff(distances, axis=1) >= 0) and np.all(indices != np.arange(400)[:, None])
+    assert indices[10, 0] == 11 and indices[11, 0] == 10 and distances[10, 0] == 0
+
+
+def test_the_curve_and_the_spectral_layout_match_umaps_and_scikit_learns():
+    """curve_parameters (numpy) fits UMAP's curve as scipy's curve_fit does; spectral_embedding
+    (SciPy) gives scikit-learn's spectral_embedding."""
+    import scipy.sparse
+    from scipy.optimize import curve_fit
+    from sklearn.manifold import spectral_embedding as scikit_learns
+
+    from reducer.engine import init
+    from reducer.engine.neighbors import curve_parameters
+
+    for min_dist, spread in ((0.1, 1.0), (0.37, 1.0), (0.5, 1.0), (0.05, 2.0)):
+        d = np.linspace(0, 3 * spread, 300)
+        target = np.where(d < min_dist, 1.0, np.exp(-(d - min_dist) / spread))
+        expected, _ = curve_fit(lambda d, a, b: 1.0 / (1.0 + a * d ** (2 * b)), d, target)
+        np.testing.assert_allclose(curve_parameters(min_dist, spread), expected, rtol=1e-5)
+    np.testing.assert_allclose(curve_parameters(0.1), (1.577, 0.895), atol=1e-3)  # umap-learn's for 0.1
+
+    x, _ = overlapping(rows=200)
+    graph, _, _, _ = graph_and_encoder(x)
+    adjacency = scipy.sparse.csr_matrix((graph.weights.astype(np.float64), graph.indices, graph.indptr),
+                                        shape=(graph.rows, graph.rows))
+    for seed in (1, 2):
+        np.testing.assert_allclose(init.spectral_embedding(adjacency, 2, seed),
+                                   scikit_learns(adjacency, n_components=2, random_state=seed, drop_first=True),
+                                   atol=1e-10)
+
+
+def test_the_graph_and_its_start_import_neither_scikit_learn_nor_scipy_optimize(monkeypatch):
+    """The start-up path of a small neighbour job (graph, curve, spectral layout) leaves
+    scikit-learn to the quality metrics, which import it beside training: half a second less
+    before training can start. Here importing either fails, as if it were not installed."""
+    import sys
+
+    from reducer.config import ModelConfig
+    from reducer.engine import init, neighbors
+    from reducer.engine.neighbor_train import graph_of
+
+    for name in [m for m in sys.modules if m.startswith(("sklearn", "scipy.optimize"))] + ["sklearn", "scipy.optimize"]:
+        monkeypatch.setitem(sys.modules, name, None)  # importing it raises ImportError
+    x = np.random.default_rng(0).normal(size=(300, 5)).astype(np.float32)
+    graph = graph_of(x, ModelConfig(objective="neighbors", n_neighbors=10), {})
+    assert graph.method == "exact" and init.spectral_layout(graph, 2, 1, x).shape == (300, 2)
+    assert neighbors.curve_parameters(0.1)[0] > 0

@@ -4,7 +4,7 @@ UMAP starts its points from a spectral layout of the kNN graph; reducer's encode
 random weights, so its first steps spend themselves untangling a random map, and groups that
 end up on the wrong side of each other stay there. Here the encoder is first trained for a few
 cheap steps to regress the graph's spectral layout (the two smallest non-trivial eigenvectors of
-its normalised Laplacian, scikit-learn's `spectral_embedding`), scaled to a root mean square
+its normalised Laplacian, as scikit-learn's `spectral_embedding` finds them), scaled to a root mean square
 radius of START_RADIUS, half the neighbour loss's MAP_RADIUS; then the neighbour objective
 trains from there as before.
 
@@ -73,7 +73,6 @@ def spectral_layout(graph: Any, dims: int, seed: int, x: Optional[np.ndarray] = 
     and an encoder trained to that stacks whole groups (issue 23's small tables)."""
     import scipy.sparse
     from scipy.sparse.csgraph import connected_components
-    from sklearn.manifold import spectral_embedding
 
     rows = graph.rows
     if rows <= dims + 1:
@@ -82,7 +81,7 @@ def spectral_layout(graph: Any, dims: int, seed: int, x: Optional[np.ndarray] = 
                                         shape=(rows, rows))
     pieces, piece_of = connected_components(adjacency, directed=False)
     if pieces == 1:
-        layout = spectral_embedding(adjacency, n_components=dims, random_state=seed, drop_first=True)
+        layout = spectral_embedding(adjacency, dims, seed)
     elif x is None:
         return None
     else:
@@ -92,6 +91,28 @@ def spectral_layout(graph: Any, dims: int, seed: int, x: Optional[np.ndarray] = 
     if not np.isfinite(radius) or radius <= 0:
         return None
     return (layout * (START_RADIUS / radius)).astype(np.float32)
+
+
+def spectral_embedding(adjacency: Any, dims: int, seed: int) -> np.ndarray:
+    """rows x dims: the eigenvectors of the connected graph's normalised Laplacian with the
+    smallest non-trivial eigenvalues, each divided by the square root of its row's degree, signs
+    fixed by their largest entry: scikit-learn's `spectral_embedding(adjacency, n_components=dims,
+    random_state=seed, drop_first=True)` (ARPACK in shift-invert mode from the same start vector)
+    with SciPy alone, whose import a small job need not wait for (scikit-learn's cost it half a
+    second before training could start; the quality metrics import it beside training)."""
+    from scipy.sparse.csgraph import laplacian
+    from scipy.sparse.linalg import eigsh
+
+    wanted = dims + 1  # the first, constant one is dropped
+    normalised, degree_root = laplacian(adjacency, normed=True, return_diag=True)
+    normalised = normalised.tocoo()
+    normalised.data[normalised.row == normalised.col] = 1.0
+    start = np.random.RandomState(seed).uniform(-1, 1, adjacency.shape[0])
+    _, vectors = eigsh(normalised.tocsr(), k=wanted, sigma=-1e-5, which="LM", tol=0, v0=start)
+    embedding = vectors.T[:wanted] / degree_root
+    largest = np.argmax(np.abs(embedding), axis=1)
+    embedding *= np.sign(embedding[np.arange(wanted), largest])[:, None]
+    return embedding[1:wanted].T
 
 
 def _principal_axes(x: np.ndarray, dims: int) -> np.ndarray:
@@ -105,8 +126,6 @@ def _principal_axes(x: np.ndarray, dims: int) -> np.ndarray:
 def _layout_of_pieces(adjacency: Any, x: np.ndarray, piece_of: np.ndarray, pieces: int, dims: int,
                       seed: int) -> np.ndarray:
     """spectral_layout's layout of a graph in pieces (before its final scaling)."""
-    from sklearn.manifold import spectral_embedding
-
     centres = np.stack([x[piece_of == k].mean(axis=0) for k in range(pieces)])
     placed = (centres - centres.mean(axis=0)) @ _principal_axes(centres, dims).T
     apart = np.sqrt(np.sum((placed[:, None, :] - placed[None, :, :]) ** 2, axis=2))
@@ -119,8 +138,7 @@ def _layout_of_pieces(adjacency: Any, x: np.ndarray, piece_of: np.ndarray, piece
     for k in range(pieces):
         members = np.flatnonzero(piece_of == k)
         if len(members) > PIECE_ROWS:
-            piece = spectral_embedding(adjacency[members][:, members], n_components=dims, random_state=seed,
-                                       drop_first=True)
+            piece = spectral_embedding(adjacency[members][:, members], dims, seed)
         else:
             piece = x[members] @ axes.T
         piece = piece - piece.mean(axis=0)

@@ -1,8 +1,8 @@
 """The k-nearest-neighbour graph behind `objective = "neighbors"`: UMAP's fuzzy simplicial set.
 
 `n_neighbors` counts the row itself, as umap-learn's does: each row is joined to its
-n_neighbors - 1 nearest other rows. Up to APPROXIMATE_ROWS rows that is scikit-learn's exact
-search; above, faiss's HNSW index (approximate: recall@10 about 0.94 on the 100,000 x 50 table of
+n_neighbors - 1 nearest other rows. Up to APPROXIMATE_ROWS rows that is an exact search (numpy,
+brute force); above, faiss's HNSW index (approximate: recall@10 about 0.94 on the 100,000 x 50 table of
 benchmarks/README.md, "Neighbours for big tables"), built one thread in row order and seeded with
 the job's seed, so the same rows and seed give the same graph (queries run on several threads:
 each row's answer does not depend on them). An edge's weight is exp(-(d - rho_i) / sigma_i),
@@ -16,7 +16,7 @@ The graph is held as CSR (row pointers, neighbours, weights): its memory grows w
 whatever the widest row's degree (a hub of the symmetrised graph can have thousands). Rows
 come from a `RowSource`: an array in memory, or blocks read from the float32 cache, so the
 approximate index is built and queried without the whole table in memory beside it.
-Only numpy and faiss or scikit-learn here: no TensorFlow.
+Only numpy and faiss here: no TensorFlow, no scikit-learn.
 """
 
 import logging
@@ -43,6 +43,9 @@ EF_SEARCH = 32  # candidates while querying (at least the k + 1 asked for)
 QUERY_THREADS = 4  # at most this many threads query the index (each row's answer is the same)
 BLOCK_ROWS = 10_000  # rows added or queried at a time (a progress line between blocks; fixed: faiss
 # inserts each block's rows by level, so the blocks are part of what makes the graph repeatable)
+EXTRA_CANDIDATES = 2  # the exact search's float32 candidates per neighbour kept (see _exact)
+CURVE_ITERATIONS = 100  # curve_parameters' Levenberg-Marquardt steps at most ...
+CURVE_TOLERANCE = 1e-10  # ... until a step moves a and b by less than this (relative)
 SIGMA_ITERATIONS = 64
 SIGMA_TOLERANCE = 1e-5
 MIN_SIGMA_SCALE = 1e-3  # as umap-learn: sigma never below 1e-3 x the mean neighbour distance
@@ -140,17 +143,41 @@ def nearest(x: "np.ndarray | RowSource", k: int, seed: int = 0, approximate_rows
     if search_method(source.rows, approximate_rows) == "approximate":
         indices, distances = _hnsw(source, k, seed, progress)
         return indices, distances, "approximate (faiss HNSW)"
-    from sklearn.neighbors import NearestNeighbors
-
-    from sklearn import config_context
-
-    rows = source.block(0, source.rows)
-    with config_context(working_memory=EXACT_WORKING_BYTES >> 20):  # MiB of distances at a time
-        distances, indices = NearestNeighbors(n_neighbors=k + 1).fit(rows).kneighbors(rows)
-    indices, distances = _drop_self(indices, distances, k)
+    indices, distances = _exact(source.block(0, source.rows), k)
     if progress:
         progress(source.rows, source.rows)
     return indices, distances, "exact"
+
+
+def _exact(rows: np.ndarray, k: int) -> tuple:
+    """Each row's k nearest other rows by brute force in numpy, nearest first, ties by row
+    number: candidates from float32 squared distances less |x|^2, |y|^2 - 2 x.y (a block of rows at
+    a time within EXACT_WORKING_BYTES: the distances and their argpartition's indices), EXTRA_
+    CANDIDATES x (k + 1) of them per row, then their distances again in float64, directly, and
+    the nearest k + 1 of those kept (float32's rounding can reorder only near-ties). numpy alone:
+    scikit-learn's import (about half a second, on the critical path of every small job) is left
+    to the quality metrics, which run beside training."""
+    x = np.ascontiguousarray(rows, dtype=np.float32)
+    count = len(x)
+    wanted = min(k + 1, count)
+    candidates = min(EXTRA_CANDIDATES * wanted, count)
+    norms = np.einsum("ij,ij->i", x, x)
+    twice = (-2.0 * x).T
+    block = max(1, EXACT_WORKING_BYTES // (12 * max(count, 1)))  # float32 distances, int64 indices
+    indices = np.empty((count, wanted), dtype=np.int64)
+    distances = np.empty((count, wanted), dtype=np.float64)
+    for start in range(0, count, block):
+        d2 = x[start:start + block] @ twice  # |y|^2 - 2 x.y: ranks the rows y as |x - y|^2 does
+        d2 += norms[None, :]
+        found = np.argpartition(d2, candidates - 1, axis=1)[:, :candidates] if candidates < count else \
+            np.broadcast_to(np.arange(count), d2.shape).copy()
+        del d2
+        here = x[start:start + block].astype(np.float64)
+        exact = np.sqrt(np.sum((here[:, None, :] - x[found].astype(np.float64)) ** 2, axis=2))
+        order = np.lexsort((found, exact), axis=1)[:, :wanted]  # by distance, then row number
+        indices[start:start + len(found)] = np.take_along_axis(found, order, axis=1)
+        distances[start:start + len(found)] = np.take_along_axis(exact, order, axis=1)
+    return _drop_self(indices, distances, k)
 
 
 def _hnsw(source: RowSource, k: int, seed: int, progress: Optional[Progress]) -> tuple:
@@ -277,13 +304,34 @@ def fuzzy_graph(x: "np.ndarray | RowSource", n_neighbors: int = 15, seed: int = 
 
 def curve_parameters(min_dist: float, spread: float = 1.0) -> tuple:
     """UMAP's (a, b): 1 / (1 + a d^2b) fitted to 1 below min_dist and exp(-(d - min_dist) / spread)
-    beyond it, so min_dist sets how tightly neighbours may pack in the map."""
-    from scipy.optimize import curve_fit
-
+    beyond it, so min_dist sets how tightly neighbours may pack in the map. Least squares on 300
+    points of [0, 3 spread] from (1, 1), as umap-learn's scipy curve_fit, by Levenberg-Marquardt
+    steps in numpy (scipy.optimize's import cost a small job a third of a second): the same
+    (a, b) within 5e-6 relative for min_dist 0.001-0.99."""
     d = np.linspace(0, spread * 3, 300)
     target = np.where(d < min_dist, 1.0, np.exp(-(d - min_dist) / spread))
-    (a, b), _ = curve_fit(lambda d, a, b: 1.0 / (1.0 + a * d ** (2 * b)), d, target)
-    return float(a), float(b)
+    log_d = np.log(np.where(d > 0, d, 1.0))  # d^2b's derivative in b is 2 log(d) d^2b (0 at d = 0)
+
+    def fit(params: np.ndarray) -> tuple:
+        u = params[0] * d ** (2 * params[1])
+        error = 1.0 / (1.0 + u) - target
+        return error, u, float(error @ error)
+
+    params, damping = np.array([1.0, 1.0]), 1e-3
+    error, u, cost = fit(params)
+    for _ in range(CURVE_ITERATIONS):
+        slope = -u / (1.0 + u) ** 2  # of the curve in log u
+        jacobian = np.stack([slope / params[0], 2 * slope * log_d], axis=1)
+        normal = jacobian.T @ jacobian
+        step = np.linalg.solve(normal + damping * np.diag(np.diag(normal)), -(jacobian.T @ error))
+        tried = fit(params + step)
+        if tried[2] < cost:
+            params, (error, u, cost), damping = params + step, tried, damping / 10
+            if np.max(np.abs(step) / np.abs(params)) < CURVE_TOLERANCE:
+                break
+        else:
+            damping *= 10
+    return float(params[0]), float(params[1])
 
 
 @dataclass(frozen=True)

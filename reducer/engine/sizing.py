@@ -40,7 +40,7 @@ CODE_COPIES = 4  # the code buffer, its update and the loop's carried copies
 APPROXIMATE_ROWS = 20_000  # above this many rows, approximate search (faiss HNSW)
 HNSW_M = 24  # links per row of the HNSW index
 HNSW_LINK_BYTES = 2 * HNSW_M * 4 + 24  # per indexed row beyond its values: level-0 links, upper levels
-EXACT_WORKING_BYTES = 256 << 20  # scikit-learn's working memory for the exact search
+EXACT_WORKING_BYTES = 256 << 20  # the exact search's distances and their indices, a block of rows at a time
 # The neighbour map is refused (or, for a job that names no objective, replaced by the
 # reconstruction map) when its estimate is above this share of the memory available, or above
 # NEIGHBORS_LIMIT_BYTES when that is set (a fixed ceiling, whatever the machine has).
@@ -96,8 +96,8 @@ def neighbors_need(rows: int, columns: int, n_neighbors: int, latent: int = 2, i
     approximate = rows > APPROXIMATE_ROWS
     if approximate:
         search = rows * (columns * 4 + HNSW_LINK_BYTES) + lists
-    else:  # the rows gathered for scikit-learn, its working memory, the lists in float64
-        search = values + min(rows * rows * 8, EXACT_WORKING_BYTES) + rows * (k + 1) * 16
+    else:  # the rows gathered (float32), a block's distances and indices, the lists in float64
+        search = values + min(rows * rows * 12, EXACT_WORKING_BYTES) + rows * (k + 1) * 16
     graph = edge_count * (4 + 4) + (rows + 1) * 8
     step_tables = 2 * (edge_count * (4 + 4) + rows * (4 + 8))  # neighbours, shares; pointers, row bounds: numpy + TF
     widest = sorted(hidden, reverse=True)[:2] if hidden else [columns]
