@@ -423,7 +423,7 @@ def graph_of(x: "np.ndarray | RowSource", model_config: ModelConfig, seconds: Di
     per process; the exact search is numpy's) and to build the graph (`graph`).
     progress(done, total): as the search goes."""
     started = time.time()
-    from reducer.engine.neighbors import as_source, fuzzy_graph, search_method
+    from reducer.engine.neighbors import as_source, fuzzy_graph, search_method  # sets OpenMP's waiting
 
     source = as_source(x)
     if search_method(source.rows) == "approximate":

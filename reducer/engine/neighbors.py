@@ -2,10 +2,12 @@
 
 `n_neighbors` counts the row itself, as umap-learn's does: each row is joined to its
 n_neighbors - 1 nearest other rows. Up to APPROXIMATE_ROWS rows that is an exact search (numpy,
-brute force); above, faiss's HNSW index (approximate: recall@10 about 0.94 on the 100,000 x 50 table of
-benchmarks/README.md, "Neighbours for big tables"), built one thread in row order and seeded with
-the job's seed, so the same rows and seed give the same graph (queries run on several threads:
-each row's answer does not depend on them). An edge's weight is exp(-(d - rho_i) / sigma_i),
+brute force); above, faiss's HNSW index (approximate: recall@10 about 0.92 on the 100,000 x 50 table of
+benchmarks/README.md, "Neighbours for big tables"), over the rows turned onto their axes of
+non-zero variance (distances unchanged), built block by block in a fixed order and seeded with
+the job's seed, so the same rows and seed give the same graph on any number of threads (faiss
+>= 1.15 links each batch of rows in a fixed order); every row is then searched for from its own
+node of the index's bottom level. An edge's weight is exp(-(d - rho_i) / sigma_i),
 where rho_i is the distance to the nearest other row and sigma_i is chosen so that the row's
 weights sum to log2(n_neighbors); the two directions are then joined as a fuzzy union,
 w = a + b - a * b. That is umap-learn's fuzzy_simplicial_set (on the digits with n_neighbors =
@@ -26,7 +28,13 @@ from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
 import numpy as np
 
-from reducer.engine.sizing import APPROXIMATE_ROWS, EXACT_WORKING_BYTES, HNSW_M
+from reducer.engine.sizing import APPROXIMATE_ROWS, EXACT_WORKING_BYTES, HNSW_LINKS, HNSW_M
+
+# OpenMP threads (faiss's) that wait for work sleep instead of spinning: the index is built in
+# a few hundred parallel batches, and on a busy machine a thread spinning at each batch's end for
+# one that lost its core doubled the build's CPU time for no gain in wall time
+# (benchmarks/README.md). Read once, when OpenMP starts: before faiss's import, which comes later.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 if TYPE_CHECKING:
     from reducer.tables.table import Table
@@ -34,13 +42,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("reducer")
 
 # APPROXIMATE_ROWS: above this many rows, approximate search (faiss HNSW; engine/sizing.py keeps
-# the numbers the memory estimate needs). HNSW_M: links per row of the index. Measured on the
-# 100,000 x 50 table (benchmarks/README.md, "Neighbours for big tables"): M = 24 with 32
-# candidates while inserting and while querying found 0.94 of the 9 nearest rows in a fifth of
-# the exact search's CPU time; M = 16 with 64 / 48 found 0.95 at 1.3x that time.
+# the numbers the memory estimate needs). HNSW_M / HNSW_LINKS: links per row on the index's upper
+# levels / bottom level. Measured on the 100,000 x 50 table (benchmarks/README.md, "Neighbours for
+# big tables"): 16 / 64 links, 32 candidates while inserting and 16 while searching from each row's
+# own node found 0.92 of the 9 nearest rows for a fifth of the exact search's CPU time or less.
 EF_CONSTRUCTION = 32  # candidates while inserting
-EF_SEARCH = 32  # candidates while querying (at least the k + 1 asked for)
-QUERY_THREADS = 4  # at most this many threads query the index (each row's answer is the same)
+EF_SEARCH = 16  # candidates while querying from the row's own node (at least the k + 1 asked for)
+NULL_VARIANCE = 1e-9  # an axis of the rows with less variance than this share of the largest's has none
 BLOCK_ROWS = 10_000  # rows added or queried at a time (a progress line between blocks; fixed: faiss
 # inserts each block's rows by level, so the blocks are part of what makes the graph repeatable)
 EXTRA_CANDIDATES = 2  # the exact search's float32 candidates per neighbour kept (see _exact)
@@ -180,37 +188,63 @@ def _exact(rows: np.ndarray, k: int) -> tuple:
     return _drop_self(indices, distances, k)
 
 
+def principal_axes(source: RowSource) -> Optional[np.ndarray]:
+    """The rows' axes of non-zero variance (columns x axes, float32, orthonormal), or None when
+    every axis has some. Rows turned onto them keep their distances (what they leave out is the
+    same for every row: a column that is a sum of others, a constant one), and the index computes
+    each distance over fewer values: make_classification's 10 redundant columns of 50 are such."""
+    columns = source.columns
+    moments = np.zeros((columns, columns))
+    sums = np.zeros(columns)
+    for start in range(0, source.rows, BLOCK_ROWS):
+        block = source.block(start, BLOCK_ROWS).astype(np.float64)
+        moments += block.T @ block
+        sums += block.sum(axis=0)
+    mean = sums / source.rows
+    variances, axes = np.linalg.eigh(moments / source.rows - np.outer(mean, mean))
+    keep = variances > NULL_VARIANCE * max(float(variances.max()), 0.0)
+    if keep.all() or not keep.any():
+        return None
+    return np.ascontiguousarray(axes[:, keep], dtype=np.float32)
+
+
 def _hnsw(source: RowSource, k: int, seed: int, progress: Optional[Progress]) -> tuple:
-    """faiss's HNSW index over the rows, added one block at a time, then queried by block."""
+    """faiss's HNSW index over the rows (turned onto their axes of non-zero variance), added one
+    block at a time, then each row searched for from its own node of the index's bottom level."""
     import faiss
 
     rows = source.rows
-    threads = faiss.omp_get_max_threads()
-    index = faiss.IndexHNSWFlat(source.columns, HNSW_M)
+    axes = principal_axes(source)
+    index = faiss.IndexHNSWFlat(source.columns if axes is None else axes.shape[1], HNSW_M)
+    index.hnsw.set_nb_neighbors(0, HNSW_LINKS)  # type: ignore[attr-defined]  # not in faiss's stubs
     index.hnsw.efConstruction = EF_CONSTRUCTION
     index.hnsw.rng = faiss.RandomGenerator(int(seed) & 0x7FFFFFFF)  # type: ignore[attr-defined]  # levels: the seed's
     indices = np.empty((rows, k), dtype=np.int32)
     distances = np.empty((rows, k), dtype=np.float32)
-    try:
-        # One thread, rows in order: parallel insertion links rows in whatever order threads
-        # reach them, and the graph (hence the map) would change from run to run.
-        faiss.omp_set_num_threads(1)
-        for start in range(0, rows, BLOCK_ROWS):
-            index.add(source.block(start, BLOCK_ROWS))
-            if progress:
-                progress(min(start + BLOCK_ROWS, rows), 2 * rows)
-        index.hnsw.efSearch = max(EF_SEARCH, k + 1)
-        faiss.omp_set_num_threads(max(1, min(QUERY_THREADS, os.cpu_count() or 1)))
-        for start in range(0, rows, BLOCK_ROWS):
-            found_d2, found = index.search(source.block(start, BLOCK_ROWS), k + 1)
-            block_indices, block_distances = _drop_self(found, np.sqrt(np.maximum(found_d2, 0)), k,
-                                                        first=start)
-            indices[start:start + len(found)] = block_indices
-            distances[start:start + len(found)] = block_distances
-            if progress:
-                progress(rows + min(start + BLOCK_ROWS, rows), 2 * rows)
-    finally:
-        faiss.omp_set_num_threads(threads)
+    # faiss >= 1.15 links each block's rows in batches in a fixed order whatever the threads (the
+    # same graph on one thread or sixteen), so the build uses them all, as the queries do.
+    for start in range(0, rows, BLOCK_ROWS):
+        block = source.block(start, BLOCK_ROWS)
+        index.add(block if axes is None else np.ascontiguousarray(block @ axes))
+        if progress:
+            progress(min(start + BLOCK_ROWS, rows), 2 * rows)
+    # Every row is in the index: its search starts at its own node on the bottom level (its
+    # links are already near it), not from the top; the rows are read back from the index.
+    index.hnsw.efSearch = max(EF_SEARCH, k + 1)
+    for start in range(0, rows, BLOCK_ROWS):
+        count = min(BLOCK_ROWS, rows - start)
+        block = np.ascontiguousarray(index.reconstruct_n(start, count), dtype=np.float32)
+        own = np.arange(start, start + count, dtype=np.int32)
+        found_d2 = np.empty((count, k + 1), dtype=np.float32)
+        found = np.empty((count, k + 1), dtype=np.int64)
+        index.search_level_0(count, faiss.swig_ptr(block), k + 1, faiss.swig_ptr(own),  # type: ignore[attr-defined]
+                             faiss.swig_ptr(np.zeros(count, dtype=np.float32)), faiss.swig_ptr(found_d2),
+                             faiss.swig_ptr(found))
+        block_indices, block_distances = _drop_self(found, np.sqrt(np.maximum(found_d2, 0)), k, first=start)
+        indices[start:start + count] = block_indices
+        distances[start:start + count] = block_distances
+        if progress:
+            progress(rows + start + count, 2 * rows)
     return indices, distances
 
 
@@ -259,29 +293,22 @@ def membership(distances: np.ndarray, n_neighbors: int, mean_distance: Optional[
     return np.exp(-shifted / sigma[:, None])
 
 
-def fuzzy_union(rows: int, heads: np.ndarray, tails: np.ndarray, weights: np.ndarray) -> tuple:
-    """CSR (indptr, indices, weights) of the fuzzy union of the directed edges heads -> tails:
-    w = a + b - a * b for a pair joined both ways, the one weight otherwise. Each directed edge
-    is listed once."""
-    source = np.concatenate([heads, tails]).astype(np.int64)
-    target = np.concatenate([tails, heads]).astype(np.int64)
-    key = source * rows + target
-    del source, target
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    values = np.concatenate([weights, weights]).astype(np.float32)[order]
-    del order
-    twice = np.flatnonzero(key[1:] == key[:-1])  # a pair joined both ways: two adjacent entries
-    a, b = values[twice], values[twice + 1]
-    values[twice] = a + b - a * b
-    keep = np.ones(len(key), dtype=bool)
-    keep[twice + 1] = False
-    keep &= values > 0
-    key, values = key[keep], values[keep]
-    row = key // rows
-    indptr = np.zeros(rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row, minlength=rows), out=indptr[1:])
-    return indptr, (key - row * rows).astype(np.int32), values
+def fuzzy_union(indices: np.ndarray, weights: np.ndarray) -> tuple:
+    """CSR (indptr, indices, weights) of the fuzzy union of the directed edges row -> indices[row]
+    (rows x k, with their weights): w = a + b - a * b for a pair joined both ways, the one weight
+    otherwise. SciPy's compiled sparse sum and product: no sort of all the edges."""
+    from scipy import sparse
+
+    rows, k = indices.shape
+    directed = sparse.csr_matrix((np.asarray(weights, dtype=np.float32).ravel(), indices.ravel(),
+                                  np.arange(0, rows * k + 1, k, dtype=np.int64)), shape=(rows, rows))
+    reverse = directed.T.tocsr()
+    union = (directed + reverse - directed.multiply(reverse)).tocsr()
+    del directed, reverse
+    union.eliminate_zeros()
+    union.sort_indices()
+    return (union.indptr.astype(np.int64, copy=False), union.indices.astype(np.int32, copy=False),
+            union.data.astype(np.float32, copy=False))
 
 
 def fuzzy_graph(x: "np.ndarray | RowSource", n_neighbors: int = 15, seed: int = 0,
@@ -289,16 +316,18 @@ def fuzzy_graph(x: "np.ndarray | RowSource", n_neighbors: int = 15, seed: int = 
     """The symmetric fuzzy kNN graph of the normalised rows of `x` (an array or a RowSource).
     progress(done, total): called as the search goes (approximate search: between blocks)."""
     source = as_source(x)
-    rows = source.rows
-    k = max(1, min(n_neighbors - 1, rows - 1))  # other rows per row
-    indices, distances, method = nearest(source, k, seed, approximate_rows, progress)
+    k = max(1, min(n_neighbors - 1, source.rows - 1))  # other rows per row
+    return knn_graph(*nearest(source, k, seed, approximate_rows, progress))
+
+
+def knn_graph(indices: np.ndarray, distances: np.ndarray, method: str) -> Graph:
+    """The symmetric fuzzy graph of each row's k nearest other rows (rows x k, nearest first)."""
+    rows, k = indices.shape
     mean_distance = float(distances.mean(dtype=np.float64))
     weights = np.empty(distances.shape, dtype=np.float32)
     for start in range(0, rows, BLOCK_ROWS):  # float64 scratch for one block at a time
         weights[start:start + BLOCK_ROWS] = membership(distances[start:start + BLOCK_ROWS], k + 1, mean_distance)
-    del distances
-    heads = np.repeat(np.arange(rows, dtype=np.int32), k)
-    indptr, neighbours, union = fuzzy_union(rows, heads, indices.ravel(), weights.ravel())
+    indptr, neighbours, union = fuzzy_union(indices, weights)
     return Graph(indptr=indptr, indices=neighbours, weights=union, k=k, method=method)
 
 

@@ -38,8 +38,9 @@ SYMMETRIC_SHARE = 1.7  # edges of the fuzzy union per directed kNN edge (measure
 CODE_COPIES = 4  # the code buffer, its update and the loop's carried copies
 # What engine/neighbors.py does, kept here so that the estimate needs no numpy or faiss:
 APPROXIMATE_ROWS = 20_000  # above this many rows, approximate search (faiss HNSW)
-HNSW_M = 24  # links per row of the HNSW index
-HNSW_LINK_BYTES = 2 * HNSW_M * 4 + 24  # per indexed row beyond its values: level-0 links, upper levels
+HNSW_M = 16  # links per row on the HNSW index's upper levels
+HNSW_LINKS = 64  # links per row on its bottom level (every row is there)
+HNSW_LINK_BYTES = HNSW_LINKS * 4 + 24  # per indexed row beyond its values: bottom-level links, upper levels
 EXACT_WORKING_BYTES = 256 << 20  # the exact search's distances and their indices, a block of rows at a time
 # The neighbour map is refused (or, for a job that names no objective, replaced by the
 # reconstruction map) when its estimate is above this share of the memory available, or above
