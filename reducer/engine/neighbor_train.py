@@ -30,7 +30,8 @@ of every row's code, computed at the start of each compiled call (every `STEPS_P
 steps) and kept fresh by writing each step's new codes of the chosen rows into it. That keeps
 a step to one small forward and backward pass. Random rows come from an integer hash of
 (seed, step, slot), which is cheap inside XLA and makes a run bit-for-bit repeatable with its
-seed. Adam (beta_1 = BETA_1), its learning rate falling linearly from `learning_rate` to 0.
+seed. Adam (beta_1 = BETA_1, `FlatAdam`: Keras's arithmetic over all variables at once), its
+learning rate falling linearly from `learning_rate` to 0.
 """
 
 import dataclasses
@@ -93,6 +94,37 @@ class Anchor:
         codes = self.codes[held].astype(np.float64)
         value = float(((codes - codes.mean(axis=0)) ** 2).sum(axis=1).mean())
         return value if value > 0 else 1.0
+
+
+class FlatAdam:
+    """Keras's Adam (the same arithmetic, element by element: the same weights to the bit) over
+    every trained variable at once: the gradients joined into one vector, one moment vector
+    each, one update split back onto the variables. The compiled step then has a few kernels for
+    the moments and the update instead of three per variable (twelve with the decoder), and XLA
+    compiles it faster (digits: 1.5-1.6 CPU s against 1.7-1.8; the steps take as long)."""
+
+    def __init__(self, variables: List[Any], learning_rate: Any, beta_1: float, beta_2: float = 0.999,
+                 epsilon: float = 1e-7) -> None:
+        self.variables = list(variables)
+        self.sizes = [int(np.prod(v.shape)) for v in self.variables]
+        self.learning_rate, self.beta_1, self.beta_2, self.epsilon = learning_rate, beta_1, beta_2, epsilon
+        total = sum(self.sizes)
+        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
+        self.momentum = tf.Variable(tf.zeros((total,)), trainable=False, name="momentum")
+        self.velocity = tf.Variable(tf.zeros((total,)), trainable=False, name="velocity")
+
+    def apply(self, gradients: List[Any]) -> None:
+        gradient = tf.concat([tf.reshape(g, (-1,)) for g in gradients], axis=0)
+        rate = tf.cast(self.learning_rate(self.iterations), tf.float32)
+        step = tf.cast(self.iterations + 1, tf.float32)
+        alpha = rate * tf.sqrt(1 - tf.pow(tf.constant(self.beta_2, tf.float32), step)) / (
+            1 - tf.pow(tf.constant(self.beta_1, tf.float32), step))
+        self.momentum.assign_add((gradient - self.momentum) * (1 - self.beta_1))
+        self.velocity.assign_add((tf.square(gradient) - self.velocity) * (1 - self.beta_2))
+        update = (self.momentum * alpha) / (tf.sqrt(self.velocity) + self.epsilon)
+        for variable, part in zip(self.variables, tf.split(update, self.sizes)):
+            variable.assign_sub(tf.reshape(part, variable.shape))
+        self.iterations.assign_add(1)
 
 
 def _hash(values: Any) -> Any:
@@ -179,7 +211,7 @@ def _first_above(table: Any, u: Any, low: Any, high: Any, halvings: int) -> Any:
     return tf.while_loop(lambda i, low, high: i < halvings, halve, (tf.constant(0), low, high))[1]
 
 
-def _runner(encoder: Any, decoder: Any, optimizer: Any, rows: int, batch: int, draws: int, halvings: int,
+def _runner(encoder: Any, decoder: Any, optimizer: "FlatAdam", rows: int, batch: int, draws: int, halvings: int,
             negatives: int, a: float, b: float, reconstruction_weight: float, seed: int, mean_weight: float,
             anchor_strength: float = 0.0) -> Any:
     variables = list(encoder.trainable_variables)
@@ -229,7 +261,7 @@ def _runner(encoder: Any, decoder: Any, optimizer: Any, rows: int, batch: int, d
             if anchor_strength > 0:  # held_weights: 1 / spread^2 shared, 0 new
                 moved = tf.reduce_sum(tf.square(z - tf.gather(held, chosen)), axis=1)
                 loss += anchor_strength * tf.reduce_mean(tf.gather(held_weights, chosen) * moved)
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizer.apply(tape.gradient(loss, variables))
         # The chosen rows' codes are fresh: keep them, so the buffer goes stale more slowly.
         codes = tf.tensor_scatter_nd_update(codes, chosen[:, None], z)
         return loss, codes
@@ -360,11 +392,10 @@ def _train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_conf
     total = training_config.epochs * steps_per_epoch
     schedule = keras.optimizers.schedules.PolynomialDecay(
         training_config.learning_rate, decay_steps=total, end_learning_rate=0.0, power=1.0)
-    optimizer = keras.optimizers.Adam(learning_rate=schedule, beta_1=BETA_1)
     variables = list(encoder.trainable_variables)
     if model_config.reconstruction_weight > 0:
         variables += decoder.trainable_variables
-    optimizer.build(variables)
+    optimizer = FlatAdam(variables, schedule, BETA_1)
     a, b = curve_parameters(model_config.min_dist)
     indptr, neighbours, share, totals, halvings = edge_tables(graph)
     mean_weight = float(np.mean(totals, dtype=np.float64))
