@@ -145,6 +145,8 @@ def test_quality_defaults_tiny(quality_defaults):
     assert len(large) == 1 and 0 < number(large[0][1]) and 100 < number(large[0][3]) < 8192, large
     assert result["large"]["objective"] == "neighbors" and result["large"]["quality"]["rows"] == 2000
     assert set(result["verdicts"]) == {"iris", "diabetes"} and result["time"]["ratio"] > 0
+    assert result["time"]["cpu_ratio"] > 0 and all(cpu > 0 for cpu in result["time"]["default_cpus"])
+    assert re.search(r"CPU seconds \(user \+ system\) median [\d.]+ and [\d.]+: [\d.]+x", output)
 
 
 def test_speed_tiny(tmp_path):
