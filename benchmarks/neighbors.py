@@ -79,6 +79,9 @@ def clock():
     return time.time(), times.user + times.system
 
 
+APPROXIMATE_ROWS = None  # --approximate-rows: reducer's switch, in the child
+
+
 def search(method, x, threads, timings):
     """indices (rows x K) of each row's K nearest rows, itself included where the method finds it;
     reducer's methods add their fuzzy graph's seconds to `timings`."""
@@ -89,9 +92,9 @@ def search(method, x, threads, timings):
     if method in ("reducer", "reducer-exact"):
         from reducer.engine.neighbors import knn_graph, nearest
 
-        approximate_rows = len(x) if method == "reducer-exact" else None
+        approximate_rows = len(x) if method == "reducer-exact" else APPROXIMATE_ROWS
         indices, distances, found_by = nearest(x, K - 1, seed=0, **(
-            {"approximate_rows": approximate_rows} if approximate_rows else {}))
+            {"approximate_rows": approximate_rows} if approximate_rows is not None else {}))
         search_done = clock()
         knn_graph(indices, distances, found_by)
         graph_done = clock()
@@ -128,15 +131,17 @@ def search(method, x, threads, timings):
 
 def one(args):
     """Child process: load the table, search, write the indices; print figures as JSON."""
+    global APPROXIMATE_ROWS
+    APPROXIMATE_ROWS = args.approximate_rows
     x = np.load(args.data)
     # Imports first, outside the figures (a job counts them apart: its `graph_import` seconds).
-    if args.one in ("exact", "reducer", "reducer-exact"):
-        import sklearn.neighbors  # noqa: F401
-    if args.one.startswith("reducer"):
+    if args.one.startswith("reducer"):  # first, as a job does: it sets OpenMP's waiting before faiss starts it
+        import reducer.engine.neighbors  # noqa: F401
+
         import faiss  # noqa: F401
         import scipy.sparse  # noqa: F401
-
-        import reducer.engine.neighbors  # noqa: F401
+    if args.one == "exact":
+        import sklearn.neighbors  # noqa: F401
     before = rss_now()
     started, cpu = clock()
     timings = {}
@@ -168,6 +173,8 @@ def main():
     parser.add_argument("--columns", type=int, default=50)
     parser.add_argument("--table", choices=TABLES, default="classification")
     parser.add_argument("--seed", type=int, default=11, help="the table generator's seed")
+    parser.add_argument("--approximate-rows", type=int,
+                        help="reducer's switch to approximate search (default: its own, 20,000 rows)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--sample", type=int, default=2000, help="rows whose recall is measured")
     parser.add_argument("--threads", type=int, default=1, help="query threads (building uses one)")
@@ -192,8 +199,9 @@ def main():
         results = []
         for method in args.methods:
             out = Path(folder) / f"{method}.npy"
+            switch = [] if args.approximate_rows is None else ["--approximate-rows", str(args.approximate_rows)]
             process = subprocess.Popen([sys.executable, __file__, "--one", method, "--data", str(data), "--out",
-                                        str(out), "--threads", str(args.threads)], stdout=subprocess.PIPE)
+                                        str(out), "--threads", str(args.threads), *switch], stdout=subprocess.PIPE)
             text = process.stdout.read()
             _, status, _ = os.wait4(process.pid, 0)
             if os.waitstatus_to_exitcode(status) != 0:

@@ -48,6 +48,7 @@ log = logging.getLogger("reducer")
 # own node found 0.92 of the 9 nearest rows for a fifth of the exact search's CPU time or less.
 EF_CONSTRUCTION = 32  # candidates while inserting
 EF_SEARCH = 16  # candidates while querying from the row's own node (at least the k + 1 asked for)
+ORDER_PIVOTS = 256  # rows near the same one of these many drawn rows are stored together in the index
 NULL_VARIANCE = 1e-9  # an axis of the rows with less variance than this share of the largest's has none
 BLOCK_ROWS = 10_000  # rows added or queried at a time (a progress line between blocks; fixed: faiss
 # inserts each block's rows by level, so the blocks are part of what makes the graph repeatable)
@@ -208,29 +209,51 @@ def principal_axes(source: RowSource) -> Optional[np.ndarray]:
     return np.ascontiguousarray(axes[:, keep], dtype=np.float32)
 
 
+def near_rows_together(x: np.ndarray, seed: int) -> np.ndarray:
+    """A row order that puts near rows near in memory: rows grouped by their nearest of
+    ORDER_PIVOTS rows drawn with the seed (ties: the lower pivot), the table's order kept within a
+    group. The index's distances fetch rows from all over the table; in this order a row's
+    neighbours are mostly in the cache already (on the 100,000 x 50 table about a tenth of the
+    graph's CPU time)."""
+    rows = len(x)
+    pivots = x[np.sort(np.random.default_rng(seed).choice(rows, size=min(ORDER_PIVOTS, rows), replace=False))]
+    norms = np.einsum("ij,ij->i", pivots, pivots)
+    group = np.empty(rows, dtype=np.int64)
+    for start in range(0, rows, BLOCK_ROWS):
+        group[start:start + BLOCK_ROWS] = np.argmin(norms[None, :] - 2 * (x[start:start + BLOCK_ROWS] @ pivots.T),
+                                                    axis=1)
+    return np.argsort(group, kind="stable")
+
+
 def _hnsw(source: RowSource, k: int, seed: int, progress: Optional[Progress]) -> tuple:
-    """faiss's HNSW index over the rows (turned onto their axes of non-zero variance), added one
-    block at a time, then each row searched for from its own node of the index's bottom level."""
+    """faiss's HNSW index over the rows (turned onto their axes of non-zero variance, near rows
+    together), added one block at a time, then each row searched for from its own node of the
+    index's bottom level."""
     import faiss
 
     rows = source.rows
     axes = principal_axes(source)
-    index = faiss.IndexHNSWFlat(source.columns if axes is None else axes.shape[1], HNSW_M)
+    x = np.empty((rows, source.columns if axes is None else axes.shape[1]), dtype=np.float32)
+    for start in range(0, rows, BLOCK_ROWS):  # the index holds its own copy of them too
+        block = source.block(start, BLOCK_ROWS)
+        x[start:start + len(block)] = block if axes is None else block @ axes
+    order = near_rows_together(x, seed)  # the index's node i is row order[i]
+    index = faiss.IndexHNSWFlat(x.shape[1], HNSW_M)
     index.hnsw.set_nb_neighbors(0, HNSW_LINKS)  # type: ignore[attr-defined]  # not in faiss's stubs
     index.hnsw.efConstruction = EF_CONSTRUCTION
     index.hnsw.rng = faiss.RandomGenerator(int(seed) & 0x7FFFFFFF)  # type: ignore[attr-defined]  # levels: the seed's
-    indices = np.empty((rows, k), dtype=np.int32)
-    distances = np.empty((rows, k), dtype=np.float32)
     # faiss >= 1.15 links each block's rows in batches in a fixed order whatever the threads (the
     # same graph on one thread or sixteen), so the build uses them all, as the queries do.
     for start in range(0, rows, BLOCK_ROWS):
-        block = source.block(start, BLOCK_ROWS)
-        index.add(block if axes is None else np.ascontiguousarray(block @ axes))
+        index.add(x[order[start:start + BLOCK_ROWS]])
         if progress:
             progress(min(start + BLOCK_ROWS, rows), 2 * rows)
+    del x
     # Every row is in the index: its search starts at its own node on the bottom level (its
     # links are already near it), not from the top; the rows are read back from the index.
     index.hnsw.efSearch = max(EF_SEARCH, k + 1)
+    indices = np.empty((rows, k), dtype=np.int32)
+    distances = np.empty((rows, k), dtype=np.float32)
     for start in range(0, rows, BLOCK_ROWS):
         count = min(BLOCK_ROWS, rows - start)
         block = np.ascontiguousarray(index.reconstruct_n(start, count), dtype=np.float32)
@@ -241,8 +264,8 @@ def _hnsw(source: RowSource, k: int, seed: int, progress: Optional[Progress]) ->
                              faiss.swig_ptr(np.zeros(count, dtype=np.float32)), faiss.swig_ptr(found_d2),
                              faiss.swig_ptr(found))
         block_indices, block_distances = _drop_self(found, np.sqrt(np.maximum(found_d2, 0)), k, first=start)
-        indices[start:start + count] = block_indices
-        distances[start:start + count] = block_distances
+        indices[order[start:start + count]] = order[block_indices]
+        distances[order[start:start + count]] = block_distances
         if progress:
             progress(rows + start + count, 2 * rows)
     return indices, distances

@@ -96,7 +96,7 @@ def neighbors_need(rows: int, columns: int, n_neighbors: int, latent: int = 2, i
     union_sort = 2 * rows * k * (8 + 8 + 4 + 1)  # int64 key, int64 order, float32 weight, keep flag
     approximate = rows > APPROXIMATE_ROWS
     if approximate:
-        search = rows * (columns * 4 + HNSW_LINK_BYTES) + lists
+        search = rows * (2 * columns * 4 + HNSW_LINK_BYTES) + lists  # the rows gathered, the index's copy, links
     else:  # the rows gathered (float32), a block's distances and indices, the lists in float64
         search = values + min(rows * rows * 12, EXACT_WORKING_BYTES) + rows * (k + 1) * 16
     graph = edge_count * (4 + 4) + (rows + 1) * 8
