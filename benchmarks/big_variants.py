@@ -10,7 +10,7 @@ Each argument is a JSON object of `[model]` / `[training]` keys (`learning_rate`
 `hidden`, `reconstruction_weight`, `batch_size`, `negative_samples`, ...) over
 `defaults.neighbor_settings` for the table's size, or one of engine/neighbor_train.py's module
 constants in capitals (`REPULSION_PER_WEIGHT`, `MAP_RADIUS`, `BETA_1`, `STEPS_PER_CALL`,
-`REPULSION_FLOOR`) or engine/init.py's (`SPECTRAL_ROWS`, `PRETRAIN_STEPS`, ...), set for that
+`REPULSION_FLOOR`, `ENCODE_ROWS`) or engine/init.py's (`SPECTRAL_ROWS`, `PRETRAIN_STEPS`, ...), set for that
 variant only; a variant naming another `n_neighbors`, or `"exact_graph": true` (scikit-learn's
 exact search whatever the size), trains on a graph of its own, built once per run with the same
 seed. What a `reducer run` of a default job does around the training is left out on purpose
@@ -37,7 +37,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 SEED = 1
-CONSTANTS = ("REPULSION_PER_WEIGHT", "MAP_RADIUS", "BETA_1", "RADIUS_WEIGHT", "STEPS_PER_CALL", "REPULSION_FLOOR")
+CONSTANTS = ("REPULSION_PER_WEIGHT", "MAP_RADIUS", "BETA_1", "RADIUS_WEIGHT", "STEPS_PER_CALL", "REPULSION_FLOOR",
+             "ENCODE_ROWS")
 INIT_CONSTANTS = ("SPECTRAL_ROWS", "PRETRAIN_ROWS", "PRETRAIN_STEPS", "START_RADIUS")  # engine/init.py's
 
 

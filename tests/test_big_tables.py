@@ -129,6 +129,47 @@ def test_the_estimate_grows_with_rows_and_decides_the_search():
     assert sizing.edges(1000, 10) == 15_300
 
 
+def test_the_estimate_follows_the_training_it_sizes():
+    """sizing.py keeps its own copies of what the training does, so that it needs no TensorFlow:
+    they must be the training's; above BIG_ROWS the code buffer is filled a block at a time, so a
+    deeper encoder adds a block's activations, not every row's."""
+    from reducer import defaults
+    from reducer.engine import neighbor_train, neighbors
+
+    assert sizing.BIG_ROWS == defaults.BIG_ROWS and sizing.ENCODE_ROWS == neighbor_train.ENCODE_ROWS
+    assert sizing.APPROXIMATE_ROWS == neighbors.APPROXIMATE_ROWS
+    narrow = sizing.neighbors_need(1_000_000, 100, 10, in_memory=False, hidden=(96, 96))
+    deep = sizing.neighbors_need(1_000_000, 100, 10, in_memory=False, hidden=(128, 128, 128))
+    assert deep.training - narrow.training == sizing.ENCODE_ROWS * (256 - 192) * 4
+    small = sizing.neighbors_need(sizing.BIG_ROWS, 50, 10, hidden=(96, 96))
+    assert small.training >= sizing.BIG_ROWS * 192 * 4  # every row at once
+
+
+def test_a_big_table_fills_its_code_buffer_a_block_at_a_time_with_the_same_codes(monkeypatch):
+    """Above BIG_ROWS the loop encodes ENCODE_ROWS rows at a time (the last block ending at the last
+    row): the training must come out bit for bit as when every row is encoded at once."""
+    from reducer.config import ModelConfig, TrainingConfig
+    from reducer.engine import model as model_lib
+    from reducer.engine import neighbor_train
+
+    x, _ = clusters(rows=300)
+    graph = fuzzy_graph(x, 10, seed=1)
+    model_config = ModelConfig(objective="neighbors", hidden=(16, 16, 16), activation="relu",
+                               latent_activation="linear", n_neighbors=10, min_dist=0.1, reconstruction_weight=20.0)
+    training_config = TrainingConfig(epochs=3, batch_size=32, learning_rate=0.005, negative_samples=10, seed=2)
+    monkeypatch.setattr(neighbor_train, "BIG_ROWS", 100)
+    monkeypatch.setattr(neighbor_train, "STEPS_PER_CALL", 10)  # the buffer is filled at each of 3 calls
+    weights = []
+    for block in (None, 128):  # all at once; 3 blocks, the last overlapping the second
+        monkeypatch.setattr(neighbor_train, "ENCODE_ROWS", block)
+        encoder, decoder, _ = model_lib.build(x.shape[1], model_config, 2, "linear")
+        history = neighbor_train.train(encoder, decoder, x, graph, model_config, training_config)
+        assert len(history.losses) == 3 and np.all(np.isfinite(history.losses))
+        weights.append(encoder.get_weights())
+    for other in weights[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(weights[0], other))
+
+
 def _clusters_csv(project, name="clusters.csv", rows=600):
     x, labels = clusters(rows=rows)
     lines = ["id," + ",".join(f"f{i}" for i in range(x.shape[1])) + ",label"]

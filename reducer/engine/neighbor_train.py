@@ -44,6 +44,7 @@ import numpy as np
 
 from reducer import stopping
 from reducer.config import ModelConfig, TrainingConfig
+from reducer.defaults import BIG_ROWS
 from reducer.errors import TrainingError
 from reducer.engine.tf_setup import keras, tf
 from reducer.engine.train import History
@@ -73,6 +74,10 @@ DISTANCE_FLOOR = 1e-6  # keeps the gradient of d^2b finite at d = 0
 # own distance squeezed the groups pressed against it). UMAP's maps of such tables span +-15-20.
 MAP_RADIUS = 10.0
 RADIUS_WEIGHT = 1.0
+# Tables of more than defaults.BIG_ROWS rows (issue 22): each compiled call fills the code buffer
+# ENCODE_ROWS rows at a time (None: all at once, every row's hidden activations alive together:
+# 1 GB for 1,000,000 rows through layers of 128). The same codes either way.
+ENCODE_ROWS: Optional[int] = 16_384
 
 
 @dataclass(frozen=True)
@@ -213,7 +218,9 @@ def _first_above(table: Any, u: Any, low: Any, high: Any, halvings: int) -> Any:
 
 def _runner(encoder: Any, decoder: Any, optimizer: "FlatAdam", rows: int, batch: int, draws: int, halvings: int,
             negatives: int, a: float, b: float, reconstruction_weight: float, seed: int, mean_weight: float,
-            anchor_strength: float = 0.0) -> Any:
+            anchor_strength: float = 0.0, encode_rows: Optional[int] = None) -> Any:
+    """The compiled loop `run`. encode_rows: the code buffer is filled this many rows at a time
+    (default all at once)."""
     variables = list(encoder.trainable_variables)
     if reconstruction_weight > 0:
         variables += decoder.trainable_variables
@@ -266,6 +273,23 @@ def _runner(encoder: Any, decoder: Any, optimizer: "FlatAdam", rows: int, batch:
         codes = tf.tensor_scatter_nd_update(codes, chosen[:, None], z)
         return loss, codes
 
+    def encode(x: Any) -> Any:
+        """Every row's code: at once, or `encode_rows` at a time (the last block ends at the last
+        row), so that only a block's hidden activations are alive together."""
+        if encode_rows is None or encode_rows >= rows:
+            return encoder(x, training=False)
+        block = int(encode_rows)
+        columns = int(x.shape[1])
+
+        def fill(i: Any, codes: Any) -> Tuple[Any, Any]:
+            first = tf.minimum(i * block, rows - block)
+            z = encoder(tf.slice(x, tf.stack([first, 0]), [block, columns]), training=False)
+            return i + 1, tf.tensor_scatter_nd_update(codes, (first + tf.range(block))[:, None], z)
+
+        _, codes = tf.while_loop(lambda i, codes: i < math.ceil(rows / block), fill,
+                                 (tf.constant(0), tf.zeros((rows, int(encoder.outputs[0].shape[-1])))))
+        return codes
+
     # autograph=False: converting this code to graph form took longer than compiling it.
     @tf.function(jit_compile=True, autograph=False)
     def run(x: Any, target: Any, indptr: Any, neighbours: Any, share: Any, bounds: Any, start: Any,
@@ -279,7 +303,7 @@ def _runner(encoder: Any, decoder: Any, optimizer: "FlatAdam", rows: int, batch:
         # A while loop on a runtime bound: XLA compiles it once for every value of `steps`.
         _, _, losses = tf.while_loop(
             lambda s, codes, losses: s < steps, body,
-            (tf.constant(0), encoder(x, training=False), tf.TensorArray(tf.float32, size=STEPS_PER_CALL)))
+            (tf.constant(0), encode(x), tf.TensorArray(tf.float32, size=STEPS_PER_CALL)))
         return losses.stack()
 
     return run
@@ -402,7 +426,8 @@ def _train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_conf
     bounds = row_bounds(totals)
     run = _runner(encoder, decoder, optimizer, rows, batch, graph.k, halvings, training_config.negative_samples,
                   a, b, float(model_config.reconstruction_weight), training_config.seed, mean_weight,
-                  anchor.strength if anchor is not None else 0.0)
+                  anchor.strength if anchor is not None else 0.0,
+                  encode_rows=ENCODE_ROWS if rows > BIG_ROWS else None)
     if anchor is not None:
         held = tf.constant(np.asarray(anchor.codes, np.float32))
         held_weights = tf.constant((np.asarray(anchor.weights, np.float64) / anchor.spread2()).astype(np.float32))

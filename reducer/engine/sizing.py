@@ -13,8 +13,8 @@ table as it is held, plus the larger of two stages:
   lists, then the fuzzy union's sort (two entries per directed edge: key, order, weight);
 - training: every normalised row once (a cached table is read into the array TensorFlow
   shares; an in-memory table's is copied once, aligned), the CSR graph and the step's tables
-  of it (TensorFlow keeps its own copy), the code buffer and the hidden activations of every
-  row while it is filled.
+  of it (TensorFlow keeps its own copy), the code buffer and the hidden activations of the
+  rows encoded at once while it is filled (every row up to BIG_ROWS rows, ENCODE_ROWS above).
 Measured against the peak RSS of real runs in benchmarks/README.md ("Neighbours for big
 tables"): within 20%.
 """
@@ -42,6 +42,10 @@ HNSW_M = 16  # links per row on the HNSW index's upper levels
 HNSW_LINKS = 64  # links per row on its bottom level (every row is there)
 HNSW_LINK_BYTES = HNSW_LINKS * 4 + 24  # per indexed row beyond its values: bottom-level links, upper levels
 EXACT_WORKING_BYTES = 256 << 20  # the exact search's distances and their indices, a block of rows at a time
+# What engine/neighbor_train.py does: above BIG_ROWS (defaults.BIG_ROWS) rows it fills its code
+# buffer ENCODE_ROWS rows at a time, below it every row at once.
+BIG_ROWS = 20_000
+ENCODE_ROWS = 16_384
 # The neighbour map is refused (or, for a job that names no objective, replaced by the
 # reconstruction map) when its estimate is above this share of the memory available, or above
 # NEIGHBORS_LIMIT_BYTES when that is set (a fixed ceiling, whatever the machine has).
@@ -87,8 +91,8 @@ def edges(rows: int, n_neighbors: int) -> int:
 def neighbors_need(rows: int, columns: int, n_neighbors: int, latent: int = 2, in_memory: bool = True,
                    hidden: Tuple[int, ...] = (96, 96)) -> Need:
     """What a neighbour job on a table of rows x columns holds (see the module's docstring).
-    hidden: the encoder's hidden widths (each compiled call encodes every row at once to fill
-    its code buffer: two layers' activations of every row are alive together)."""
+    hidden: the encoder's hidden widths (each compiled call encodes the rows to fill its code
+    buffer: two layers' activations of the rows encoded at once are alive together)."""
     k = max(1, min(n_neighbors - 1, rows - 1))
     values = rows * columns * 4
     edge_count = edges(rows, n_neighbors)
@@ -102,7 +106,7 @@ def neighbors_need(rows: int, columns: int, n_neighbors: int, latent: int = 2, i
     graph = edge_count * (4 + 4) + (rows + 1) * 8
     step_tables = 2 * (edge_count * (4 + 4) + rows * (4 + 8))  # neighbours, shares; pointers, row bounds: numpy + TF
     widest = sorted(hidden, reverse=True)[:2] if hidden else [columns]
-    encoding = rows * sum(widest) * 4
+    encoding = (min(rows, ENCODE_ROWS) if rows > BIG_ROWS else rows) * sum(widest) * 4
     training = values + step_tables + rows * latent * 4 * CODE_COPIES + encoding
     sample = min(rows, QUALITY_ROWS)
     plotted = min(rows, PLOT_ROWS)
