@@ -22,7 +22,9 @@ BAD_ROWS = "a,b,label\n1,2,x\n3,oops,y\n"
 def make_project(root):
     project = Project(root)
     project.copy_data("iris.csv")
-    project.job("iris_a", '[dataset]\nname = "iris"\npath = "../Data/iris.csv"\n'
+    # The seed's reconstruction objective: publication does not depend on the objective, and it
+    # trains in about two thirds of the neighbour objective's CPU time (no graph, no spectral start).
+    project.job("iris_a", '[dataset]\nname = "iris"\npath = "../Data/iris.csv"\n[model]\nobjective = "reconstruction"\n'
                           '[training]\nepochs = 3\nbatch_size = 16\n')
     (project.root / "Data" / "bad.csv").write_text(BAD_ROWS)
     project.job("bad", '[dataset]\nname = "csv"\npath = "../Data/bad.csv"\nlabel = "label"\n')
