@@ -19,10 +19,11 @@ from conftest import Project
 
 @pytest.fixture(scope="module")
 def night(tmp_path_factory):
-    """Two published iris jobs (a few epochs each): `good` and `victim`."""
+    """Two published iris jobs (a few epochs each, the seed's reconstruction objective: what is
+    read back does not depend on the objective): `good` and `victim`."""
     project = Project(tmp_path_factory.mktemp("published") / "project")
-    project.iris_job("good", epochs=4)
-    project.iris_job("victim", epochs=4)
+    project.iris_job("good", epochs=4, objective="reconstruction")
+    project.iris_job("victim", epochs=4, objective="reconstruction")
     result = project.run("run", "jobs/good.toml", "jobs/victim.toml")
     assert result.returncode == 0, result.stderr
     return project
