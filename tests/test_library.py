@@ -29,9 +29,9 @@ PROGRAM = textwrap.dedent("""
 def ran(tmp_path_factory):
     """run_jobs([zeta, broken, alpha]) from Python: results in that order, the report written."""
     project = Project(tmp_path_factory.mktemp("library") / "project")
-    project.iris_job("zeta", epochs=3)
+    project.iris_job("zeta", epochs=3, objective="reconstruction")  # the objective is not the point
     project.job("broken", "[dataset\n")
-    project.iris_job("alpha", epochs=3)
+    project.iris_job("alpha", epochs=3, objective="reconstruction")
     jobs = [project.root / "jobs" / f"{name}.toml" for name in ("zeta", "broken", "alpha")]
     done = subprocess.run([sys.executable, "-c", PROGRAM, *map(str, jobs)], cwd="/", capture_output=True,
                           text=True, env={**STARTING_ENVIRONMENT, "PYTHONUNBUFFERED": "1"}, timeout=600)

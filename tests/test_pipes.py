@@ -56,7 +56,7 @@ def published(tmp_path_factory):
     """A project with one published iris map (a few epochs: the map is not the point) and an
     input of 30,000 rows to encode, far more than a pipe holds."""
     project = Project(tmp_path_factory.mktemp("pipes") / "project")
-    project.iris_job(epochs=3)
+    project.iris_job(epochs=3, objective="reconstruction")  # nor is the objective
     result = project.run("run", "jobs/iris.toml")
     assert result.returncode == 0, result.stderr
     lines = (project.root / "Data" / "iris.csv").read_text().splitlines()

@@ -42,7 +42,7 @@ def night(tmp_path_factory):
     """One real run: iris (published), bad_data (fails reading its CSV: a status, no files) and
     broken (a job file that does not parse: it never reaches the outputs folder)."""
     project = Project(tmp_path_factory.mktemp("report") / "project")
-    project.iris_job("iris", epochs=20)
+    project.iris_job("iris", epochs=20, objective="reconstruction")  # the report does not depend on it
     (project.root / "Data" / "bad.csv").write_text("a,b,label\n1,2,x\n3,oops,y\n", encoding="utf-8")
     project.job("bad_data", '[dataset]\nname = "csv"\npath = "../Data/bad.csv"\nlabel = "label"\n')
     project.job("broken", "[dataset\n")

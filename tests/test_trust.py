@@ -354,7 +354,7 @@ def test_ids_and_labels_keep_leading_and_trailing_spaces(project, tmp_path):
         rows.append(f"{ident}, {k % 3}.5 ,{k * 0.1:.2f},{(k * 7) % 11} ,{label}")
     (project.root / "Data" / "spaced.csv").write_text("\n".join(rows) + "\n")
     project.job("spaced", '[dataset]\nname = "csv"\npath = "../Data/spaced.csv"\nid = "id"\nlabel = "label"\n'
-                          "[training]\nepochs = 2\n")
+                          '[model]\nobjective = "reconstruction"\n[training]\nepochs = 2\n')
     result = project.run("run", "jobs/spaced.toml")
     assert result.returncode == 0, result.stdout + result.stderr
     embedding = pd.read_csv(project.outputs / "spaced" / "embedding.csv", **EXACT_READ)
@@ -405,7 +405,8 @@ def test_swapped_feature_names_train_again_and_encode_agrees(project, tmp_path):
     rows = [f"{k},{(k % 3) * 4 + k * 0.01:.3f},{(k % 5) * 0.5:.3f},{k * 0.1:.3f}" for k in range(60)]
     data = project.root / "Data" / "t.csv"
     data.write_text("id,x1,x2,x3\n" + "\n".join(rows) + "\n")
-    project.job("t", '[dataset]\nname = "csv"\npath = "../Data/t.csv"\nid = "id"\n[training]\nepochs = 2\n')
+    project.job("t", '[dataset]\nname = "csv"\npath = "../Data/t.csv"\nid = "id"\n[model]\nobjective = "reconstruction"\n'
+                     '[training]\nepochs = 2\n')
     assert project.run("run", "jobs/t.toml").returncode == 0
     data.write_text("id,x2,x1,x3\n" + "\n".join(rows) + "\n")  # the same cells under swapped names
     result = project.run("run", "jobs/t.toml")
