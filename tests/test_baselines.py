@@ -6,7 +6,7 @@ map of the same dimensions.
 
 Each test follows one job through its nights. The five jobs live in one project and the nights
 that train run as cron runs a project: one `reducer run` of several job files (one TensorFlow
-process for the jobs of a night, not one per job), six runs for the 15 trained nights. The
+process for the jobs of a night, not one per job), six runs for the 14 trained nights. The
 `nights` fixture runs them and keeps what each test reads between its nights; each job has its
 own table and job file, and every test checks its own job's lines, files and exit code (the
 jobs of one run share an exit code, so a run holds only jobs that end alike). What needs no
