@@ -14,7 +14,9 @@ table as it is held, plus the larger of two stages:
 - training: every normalised row once (a cached table is read into the array TensorFlow
   shares; an in-memory table's is copied once, aligned), the CSR graph and the step's tables
   of it (TensorFlow keeps its own copy), the code buffer and the hidden activations of the
-  rows encoded at once while it is filled (every row up to BIG_ROWS rows, ENCODE_ROWS above).
+  rows encoded at once while it is filled (every row up to BIG_ROWS rows, ENCODE_ROWS above);
+  and beside it the quality metrics' sample (started after the first chunk of training, once the
+  graph is built) and then the plot's.
 Measured against the peak RSS of real runs in benchmarks/README.md ("Neighbours for big
 tables"): within 20%.
 """
@@ -64,7 +66,8 @@ class Need:
 
     rows: int
     columns: int
-    process: int  # the libraries, the model, the quality metrics and the plot's sample
+    process: int  # the libraries and the model
+    metrics: int  # the quality metrics' sample and the plot's: alive with training, not the graph's build
     table: int  # the table as held (in memory: raw and normalised values; cached: none)
     graph_build: int  # the search's index and lists, then the union's sort
     graph: int  # the CSR graph, kept to the end
@@ -73,14 +76,14 @@ class Need:
 
     @property
     def total(self) -> int:
-        return self.process + self.table + max(self.graph_build, self.graph + self.training)
+        return self.process + self.table + max(self.graph_build, self.graph + self.training + self.metrics)
 
     def text(self) -> str:
         return (f"about {size_text(self.total)} at its peak for {self.rows:,} rows x {self.columns} columns "
-                f"({'approximate' if self.approximate else 'exact'} neighbour search; libraries, metrics and plot "
+                f"({'approximate' if self.approximate else 'exact'} neighbour search; libraries "
                 f"{size_text(self.process)}, table {size_text(self.table)}, graph build "
                 f"{size_text(self.graph_build)}, then graph {size_text(self.graph)} + training "
-                f"{size_text(self.training)})")
+                f"{size_text(self.training)} + metrics and plot {size_text(self.metrics)})")
 
 
 def edges(rows: int, n_neighbors: int) -> int:
@@ -110,9 +113,9 @@ def neighbors_need(rows: int, columns: int, n_neighbors: int, latent: int = 2, i
     training = values + step_tables + rows * latent * 4 * CODE_COPIES + encoding
     sample = min(rows, QUALITY_ROWS)
     plotted = min(rows, PLOT_ROWS)
-    process = (PROCESS_BYTES + sample * sample * QUALITY_BYTES_PER_PAIR
-               + plotted * (columns * 4 * 3 + PLOT_BYTES_PER_ROW))
-    return Need(rows=rows, columns=columns, process=process, table=2 * values if in_memory else 0,
+    metrics = sample * sample * QUALITY_BYTES_PER_PAIR + plotted * (columns * 4 * 3 + PLOT_BYTES_PER_ROW)
+    return Need(rows=rows, columns=columns, process=PROCESS_BYTES, metrics=metrics,
+                table=2 * values if in_memory else 0,
                 graph_build=max(search, lists + union_sort), graph=graph, training=training, approximate=approximate)
 
 
