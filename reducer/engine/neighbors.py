@@ -257,12 +257,12 @@ def _hnsw(source: RowSource, k: int, seed: int, progress: Optional[Progress]) ->
     for start in range(0, rows, BLOCK_ROWS):
         count = min(BLOCK_ROWS, rows - start)
         block = np.ascontiguousarray(index.reconstruct_n(start, count), dtype=np.float32)
-        own = np.arange(start, start + count, dtype=np.int32)
+        own = np.arange(start, start + count, dtype=np.int32)  # each row's entry: its own node ...
+        at_zero = np.zeros(count, dtype=np.float32)  # ... at distance 0 (held: swig_ptr keeps no reference)
         found_d2 = np.empty((count, k + 1), dtype=np.float32)
         found = np.empty((count, k + 1), dtype=np.int64)
         index.search_level_0(count, faiss.swig_ptr(block), k + 1, faiss.swig_ptr(own),  # type: ignore[attr-defined]
-                             faiss.swig_ptr(np.zeros(count, dtype=np.float32)), faiss.swig_ptr(found_d2),
-                             faiss.swig_ptr(found))
+                             faiss.swig_ptr(at_zero), faiss.swig_ptr(found_d2), faiss.swig_ptr(found))
         block_indices, block_distances = _drop_self(found, np.sqrt(np.maximum(found_d2, 0)), k, first=start)
         indices[order[start:start + count]] = order[block_indices]
         distances[order[start:start + count]] = block_distances
