@@ -428,8 +428,9 @@ def prune_history(job_folder: Path | str, keep: int = HISTORY_KEEP) -> None:
     except OutputError as exc:
         log.warning("history not pruned: %s", exc)
         return
-    names = sorted(entry.name for entry in os.scandir(history)
-                   if HISTORY_NAME.fullmatch(entry.name) and not entry.is_dir(follow_symlinks=False))
+    names = sorted((entry.name for entry in os.scandir(history)
+                    if HISTORY_NAME.fullmatch(entry.name) and not entry.is_dir(follow_symlinks=False)),
+                   key=published.history_order)
     for kind in (("-manifest.json",), ("-status.json",)):
         kept = [name for name in names if name.endswith(kind)]
         for old in kept[:-keep]:

@@ -533,7 +533,17 @@ def read_history(job_folder: Path | str) -> list[Night]:
             manifest, digest = read_manifest_and_digest(version / MANIFEST)
             if manifest is not None and digest not in digests:  # an adopted run's copy has its older stamp
                 found.append((name, Night.of_manifest(manifest, version_stamp(version.name), False)))
-    return [night for _, night in sorted(found, key=lambda pair: pair[0])]
+    return [night for _, night in sorted(found, key=lambda pair: history_order(pair[0], pair[1].time))]
+
+
+def history_order(name: str, time: Optional[str] = None) -> tuple[str, str, int, str]:
+    """The order of a history record named `<UTC second>Z-<pid>-...json`: its second, then the
+    time the attempt began (two records can share a second: a run killed after its switch and
+    the next run's failure), then the process id as a number (as text, pid 10000 sorted before
+    9999, and pids wrap at the kernel's pid_max)."""
+    second, _, rest = name.partition("-")
+    pid = rest.split("-", 1)[0]
+    return second, time or "", int(pid) if pid.isdigit() else -1, name
 
 
 # ---------------------------------------------------------------- the rows drawn and measured

@@ -129,3 +129,25 @@ def test_the_reader_raises_one_typed_error_with_fields(night, tmp_path):
     assert str(error) == f"{newer}: quality.knn_accuracy must be a number, got 'high'"
     assert reducer.read_manifest(tmp_path / "absent.json") is None
     assert [n.status for n in reducer.read_history(night.outputs / "good")] == [reducer.Status.OK]
+
+
+def test_records_of_one_second_are_listed_in_the_order_the_attempts_began(night, tmp_path):
+    """Seen in CI: a run killed just after its switch and the next run's failure can share one
+    second; their records were then ordered by process id as text (10000 before 9999), so
+    `reducer history` listed the failure before the night it followed. Oldest first means by
+    second, then by when the attempt began, then by pid as a number."""
+    import reducer
+
+    history = tmp_path / "job" / "history"
+    history.mkdir(parents=True)
+    manifest = json.loads((night.outputs / "good" / "manifest.json").read_text())
+    manifest["run"]["started_at"] = "2026-12-06T03:35:45+00:00"
+    (history / "20261206T033550Z-9999-manifest.json").write_text(json.dumps(manifest))
+    failed = {"format": 1, "job": "good", "status": "failed", "reason": "bad row",
+              "attempted_at": "2026-12-06T03:35:50+00:00"}
+    (history / "20261206T033550Z-10000-status.json").write_text(json.dumps(failed))
+    (history / "20261206T033549Z-32000-status.json").write_text(
+        json.dumps({**failed, "attempted_at": "2026-12-06T03:35:40+00:00", "reason": "earlier"}))
+    nights = reducer.read_history(tmp_path / "job")
+    assert [(n.status, n.reason) for n in nights] == [
+        (reducer.Status.FAILED, "earlier"), (reducer.Status.OK, None), (reducer.Status.FAILED, "bad row")]
