@@ -71,7 +71,9 @@ def run_cli(*args, cwd=None, env=None, timeout=600, input=None):
     full_env = {key: value for key, value in STARTING_ENVIRONMENT.items() if key != "REDUCER_PLUGINS"}
     if COMPILE_CACHE["folder"] is not None:
         full_env["REDUCER_XLA_CACHE_DIR"] = str(COMPILE_CACHE["folder"])
-    full_env.update({"PYTHONUNBUFFERED": "1", **(env or {})})
+    # A run that dies of a fatal signal (one SIGSEGV after training in a clean-clone CI run, not
+    # reproduced in 26 reruns) then prints every thread's Python stack in the test's failure.
+    full_env.update({"PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", **(env or {})})
     return subprocess.run([sys.executable, "-m", "reducer", *map(str, args)], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
