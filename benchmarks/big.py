@@ -3,6 +3,7 @@ through `reducer run`, side by side with umap-learn on the same rows, in one run
 
     python benchmarks/big.py                         # 100,000 x 50 clustered CSV, reducer then UMAP
     python benchmarks/big.py --rows 1000000 --columns 100 --table clusters --skip-umap
+    python benchmarks/big.py --table blobs --seed 5    # a held-out shape: 20 overlapping round groups
     python benchmarks/big.py --tiny                  # a smoke test: 3,000 x 8, no UMAP
 
 Tables: `classification` is `benchmarks/quality.py --large`'s make_classification CSV (10
@@ -67,11 +68,22 @@ def timed_run(command, log_path, cwd=REPO):
     return wall, float(user) + float(system), int(peak) / 1024, code
 
 
-def make_table(kind, path, rows, columns):
+def make_table(kind, path, rows, columns, seed=11):
     if kind == "classification":
         from quality import make_large_csv
 
-        return make_large_csv(path, rows, columns)["generator"]
+        return make_large_csv(path, rows, columns, seed=seed)["generator"]
+    if kind == "blobs":  # a held-out shape: 20 round groups that overlap, no redundant columns
+        import pandas as pd
+        from sklearn.datasets import make_blobs
+
+        x, y = make_blobs(n_samples=rows, n_features=columns, centers=20, cluster_std=10.0, random_state=seed)
+        frame = pd.DataFrame(x, columns=[f"f{k + 1}" for k in range(columns)])
+        frame.insert(0, "id", np.arange(rows))
+        frame["label"] = [f"group_{c}" for c in y]
+        frame.to_csv(path, index=False, float_format="%.4f")
+        return (f"sklearn.datasets.make_blobs(n_samples={rows}, n_features={columns}, centers=20, "
+                f"cluster_std=10.0, random_state={seed})")
     from scale import generate
 
     generate(path, rows, columns)
@@ -90,7 +102,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--columns", type=int, default=50)
-    parser.add_argument("--table", choices=("classification", "clusters"), default="classification")
+    parser.add_argument("--table", choices=("classification", "clusters", "blobs"), default="classification")
+    parser.add_argument("--seed", type=int, default=11, help="the classification/blobs generator's seed")
     parser.add_argument("--skip-umap", action="store_true")
     parser.add_argument("--folder", type=Path, help="work folder (default: a new temporary folder, removed)")
     parser.add_argument("--json", type=Path)
@@ -100,10 +113,10 @@ def main():
         args.rows, args.columns, args.skip_umap = 3000, 8, True
     folder = args.folder or Path(tempfile.mkdtemp(prefix="reducer-big-"))
     folder.mkdir(parents=True, exist_ok=True)
-    csv = folder / f"{args.table}_{args.rows}x{args.columns}.csv"
+    csv = folder / f"{args.table}_{args.rows}x{args.columns}_{args.seed}.csv"
     generator = None
     if not csv.exists():
-        generator = make_table(args.table, csv, args.rows, args.columns)
+        generator = make_table(args.table, csv, args.rows, args.columns, args.seed)
     load = os.getloadavg()[0]
     result = {"rows": args.rows, "columns": args.columns, "table": args.table, "generator": generator,
               "csv_mb": round(csv.stat().st_size / 1e6, 1), "load_average_start": load}
