@@ -1,6 +1,7 @@
 """engine/neighbors.py's approximate search (issue 22's graph stage): rows turned onto their axes
 of non-zero variance keep their distances, the graph is the same whatever faiss's threads, each
-row is searched for from its own node and finds its nearest rows, the fuzzy union's weights."""
+row is searched for from its own node and finds its nearest rows, the fuzzy union's weights, the
+weights the same whichever thread weighs a block."""
 
 import numpy as np
 import pytest
@@ -87,6 +88,25 @@ def test_the_fuzzy_union_joins_both_directions():
     assert (union > 0).all()  # zero weights are no edges
     for row in range(3):
         assert list(neighbours[indptr[row]:indptr[row + 1]]) == sorted(neighbours[indptr[row]:indptr[row + 1]])
+
+
+def test_blocks_weighed_on_a_pool_of_threads_give_the_weights_of_one_thread():
+    # knn_graph weighs blocks of BLOCK_ROWS rows on a pool of threads: the same numbers as weighing
+    # them one after another (a block's bisection runs until its last row has converged, so the
+    # blocks are fixed; which thread takes one changes nothing).
+    rng = np.random.default_rng(3)
+    rows, k = 2 * neighbors.BLOCK_ROWS + 123, 5
+    distances = np.sort(rng.gamma(4.0, 1.0, size=(rows, k)), axis=1).astype(np.float32)
+    distances[7] = 0.0  # a row of duplicates: its sigma floor comes from the table's mean distance
+    indices = np.stack([(np.arange(rows) + j + 1) % rows for j in range(k)], axis=1).astype(np.int32)
+    graph = neighbors.knn_graph(indices, distances, "exact")
+    mean_distance = float(distances.mean(dtype=np.float64))
+    weights = np.concatenate([neighbors.membership(distances[start:start + neighbors.BLOCK_ROWS], k + 1,
+                                                   mean_distance)
+                              for start in range(0, rows, neighbors.BLOCK_ROWS)]).astype(np.float32)
+    indptr, neighbours, union = fuzzy_union(indices, weights)
+    assert (graph.indptr == indptr).all() and (graph.indices == neighbours).all()
+    assert (graph.weights == union).all()
 
 
 @pytest.mark.parametrize("rows", [5, 40])

@@ -348,8 +348,18 @@ def knn_graph(indices: np.ndarray, distances: np.ndarray, method: str) -> Graph:
     rows, k = indices.shape
     mean_distance = float(distances.mean(dtype=np.float64))
     weights = np.empty(distances.shape, dtype=np.float32)
-    for start in range(0, rows, BLOCK_ROWS):  # float64 scratch for one block at a time
+
+    def weigh(start: int) -> None:  # float64 scratch for one block at a time
         weights[start:start + BLOCK_ROWS] = membership(distances[start:start + BLOCK_ROWS], k + 1, mean_distance)
+
+    starts = range(0, rows, BLOCK_ROWS)
+    if len(starts) > 1:  # numpy's arithmetic lets go of the GIL: the blocks on every core, same numbers
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(len(starts), os.cpu_count() or 1)) as pool:
+            list(pool.map(weigh, starts))
+    else:
+        weigh(0)
     indptr, neighbours, union = fuzzy_union(indices, weights)
     return Graph(indptr=indptr, indices=neighbours, weights=union, k=k, method=method)
 
