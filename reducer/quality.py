@@ -32,7 +32,12 @@ LABEL_TYPES = ("class", "value")
 # the map's extent (its largest coordinate range) while the two differ in the table by more than
 # that share of the table's extent. A map with STACKED_SHARE of its rows so is flagged: groups of
 # distinct rows show as single dots. Measured on at most STACKED_ROWS rows (fixed seed).
+# STACKED_DISTANCE holds for up to STACKED_SPARSE_ROWS measured rows; n rows more sit closer
+# together in any map (as 1 / sqrt(n) in two dimensions), so the map's distance shrinks by
+# sqrt(STACKED_SPARSE_ROWS / n): with 0.1% at 2,000 rows, ten well-drawn groups of a million-row
+# table, each a blob 5% of the map wide, were flagged as stacked (benchmarks/README.md).
 STACKED_DISTANCE = 1e-3
+STACKED_SPARSE_ROWS = 200
 STACKED_SHARE = 0.25
 STACKED_ROWS = 2000
 
@@ -229,16 +234,18 @@ def _extent(points: np.ndarray) -> float:
 
 def stacking(coordinates: np.ndarray, x: np.ndarray, max_rows: int = STACKED_ROWS,
              seed: int = SEED) -> dict[str, Any]:
-    """How much of the map sits on top of itself: {"rows", "stacked_share", "median_nearest",
-    "max_abs"}. stacked_share: the share of rows whose nearest other row in the map is within
-    STACKED_DISTANCE x the map's extent though the two rows differ in the table (`x`, the
+    """How much of the map sits on top of itself: {"rows", "stacked_share", "stacked_distance",
+    "median_nearest", "max_abs"}. stacked_share: the share of rows whose nearest other row in the
+    map is within stacked_distance x the map's extent (stacked_distance_for: STACKED_DISTANCE,
+    less when more rows are measured) though the two rows differ in the table (`x`, the
     normalised rows) by more than STACKED_DISTANCE x its extent; median_nearest: the median
     distance to the nearest other row, over the map's extent; max_abs: the largest |coordinate|.
     On a fixed-seed sample of at most `max_rows` rows."""
     coordinates = np.asarray(coordinates, dtype=np.float64)
     chosen = published.sample_rows(len(coordinates), max_rows, seed)
     points, rows = coordinates[chosen], np.asarray(x, dtype=np.float64)[chosen]
-    result = {"rows": int(len(chosen)), "stacked_share": 0.0, "median_nearest": None,
+    near = stacked_distance_for(len(chosen))
+    result = {"rows": int(len(chosen)), "stacked_share": 0.0, "stacked_distance": near, "median_nearest": None,
               "max_abs": float(np.abs(coordinates).max()) if coordinates.size else 0.0}
     extent = _extent(points)
     if len(chosen) < 2 or extent <= 0:
@@ -247,17 +254,25 @@ def stacking(coordinates: np.ndarray, x: np.ndarray, max_rows: int = STACKED_ROW
     # The same two rows in the table: twins there may share a point in the map.
     in_table = np.linalg.norm(rows - rows[neighbour], axis=1)
     distinct = in_table > STACKED_DISTANCE * _extent(rows)
-    stacked = (in_map <= STACKED_DISTANCE * extent) & distinct
+    stacked = (in_map <= near * extent) & distinct
     result.update(stacked_share=float(stacked.mean()), median_nearest=float(np.median(in_map) / extent))
     return result
+
+
+def stacked_distance_for(rows: int) -> float:
+    """How near (a share of the map's extent) a row's nearest other row must be to count as on
+    top of it, when `rows` rows are measured: STACKED_DISTANCE for up to STACKED_SPARSE_ROWS rows,
+    then less as 1 / sqrt(rows), as the spacing of any map's points does."""
+    return STACKED_DISTANCE * min(1.0, float(np.sqrt(STACKED_SPARSE_ROWS / max(rows, 1))))
 
 
 def stacking_warning(section: Optional[dict[str, Any]]) -> Optional[str]:
     """The warning a `stacking` section earns, or None: 'N% of the rows sit on top of others ...'."""
     if not section or section.get("stacked_share", 0.0) < STACKED_SHARE:
         return None
+    near = section.get("stacked_distance", STACKED_DISTANCE)
     return (f"{section['stacked_share']:.0%} of the rows sit on top of another row in the map (within "
-            f"{STACKED_DISTANCE:.1%} of its extent) though they differ in the table: groups may show as single points")
+            f"{near * 100:.2g}% of its extent) though they differ in the table: groups may show as single points")
 
 
 def subtitle(quality: Dict[str, Any]) -> str:

@@ -39,6 +39,23 @@ def test_a_map_that_keeps_the_groups_spread_is_not_stacked():
     assert quality.stacking_warning(section) is None
 
 
+def test_many_rows_in_visible_groups_are_not_stacked_and_groups_drawn_as_dots_are():
+    """2,000 measured rows sit closer together than 60 in any map: the distance that counts as 'on
+    top' shrinks as 1 / sqrt(rows), so ten groups each a twenty-fifth of the map wide pass (a big
+    table's clusters drawn as blobs), and the same groups a hundredth as wide do not."""
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(10), 200)
+    x = rng.normal(size=(2000, 5)) + 10.0 * labels[:, None]  # ten distinct groups in the table
+    centres = rng.uniform(0, 100, size=(10, 2))
+    assert quality.stacked_distance_for(60) == quality.STACKED_DISTANCE
+    assert quality.stacked_distance_for(2000) == pytest.approx(quality.STACKED_DISTANCE * np.sqrt(0.1))
+    blobs = quality.stacking(centres[labels] + rng.normal(scale=1.0, size=(2000, 2)), x)
+    assert blobs["stacked_share"] < 0.1 and quality.stacking_warning(blobs) is None
+    dots = quality.stacking(centres[labels] + rng.normal(scale=0.25, size=(2000, 2)), x)
+    assert dots["stacked_share"] > quality.STACKED_SHARE
+    assert "sit on top of another row in the map (within 0.032% of its extent)" in quality.stacking_warning(dots)
+
+
 def test_duplicate_rows_on_one_point_are_not_stacked():
     """Rows that are the same in the table may share a point: only distinct rows count."""
     x = np.repeat(np.arange(20.0)[:, None] * [1.0, 2.0, 0.5], 3, axis=0)  # 20 rows, each three times
