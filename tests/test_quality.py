@@ -110,6 +110,35 @@ def test_the_reference_scores_any_number_of_maps_as_evaluate_does():
             x, coordinates, labels, reconstruction=x + 0.1)
 
 
+def test_the_reference_beside_training_runs_blas_on_one_thread_and_keeps_the_numbers(monkeypatch):
+    """pipeline.reference_beside_training: the metrics' half that runs beside the training loop
+    holds BLAS to one thread while it runs (then gives the process its threads back), and its
+    numbers are those of a Reference computed with every thread."""
+    from threadpoolctl import threadpool_info
+
+    from reducer.run import pipeline
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    x, labels = clusters(per_cluster=150, k=4, columns=40)  # 600 x 40: BLAS would use every core
+    seen = []
+    real = quality.InputRanks.__init__
+
+    def spying(self, data):
+        seen.append(blas_threads())
+        real(self, data)
+
+    before = blas_threads()
+    monkeypatch.setattr(quality.InputRanks, "__init__", spying)
+    beside = pipeline.reference_beside_training(x, labels, 2, quality.MAX_ROWS)
+    assert seen and all(threads == 1 for threads in seen[0]) and blas_threads() == before
+    plain = quality.Reference(x, labels, dims=2)
+    assert beside.pca == plain.pca
+    for coordinates in (x[:, :2], x[:, 2:4] * 3.0):
+        assert beside.evaluate(coordinates) == plain.evaluate(coordinates)
+
+
 def test_subtitle_names_both_numbers_and_pca():
     x, labels = clusters(k=3, columns=2)
     text = quality.subtitle(quality.evaluate(x, x, labels))

@@ -485,17 +485,33 @@ def start_quality_reference(job: Job, x: np.ndarray, labels: Optional[np.ndarray
     job turns the metrics off. It runs while the model trains: training holds one core and,
     inside its compiled loop, not the GIL, so on two cores the metrics add ~0.1 s, not ~1.5 s.
     Started after TensorFlow's import (tf_setup hides scikit-learn from Keras during it) and
-    after anything else in this thread that imports scikit-learn (see train_beside_reference)."""
+    after anything else in this thread that imports scikit-learn (see train_beside_reference).
+    BLAS and OpenMP run on one thread meanwhile (`reference_beside_training`)."""
     if not job.quality.enabled:
         return None
-    from reducer import quality
-
     pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="reducer-quality")
     try:
-        return pool.submit(quality.Reference, x, labels, job.model.latent, job.quality.max_rows,
-                           kind=label_kind)
+        return pool.submit(reference_beside_training, x, labels, job.model.latent, job.quality.max_rows, label_kind)
     finally:
         pool.shutdown(wait=False)  # the thread ends with its one task
+
+
+def reference_beside_training(x: np.ndarray, labels: Optional[np.ndarray], dims: int, max_rows: int,
+                              label_kind: Optional[str] = None) -> Reference:
+    """quality.Reference with BLAS and OpenMP limited to one thread (threadpoolctl). Beside the
+    training loop, which keeps a core busy, OpenBLAS's second thread has no core to run on:
+    PCA's LAPACK call, which holds the GIL throughout, then spun for 0.3-2 s instead of 0.02 s
+    (digits, 2 cores), and the training loop's thread waited for the GIL between two compiled
+    calls for as long (benchmarks/README.md, issue 23's time). The same numbers: the sample is
+    small, and the metrics' arithmetic does not depend on the thread count (tests/test_quality.py).
+    The limit is the process's while it holds (OpenBLAS has one), and only TensorFlow, whose
+    kernels are Eigen's, works beside it."""
+    from threadpoolctl import threadpool_limits
+
+    from reducer import quality
+
+    with threadpool_limits(limits=1):
+        return quality.Reference(x, labels, dims, max_rows, kind=label_kind)
 
 
 def measure_quality(job: Job, reference: Reference, coordinates: np.ndarray, decoder: Any) -> dict[str, Any]:
