@@ -17,6 +17,8 @@ and run by reducer.run_jobs, which sizes the settings from the table (reducer/de
 
     python benchmarks/quality.py --defaults --time   # every table, seeds 1 2 3, and digits end to end
     python benchmarks/quality.py --defaults --tables iris wine --seeds 1
+    python benchmarks/quality.py --defaults --tables narrow blobs4 --seeds 1 2 --skip-seed-preset \
+        --set model.reconstruction_weight=5 --set model.min_dist=0.1   # a candidate default
     python benchmarks/quality.py --large             # a 100,000 x 50 CSV through `reducer run`
     python benchmarks/quality.py --defaults --time --large --tiny   # a smoke test of all three
 
@@ -56,6 +58,7 @@ every run's manifest (reducer/quality.py).
 import argparse
 import dataclasses
 import datetime
+import hashlib
 import json
 import logging
 import os
@@ -275,9 +278,40 @@ def names_only_dataset_and_seed(path):
     return set(raw) <= {"name", "dataset", "training"} and set(raw.get("training", {})) <= {"seed"}
 
 
-def default_job_file(name, folder, seed, epochs=None):
+def parse_settings(pairs):
+    """{"model": {...}, "training": {...}} of --set's SECTION.KEY=VALUE pairs; VALUE read as
+    TOML (5, 0.1, [64, 64], "relu"), a bare word as a string. SystemExit on a malformed pair."""
+    settings = {}
+    for pair in pairs or ():
+        key, equals, text = pair.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not equals or not dot or section not in ("model", "training") or not name:
+            raise SystemExit(f"--set {pair}: expected model.KEY=VALUE or training.KEY=VALUE")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        if (section, name) in (("model", "objective"), ("training", "seed")):
+            raise SystemExit(f"--set {pair}: the objective and the seed are not settings to vary here")
+        settings.setdefault(section, {})[name] = value
+    return settings
+
+
+def settings_label(settings):
+    """'reconstruction_weight = 5, min_dist = 0.1' of parse_settings' result ('' for none)."""
+    return ", ".join(f"{key} = {toml_value(value)}" for table in settings.values() for key, value in table.items())
+
+
+def default_job_file(name, folder, seed, epochs=None, settings=None):
     """(job file, label) of reducer's default on table `name`: a job naming only the dataset and
-    `[training] seed` (the shipped file itself where it is one, for its seed)."""
+    `[training] seed` (the shipped file itself where it is one, for its seed). settings
+    (parse_settings'): also name these, every other setting still sized from the table."""
+    settings = settings or {}
+    if settings:
+        training = {"seed": seed, **({"epochs": epochs} if epochs else {}), **settings.get("training", {})}
+        tag = hashlib.sha256(settings_label(settings).encode()).hexdigest()[:8]
+        return write_job(Path(folder) / f"{name}_set{tag}_s{seed}.toml", dataset_of(name, folder),
+                         settings.get("model"), training), None
     if name in SHIPPED and not epochs:
         shipped = REPO / "jobs" / SHIPPED[name]
         raw = read_toml(shipped)
@@ -394,7 +428,8 @@ def compare_table(name, args, folder, rows_out, notes):
         rows_out.append(Row(name, method, str(seed), seconds, cpu, scores))
         found.setdefault(method, {})[seed] = scores
 
-    files = {seed: default_job_file(name, folder, seed, args.epochs) for seed in args.seeds}
+    settings = parse_settings(args.set)
+    files = {seed: default_job_file(name, folder, seed, args.epochs, settings) for seed in args.seeds}
     # The reference: the default job as plan() reads it (Job.for_dataset's normalisation), sized
     # to its table as the pipeline sizes it (sizing.sized_job): its normalised rows.
     job, dataset, source = ready_path(files[args.seeds[0]][0])
@@ -408,6 +443,9 @@ def compare_table(name, args, folder, rows_out, notes):
     normalize = job.dataset_options.get("normalize", dataset.normalize)
     normalize = normalize if isinstance(normalize, str) else "the dataset's fixed (offset, scale)"
     shipped = [label for _, label in files.values() if label]
+    if settings:
+        notes.append(f"{name}: the default job with {settings_label(settings)} named (--set): not the default's "
+                     "figures")
     notes.append(f"{name}: {table.rows} x {len(table.features)}, normalised {normalize}; the default job"
                  f"{' (' + ', '.join(f'jobs/{s}' for s in shipped) + ' for its seed)' if shipped else ''} "
                  f"sized to: {chosen}; label a {reference.label_type}"
@@ -650,6 +688,8 @@ def compare_defaults(args):
             for name in args.tables:
                 found, kinds[name] = compare_table(name, args, folder, rows_out, notes)
                 line, per_seed = verdict(name, found, kinds[name])
+                if args.set:
+                    line = f"{line} (With --set {', --set '.join(args.set)}: not the default.)"
                 verdicts.append(line)
                 for row in rows_out:  # the table's figures so far, in the log too
                     if row.dataset == name:
@@ -770,11 +810,18 @@ def main(argv=None):
                              "each group's spread, nearest-neighbour distances, the coordinates' size")
     parser.add_argument("--small-rows", type=int, nargs="+", default=list(SMALL_ROWS),
                         help="with --small: the tables' rows (default 15 60 120)")
+    parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                        help="with --defaults: the default job also names this setting (model.* or training.*, "
+                             "a TOML value; repeat for more), every other still sized from the table: a "
+                             "candidate default measured on every table, e.g. --set model.reconstruction_weight=5")
     parser.add_argument("--json", metavar="PATH", help="with --defaults/--time/--large: also write the figures as JSON")
     parser.add_argument("--baselines", metavar="JSON",
                         help="with --defaults: UMAP's and t-SNE's rows from an earlier run's --json instead of "
                              "fitting them again (they do not depend on reducer's code)")
     args = parser.parse_args(argv)
+    if args.set and not args.defaults:
+        raise SystemExit("--set: only with --defaults (it names settings in the default job of each table)")
+    parse_settings(args.set)  # a malformed --set stops here, before any run
     if args.defaults or args.time or args.large or args.small:
         if args.tiny:
             args.tables, args.seeds, args.epochs, args.skip_others = ["iris", "diabetes"], [1], 20, True
