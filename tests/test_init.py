@@ -82,6 +82,33 @@ def test_the_same_seed_gives_the_same_start():
     np.testing.assert_array_equal(starts[0], starts[2])
 
 
+def test_the_work_beside_the_start_runs_where_no_layout_follows_too():
+    """The work beside the start (the loop's compilation) begins before the spectral layout, so
+    a graph too small for one still has it run, and its failure still raised; the weights stay
+    the random ones."""
+    import threading
+
+    from reducer.engine import init
+
+    x, _ = overlapping(3)  # 3 rows: no 2-D layout of a graph this small
+    graph, encoder, _, _ = graph_and_encoder(x, n_neighbors=3)
+    before = [w.copy() for w in encoder.get_weights()]
+    ran = []
+
+    def beside():
+        ran.append(threading.current_thread() is not threading.main_thread())
+
+    def failing():
+        raise RuntimeError("a compilation that failed")
+
+    note = init.start(encoder, x, graph, seed=4, beside=beside)
+    assert ran == [True] and note["layout"] == "random weights" and "too small" in note["reason"]
+    with pytest.raises(RuntimeError, match="a compilation that failed"):
+        init.start(encoder, x, graph, seed=4, beside=failing)
+    for kept, weights in zip(before, encoder.get_weights()):
+        np.testing.assert_array_equal(kept, weights)
+
+
 def test_a_graph_in_pieces_gets_each_pieces_own_layout():
     """Separated groups make a graph in pieces, whose eigenvectors put each piece on one point:
     training an encoder to that would stack whole groups (issue 23's small tables). Each piece

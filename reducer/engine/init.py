@@ -181,16 +181,16 @@ def start(encoder: Any, x: np.ndarray, graph: Any, seed: int,
     {"layout": "random weights", "reason": ...}.
 
     beside(): work that does not touch the encoder's weights, run on another thread during the
-    regression (the training loop's XLA compilation: TensorFlow leaves Python's lock while it
-    compiles or runs a graph, so on two cores the two take the time of the longer). Its
-    exception is raised here once the regression is done, as if the caller had run it itself
-    (a cached program TensorFlow cannot use must reach runner.py's handler, xla_cache.py)."""
+    spectral layout and the regression (the training loop's XLA compilation: TensorFlow leaves
+    Python's lock while it compiles or runs a graph, so on two cores the two take the time of
+    the longer). Its exception is raised here once the regression is done, as if the caller had
+    run it itself (a cached program TensorFlow cannot use must reach runner.py's handler,
+    xla_cache.py); it runs even where no layout follows."""
     if graph.rows > SPECTRAL_ROWS:
         return {"layout": "random weights", "reason": f"more than {SPECTRAL_ROWS:,} rows"}
     dims = int(encoder.output_shape[-1])
-    layout = spectral_layout(graph, dims, seed, x)
-    if layout is None:
-        return {"layout": "random weights", "reason": "the neighbour graph is too small for a spectral layout"}
+    # beside() starts first: the layout (SciPy's import and eigsh, 0.1-0.2 s on digits) runs
+    # beside the compilation too, rather than before it on a core of two with the other idle.
     worker: Optional[threading.Thread] = None
     failed: List[Exception] = []
     if beside is not None:
@@ -203,11 +203,14 @@ def start(encoder: Any, x: np.ndarray, graph: Any, seed: int,
         worker = threading.Thread(target=keeping_its_failure, name="reducer-beside-start")
         worker.start()
     try:
-        mse = pretrain(encoder, x, layout, seed)
+        layout = spectral_layout(graph, dims, seed, x)
+        mse = None if layout is None else pretrain(encoder, x, layout, seed)
     finally:
         if worker is not None:
             worker.join()
     if failed:
         raise failed[0]
+    if layout is None or mse is None:
+        return {"layout": "random weights", "reason": "the neighbour graph is too small for a spectral layout"}
     return {"layout": "spectral", "rows": int(min(len(x), PRETRAIN_ROWS)), "steps": PRETRAIN_STEPS,
             "radius": START_RADIUS, "mse": mse}
