@@ -44,7 +44,8 @@ COMMON_OPTIONS: Mapping[str, Option] = {
 # Options every dataset with `read_blocks` accepts: where its table lives, and the block size.
 BLOCK_OPTIONS: Mapping[str, Option] = {
     "streaming": Option(bool, description="true: the float32 cache on disk; false: memory (default: size decides)"),
-    "chunk_rows": Option(int, min=1, description="rows per block read (default 100000)"),
+    "chunk_rows": Option(int, min=1,
+                         description="rows per block read, at most (default 100000; a CSV block ends at 64 MiB too)"),
 }
 
 Affine = tuple  # (offset, scale): scalars or one number per feature column

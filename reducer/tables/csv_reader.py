@@ -2,11 +2,11 @@
 by checks.py. It serves the csv dataset (plugins/csv_table.py) whether its table is then held
 in memory or in the float32 cache on disk, so both give the same rows and the same messages.
 
-Each block of about `chunk_rows` lines is parsed by pandas' C parser; a block in which
-anything looks wrong (a cell that is not a number, a blank, a short or long row, bytes that
-are not in the encoding) is parsed again with Python's `csv` module, which knows the line of
-every row, so the error names the row and the line however deep in the file it is. A block
-never ends inside a quoted field. Only ASCII-compatible encodings (utf-8, latin-1, cp1252...):
+Each block of about `chunk_rows` lines (fewer where they pass BLOCK_BYTES) is parsed by pandas'
+C parser; a block in which anything looks wrong (a cell that is not a number, a blank, a short
+or long row, bytes that are not in the encoding) is parsed again with Python's `csv` module,
+which knows the line of every row, so the error names the row and the line however deep in the
+file it is. A block never ends inside a quoted field. Only ASCII-compatible encodings (utf-8, latin-1, cp1252...):
 blocks are cut at newline bytes.
 """
 
@@ -33,6 +33,11 @@ from reducer.errors import DataError, excerpt
 log = logging.getLogger("reducer")
 
 CHUNK_ROWS = 100_000
+# A block also ends at this many bytes of text, however few its lines: a block is held as its
+# lines, their join and pandas' float64 parse at once, and 100,000 lines of a 500-column file
+# (450 MB of text) took the read to 2.1 GB; at this size a block of a 100-column file is still
+# about 100,000 lines (benchmarks/README.md, issue 22).
+BLOCK_BYTES = 64 * 2**20
 TYPE_ROWS = 2000  # rows of the first block that decide which columns are text
 COMMON_DELIMITERS = (",", ";", "\t", "|")
 MAX_FIELD = 10 * 1024 * 1024  # csv's default limit (128 KiB) is too small for some real files
@@ -180,17 +185,20 @@ def _check_header(layout: _Layout, line: int) -> None:
 
 
 def _line_blocks(handle: BinaryIO, layout: _Layout, first_line: int, chunk_rows: int) -> Iterator[Tuple[int, bytes]]:
-    """(first line number, bytes) of about `chunk_rows` lines each, never ending inside a quoted field.
-    No line, nor the lines of one quoted field, may pass MAX_RECORD_BYTES."""
+    """(first line number, bytes) of about `chunk_rows` lines each (fewer where they pass BLOCK_BYTES),
+    never ending inside a quoted field. No line, nor the lines of one quoted field, may pass
+    MAX_RECORD_BYTES."""
     line = first_line
     readline = handle.readline
     while True:
-        lines = []
-        for _ in range(chunk_rows):
+        lines: List[bytes] = []
+        size = 0
+        while len(lines) < chunk_rows and size < BLOCK_BYTES:
             text = readline(MAX_RECORD_BYTES + 1)
             if not text:
                 break
             lines.append(text)
+            size += len(text)
         if not lines:
             return
         longest = max(map(len, lines))
