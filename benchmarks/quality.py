@@ -379,14 +379,16 @@ def score(reference, coordinates):
 def end_to_end(job_files, rounds, folder):
     """Median wall seconds of `reducer run JOB` (a fresh process and outputs folder each time),
     the jobs taking turns, for each job file; each run's wall and CPU seconds (user + system, of
-    the process and its threads: a second view on a shared machine); and the first round's log
-    of each."""
+    the process and its threads: a second view on a shared machine) and the 1-minute load
+    average as it started; and the first round's log of each."""
     import resource
 
     walls, cpus, logs = {job: [] for job in job_files}, {job: [] for job in job_files}, {}
+    loads = {job: [] for job in job_files}
     for r in range(rounds):
         for job in job_files:
             out = Path(folder) / f"e2e_{r}_{Path(job).stem}"
+            loads[job].append(os.getloadavg()[0])
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.time()
             result = subprocess.run([sys.executable, "-m", "reducer", "run", str(job),
@@ -398,7 +400,7 @@ def end_to_end(job_files, rounds, folder):
             logs.setdefault(job, result.stdout + result.stderr)
             if result.returncode != 0:
                 raise SystemExit(f"reducer run {job} exited {result.returncode}: {result.stderr[-2000:]}")
-    return {job: statistics.median(values) for job, values in walls.items()}, walls, cpus, logs
+    return {job: statistics.median(values) for job, values in walls.items()}, walls, cpus, loads, logs
 
 
 def sized_line(log_text):
@@ -702,10 +704,11 @@ def compare_defaults(args):
             seed_file = seed_job_file("digits", folder, seed, args.epochs)[0]
             default_file = default_job_file("digits", folder, seed, args.epochs)[0]
             print(f"[bench] digits end to end, {args.time_rounds} rounds", file=sys.stderr, flush=True)
-            medians, walls, cpus, logs = end_to_end([seed_file, default_file], args.time_rounds, folder)
+            medians, walls, cpus, loads, logs = end_to_end([seed_file, default_file], args.time_rounds, folder)
             seed_wall, default_wall = medians[seed_file], medians[default_file]
             ratio = default_wall / seed_wall
             seed_cpu, default_cpu = statistics.median(cpus[seed_file]), statistics.median(cpus[default_file])
+            started_loads = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(loads[seed_file], loads[default_file]))
             seed_name = "jobs/digits.toml" if seed_file == REPO / "jobs" / "digits.toml" else "digits.toml's copy"
             notes.append(f"end to end, `reducer run` in a fresh process and outputs folder, {args.time_rounds} "
                          f"rounds taking turns: {seed_name} (seed) median {seed_wall:.1f} s "
@@ -713,10 +716,15 @@ def compare_defaults(args):
                          f"and seed = {seed} only) median {default_wall:.1f} s "
                          f"({', '.join(f'{w:.1f}' for w in walls[default_file])}): **{ratio:.2f}x** the seed's "
                          f"(goal: at most 1.3x: {'met' if ratio <= 1.3 else 'NOT met'}); CPU seconds (user + "
-                         f"system) median {seed_cpu:.1f} and {default_cpu:.1f}: {default_cpu / seed_cpu:.2f}x; "
+                         f"system) median {seed_cpu:.1f} and {default_cpu:.1f}: {default_cpu / seed_cpu:.2f}x "
+                         f"(each round: {', '.join(f'{c:.2f}' for c in cpus[seed_file])} and "
+                         f"{', '.join(f'{c:.2f}' for c in cpus[default_file])}; 1-minute load average as each "
+                         f"run started, seed/default: {started_loads}; wall seconds compare only on a quiet "
+                         f"machine); "
                          f"the default's log: {sized_line(logs[default_file])}")
             result["time"] = {"seed_walls": walls[seed_file], "default_walls": walls[default_file],
                               "seed_cpus": cpus[seed_file], "default_cpus": cpus[default_file],
+                              "seed_loads": loads[seed_file], "default_loads": loads[default_file],
                               "seed_median": seed_wall, "default_median": default_wall, "ratio": ratio,
                               "cpu_ratio": default_cpu / seed_cpu}
 
