@@ -128,14 +128,16 @@ def sized_keys() -> list:
 # rows present last night held near their published places by an anchor of strength WARM_ANCHOR
 # (neighbor_train.Anchor): enough training for tonight's rows to find their places (the
 # trustworthiness of a cold run), while the anchor keeps the map where it was. The job's own
-# learning rate: at a quarter of it (with anchor 30) new and changed rows were never fully
-# placed and the trustworthiness fell a little every night (diabetes: 0.004-0.007 below night
-# 1's by night 7 on seeds 1-3, 0.012 below a cold run); at twice it the map moved more than 0.03
-# of its spread and lost trustworthiness too. At the full rate the anchor holds harder (100, not
-# 30), so the rows readers saw move no more than before (benchmarks/README.md, "Ten nights").
+# learning rate: at a quarter of it (a quarter of the epochs, anchor 30) new and changed rows
+# were never fully placed and the trustworthiness fell a little every night (diabetes:
+# 0.004-0.007 below night 1's by night 7 on seeds 1-3, 0.012 below a cold run); at twice it the
+# map moved more than 0.03 of its spread and lost trustworthiness too. At the full rate the
+# anchor holds harder (100, not 30), so the rows readers saw move no more than before, and half
+# the epochs (not a quarter) let the rate fall slowly enough: with a quarter, breast cancer's
+# trustworthiness still fell night after night (benchmarks/README.md, "Ten nights").
 # The reconstruction objective has no anchor: it trains epochs / 100 at 1/20 of the learning
 # rate, where full-strength epochs carried the map away.
-WARM_FRACTION = 0.25
+WARM_FRACTION = 0.5
 WARM_LEARNING_RATE = 1.0
 WARM_ANCHOR = 100.0
 GENTLE_FRACTION = 0.01

@@ -159,7 +159,7 @@ def test_night_two_is_aligned_warm_started_and_its_drift_measured(nights):
 
 
 def test_a_warm_night_trains_longer_holding_last_nights_rows_and_repeats_to_the_byte(published, tmp_path):
-    """The neighbour objective's warm night (issue 21): a quarter of the job's epochs at its
+    """The neighbour objective's warm night (issue 21): half the job's epochs at its
     learning rate, the rows present last night held near their places by an anchor, so
     the map stays put; new rows are placed by the trained encoder. The same published run and
     the same rows give the same bytes."""
@@ -173,12 +173,12 @@ def test_a_warm_night_trains_longer_holding_last_nights_rows_and_repeats_to_the_
         result = copy.run("run", "jobs/wine.toml")
         assert result.returncode == 0, result.stderr
         assert ("[wine] warm start from the published run's weights (..v-" in result.stderr
-                and "): 15 epochs at learning rate 0.02, the 148 rows of the published map held near their "
+                and "): 30 epochs at learning rate 0.02, the 148 rows of the published map held near their "
                     "places" in result.stderr)
         warm[copy] = manifest(copy)
     two = warm[project]
     assert two["training"]["warm_start"]["anchor"] == {"strength": 100.0, "rows_held": 148}
-    assert two["training"]["warm_start"]["epochs"] == 15 and len(two["training"]["loss_per_epoch"]) == 15
+    assert two["training"]["warm_start"]["epochs"] == 30 and len(two["training"]["loss_per_epoch"]) == 30
     assert two["drift"]["median_displacement"] <= 0.03 and two["drift"]["neighbor_overlap"] >= 0.85
     assert two["training"] == warm[twin]["training"] and two["drift"] == warm[twin]["drift"]
     assert (project.outputs / "wine" / "embedding.csv").read_bytes() == \

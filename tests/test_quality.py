@@ -190,8 +190,8 @@ def test_neighbors_objective_sizes_what_the_job_leaves_out(tmp_path):
     assert sized.model.hidden == (16,)  # what is set wins
     assert sized.model.activation == "tanh" and sized.model.latent_activation == "linear"  # 4 columns: tanh
     assert sized.training.batch_size == 32 and sized.model.reconstruction_weight > 0
-    # a warm night of the neighbour objective: a quarter of the epochs (defaults.warm_schedule)
-    assert job.continuity.warm_epochs is None and sized.continuity.warm_epochs == -(-sized.training.epochs // 4)
+    # a warm night of the neighbour objective: half the epochs (defaults.warm_schedule)
+    assert job.continuity.warm_epochs is None and sized.continuity.warm_epochs == -(-sized.training.epochs // 2)
     assert sized.table_sized == frozenset()
 
 
