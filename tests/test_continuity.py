@@ -173,7 +173,7 @@ def test_a_warm_night_trains_longer_holding_last_nights_rows_and_repeats_to_the_
         result = copy.run("run", "jobs/wine.toml")
         assert result.returncode == 0, result.stderr
         assert ("[wine] warm start from the published run's weights (..v-" in result.stderr
-                and "): 30 epochs at learning rate 0.02, the 148 rows of the published map held near their "
+                and "): 30 epochs at learning rate 0.01, the 148 rows of the published map held near their "
                     "places" in result.stderr)
         warm[copy] = manifest(copy)
     two = warm[project]

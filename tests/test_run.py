@@ -92,7 +92,7 @@ def test_manifest_records_the_run(finished):
     assert job["model"]["objective"] == "neighbors" and job["model"]["hidden"] == [96, 96]
     assert job["model"]["output_activation"] == "linear" and job["dataset"]["normalize"] == "zscore"
     assert job["training"]["epochs"] == 10 and job["training"]["batch_size"] == 16
-    assert job["training"]["learning_rate"] == 0.02 and job["training"]["negative_samples"] == 36
+    assert job["training"]["learning_rate"] == 0.01 and job["training"]["negative_samples"] == 36
     assert manifest["dataset"]["rows"] == 178 and manifest["dataset"]["columns"] == 13
     data_file = project.root / "Data" / "wine.csv"
     assert manifest["dataset"]["input_file"]["sha256"] == hashlib.sha256(data_file.read_bytes()).hexdigest()
