@@ -23,6 +23,7 @@ Only numpy and faiss here: no TensorFlow, no scikit-learn.
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
@@ -353,13 +354,9 @@ def knn_graph(indices: np.ndarray, distances: np.ndarray, method: str) -> Graph:
         weights[start:start + BLOCK_ROWS] = membership(distances[start:start + BLOCK_ROWS], k + 1, mean_distance)
 
     starts = range(0, rows, BLOCK_ROWS)
-    if len(starts) > 1:  # numpy's arithmetic lets go of the GIL: the blocks on every core, same numbers
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(min(len(starts), os.cpu_count() or 1)) as pool:
-            list(pool.map(weigh, starts))
-    else:
-        weigh(0)
+    # numpy's arithmetic lets go of the GIL: the blocks on every core, the same numbers
+    with ThreadPoolExecutor(max(1, min(len(starts), os.cpu_count() or 1))) as pool:
+        list(pool.map(weigh, starts))
     indptr, neighbours, union = fuzzy_union(indices, weights)
     return Graph(indptr=indptr, indices=neighbours, weights=union, k=k, method=method)
 
