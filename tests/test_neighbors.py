@@ -54,6 +54,22 @@ def test_the_approximate_search_finds_nine_in_ten_of_the_nearest_rows():
     np.testing.assert_allclose(distances, own, rtol=1e-3, atol=1e-3)
 
 
+def test_rows_of_any_width_are_indexed_in_whole_lanes_and_keep_their_distances():
+    """A full-rank table of 13 columns is indexed 16 values wide (zeros added: faiss's float16
+    distances run 8 values at a time); the neighbours' distances are the float32 rows' own, exact
+    to float32 rounding, though the index holds float16."""
+    rng = np.random.default_rng(4)
+    x = (rng.normal(scale=3.0, size=(8, 13))[rng.integers(0, 8, 2500)] + rng.normal(size=(2500, 13))).astype(np.float32)
+    held = neighbors.indexed_rows(ArrayRows(x))
+    assert held.shape == (2500, 16) and not held[:, 13:].any()
+    np.testing.assert_array_equal(held[:, :13], x)  # full rank: searched as they are
+    indices, distances, _ = nearest(x, 9, seed=2, approximate_rows=1000)
+    own = np.linalg.norm(x[:, None, :] - x[indices], axis=2)
+    np.testing.assert_allclose(distances, own, rtol=1e-5, atol=1e-5)
+    recall = np.mean([len(np.intersect1d(a, b)) / 9 for a, b in zip(indices, exact_lists(x, 9))])
+    assert recall >= 0.9, recall
+
+
 def test_the_same_graph_whatever_faiss_threads_are_set_to():
     """faiss >= 1.15 links a batch of more than 100 rows on all its threads, in a fixed order: the
     same graph on one thread or three, and again (12,000 rows make batches of up to 240)."""

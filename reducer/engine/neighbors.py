@@ -4,10 +4,11 @@
 n_neighbors - 1 nearest other rows. Up to APPROXIMATE_ROWS rows that is an exact search (numpy,
 brute force); above, faiss's HNSW index (approximate: recall@10 about 0.92 on the 100,000 x 50 table of
 benchmarks/README.md, "Neighbours for big tables"), over the rows turned onto their axes of
-non-zero variance (distances unchanged), built block by block in a fixed order and seeded with
-the job's seed, so the same rows and seed give the same graph on any number of threads (faiss
->= 1.15 links each batch of rows in a fixed order); every row is then searched for from its own
-node of the index's bottom level. An edge's weight is exp(-(d - rho_i) / sigma_i),
+non-zero variance (distances unchanged) and held as float16, built block by block in a fixed
+order and seeded with the job's seed, so the same rows and seed give the same graph on any
+number of threads (faiss >= 1.15 links each batch of rows in a fixed order); every row is then
+searched for from its own node of the index's bottom level, and the distances to the neighbours
+it finds computed again from the float32 rows. An edge's weight is exp(-(d - rho_i) / sigma_i),
 where rho_i is the distance to the nearest other row and sigma_i is chosen so that the row's
 weights sum to log2(n_neighbors); the two directions are then joined as a fuzzy union,
 w = a + b - a * b. That is umap-learn's fuzzy_simplicial_set (on the digits with n_neighbors =
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
 import numpy as np
 
-from reducer.engine.sizing import APPROXIMATE_ROWS, EXACT_WORKING_BYTES, HNSW_LINKS, HNSW_M
+from reducer.engine.sizing import APPROXIMATE_ROWS, EXACT_WORKING_BYTES, HNSW_LINKS, HNSW_M, VALUE_LANES
 
 # OpenMP threads (faiss's) that wait for work sleep instead of spinning: the index is built in
 # a few hundred parallel batches, and on a busy machine a thread spinning at each batch's end for
@@ -45,10 +46,11 @@ log = logging.getLogger("reducer")
 # APPROXIMATE_ROWS: above this many rows, approximate search (faiss HNSW; engine/sizing.py keeps
 # the numbers the memory estimate needs). HNSW_M / HNSW_LINKS: links per row on the index's upper
 # levels / bottom level. Measured on the 100,000 x 50 table (benchmarks/README.md, "Neighbours for
-# big tables"): 16 / 64 links, 32 candidates while inserting and 16 while searching from each row's
-# own node found 0.92 of the 9 nearest rows for a fifth of the exact search's CPU time or less.
-EF_CONSTRUCTION = 32  # candidates while inserting
-EF_SEARCH = 16  # candidates while querying from the row's own node (at least the k + 1 asked for)
+# big tables"): 16 / 64 links, 28 candidates while inserting and 20 while searching from each row's
+# own node found 0.92 of the 9 nearest rows for a sixth of the exact search's CPU time (32 and 16,
+# before the index held float16: the same recall for a sixth more CPU time).
+EF_CONSTRUCTION = 28  # candidates while inserting
+EF_SEARCH = 20  # candidates while querying from the row's own node (at least the k + 1 asked for)
 ORDER_PIVOTS = 256  # rows near the same one of these many drawn rows are stored together in the index
 NULL_VARIANCE = 1e-9  # an axis of the rows with less variance than this share of the largest's has none
 BLOCK_ROWS = 10_000  # rows added or queried at a time (a progress line between blocks; fixed: faiss
@@ -228,18 +230,17 @@ def near_rows_together(x: np.ndarray, seed: int) -> np.ndarray:
 
 def _hnsw(source: RowSource, k: int, seed: int, progress: Optional[Progress]) -> tuple:
     """faiss's HNSW index over the rows (turned onto their axes of non-zero variance, near rows
-    together), added one block at a time, then each row searched for from its own node of the
-    index's bottom level."""
+    together, stored as float16), added one block at a time; then each row searched for from its
+    own node of the index's bottom level, and its neighbours' distances computed again from the
+    float32 rows."""
     import faiss
 
     rows = source.rows
-    axes = principal_axes(source)
-    x = np.empty((rows, source.columns if axes is None else axes.shape[1]), dtype=np.float32)
-    for start in range(0, rows, BLOCK_ROWS):  # the index holds its own copy of them too
-        block = source.block(start, BLOCK_ROWS)
-        x[start:start + len(block)] = block if axes is None else block @ axes
+    x = indexed_rows(source)
     order = near_rows_together(x, seed)  # the index's node i is row order[i]
-    index = faiss.IndexHNSWFlat(x.shape[1], HNSW_M)
+    # float16 values: half the memory the distances read (the search is memory-bound), about a
+    # tenth less CPU time for the same recall; the float32 rows give the distances kept.
+    index = faiss.IndexHNSWSQ(x.shape[1], faiss.ScalarQuantizer.QT_fp16, HNSW_M)  # type: ignore[arg-type]  # an int in the stubs
     index.hnsw.set_nb_neighbors(0, HNSW_LINKS)  # type: ignore[attr-defined]  # not in faiss's stubs
     index.hnsw.efConstruction = EF_CONSTRUCTION
     index.hnsw.rng = faiss.RandomGenerator(int(seed) & 0x7FFFFFFF)  # type: ignore[attr-defined]  # levels: the seed's
@@ -249,27 +250,47 @@ def _hnsw(source: RowSource, k: int, seed: int, progress: Optional[Progress]) ->
         index.add(x[order[start:start + BLOCK_ROWS]])
         if progress:
             progress(min(start + BLOCK_ROWS, rows), 2 * rows)
-    del x
     # Every row is in the index: its search starts at its own node on the bottom level (its
-    # links are already near it), not from the top; the rows are read back from the index.
+    # links are already near it), not from the top.
     index.hnsw.efSearch = max(EF_SEARCH, k + 1)
     indices = np.empty((rows, k), dtype=np.int32)
     distances = np.empty((rows, k), dtype=np.float32)
     for start in range(0, rows, BLOCK_ROWS):
         count = min(BLOCK_ROWS, rows - start)
-        block = np.ascontiguousarray(index.reconstruct_n(start, count), dtype=np.float32)
+        block = np.ascontiguousarray(x[order[start:start + count]])
         own = np.arange(start, start + count, dtype=np.int32)  # each row's entry: its own node ...
         at_zero = np.zeros(count, dtype=np.float32)  # ... at distance 0 (held: swig_ptr keeps no reference)
         found_d2 = np.empty((count, k + 1), dtype=np.float32)
         found = np.empty((count, k + 1), dtype=np.int64)
         index.search_level_0(count, faiss.swig_ptr(block), k + 1, faiss.swig_ptr(own),  # type: ignore[attr-defined]
                              faiss.swig_ptr(at_zero), faiss.swig_ptr(found_d2), faiss.swig_ptr(found))
-        block_indices, block_distances = _drop_self(found, np.sqrt(np.maximum(found_d2, 0)), k, first=start)
-        indices[order[start:start + count]] = order[block_indices]
-        distances[order[start:start + count]] = block_distances
+        block_indices, _ = _drop_self(found, found_d2, k, first=start)
+        neighbours = order[block_indices]
+        indices[order[start:start + count]], distances[order[start:start + count]] = _nearest_first(
+            neighbours, np.sqrt(np.sum((x[neighbours] - block[:, None, :]) ** 2, axis=2, dtype=np.float32)))
         if progress:
             progress(rows + start + count, 2 * rows)
     return indices, distances
+
+
+def indexed_rows(source: RowSource) -> np.ndarray:
+    """The rows as the index holds them (float32, in memory): turned onto their axes of non-zero
+    variance, then zeros added to a multiple of VALUE_LANES values (distances unchanged): faiss's
+    float16 distances run in SIMD lanes of 8, a width outside them runs one value at a time (10x
+    slower on 100 columns)."""
+    axes = principal_axes(source)
+    width = source.columns if axes is None else axes.shape[1]
+    x = np.zeros((source.rows, -(-width // VALUE_LANES) * VALUE_LANES), dtype=np.float32)
+    for start in range(0, source.rows, BLOCK_ROWS):
+        block = source.block(start, BLOCK_ROWS)
+        x[start:start + len(block), :width] = block if axes is None else block @ axes
+    return x
+
+
+def _nearest_first(indices: np.ndarray, distances: np.ndarray) -> tuple:
+    """Each row's neighbours sorted by distance, ties by row number."""
+    order = np.lexsort((indices, distances), axis=1)
+    return np.take_along_axis(indices, order, axis=1), np.take_along_axis(distances, order, axis=1)
 
 
 def _drop_self(indices: np.ndarray, distances: np.ndarray, k: int, first: int = 0) -> tuple:

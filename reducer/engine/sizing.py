@@ -43,6 +43,8 @@ APPROXIMATE_ROWS = 20_000  # above this many rows, approximate search (faiss HNS
 HNSW_M = 16  # links per row on the HNSW index's upper levels
 HNSW_LINKS = 64  # links per row on its bottom level (every row is there)
 HNSW_LINK_BYTES = HNSW_LINKS * 4 + 24  # per indexed row beyond its values: bottom-level links, upper levels
+HNSW_VALUE_BYTES = 2  # the index holds each value as float16 ...
+VALUE_LANES = 8  # ... in rows of a multiple of this many values (zeros added: faiss's SIMD lanes)
 EXACT_WORKING_BYTES = 256 << 20  # the exact search's distances and their indices, a block of rows at a time
 # What engine/neighbor_train.py does: above BIG_ROWS (defaults.BIG_ROWS) rows it fills its code
 # buffer ENCODE_ROWS rows at a time, below it every row at once.
@@ -103,7 +105,9 @@ def neighbors_need(rows: int, columns: int, n_neighbors: int, latent: int = 2, i
     union_sort = 2 * rows * k * (8 + 8 + 4 + 1)  # int64 key, int64 order, float32 weight, keep flag
     approximate = rows > APPROXIMATE_ROWS
     if approximate:
-        search = rows * (2 * columns * 4 + HNSW_LINK_BYTES) + lists  # the rows gathered, the index's copy, links
+        width = -(-columns // VALUE_LANES) * VALUE_LANES
+        # the rows gathered (float32), the index's copy (float16) and links
+        search = rows * (width * (4 + HNSW_VALUE_BYTES) + HNSW_LINK_BYTES) + lists
     else:  # the rows gathered (float32), a block's distances and indices, the lists in float64
         search = values + min(rows * rows * 12, EXACT_WORKING_BYTES) + rows * (k + 1) * 16
     graph = edge_count * (4 + 4) + (rows + 1) * 8
