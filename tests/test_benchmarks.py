@@ -60,7 +60,7 @@ def number(text):
 
 @pytest.mark.parametrize("name, options", [
     ("quality.py", ["--seeds", "--skip-seed-preset", "--parametric", "--tiny", "--defaults", "--tables", "--time",
-                    "--large", "--json", "--small", "--small-rows", "--set"]),
+                    "--large", "--json", "--small", "--small-rows", "--set", "--skip-tsne"]),
     ("speed.py", ["--epochs", "--skip-fit", "--tiny"]),
     ("scale.py", ["--rows", "--columns", "--epochs", "--keep", "--folder", "--compare", "--tiny"]),
     ("load.py", ["--rows", "--columns", "--repeats", "--tiny"]),
