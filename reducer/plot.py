@@ -44,6 +44,22 @@ def class_colours(count: int) -> Optional[list[str]]:
     return None
 
 
+def label_numbers(labels: Any) -> Optional[np.ndarray]:
+    """The labels as numbers (float64) when every one reads as a finite number, else None. A
+    CSV's labels arrive as text: "10.68" must sort after "9.5", not after "1.7". The plot and the
+    map page (report.py) colour by these, so the two never disagree."""
+    try:
+        values = np.asarray(labels).astype(np.float64)
+    except (TypeError, ValueError):
+        return None
+    return values if np.isfinite(values).all() else None
+
+
+def sorted_names(names: list[str]) -> list[str]:
+    """Label values in order: by number when every one reads as one, else by text."""
+    return sorted(names, key=float) if label_numbers(names) is not None else sorted(names)
+
+
 def marker_style(points: int) -> tuple[float, float]:
     """(alpha, size in points^2) for `points` markers: opaque and large for a few hundred,
     faint and small for tens of thousands, so overlap shows as density instead of a blot."""
@@ -87,8 +103,10 @@ def build_figure(plt: Any, title: str, coordinates: np.ndarray, labels: Optional
     if labels is None:
         axes.scatter(*points, color=SINGLE, **style)
     else:
-        classes, codes = np.unique(labels.astype(str) if labels.dtype == object else labels, return_inverse=True)
-        codes = codes.reshape(-1)
+        texts = labels.astype(str)
+        classes = sorted_names(list(dict.fromkeys(texts.tolist())))
+        index = {name: k for k, name in enumerate(classes)}
+        codes = np.array([index[text] for text in texts.tolist()], dtype=np.int64)
         if len(classes) <= MAX_LEGEND_CLASSES:
             handles = []
             for k, colour in enumerate(class_colours(len(classes)) or []):  # never None up to 10 classes
@@ -100,12 +118,11 @@ def build_figure(plt: Any, title: str, coordinates: np.ndarray, labels: Optional
             for handle in legend.legend_handles:
                 handle.set_alpha(1.0)
         else:
-            numeric = np.issubdtype(classes.dtype, np.number)
-            values = labels.astype(float) if numeric else codes
-            drawn = axes.scatter(*points, c=values, cmap=CONTINUOUS, **style)
+            numbers = label_numbers(labels)
+            drawn = axes.scatter(*points, c=codes if numbers is None else numbers, cmap=CONTINUOUS, **style)
             bar = figure.colorbar(drawn, ax=axes, location="right")
             bar.solids.set_alpha(1.0)
-            bar.set_label(name if numeric else f"{name} (class index, sorted by name)")
+            bar.set_label(name if numbers is not None else f"{name} (class index, sorted by name)")
     # One unit as long across as up (and deep): distances on the plot are the map's distances.
     axes.set_aspect("equal", adjustable="datalim" if dims == 2 else "box")
     axes.set_xlabel("component 1")

@@ -30,7 +30,7 @@ import numpy as np
 from reducer import __version__, files, gate, history, publish, published
 from reducer.errors import PublishedRecordError
 from reducer.published import Baseline, Drift, Embedding, Manifest, Night, Quality, StatusRecord
-from reducer.plot import CONTINUOUS, SINGLE, class_colours, marker_style
+from reducer.plot import CONTINUOUS, SINGLE, class_colours, label_numbers, marker_style, sorted_names
 from reducer.report_assets import asset, render, script_json
 
 log = logging.getLogger("reducer")
@@ -255,13 +255,6 @@ def _rounded(values: Any) -> list[float]:
     return [float(v) for v in np.round(values, digits)]
 
 
-def _sorted_names(names: list[str]) -> list[str]:
-    try:
-        return sorted(names, key=float)
-    except ValueError:
-        return sorted(names)
-
-
 def _hex(rgba: Sequence[float]) -> str:
     return "#" + "".join(f"{int(round(c * 255)):02x}" for c in rgba[:3])
 
@@ -274,15 +267,8 @@ def colour_groups(labels: Optional[list[str]], count: int) -> dict[str, Any]:
 
     if labels is None:
         return {"names": ["all rows"], "colours": [SINGLE], "of": [0] * count, "ramp": None}
-    names = _sorted_names(list(dict.fromkeys(labels)))
-    values = None
-    if len(names) > MAX_CLASSES:
-        try:
-            values = np.array([float(v) for v in labels])
-        except ValueError:  # text: one entry per value
-            values = None
-        if values is not None and not np.isfinite(values).all():
-            values = None
+    names = sorted_names(list(dict.fromkeys(labels)))
+    values = label_numbers(labels) if len(names) > MAX_CLASSES else None  # None: text, an entry per value
     if values is not None:
         bins = 32
         low, high = float(values.min()), float(values.max())

@@ -80,6 +80,25 @@ def test_a_continuous_label_gets_a_colour_bar_titled_with_its_column():
     plt.close(built)
 
 
+def test_numbers_read_from_a_csv_as_text_are_coloured_by_value_and_listed_in_order():
+    """A CSV's labels arrive as text: a value label (120 distinct numbers) is coloured by its value
+    under the column's name, not by its rank as text ("10.68" beside "1.7"), as the map page does;
+    a few numeric classes are listed 2 before 10."""
+    rng = np.random.default_rng(2)
+    values = rng.uniform(0.1, 11.0, size=120)
+    texts = np.array([f"{v:.4g}" for v in values], dtype=object)
+    built = figure(rng.normal(size=(120, 2)), texts, label_name="y")
+    bar, = [a for a in built.axes if a is not built.axes[0]]
+    assert bar.get_ylabel() == "y"
+    drawn = built.axes[0].collections[0].get_array()
+    np.testing.assert_allclose(np.asarray(drawn), texts.astype(float))
+    plt.close(built)
+    classes = np.repeat(np.array(["10", "2", "1"], dtype=object), 20)
+    built = figure(rng.normal(size=(60, 2)), classes, label_name="grade")
+    assert [t.get_text() for t in built.legends[0].get_texts()] == ["1", "2", "10"]
+    plt.close(built)
+
+
 def test_subtitle_says_rows_run_date_and_quality_in_words():
     lines = plot.caption(1797, 1797, "2026-11-01T02:00:07+00:00", Quality.from_json(QUALITY))
     assert lines[0] == "1,797 rows, run 2026-11-01 02:00 UTC"
