@@ -106,3 +106,32 @@ def test_log_lines_carry_the_utc_time_with_its_zone_whatever_tz_says(tmp_path):
     assert abs((datetime.datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ") - logged).total_seconds()) < 120
     error = next(line for line in result.stderr.splitlines() if " ERROR " in line)
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ERROR ", error), error
+
+
+def test_a_night_of_many_jobs_logs_no_tensorflow_retracing_warning():
+    """Every job builds its own training functions, which TensorFlow counts as retracing one
+    function: from the fifth job it logged a 'WARNING:tensorflow:... triggered tf.function
+    retracing' line with no time and no job. Six fresh functions, as six jobs make them, in a real
+    process: that line is gone, and TensorFlow's other warnings still reach the log."""
+    import subprocess
+    import sys
+
+    script = textwrap.dedent('''
+        from reducer.engine.tf_setup import tf
+
+        def job(k):  # a closure over this job's own values, as pretrain's is
+            values = tf.constant([float(k)] * (k + 1))
+
+            @tf.function(autograph=False)
+            def run():
+                return tf.reduce_sum(values)
+            return run
+
+        for k in range(6):
+            job(k)()
+        tf.get_logger().warning("another tensorflow warning")
+    ''')
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "retracing" not in done.stderr
+    assert "another tensorflow warning" in done.stderr
