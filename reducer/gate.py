@@ -8,7 +8,25 @@ is off, or needs labels the job does not have) is refused by `check` and `run` a
 
 from typing import Any, Dict, List, Optional
 
-from reducer.config import QualityConfig
+import numpy as np
+
+from reducer import quality as quality_lib
+from reducer.config import QualityConfig, gate_cannot_apply
+
+
+def needs_label_kind(settings: QualityConfig) -> bool:
+    """Whether the job sets a threshold that the labels' kind (class or value) can refuse: one
+    measured by kNN accuracy, which needs class labels."""
+    return settings.min_knn_accuracy is not None or bool(settings.beat_pca)
+
+
+def cannot_apply_to(settings: QualityConfig, labels: Optional[np.ndarray], column: Optional[str],
+                    declared: Optional[str]) -> Optional[str]:
+    """gate_cannot_apply once the labels are read: why a threshold can never be checked on these
+    labels (the rows the metrics measure: published.sample_rows), or None. `declared`: the job's or
+    dataset's label_type (None: the labels tell, quality.label_type). `run` asks on its sample
+    before training, `check --data` on the same rows."""
+    return gate_cannot_apply(settings, column, quality_lib.label_type(labels, declared))
 
 
 def misses(settings: QualityConfig, quality: Optional[Dict[str, Any]], drift: Optional[Dict[str, Any]],

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, Project
+from conftest import REPO, Project, assert_one_line
 from reducer import quality
 from reducer.errors import JobError
 from reducer.config import read_job
@@ -392,6 +392,39 @@ def test_a_value_label_that_holds_text_is_a_one_line_error_before_training(tmp_p
         assert result.returncode == 1, result.stderr
         assert expected in result.stdout + result.stderr and "Traceback" not in result.stderr
     assert " loss = " not in result.stderr and not (project.outputs / "named" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("threshold, streaming", [("min_knn_accuracy = 0.5", False), ("beat_pca = true", True)])
+def test_a_knn_threshold_on_a_label_the_rows_show_to_be_values_fails_check_data_as_run(tmp_path, threshold,
+                                                                                      streaming):
+    """A numeric label with many values (wine's proline) is measured by kNN R^2, so a threshold on
+    kNN accuracy can never be checked: only the rows tell, and `check --data` reads them as run
+    does, so both refuse the job with the same line before anything trains."""
+    project = Project(tmp_path / "project")
+    project.copy_data("wine.csv")
+    job = project.job("proline", f"""
+        [dataset]
+        name = "csv"
+        path = "../Data/wine.csv"
+        id = "sample_id"
+        label = "proline"
+        streaming = {str(streaming).lower()}
+        [quality]
+        {threshold}
+        """)
+    key = threshold.split()[0]
+    expected = (f"{job}: quality.{key} needs kNN accuracy, measured on class labels, and label column 'proline' "
+                f"holds values (kNN R^2 is measured instead)")
+    assert project.run("check", "jobs/proline.toml").returncode == 0  # the header cannot tell
+    lines = []
+    for command in (("check", "--data"), ("run",)):
+        result = project.run(*command, "jobs/proline.toml")
+        lines.append(assert_one_line(result, expected))
+    assert " loss = " not in result.stderr and not (project.outputs / "proline" / "manifest.json").exists()
+    assert not (project.models / "proline.keras").exists()
+    declared = job.read_text(encoding="utf-8").replace('label = "proline"', 'label = "proline"\nlabel_type = "class"')
+    job.write_text(declared, encoding="utf-8")  # the way out the message names
+    assert project.run("check", "--data", "jobs/proline.toml").returncode == 0
 
 
 def test_folding_the_standardisation_keeps_the_encoders_function():

@@ -20,7 +20,7 @@ import numpy as np
 
 from reducer import __version__, continuity, defaults, files, gate, publish, published, stopping
 from reducer import quality as quality_lib
-from reducer.errors import JobError, TrainingError
+from reducer.errors import TrainingError
 from reducer.progress import Progress, Stage
 from reducer.tables import storage
 
@@ -164,12 +164,7 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
     sample = published.sample_rows(table.rows)
     sample_raw, sample_labels = table.take(sample)  # the rows drawn and measured
     storage.check_labels(job, dataset, sample_labels, table.label_column)  # before any training
-    from reducer.config import gate_cannot_apply
-
-    cannot = gate_cannot_apply(job.quality, table.label_column,
-                               quality_lib.label_type(sample_labels, storage.declared_label_type(job, dataset)))
-    if cannot:  # the labels said what check could not know: values, not classes
-        raise JobError(f"{job.path}: {cannot}")
+    storage.check_gate(job, dataset, sample_labels, table.label_column)  # as check --data decides it
 
     warm_from = None
     cold = [words for words in changed if words == continuity.SETTINGS_CHANGED or words.startswith(continuity.RESIZED)]

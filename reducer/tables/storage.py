@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
+from reducer import gate, published
 from reducer.config import Job
 from reducer.datasets import calls
 from reducer.datasets.dataset import Dataset
@@ -302,6 +303,7 @@ def validate(job: Job, dataset: Dataset, source: calls.Source) -> Tuple[int, int
             table = tables.make_table(load_rows(job, dataset, source), dataset, job.dataset_options)
             rows, columns = table.rows, len(table.features)
             check_labels(job, dataset, table.labels(), table.label_column)
+            check_gate(job, dataset, table.take(published.sample_rows(rows))[1], table.label_column)
         else:
             with calls.reading(dataset, source), _blocks(job, dataset, source) as reader:
                 if not place.measured:
@@ -309,14 +311,22 @@ def validate(job: Job, dataset: Dataset, source: calls.Source) -> Tuple[int, int
                 layout = reader.layout
                 builder = tables.TableBuilder(layout, job.dataset_options.get("normalize", dataset.normalize),
                                               dataset.name, _origin(job, dataset))
+                # Every label only when the gate's thresholds depend on their kind: the rows
+                # the run measures are known once the rows are counted.
+                kept_labels: Optional[list] = [] if gate.needs_label_kind(job.quality) else None
                 for values, ids, labels in reader:
                     builder.add(values, ids, labels)
                     check_labels(job, dataset, labels, layout.label_column)
+                    if kept_labels is not None and labels is not None:
+                        kept_labels.append(labels)
                 try:
                     builder.finish()
                 except tables.DuplicateIdError as exc:
                     raise _explained(exc, reader) from None
                 rows, columns = builder.rows, len(layout.features)
+                all_labels = np.concatenate(kept_labels) if kept_labels else None
+                check_gate(job, dataset, None if all_labels is None else all_labels[published.sample_rows(rows)],
+                           layout.label_column)
         # What run would refuse, or do instead, once the rows are counted.
         sized, fallback, need = sized_job(job, rows, columns, in_memory=place.in_memory)
         kept_columns(job, dataset, source)
@@ -388,6 +398,16 @@ def check_labels(job: Job, dataset: Dataset, labels: Optional[np.ndarray], colum
     naming the job file otherwise). Run checks its sample's labels, `check --data` every row."""
     if declared_label_type(job, dataset) == "value":
         checks.value_labels(labels, column, job.path)
+
+
+def check_gate(job: Job, dataset: Dataset, sample_labels: Optional[np.ndarray], column: Optional[str]) -> None:
+    """A JobError naming the job file when a [quality] threshold can never be checked on the
+    labels of the rows the metrics measure (published.sample_rows): what the labels tell that
+    `check` without the rows could not (a numeric label with many values is a value, not a
+    class). Run asks on its sample before training, `check --data` on the same rows."""
+    cannot = gate.cannot_apply_to(job.quality, sample_labels, column, declared_label_type(job, dataset))
+    if cannot:
+        raise JobError(f"{job.path}: {cannot}")
 
 
 def cache_folder(outputs_root: Union[str, Path], job_name: str) -> Path:
