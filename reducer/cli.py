@@ -17,6 +17,7 @@ from typing import Any, NoReturn, Optional
 from reducer import __version__
 from reducer.errors import LockedError, NotFoundError, OutputError, ReducerError, SchedulerError
 from reducer.log import setup_logging
+from reducer.stopping import Terminated
 
 log = logging.getLogger("reducer")
 
@@ -38,11 +39,6 @@ def exit_code(error: ReducerError) -> Exit:
         (LockedError, Exit.LOCKED), (NotFoundError, Exit.USAGE), (SchedulerError, Exit.USAGE),
         (ReducerError, Exit.JOBS_FAILED))
     return next(code for kind, code in table if isinstance(error, kind))
-
-
-class Terminated(BaseException):
-    """Raised by the SIGTERM handler so that cleanup (temporaries, lock) runs as on Ctrl-C: at once,
-    or, while a job trains or publishes, at the next safe point (reducer/stopping.py)."""
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

@@ -24,6 +24,11 @@ from types import FrameType
 from typing import Callable, Iterator, Optional, Union
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Terminated(BaseException):
+    """Raised by cli's SIGTERM handler so that cleanup (temporaries, lock) runs as on Ctrl-C: at
+    once, or, while a job trains or publishes, at the next safe point."""
 Handler = Union[Callable[[int, Optional[FrameType]], object], int, signal.Handlers, None]
 
 

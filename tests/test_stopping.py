@@ -4,6 +4,7 @@ compiled calls, the run exits 143 (or 130) with its one line, and nothing of the
 Real signals: sent to this process for the hold itself, to a real `reducer run` for the loops.
 """
 
+import json
 import os
 import signal
 import time
@@ -109,6 +110,7 @@ def test_a_signal_while_training_stops_the_run_cleanly(project, model, line, num
     said = "terminated by SIGTERM" if number == signal.SIGTERM else "interrupted"
     assert f"reducer: {said}; published outputs are intact" in text, text
     assert_stopped_cleanly(project, text, ["iris"])
+    assert_attempt_recorded(project, "iris", said)
 
 
 def test_a_sigterm_while_worker_processes_train_stops_the_run_cleanly(project):
@@ -122,6 +124,8 @@ def test_a_sigterm_while_worker_processes_train_stops_the_run_cleanly(project):
     assert "reducer: terminated by SIGTERM; published outputs are intact" in text, text
     assert "killed by" not in text, text
     assert_stopped_cleanly(project, text, ["one", "two"])
+    for name in ("one", "two"):
+        assert_attempt_recorded(project, name, "terminated by SIGTERM")
 
 
 def signal_after(process, lines, number):
@@ -136,6 +140,13 @@ def signal_after(process, lines, number):
             process.kill()
             process.wait()
     return process.log_path.read_text()
+
+
+def assert_attempt_recorded(project, name, said):
+    """The stopped attempt is in status.json and history/, as every attempt is, whatever stops it."""
+    status = json.loads((project.outputs / name / "status.json").read_text())
+    assert status["status"] == "failed" and status["reason"] == f"{said} while it ran; nothing published", status
+    assert list((project.outputs / name / "history").iterdir())
 
 
 def assert_stopped_cleanly(project, text, jobs):

@@ -7,7 +7,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any, Optional
 
-from reducer import files, publish, published
+from reducer import files, publish, published, stopping
 from reducer.engine import xla_cache
 from reducer.errors import PublishedRecordError, ReducerError
 from reducer.log import job_context
@@ -58,6 +58,13 @@ def run_one(job: Job, dataset: Dataset, source: Optional[str], destination: publ
             if compiled:
                 log.info("[%s] compiled %d program(s); cached in %s for the next run", job.name, compiled,
                          xla_cache.shared_folder())
+    except (stopping.Terminated, KeyboardInterrupt) as stop:  # the run stops; this attempt is still recorded
+        stopped = "terminated by SIGTERM" if isinstance(stop, stopping.Terminated) else "interrupted"
+        result = JobResult(job.name, "failed", time.time() - started, reason=f"{stopped} while it ran; nothing published")
+        log.error("[%s] %s", job.name, result.reason)
+        with stopping.held():  # a second signal waits until the record is written
+            record_attempt(destination, result, attempted_at, files.mode_for(job.dataset_options.get("path")))
+        raise
     except ReducerError as exc:
         result = JobResult(job.name, "failed", time.time() - started, reason=one_line(exc))
         kept = " (previous outputs kept)" if (destination.job_folder(job.name) / "manifest.json").exists() else ""

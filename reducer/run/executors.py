@@ -27,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Dict, List, Optional, Sequence, TextIO, Union
 
+from reducer import stopping
 from reducer.config import Job, job_for_dataset, read_job
 from reducer.datasets.registry import DROPIN_PACKAGE, load_registry
 from reducer.engine import xla_cache
@@ -132,7 +133,7 @@ def _die_with_parent() -> None:
 
 
 def _on_sigterm(signum: int, frame: Optional[FrameType]) -> None:
-    raise SystemExit(143)  # unwinds, so staged temporaries are removed as on Ctrl-C
+    raise stopping.Terminated()  # unwinds, so staged temporaries are removed and the attempt recorded
 
 
 def _worker_main(send: Any, job_path: str, plugin_folders: Sequence[str], outputs_root: str, models_root: str,
@@ -141,12 +142,15 @@ def _worker_main(send: Any, job_path: str, plugin_folders: Sequence[str], output
     """Entry point of one local worker process: run one job, send its result, exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     signal.signal(signal.SIGTERM, _on_sigterm)
-    _die_with_parent()
-    sys.stderr = _NotATerminal(sys.stderr)
-    if compile_cache:
-        xla_cache.enable(outputs_root)
-    send.send(run_job_file(job_path, plugin_folders, outputs_root, models_root, threads, quiet, force, retrain))
-    send.close()
+    try:
+        _die_with_parent()
+        sys.stderr = _NotATerminal(sys.stderr)
+        if compile_cache:
+            xla_cache.enable(outputs_root)
+        send.send(run_job_file(job_path, plugin_folders, outputs_root, models_root, threads, quiet, force, retrain))
+        send.close()
+    except stopping.Terminated:
+        raise SystemExit(143) from None
 
 
 # ---------------------------------------------------------------- the parent's side
