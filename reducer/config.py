@@ -427,6 +427,7 @@ def check_options(job: "Job", dataset: Any) -> dict[str, Any]:
                               f" in [dataset] for dataset {dataset.name!r}{hint}")
     filled = dataset_options.checked(job.path, dataset, job.dataset_options)
     _check_keep(job.path, job.dataset_options.get("keep"))
+    _check_roles(job, dataset, filled)
     label_column = filled.get("label", dataset.label)
     problem = gate_cannot_apply(job.quality, label_column, filled.get("label_type") or dataset.label_type or UNKNOWN_KIND)
     if problem:
@@ -459,6 +460,23 @@ def check_options(job: "Job", dataset: Any) -> dict[str, Any]:
             raise PluginError(f"{job.path}: dataset {dataset.name!r} failed to validate its options: "
                               f"{type(exc).__name__}: {exc}") from None
     return filled
+
+
+def _check_roles(job: "Job", dataset: Any, filled: dict[str, Any]) -> None:
+    """A column plays one part: the label is not a feature (a label among the features would
+    colour a map drawn from itself, its kNN score measured on one of the map's inputs).
+    A JobError naming both keys, the job's (`dataset.label`) or the dataset's own."""
+    def named(key: str) -> str:
+        return f"dataset.{key}" if key in job.dataset_options else f"the {key} dataset {dataset.name!r} sets"
+
+    label = filled.get("label", dataset.label)
+    features = filled.get("features", dataset.features)
+    if label is None:
+        return
+    if features is not None and str(label) in [str(name) for name in features]:
+        raise JobError(path=job.path, reason=f"{named('features')} names {str(label)!r}, the label column "
+                                             f"({named('label')}); a column is a feature or the label, not both: "
+                                             f"remove it from features, or name another label")
 
 
 # embedding.csv's own columns: a kept column may not take one of these names.

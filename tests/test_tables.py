@@ -103,14 +103,57 @@ def test_check_reads_the_header_and_refuses_columns_the_input_lacks(project):
     assert result.returncode == 1, result.stderr
     lines = {line.split(":")[0]: line for line in result.stdout.splitlines()}
     data = project.root / "Data" / "wine.csv"
-    assert lines["label"].startswith(f"label: invalid: {data}: label column 'bacth' not found; the columns are: "
-                                     f"sample_id, alcohol,"), lines["label"]
+    assert lines["label"].startswith(f"label: invalid: {project.root / 'jobs' / 'label.toml'}: {data}: label column "
+                                     f"'bacth' not found; the columns are: sample_id, alcohol,"), lines["label"]
     assert f"{data}: id column 'sampleid' not found" in lines["id"]
     assert f"{data}: feature column 'colour' not found" in lines["features"]
     assert lines["fine"].startswith("fine: ok")
     assert "tensorflow" not in result.stderr.lower() and not (project.outputs / ".cache").exists()
     ran = project.run("run", "jobs/label.toml")  # run refuses it with the same line
     assert ran.returncode == 1 and lines["label"].split("invalid: ")[1] in ran.stdout
+
+
+def test_check_refuses_a_bad_cell_in_the_first_rows_it_reads_with_runs_line(project):
+    """check reads a CSV's first 2,000 rows to find its columns: a cell there that run refuses (a
+    text column named in features, a blank label) is refused by check too, with run's line
+    (job file, data file, column, row and line); a bad cell further down is --data's."""
+    wine = pd.read_csv(DATA / "wine.csv")
+    wine.insert(2, "note", ["batch A"] * len(wine))
+    wine.to_csv(project.root / "Data" / "noted.csv", index=False)
+    blank = wine.drop(columns="note")
+    blank.loc[7, "cultivar"] = ""
+    blank.to_csv(project.root / "Data" / "blank.csv", index=False)
+    for name, extra in (("noted", 'features = ["alcohol", "note"]'), ("blank", "")):
+        job = wine_job(project, name, extra)
+        job.write_text(job.read_text().replace("wine.csv", f"{name}.csv"))
+    result = project.run("check", "jobs/noted.toml", "jobs/blank.toml")
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr, result.stderr
+    lines = {line.split(":")[0]: line.split(": invalid: ")[1] for line in result.stdout.splitlines()}
+    assert lines["noted"] == (f"{project.root / 'jobs' / 'noted.toml'}: {project.root / 'Data' / 'noted.csv'}: "
+                              f"column 'note', row 0 (line 2): expected a number, got 'batch A'"), lines["noted"]
+    assert lines["blank"].startswith(f"{project.root / 'jobs' / 'blank.toml'}: {project.root / 'Data' / 'blank.csv'}: "
+                                     f"label column 'cultivar' is blank in 1 row(s), at row 7 (line 9)"), lines["blank"]
+    ran = project.run("run", "jobs/noted.toml", "jobs/blank.toml")  # run refuses them with the same lines
+    assert ran.returncode == 1 and lines["noted"] in ran.stdout and lines["blank"] in ran.stdout, ran.stdout
+    assert not (project.outputs / "noted" / "manifest.json").exists()
+    assert not (project.outputs / "blank" / "manifest.json").exists()
+
+
+def test_a_label_among_the_features_is_refused_naming_both_keys(project):
+    """A column is a feature or the label: check (before reading a row) and run refuse a label
+    the features name, whoever set the label, with one line naming both keys."""
+    wine_job(project, "wine_both", 'features = ["alcohol", "cultivar"]')
+    project.job("iris_both", '[dataset]\nname = "iris"\nfeatures = ["sepal_length", "species"]\n')
+    result = project.run("check", "jobs/wine_both.toml", "jobs/iris_both.toml")
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr, result.stderr
+    lines = {line.split(":")[0]: line.split(": invalid: ")[1] for line in result.stdout.splitlines()}
+    assert lines["wine_both"] == (f"{project.root / 'jobs' / 'wine_both.toml'}: dataset.features names 'cultivar', "
+                                  f"the label column (dataset.label); a column is a feature or the label, not both: "
+                                  f"remove it from features, or name another label"), lines["wine_both"]
+    assert "dataset.features names 'species', the label column (the label dataset 'iris' sets)" in lines["iris_both"]
+    ran = project.run("run", "jobs/wine_both.toml", "jobs/iris_both.toml")
+    assert ran.returncode == 1 and lines["wine_both"] in ran.stdout and lines["iris_both"] in ran.stdout, ran.stdout
+    assert not (project.outputs / "wine_both" / "manifest.json").exists()
 
 
 def test_check_reads_a_load_only_datasets_header_and_refuses_what_run_refuses(project):

@@ -260,8 +260,10 @@ def check_header(job: Job, dataset: Dataset,
                  source: calls.Source) -> Optional[Tuple[Tuple[str, ...], Optional[str], Optional[str]]]:
     """What `reducer check` learns from the input's first lines (its header, and the first rows
     that tell text columns from numbers), without reading every row: the label, id and features
-    the job or dataset names must be there. Raises what run would raise when it opens the rows
-    (a DataError naming the file and the column); returns (features, label column, id column),
+    the job or dataset names must be there, and the cells of the first block (HEADER_ROWS rows)
+    must pass the checks run gives them (a feature column named that holds text, a blank label).
+    Raises what run would raise when it reads those rows (a DataError naming the job file, the
+    data file, the column and the line); returns (features, label column, id column),
     or None for a dataset whose columns are known only once loaded (no read_blocks, no header).
     A dataset without read_blocks but with a header (Dataset.header) is checked on that header's
     column names: the same names, the same lines as `run`'s (tables.named_columns)."""
@@ -280,8 +282,11 @@ def check_header(job: Job, dataset: Dataset,
             features = [c for c in frame.columns if c not in (label, id_column)]
         return (tuple(str(f) for f in features), None if label is None else str(label),
                 None if id_column is None else str(id_column))
-    with calls.reading(dataset, source), Reader(job, dataset, source, HEADER_ROWS) as reader:
+    with naming(job), calls.reading(dataset, source), Reader(job, dataset, source, HEADER_ROWS) as reader:
         found = tuple(reader.features), reader.label_column, reader.id_column
+        for _, _, labels in reader:  # the rows read already: their cells checked as run checks them
+            check_labels(job, dataset, labels, reader.label_column)
+            break
     kept_columns(job, dataset, source, header_only=True)  # the kept columns are there
     return found
 
