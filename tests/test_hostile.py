@@ -7,8 +7,10 @@ trains on awkward ids and labels beside one job per bad thing; the encoder it sa
 """
 
 import io
+import json
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -349,6 +351,23 @@ def test_job_names_that_differ_only_in_case_are_refused(project):
     for name in ("iris", "Iris"):
         assert jobs[name].startswith("invalid:"), jobs
         assert "job names 'iris' and 'Iris' differ only in case" in jobs[name], jobs
+
+
+def test_job_names_that_differ_only_in_case_record_their_attempt_in_one_folder(project):
+    """Refused for the clash, the two jobs' attempt is recorded once: in the folder one of them
+    already has, else under the first name; never a second folder differing only in case."""
+    project.iris_job(name="iris", epochs=1)
+    project.job("other", 'name = "Iris"\n[dataset]\nname = "iris"\n')
+    result = project.run("run", "jobs/iris.toml", "jobs/other.toml")
+    assert result.returncode == 1, result.stdout
+    assert sorted(p.name for p in project.outputs.iterdir() if p.is_dir()) == ["Iris"]  # "I" < "i"
+    status = json.loads((project.outputs / "Iris" / "status.json").read_text())
+    assert status["status"] == "failed" and "differ only in case" in status["reason"]
+    shutil.rmtree(project.outputs / "Iris")
+    (project.outputs / "iris").mkdir()
+    assert project.run("run", "jobs/iris.toml", "jobs/other.toml").returncode == 1
+    assert sorted(p.name for p in project.outputs.iterdir() if p.is_dir()) == ["iris"]
+    assert (project.outputs / "iris" / "status.json").exists()
 
 
 def test_a_seed_beyond_32_bits_is_refused_at_check(project):

@@ -139,11 +139,18 @@ def record_failures(destination: publish.Destination, failed: list) -> None:
     that does not parse, a missing input, an unknown dataset, a folder that cannot be mended):
     every attempt is on disk, under the job's name, or its file's stem when the name cannot be
     read. A name that cannot name a folder (a control character, the report's index.html) has
-    its one line in the summary only."""
+    its one line in the summary only. Names that differ only in case (refused for it) are
+    recorded once, in the folder one of them already has (else the first name's): a folder for
+    each would be the very clash the refusal prevents."""
     attempted_at = publish.utc_now()
-    for result in failed:
-        if usable_name(result.name):
-            record_attempt(destination, result, attempted_at)
+    chosen: dict[str, JobResult] = {}
+    for result in sorted((r for r in failed if usable_name(r.name)), key=lambda r: r.name):
+        key = result.name.casefold()
+        if key not in chosen or (not destination.job_folder(chosen[key].name).is_dir()
+                                 and destination.job_folder(result.name).is_dir()):
+            chosen[key] = result
+    for result in chosen.values():
+        record_attempt(destination, result, attempted_at)
 
 
 def recover_published(destination: publish.Destination, names: list) -> dict[str, str]:
