@@ -73,8 +73,9 @@ class Registry:
             if name in self.skipped:
                 raise PluginError(self.skipped[name])
             known = ", ".join(sorted(self.datasets)) or "none"
-            failed = (f" ({len(self.broken)} plugin{'s' if len(self.broken) > 1 else ''} failed to load: "
-                      f"see the warning{'s' if len(self.broken) > 1 else ''} above)" if self.broken else "")
+            count = len(self.problems)  # as many as the warnings said above
+            plural = "s" if count > 1 else ""
+            failed = f" ({count} plugin problem{plural}: see the warning{plural} above)" if count else ""
             raise PluginError(f"unknown dataset {name!r}{failed}; known datasets: {known}")
         return self.datasets[name].dataset
 
@@ -178,6 +179,14 @@ def _unknown_hooks(module: types.ModuleType) -> List[str]:
                   if hasattr(getattr(module, name, None), marker) and name not in HOOK_NAMES)
 
 
+def _unmarked_hooks(module: types.ModuleType) -> List[str]:
+    """reducer's hooks defined in the module without @reducer.hookimpl: pluggy would skip them
+    silently, and the plugin's datasets would be 'unknown' with no word why."""
+    marker = "reducer_impl"  # as in _unknown_hooks
+    return [name for name in HOOK_NAMES
+            if callable(getattr(module, name, None)) and not hasattr(getattr(module, name), marker)]
+
+
 def load_registry(extra_dirs: Iterable[Any] = (), project_root: Optional[Path] = None) -> Registry:
     """Import every plugin and collect its datasets into a `Registry`."""
     registry = Registry()
@@ -185,6 +194,11 @@ def load_registry(extra_dirs: Iterable[Any] = (), project_root: Optional[Path] =
     manager.add_hookspecs(hookspecs)
     kinds = {}
     for module, source, kind in _load_modules(plugin_dirs(extra_dirs, project_root), registry.broken):
+        unmarked = _unmarked_hooks(module)
+        if unmarked:
+            registry.broken.append(f"plugin {source}: {', '.join(unmarked)} is not marked @reducer.hookimpl, so "
+                                   f"reducer never calls it; put @reducer.hookimpl on the line above its def")
+            continue
         unknown = _unknown_hooks(module)
         if unknown:
             registry.broken.append(f"plugin {source}: unknown hook {', '.join(map(repr, unknown))} marked "
