@@ -72,6 +72,7 @@ def test_keep_refusals_are_one_line_and_publish_nothing(project):
     flowers(project)
     cases = {
         "missing": ('keep = ["nickname"]', "dataset.keep 'nickname': "),
+        "missing_role": ('keep = ["nickname"]', "flowers.csv: kept column 'nickname' not found; the columns are: "),
         "clash": ('keep = ["component_1"]', "dataset.keep names 'component_1', a column embedding.csv has"),
         "label": ('keep = ["label"]', "dataset.keep names 'label'"),
         "twice": ('keep = ["name", "name"]', "dataset.keep names 'name' more than once"),
@@ -140,3 +141,4 @@ def test_a_blank_kept_cell_is_refused_with_the_reason(project):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "dataset.keep 'name': " in result.stdout and "at row 1 (line 3)" in result.stdout
     assert "a kept column is read as a label, so it needs a value in every row" in result.stdout
+    assert "gaps.csv: kept column 'name' is blank in 1 row(s)" in result.stdout  # its part: kept, not the label

@@ -382,10 +382,11 @@ def kept_columns(job: Job, dataset: Dataset, source: calls.Source, table: Option
                         parts.append(np.array([str(v) for v in labels], dtype=object))
                         if header_only:
                             break
-            except DataError as exc:  # the reader speaks of a label: say which key asked for it
+            except DataError as exc:  # the reader speaks of a label: say which key asked for it, and its part
+                said = exc.replaced(role="kept") if exc.role == "label" and str(exc.column) == name else exc
                 hint = "; a kept column is read as a label, so it needs a value in every row" \
                     if " is blank in " in str(exc) else ""
-                raise DataError(f"dataset.keep {name!r}: {exc}{hint}") from None
+                raise DataError(f"dataset.keep {name!r}: {said}{hint}") from None
             kept[name] = np.concatenate(parts) if parts else np.array([], dtype=object)
             if table is not None and len(kept[name]) != table.rows:  # a reader that changed between passes
                 raise DataError(f"dataset.keep: column {name!r} read {len(kept[name]):,} rows, the table "
