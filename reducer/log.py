@@ -2,7 +2,8 @@
 
 Every line about one job starts with `[job]`. Code that works for a job without being handed
 its name (the table checks in tables/) asks `job_tag()`, which names the job that the caller's
-`with job_context(name):` is running.
+`with job_context(name):` is running; a line logged inside that context without a tag gets it
+from the formatter.
 """
 
 import contextlib
@@ -26,6 +27,14 @@ class UtcFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(message)s", TIME_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # A line logged inside job_context that does not name its job yet (a table's note, a
+        # plugin's printed output) gets the job's tag here, so none is missed.
+        name = _job.get()
+        if name and not record.message.startswith("["):
+            record.message = f"[{name}] {record.message}"
+        return super().formatMessage(record)
 
 
 def utc_stamp(moment: Optional[float] = None) -> str:

@@ -135,3 +135,30 @@ def test_a_night_of_many_jobs_logs_no_tensorflow_retracing_warning():
     assert done.returncode == 0, done.stderr
     assert "retracing" not in done.stderr
     assert "another tensorflow warning" in done.stderr
+
+
+def test_a_line_logged_inside_a_job_without_its_tag_gets_it_from_the_formatter():
+    """A table's note ("...: skipping text column(s) ...") or a plugin's printed output is logged
+    inside the job's context without naming the job: the formatter adds `[job]`, once."""
+    import io
+
+    from reducer.log import UtcFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(UtcFormatter())
+    logger = logging.getLogger("reducer.test_tags")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        with job_context("mine"):
+            logger.info("%s: skipping text column(s) note", "/data/mine.csv")
+            logger.info("[mine] published to %s", "outputs/mine")
+        logger.info("outside any job")
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].endswith("INFO [mine] /data/mine.csv: skipping text column(s) note")
+    assert lines[1].endswith("INFO [mine] published to outputs/mine")
+    assert lines[2].endswith("INFO outside any job")
