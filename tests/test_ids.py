@@ -75,6 +75,64 @@ def register_datasets(register):
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("streaming", [None, True])
+def test_a_blank_id_fails_run_and_check_naming_its_line(tmp_path, streaming):
+    """A row without an id could not be found in embedding.csv nor matched the next night: a
+    blank id cell is refused as a blank label is, by check, check --data and run alike."""
+    project = Project(tmp_path / "project")
+    rows = list(csv.reader((DATA / "wine.csv").open(encoding="utf-8", newline="")))
+    rows[59][0] = "  "  # line 60, row 58
+    with (project.root / "Data" / "wine.csv").open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    job = project.job("wine", f"""
+        [dataset]
+        name = "csv"
+        path = "../Data/wine.csv"
+        id = "sample_id"
+        label = "cultivar"
+        {'' if streaming is None else 'streaming = true'}
+        [training]
+        epochs = 5
+        """)
+    expected = (f"{job}: {project.root / 'Data' / 'wine.csv'}: id column 'sample_id' is blank in 1 row(s), at row 58 "
+                f"(line 60); expected an id in every row")
+    for command in (["check"], ["check", "--data"], ["run"]):
+        result = project.run(*command, "jobs/wine.toml")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert expected in result.stdout and "Traceback" not in result.stdout + result.stderr, result.stdout
+    assert not (project.outputs / "wine" / "embedding.csv").exists()
+    assert json.loads((project.outputs / "wine" / "status.json").read_text())["status"] == "failed"
+
+
+def test_a_blank_id_in_a_plugins_frame_is_refused(tmp_path):
+    project = Project(tmp_path / "project")
+    (project.root / "plugins" / "people.py").write_text('''
+import pandas as pd
+import reducer
+
+
+def load(options):
+    return pd.DataFrame({"who": ["ann", "bob", "", "cy", "dee"], "x": [1.0, 2, 3, 4, 5], "y": [5.0, 3, 4, 1, 2]})
+
+
+@reducer.hookimpl
+def register_datasets(register):
+    register(reducer.Dataset(name="people", description="five people, one unnamed", load=load, id="who"))
+''')
+    project.job("people", """
+        [dataset]
+        name = "people"
+        [training]
+        epochs = 5
+        """)
+    for command in (["check", "--data"], ["run"]):
+        result = project.run(*command, "jobs/people.toml")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "dataset 'people': id column 'who' is blank in 1 row(s), at row 2; expected an id in every row" \
+            in result.stdout, result.stdout
+        assert "Traceback" not in result.stderr
+
+
 def test_without_an_id_column_rows_are_numbered(tmp_path):
     project = Project(tmp_path / "project")
     rows = list(csv.reader((DATA / "wine.csv").open(encoding="utf-8", newline="")))

@@ -51,6 +51,8 @@ FEED = """
                         values[3][0] = "abc"
                     elif self.fault == "short_ids":
                         ids = ids[:-1]
+                    elif self.fault == "blank_id":
+                        ids[17] = " "
                     elif self.fault == "no_labels":
                         labels = None
                     elif self.fault == "raises":
@@ -74,6 +76,7 @@ FAULTS = {
     "nan": "block 2 (rows 100-199): column 'y', row 142: NaN (missing)",
     "text": "block 2: values must be numbers",
     "short_ids": "block 2 (rows 100-199): 99 ids for 100 row(s); expected one id per row",
+    "blank_id": "block 2 (rows 100-199): id column 'key', row 117: the id is missing or blank (1 row(s) of the block)",
     "no_labels": "block 2 (rows 100-199): no labels, expected one per row for label column 'kind'",
     "raises": "failed to read its rows at line ",
     "pair": "block 2 is a tuple of 2; expected a tuple (values, ids, labels)",

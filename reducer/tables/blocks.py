@@ -112,10 +112,11 @@ def _per_row(values: Any, rows: int, role: str, column: Optional[str], job: Unio
         raise DataError(job=job, place=place, reason=f"{count} {role}s for {rows} row(s); expected one {role} per row")
     import pandas as pd
 
-    missing = np.flatnonzero(pd.isna(array))
-    if len(missing):
+    missing = np.flatnonzero(pd.isna(array) | np.array([isinstance(v, str) and not v.strip() for v in array],
+                                                        dtype=bool))
+    if len(missing):  # a blank id or label, as a CSV's or a DataFrame's is refused (checks.py)
         raise DataError(job=job, place=place, column=column, role=role, row=first + int(missing[0]),
-                        reason=f"the {role} is missing ({len(missing)} row(s) of the block)")
+                        reason=f"the {role} is missing or blank ({len(missing)} row(s) of the block)")
     return array
 
 

@@ -106,12 +106,28 @@ def numeric_column(frame: Any, column: Any) -> np.ndarray:
     return values
 
 
-def label_values(frame: Any, column: Any) -> np.ndarray:
-    """The label column as an array (its own dtype), or a DataError naming the blank rows."""
+def _blank(values: np.ndarray) -> np.ndarray:
+    """The positions of the missing or blank (empty, spaces only) cells."""
     import pandas as pd
 
+    return np.flatnonzero(pd.isna(values) | np.array([str(v).strip() == "" for v in values], dtype=bool))
+
+
+def id_values(frame: Any, column: Any) -> np.ndarray:
+    """The id column as an array (its own dtype), or a DataError naming the blank rows: a row
+    without an id could not be found in embedding.csv nor matched night to night."""
+    ids = frame[column].to_numpy()
+    blank = _blank(ids)
+    if blank.size:
+        raise DataError(column=str(column), role="id", reason=f"is blank in {blank.size} row(s), at "
+                                                             f"{rows_text(frame, blank)}; expected an id in every row")
+    return ids
+
+
+def label_values(frame: Any, column: Any) -> np.ndarray:
+    """The label column as an array (its own dtype), or a DataError naming the blank rows."""
     labels = frame[column].to_numpy()
-    blank = np.flatnonzero(pd.isna(labels) | np.array([str(v).strip() == "" for v in labels], dtype=bool))
+    blank = _blank(labels)
     if blank.size:
         # Blank from some row to the end of a whole table: a label list shorter than the rows.
         tail = "first_row" not in frame.attrs and blank[0] > 0 and blank.size == len(labels) - blank[0]

@@ -247,6 +247,8 @@ def _fast(layout: _Layout, data: bytes) -> Optional[Block]:
     labels = None if layout.label is None else frame[layout.label].to_numpy(dtype=object)
     if labels is not None and (frame[layout.label].str.strip() == "").any():
         return None
+    if layout.id is not None and layout.id not in wanted and (frame[layout.id].str.strip() == "").any():
+        return None
     ids = None if layout.id is None else frame[layout.id].to_numpy(dtype=object)
     return x, ids, labels
 
@@ -283,9 +285,9 @@ def _exact(layout: _Layout, data: bytes, first_line: int, first_row: int) -> Blo
         for k, position in enumerate(layout.features):
             x[:, k] = checks.numeric_column(frame, layout.columns[position])
         labels = None if layout.label is None else checks.label_values(frame, layout.columns[layout.label])
+        ids = None if layout.id is None else checks.id_values(frame, layout.columns[layout.id])
     except DataError as exc:
         raise exc.within(path=layout.path) from None
-    ids = None if layout.id is None else frame[layout.columns[layout.id]].to_numpy(dtype=object)
     return x, ids, labels
 
 

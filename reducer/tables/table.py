@@ -411,9 +411,9 @@ def make_table(frame: Any, dataset: Dataset, options: Mapping[str, Any]) -> Memo
         label, id_column, features = frame_layout(frame, dataset, options)
         values = np.column_stack([checks.numeric_column(frame, column) for column in features])
         labels = checks.label_values(frame, label) if label is not None else None
+        ids = checks.id_values(frame, id_column) if id_column is not None else None
     except DataError as exc:
         raise exc.within(path=origin) from None
-    ids = frame[id_column].to_numpy() if id_column is not None else None
     if ids is not None:
         repeat = first_repeat(id_hashes(ids))
         if repeat is not None:
