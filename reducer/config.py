@@ -463,16 +463,21 @@ def check_options(job: "Job", dataset: Any) -> dict[str, Any]:
 
 
 def _check_roles(job: "Job", dataset: Any, filled: dict[str, Any]) -> None:
-    """A column plays one part: the label is not a feature (a label among the features would
-    colour a map drawn from itself, its kNN score measured on one of the map's inputs).
-    A JobError naming both keys, the job's (`dataset.label`) or the dataset's own."""
+    """A column plays one part: the label is neither the id nor a feature (a label among the
+    features would colour a map drawn from itself, its kNN score measured on one of the map's
+    inputs; a label that is the id has one class per row). A JobError naming both keys, the
+    job's (`dataset.label`) or the dataset's own."""
     def named(key: str) -> str:
         return f"dataset.{key}" if key in job.dataset_options else f"the {key} dataset {dataset.name!r} sets"
 
-    label = filled.get("label", dataset.label)
+    label, id_column = filled.get("label", dataset.label), filled.get("id", dataset.id)
     features = filled.get("features", dataset.features)
     if label is None:
         return
+    if id_column is not None and str(id_column) == str(label):
+        raise JobError(path=job.path, reason=f"{named('label')} and {named('id')} both name column {str(label)!r}; "
+                                             f"expected two different columns (the id names each row, the label "
+                                             f"colours the map and is measured)")
     if features is not None and str(label) in [str(name) for name in features]:
         raise JobError(path=job.path, reason=f"{named('features')} names {str(label)!r}, the label column "
                                              f"({named('label')}); a column is a feature or the label, not both: "

@@ -156,6 +156,20 @@ def test_a_label_among_the_features_is_refused_naming_both_keys(project):
     assert not (project.outputs / "wine_both" / "manifest.json").exists()
 
 
+def test_a_label_that_is_the_id_is_refused_naming_both_keys(project):
+    """The id names each row and the label colours the map: one column cannot be both. check
+    refuses it before reading a row, run with the same line, nothing published."""
+    job = wine_job(project, "same")
+    job.write_text(job.read_text().replace('label = "cultivar"', 'label = "sample_id"'))
+    expected = (f"{job}: dataset.label and dataset.id both name column 'sample_id'; expected two different "
+                f"columns (the id names each row, the label colours the map and is measured)")
+    checked = project.run("check", "jobs/same.toml")
+    assert checked.returncode == 1 and checked.stdout.strip() == f"same: invalid: {expected}", checked.stdout
+    ran = project.run("run", "jobs/same.toml")
+    assert ran.returncode == 1 and expected in ran.stdout and "Traceback" not in ran.stderr, ran.stdout
+    assert not (project.outputs / "same" / "manifest.json").exists()
+
+
 def test_check_reads_a_load_only_datasets_header_and_refuses_what_run_refuses(project):
     """A dataset without read_blocks that offers `header` (the built-in iris and uci_digits do,
     and a plugin may): check refuses a label or feature its columns lack, with run's line,
