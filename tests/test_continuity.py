@@ -156,6 +156,35 @@ def test_night_two_is_aligned_warm_started_and_its_drift_measured(nights):
     assert f"drift {drift['median_displacement']:.3f} (148 rows shared)" in second.stdout
     assert two["quality"]["trustworthiness_5"] >= one["quality"]["trustworthiness_5"] - 0.02
     assert one["drift"] is None  # a first night has nothing to drift from
+    assert "matched by row number" not in second.stdout  # ids: rows are matched by their id
+
+
+def test_rows_inserted_before_the_end_of_a_table_without_ids_are_warned_of(tmp_path):
+    """Without an id column rows are matched with last night's by row number: 20 rows inserted at
+    the top pair every row with another's place. The summary line says so and names the fix."""
+    project = wine_project(tmp_path / "project")
+    job = (project.root / "jobs" / "wine.toml").read_text().replace('id = "sample_id"\n', "")
+    (project.root / "jobs" / "wine.toml").write_text(job)
+    first = project.run("run", "jobs/wine.toml")
+    assert first.returncode == 0, first.stderr
+    frame = pd.read_csv(DATA / "wine.csv", dtype={"sample_id": str})
+    numbers = [c for c in frame.columns if c not in ("sample_id", "cultivar")]
+    extra = frame.iloc[::9].copy()
+    extra[numbers] = extra[numbers] * 1.01
+    pd.concat([extra, frame]).to_csv(project.root / "Data" / "wine.csv", index=False)
+    second = project.run("run", "jobs/wine.toml")
+    assert second.returncode == 0, second.stderr
+    line, = [s for s in second.stdout.splitlines() if s.startswith("  wine: ok in ")]
+    assert "warning: only" in line and "no id column: rows are matched by row number" in line, line
+    assert "set dataset.id" in line
+    assert any("matched by row number" in w for w in manifest(project)["warnings"])
+
+
+def test_the_row_number_warning_needs_no_ids_and_few_neighbours_kept():
+    assert continuity.row_number_warning({"neighbor_overlap": 0.07}, None).startswith("only 7% of map neighbours")
+    assert continuity.row_number_warning({"neighbor_overlap": 0.07}, "sample_id") is None
+    assert continuity.row_number_warning({"neighbor_overlap": 0.9}, None) is None
+    assert continuity.row_number_warning({"neighbor_overlap": None}, None) is None
 
 
 def test_a_warm_night_trains_longer_holding_last_nights_rows_and_repeats_to_the_byte(published, tmp_path):

@@ -230,9 +230,10 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
     if history.start is not None:
         manifest.training.extra["start"] = history.start
     manifest.extra["map"] = stacked
-    warning = quality_lib.stacking_warning(stacked)
-    if warning:
-        manifest.extra["warnings"] = [warning]
+    warnings = [quality_lib.stacking_warning(stacked),
+                None if drift is None else continuity.row_number_warning(drift, table.id_column)]
+    if any(warnings):
+        manifest.extra["warnings"] = [w for w in warnings if w]
     shown = publish.Shown(coordinates=coordinates, labels=sample_labels, features=table.features,
                           id_column=table.id_column, label_column=table.label_column)
     missed = gate.misses(job.quality, quality, drift, new_baseline=baseline.new, published_before=previous is not None)
