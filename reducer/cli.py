@@ -265,6 +265,7 @@ def cmd_accept(args: argparse.Namespace) -> Exit:
     if not paths:
         return Exit.USAGE
     results = accept_jobs(paths, args.outputs, args.models, wait=args.wait)
+    print("summary:")  # as a run's: a script reads both the same way
     for result in results:
         print(f"  {result.name}: {result.status}: {result.reason} [{result.finished_at}]")
     print(totals(results))
