@@ -170,6 +170,17 @@ def test_registration_problems_skip_only_what_failed_and_leak_no_private_names(t
     assert "first" in listed.stdout and "reducer._dropins" not in listed.stderr
 
 
+def test_a_plugin_that_fails_after_a_malformed_dataset_does_not_say_it_is_kept(tmp_path):
+    """Registered, then skipped as malformed: the failure's line must not call it kept."""
+    (tmp_path / "badreg.py").write_text(
+        "import reducer\n\n@reducer.hookimpl\ndef register_datasets(register):\n"
+        "    register(reducer.Dataset(name='odd', description='no loader', load=None))\n"
+        "    raise RuntimeError('then it broke')\n")
+    problems = "\n".join(load_registry([tmp_path]).problems)
+    assert "RuntimeError: then it broke" in problems and "registered before are kept" not in problems
+    assert "dataset 'odd' skipped" in problems
+
+
 def test_a_hook_without_its_hookimpl_marker_is_a_plugin_problem_not_silence(tmp_path):
     """pluggy skips a register_datasets that lacks @reducer.hookimpl without a word; reducer says
     so, naming the plugin file, and the job that needs its dataset points at that warning."""

@@ -229,7 +229,8 @@ def load_registry(extra_dirs: Iterable[Any] = (), project_root: Optional[Path] =
             with calls.plugin_output(f"plugin {Path(source).name}"):
                 impl.function(*[{"register": register}[name] for name in impl.argnames])
         except (Exception, SystemExit) as exc:
-            kept = f" (the {len(found)} dataset(s) it registered before are kept)" if found else ""
+            good = sum(1 for dataset in found if not malformed(dataset))  # a malformed one is skipped below
+            kept = f" (the {good} dataset(s) it registered before are kept)" if good else ""
             registry.broken.append(f"plugin {source} failed in register_datasets{calls.raised_at(exc, source)}: "
                                    f"{calls.exception_text(exc)}{kept}")
         for dataset in found:
