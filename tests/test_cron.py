@@ -219,7 +219,15 @@ def test_sigterm_mid_publication_exits_143_and_leaves_nothing_behind(night, tmp_
     assert stopped.returncode == 143
     log = stopped.log_path.read_text()
     assert "reducer: terminated by SIGTERM; published outputs are intact" in log and "Traceback" not in log
-    assert published(project) == before and not temporaries(project) and not private_cache_folders(project)
+    # What readers see is yesterday's, but for the record of this attempt (every attempt is
+    # recorded, whatever stops it): status.json and one history record of the failure.
+    after = published(project)
+    recorded = sorted(set(after) - set(before))
+    assert len(recorded) == 1 and recorded[0].startswith("outputs/iris_a/history/"), recorded
+    for record in (after[recorded[0]], (project.outputs / "iris_a" / "status.json").read_bytes()):
+        assert b'"status": "failed"' in record and b"terminated by SIGTERM while it ran" in record
+    assert {k: v for k, v in after.items() if k != recorded[0]} == before
+    assert not temporaries(project) and not private_cache_folders(project)
     assert not unpublished_versions(project, "iris_a")
 
 
