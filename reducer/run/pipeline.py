@@ -185,6 +185,7 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
     saved_encoder = model_lib.raw_row_encoder(encoder, table, name=f"{job.name}_encoder")
     coordinates = model_lib.apply(saved_encoder, sample_raw)
     check_map(coordinates)
+    codes = coordinates  # the decoder's input: the map before any alignment
     transform, drift = None, None
     # Tonight's map is compared with the last published map of its dimensions (issue 21).
     compared = continuity.comparable(previous, destination.job_folder(job.name), job.model.latent)
@@ -204,7 +205,7 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
     quality = None
     if reference is not None:
         t = time.time()
-        quality = measure_quality(job, reference.result(), coordinates, decoder)
+        quality = measure_quality(job, reference.result(), coordinates, decoder, codes)
         if len(sample) < table.rows:  # measured on the plot's sample of a large table
             quality.update(sampled=True, rows_in_table=int(table.rows))
         seconds["quality"] = time.time() - t
@@ -510,13 +511,19 @@ def reference_beside_training(x: np.ndarray, labels: Optional[np.ndarray], dims:
         return quality.Reference(x, labels, dims, max_rows, kind=label_kind)
 
 
-def measure_quality(job: Job, reference: Reference, coordinates: np.ndarray, decoder: Any) -> dict[str, Any]:
-    """The manifest's `quality` section (reducer/quality.py); the decoder's reconstruction counts
-    only where the decoder was trained."""
+def measure_quality(job: Job, reference: Reference, coordinates: np.ndarray, decoder: Any,
+                    codes: Optional[np.ndarray] = None) -> dict[str, Any]:
+    """The manifest's `quality` section (reducer/quality.py) of the published `coordinates`; the
+    decoder's reconstruction counts only where the decoder was trained, from `codes`: the same
+    rows' map before it was aligned onto last night's (the decoder never saw the aligned map:
+    fed it, an aligned night's reconstruction error read several times PCA's). Without `codes`,
+    `coordinates` are the decoder's own."""
     from reducer.engine import model as model_lib
 
+    decoded_from = coordinates if codes is None else codes
+
     def reconstruction(rows: np.ndarray) -> np.ndarray:  # called for the sampled rows only: cheap on large tables
-        return model_lib.apply(decoder, coordinates[rows])
+        return model_lib.apply(decoder, decoded_from[rows])
 
     trained_decoder = job.model.objective != "neighbors" or job.model.reconstruction_weight > 0
     return reference.evaluate(coordinates, reconstruction if trained_decoder else None)
