@@ -244,14 +244,20 @@ def _neighbours(points: np.ndarray, k: int) -> list[set[int]]:
 
 
 def drift(ids: Any, coordinates: np.ndarray, previous: Previous,
-          transform: tuple[np.ndarray, np.ndarray] | None = None, total_rows: int | None = None) -> dict[str, Any]:
-    """The manifest's `drift` section for this (aligned) map of rows `ids` against `previous`."""
+          transform: tuple[np.ndarray, np.ndarray] | None = None, all_ids: Any = None) -> dict[str, Any]:
+    """The manifest's `drift` section for this (aligned) map of rows `ids` against `previous`.
+    all_ids: every row's id tonight, when `ids` are a sample's (a large table's plot sample): the
+    shared, added and removed rows are counted over the whole table, the displacement and the
+    neighbour overlap measured on the sample."""
     previous_ids, previous_coordinates = previous.map()
     here, there = shared_rows(ids, previous_ids)
-    total = len(ids) if total_rows is None else total_rows
+    if all_ids is None:
+        total, shared = len(ids), len(here)
+    else:
+        total, shared = len(all_ids), len(shared_rows(all_ids, previous_ids)[0])
     section: dict[str, Any] = {
-        "shared_rows": int(len(here)), "added_rows": int(total - len(here)),
-        "removed_rows": int(len(previous_ids) - len(here)), "median_displacement": None,
+        "shared_rows": int(shared), "added_rows": int(total - shared),
+        "removed_rows": int(len(previous_ids) - shared), "median_displacement": None,
         "neighbor_overlap": None, "neighbors_k": NEIGHBORS_K,
         "transform": None if transform is None else {"matrix": transform[0].tolist(),
                                                      "translation": transform[1].tolist()}}

@@ -199,6 +199,25 @@ def test_rows_inserted_before_the_end_of_a_table_without_ids_are_warned_of(tmp_p
     assert any("matched by row number" in w for w in manifest(project)["warnings"])
 
 
+def test_drift_counts_shared_added_and_removed_rows_over_the_whole_table_not_its_sample(tmp_path):
+    """A large table's map is measured on its plot sample, but its rows are counted over all of
+    them: 50,000 rows published, 10,000 appended, measured on a sample of 2,000, are 50,000
+    shared, 10,000 added and none removed (it said 41,672 / 18,328 / 8,328)."""
+    rng = np.random.default_rng(0)
+    last = pd.DataFrame({"id": [f"r{k}" for k in range(50_000)]})
+    last["component_1"], last["component_2"] = rng.normal(size=50_000), rng.normal(size=50_000)
+    last.to_csv(tmp_path / "embedding.csv", index=False)
+    previous = continuity.Previous(tmp_path, manifest=None)
+    tonight = np.array([f"r{k}" for k in range(60_000)], dtype=object)
+    sample = np.sort(rng.choice(60_000, 2_000, replace=False))
+    lookup = dict(zip(last["id"], last[["component_1", "component_2"]].to_numpy()))
+    coordinates = np.array([lookup.get(i, (0.0, 0.0)) for i in tonight[sample]])
+    section = continuity.drift(tonight[sample], coordinates, previous, all_ids=tonight)
+    assert (section["shared_rows"], section["added_rows"], section["removed_rows"]) == (50_000, 10_000, 0)
+    alone = continuity.drift(tonight[sample], coordinates, previous)  # a sample that is the whole table
+    assert alone["shared_rows"] == int(np.sum(sample < 50_000)) and alone["added_rows"] == 2_000 - alone["shared_rows"]
+
+
 def test_the_row_number_warning_needs_no_ids_and_few_neighbours_kept():
     assert continuity.row_number_warning({"neighbor_overlap": 0.07}, None).startswith("only 7% of map neighbours")
     assert continuity.row_number_warning({"neighbor_overlap": 0.07}, "sample_id") is None

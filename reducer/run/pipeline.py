@@ -212,7 +212,8 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
     # After the quality thread, as drift below: both import scikit-learn.
     stacked = check_stacking(job.name, coordinates, table.normalised(sample_raw))
     if compared is not None:  # after the quality thread: both import scikit-learn, which deadlocks at once
-        drift = continuity.drift(sample_ids, coordinates, compared, transform, total_rows=table.rows)
+        drift = continuity.drift(sample_ids, coordinates, compared, transform,
+                                 all_ids=table.ids() if len(sample) < table.rows else None)
         drift["against"] = continuity.against(compared, previous)
         log.info("[%s] %s the published map: %d shared rows, median displacement %s, neighbour overlap %s",
                  job.name, "aligned onto" if transform is not None else "compared with (not aligned)",
