@@ -465,13 +465,19 @@ def check_options(job: "Job", dataset: Any) -> dict[str, Any]:
 def _check_roles(job: "Job", dataset: Any, filled: dict[str, Any]) -> None:
     """A column plays one part: the label is neither the id nor a feature (a label among the
     features would colour a map drawn from itself, its kNN score measured on one of the map's
-    inputs; a label that is the id has one class per row). A JobError naming both keys, the
-    job's (`dataset.label`) or the dataset's own."""
+    inputs; a label that is the id has one class per row), and neither is kept again (keep: it
+    would be in embedding.csv twice). A JobError naming both keys, the job's (`dataset.label`) or
+    the dataset's own."""
     def named(key: str) -> str:
         return f"dataset.{key}" if key in job.dataset_options else f"the {key} dataset {dataset.name!r} sets"
 
     label, id_column = filled.get("label", dataset.label), filled.get("id", dataset.id)
     features = filled.get("features", dataset.features)
+    for key, column in (("label", label), ("id", id_column)):  # embedding.csv has them already, by role
+        if column is not None and str(column) in [str(name) for name in job.dataset_options.get("keep") or []]:
+            raise JobError(path=job.path, reason=f"dataset.keep names {str(column)!r}, the {key} column "
+                                                 f"({named(key)}), which embedding.csv has already as its "
+                                                 f"'{key}'; expected the names of other columns")
     if label is None:
         return
     if id_column is not None and str(id_column) == str(label):

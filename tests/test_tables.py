@@ -170,6 +170,21 @@ def test_a_label_that_is_the_id_is_refused_naming_both_keys(project):
     assert not (project.outputs / "same" / "manifest.json").exists()
 
 
+def test_keeping_the_label_or_the_id_again_is_refused(project):
+    """embedding.csv has the label and the id already, by role: keeping one of them again put it
+    there twice and listed it twice under the map page's "colour by". check and run refuse it."""
+    job = wine_job(project, "twice")
+    text = job.read_text()
+    for column, key in (("cultivar", "label"), ("sample_id", "id")):
+        job.write_text(text.replace("[dataset]\n", f'[dataset]\nkeep = ["{column}"]\n'))
+        expected = (f"{job}: dataset.keep names '{column}', the {key} column (dataset.{key}), which "
+                    f"embedding.csv has already as its '{key}'; expected the names of other columns")
+        checked = project.run("check", "jobs/twice.toml")
+        assert checked.returncode == 1 and checked.stdout.strip() == f"twice: invalid: {expected}", checked.stdout
+        ran = project.run("run", "jobs/twice.toml")
+        assert ran.returncode == 1 and expected in ran.stdout and "Traceback" not in ran.stderr, ran.stdout
+
+
 def test_check_reads_a_load_only_datasets_header_and_refuses_what_run_refuses(project):
     """A dataset without read_blocks that offers `header` (the built-in iris and uci_digits do,
     and a plugin may): check refuses a label or feature its columns lack, with run's line,
