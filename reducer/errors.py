@@ -154,6 +154,11 @@ class WriteError(OutputError):
         return f"cannot write {self.path}: {self.reason}"
 
 
+class HistoryRecordError(OutputError):
+    """An attempt's status.json was written but its history record could not be (a file where
+    history/ goes, say): the attempt is still told, and this says what is missing."""
+
+
 class LockedError(ReducerError):
     """Another `reducer run` holds the lock on the outputs folder."""
 

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import numpy as np
 
 from reducer import files, published
-from reducer.errors import OutputError, PublishedRecordError
+from reducer.errors import HistoryRecordError, OutputError, PublishedRecordError
 from reducer.published import FileEntry, Manifest, Status, StatusRecord, write_embedding
 from reducer.files import ensure_writable_folder, managed_folder, sha256_file, write_json
 
@@ -320,17 +320,25 @@ def utc_now() -> str:
 def write_status(destination: Destination, name: str, record: StatusRecord, mode: int = files.PUBLIC) -> None:
     """outputs/<job>/status.json, atomically: how the last attempt ended (the one file a failed
     or rejected attempt changes). A copy goes to history/ for every attempt that published
-    nothing, so `reducer history` can tell every night."""
+    nothing, so `reducer history` can tell every night. When history/ cannot take it (a file in
+    its place), status.json is written all the same, then HistoryRecordError says so."""
     folder = destination.job_folder(name)
     Path(destination.outputs_root).mkdir(parents=True, exist_ok=True)
     managed_folder(folder)
     target = folder / "status.json"
     staged = [(files.stage(target, lambda p: published.write_record(p, record), mode), target)]
+    no_history: Optional[OutputError] = None
     if record.status in (Status.FAILED, Status.UNCHANGED):
-        history = managed_folder(folder / "history")
-        copy = history / f"{run_stamp()}-status.json"
-        staged.append((files.stage(copy, lambda p: published.write_record(p, record), mode), copy))
+        try:
+            history = managed_folder(folder / "history")
+        except OutputError as exc:  # a file in history/'s place, say: status.json still tells the attempt
+            no_history = exc
+        else:
+            copy = history / f"{run_stamp()}-status.json"
+            staged.append((files.stage(copy, lambda p: published.write_record(p, record), mode), copy))
     files.publish(staged)
+    if no_history is not None:
+        raise HistoryRecordError(f"status.json written, but not its history record: {no_history}")
     prune_history(folder)  # every night, whatever it did
 
 

@@ -276,6 +276,40 @@ def test_an_unwritable_folder_fails_before_training(project, option):
     assert "[iris] started" not in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("blocked", ["Models", "outputs/iris_a/history"])
+def test_a_file_where_a_folder_goes_still_records_the_attempt(night, tmp_path, blocked):
+    """Models/ (a read-only mount, say: root ignores permission bits, so a file stands in) or the
+    job's history/ replaced by a file stops the job before training; its attempt is still on
+    disk (status.json failed with the reason, and a history record where history/ is a folder),
+    and the report written at the end of that same run counts it failed, not ok."""
+    project = clone(night, tmp_path)
+    place = project.root / blocked
+    shutil.rmtree(place)
+    place.write_text("not a folder\n")
+    records = sorted((project.outputs / "iris_a" / "history").glob("*")) if blocked == "Models" else []
+    result = project.run("run", "jobs/iris_a.toml", timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "could not write its status.json" not in result.stderr
+    reason = f"{place} is a file where reducer keeps a folder of its own"
+    assert f"  iris_a: failed in " in result.stdout and reason in result.stdout
+    status = json.loads((project.outputs / "iris_a" / "status.json").read_text())
+    assert status["status"] == "failed" and reason in status["reason"]
+    assert status["published_at"] is not None  # what readers still see: last night's map
+    if blocked == "Models":
+        new = sorted(set((project.outputs / "iris_a" / "history").glob("*")) - set(records))
+        assert [p.name.endswith("-status.json") for p in new] == [True]
+        assert json.loads(new[0].read_text()) == status
+    else:
+        assert place.read_text() == "not a folder\n"  # left as it is
+        assert f"[iris_a] status.json written, but not its history record: {reason}" in result.stderr
+    from reducer import report
+
+    states = [json.loads((folder / "status.json").read_text())["status"]
+              for folder in sorted(project.outputs.iterdir()) if (folder / "status.json").is_file()]
+    assert states.count("failed") >= 2  # iris_a and bad_key
+    assert report.totals(states) in (project.outputs / "index.html").read_text()
+
+
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 1 MiB tmpfs, for a real full disk; skipped where mounting is not allowed."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from reducer import files, publish, published, stopping
 from reducer.engine import xla_cache
-from reducer.errors import PublishedRecordError, ReducerError
+from reducer.errors import HistoryRecordError, PublishedRecordError, ReducerError
 from reducer.log import job_context
 from reducer.run.pipeline import Outcome, run_job
 from reducer.run.results import JobResult, one_line
@@ -104,5 +104,7 @@ def record_attempt(destination: publish.Destination, result: JobResult, attempte
                                     manifest_sha256=digest, seconds=round(result.seconds, 3))
     try:
         publish.write_status(destination, result.name, record, mode)
+    except HistoryRecordError as exc:
+        log.warning("[%s] %s", result.name, exc)
     except (ReducerError, OSError) as exc:
         log.warning("[%s] could not write its status.json: %s", result.name, exc)

@@ -99,11 +99,17 @@ def run_all(the_plan: Plan, destination: publish.Destination, wait: bool = False
         return results
     try:
         files.ensure_writable_folder(destination.outputs_root)
-        publish.own_folder(destination.models_root)
-    except ReducerError as exc:  # before any training: no job could publish
-        log.error("%s; no job was run", exc)
+    except ReducerError as exc:  # before any training: no job could publish, nor record its attempt
+        log.error("%s; no job was run, and no attempt could be recorded", exc)
         return results + [JobResult(job.name, "failed", reason=one_line(exc)) for job, _, _ in the_plan.ready]
     with run_lock(destination.outputs_root, wait=wait):
+        try:
+            publish.own_folder(destination.models_root)
+        except ReducerError as exc:  # before any training: no job could publish; every attempt is recorded
+            log.error("%s; no job was run", exc)
+            unrun = [JobResult(job.name, "failed", reason=one_line(exc)) for job, _, _ in the_plan.ready]
+            record_failures(destination, [*the_plan.failed, *unrun])
+            return results + unrun
         names = [job.name for job, _, _ in the_plan.ready]
         # This run's jobs only (those that failed their checks too: tonight's broken export must not
         # leave last night's interrupted publication unmended); another job's folder (a link, a
