@@ -12,7 +12,8 @@ light and TensorFlow-free.
 
 For programs that read what a run published: `read_manifest`, `read_status`, `read_history`
 and `read_embedding` (reducer/published.py), which raise `PublishedRecordError` on a malformed
-record. For programs that place new rows on a published map: `Encoder("Models/<job>.onnx")`
+record (`read_history` takes outputs/<job>/ or its history/ folder, and raises `NotFoundError`
+when there is no such folder). For programs that place new rows on a published map: `Encoder("Models/<job>.onnx")`
 and its `transform(DataFrame)`, run by onnxruntime without TensorFlow. For notebooks and
 scikit-learn pipelines: `Map(epochs=..., ...)`, an estimator whose `fit_transform(X)` trains a
 job's model on an array or DataFrame (reducer/estimator.py).
@@ -24,7 +25,7 @@ from pathlib import Path as _Path
 import pluggy as _pluggy
 
 from reducer.datasets.dataset import Dataset, Option
-from reducer.errors import DataError, JobError, LockedError, PluginError, PublishedRecordError, ReducerError
+from reducer.errors import DataError, JobError, LockedError, NotFoundError, PluginError, PublishedRecordError, ReducerError
 
 __version__ = "0.1.0"
 
@@ -40,7 +41,7 @@ _LIBRARY = {"run_jobs": "reducer.run.runner", "check_jobs": "reducer.run.runner"
             "Status": "reducer.published", "read_manifest": "reducer.published", "read_status": "reducer.published",
             "read_history": "reducer.published", "read_embedding": "reducer.published"}
 
-__all__ = ["DATA", "DataError", "Dataset", "Encoder", "JobError", "JobResult", "LockedError", "Map", "Option",
+__all__ = ["DATA", "DataError", "Dataset", "Encoder", "JobError", "JobResult", "LockedError", "Map", "NotFoundError", "Option",
            "PluginError", "PublishedRecordError", "ReducerError", "Status", "__version__", "check_jobs", "hookimpl",
            "read_embedding", "read_history", "read_manifest", "read_status", "run_jobs"]
 

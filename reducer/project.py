@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reducer.config import project_root, read_job
-from reducer.errors import NotFoundError
+from reducer.published import find_job_folder
 
 PathLike = str | os.PathLike[str]
 
@@ -61,7 +61,4 @@ def job_folder(target: PathLike, outputs: PathLike | None = None, project: PathL
     else:
         name = os.fspath(target)
         root = outputs_root(outputs, (), project)
-    folder = root / name
-    if not folder.is_dir():
-        raise NotFoundError(f"no job {name!r} in {root}")
-    return name, folder
+    return name, find_job_folder(root / name)

@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Optional, TypeVar
 
 import numpy as np
 
-from reducer.errors import PublishedRecordError, TrainingError
+from reducer.errors import NotFoundError, PublishedRecordError, TrainingError
 
 FORMAT = 1  # written into every record; a record without one was written before the field (format 1)
 MAX_RECORD_BYTES = 16 << 20  # a manifest of a 10,000-column table is about 1 MB
@@ -503,14 +503,29 @@ def version_stamp(version_name: str) -> str:
     return version_name[len("..v-"):].rsplit("-", 1)[0]
 
 
+def find_job_folder(path: Path | str) -> Path:
+    """The job's folder outputs/<job>/ for `path`: that folder, or its history/ folder. NotFoundError,
+    one line naming the job and the folder it was looked for in, when there is no such folder (a
+    path that does not exist, a file): the `reducer history` command's line for the same job."""
+    folder = Path(os.path.abspath(path))
+    if folder.name == HISTORY and folder.is_dir() and not (folder / STATUS).exists() \
+            and not (folder / HISTORY).is_dir():  # the history folder itself (never holds a status.json)
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotFoundError(f"no job {folder.name!r} in {folder.parent}")
+    return folder
+
+
 def read_history(job_folder: Path | str) -> list[Night]:
     """Every attempt recorded for one job, oldest first: the records in `job_folder`/history/,
     and the published run's own manifest (in the version folder `..data` points to) when
     history/ has no copy of it yet. The history record is thus part of the switch: a run killed
     after the switch but before its copy reached history/ is listed, one killed before it is
-    not. A record that cannot be read raises PublishedRecordError (a file that vanished while
+    not. `job_folder`: outputs/<job>/ or its history/ folder; NotFoundError when it is not a
+    folder. A record that cannot be read raises PublishedRecordError (a file that vanished while
     listing is left out)."""
-    folder = Path(job_folder) / HISTORY
+    job_folder = find_job_folder(job_folder)
+    folder = job_folder / HISTORY
     found: list[tuple[str, Night]] = []  # (the record's file name, which orders them)
     digests = set()  # of the published manifests' copies
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:

@@ -131,6 +131,27 @@ def test_the_reader_raises_one_typed_error_with_fields(night, tmp_path):
     assert [n.status for n in reducer.read_history(night.outputs / "good")] == [reducer.Status.OK]
 
 
+def test_read_history_takes_the_job_or_its_history_folder_and_refuses_what_is_neither(night, tmp_path):
+    """The new-user trial passed outputs/<job>/history (the natural thing), a misspelt job and a
+    file, and got [] each time, silently. The history folder reads as its job's; the others raise
+    NotFoundError with the line `reducer history` prints for the same job."""
+    import reducer
+
+    good = night.outputs / "good"
+    assert reducer.read_history(good / "history") == reducer.read_history(good) != []
+    missing = night.outputs / "goood"
+    with pytest.raises(reducer.NotFoundError) as caught:
+        reducer.read_history(missing)
+    assert isinstance(caught.value, reducer.ReducerError)
+    cli = night.run("history", "goood")
+    assert cli.returncode == 2 and cli.stderr.strip() == f"reducer: {caught.value}", cli.stderr
+    assert str(caught.value) == f"no job 'goood' in {night.outputs}"
+    with pytest.raises(reducer.NotFoundError, match="no job 'status.json' in "):
+        reducer.read_history(good / "status.json")
+    shown = night.run("history", "good")
+    assert shown.returncode == 0 and shown.stdout.count("\n") == 1 + len(reducer.read_history(good))
+
+
 def test_records_of_one_second_are_listed_in_the_order_the_attempts_began(night, tmp_path):
     """Seen in CI: a run killed just after its switch and the next run's failure can share one
     second; their records were then ordered by process id as text (10000 before 9999), so
