@@ -22,9 +22,16 @@ def _number(value: Optional[float], digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def knn_words(night: Night) -> str:
+    """'kNN 0.953' (accuracy), or 'kNN R^2 0.929' where the label holds values (R^2 is measured instead)."""
+    if night.knn_accuracy is None and night.knn_r2 is not None:
+        return f"kNN R^2 {night.knn_r2:.3f}"
+    return f"kNN {_number(night.knn_accuracy, 3):>5}"
+
+
 def line(night: Night) -> str:
     rows = "-" if night.rows is None else night.rows
     text = (f"{night.time or '?':<25} {night.status.value:<9} rows {rows:>7}"
             f"  loss {_number(night.final_loss, 6):>9}  trust {_number(night.trustworthiness, 3):>5}"
-            f"  kNN {_number(night.knn_accuracy, 3):>5}  drift {_number(night.drift, 3):>5}")
+            f"  {knn_words(night)}  drift {_number(night.drift, 3):>5}")
     return text + (f"  {night.reason}" if night.reason else "")

@@ -158,6 +158,10 @@ def quality_words(quality: Quality) -> list[str]:
     if knn is not None:
         lines.append(f"points whose 10 nearest map neighbours mostly share their label: {knn:.0%}, "
                      f"PCA {_number(pca.get('knn_accuracy'), '{:.0%}')}")
+    r2 = quality.knn_r2  # a label that holds values: how well the 10 nearest map neighbours tell it
+    if r2 is not None:
+        lines.append(f"label values told from the 10 nearest map neighbours (kNN R^2): {r2:.2f}, "
+                     f"PCA {_number(pca.get('knn_r2'), '{:.2f}')}; 1 = exactly, 0 = no better than the mean")
     return lines
 
 

@@ -393,7 +393,14 @@ class Night(Record):
     trustworthiness: Optional[float] = None
     knn_accuracy: Optional[float] = None
     drift: Optional[float] = None
+    knn_r2: Optional[float] = None  # instead of knn_accuracy where the label holds values
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = super().to_json()
+        if data["knn_r2"] is None:  # written only where measured, as in the manifest
+            del data["knn_r2"]
+        return data
 
     @classmethod
     def of_manifest(cls, manifest: Manifest, stamp: str, rejected: bool) -> Night:
@@ -403,7 +410,7 @@ class Night(Record):
                                                 f"{manifest.accepted.gate_missed})" if manifest.accepted else None),
                    rows=manifest.dataset.rows, final_loss=manifest.training.final_loss,
                    trustworthiness=quality.trustworthiness_5, knn_accuracy=quality.knn_accuracy,
-                   drift=manifest.drift.median_displacement if manifest.drift else None)
+                   drift=manifest.drift.median_displacement if manifest.drift else None, knn_r2=quality.knn_r2)
 
     @classmethod
     def of_status(cls, record: StatusRecord) -> Night:

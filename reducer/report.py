@@ -378,10 +378,23 @@ def _number(value: Optional[float], form: str = "{:.3f}") -> Optional[str]:
 MEASURES = (("trustworthiness_5", "neighbours kept (trustworthiness, 5 neighbours; 1 best, 0.5 random)", "{:.3f}"),
             ("trustworthiness_12", "neighbours kept (trustworthiness, 12 neighbours)", "{:.3f}"),
             ("knn_accuracy", "label agrees with its 10 nearest map neighbours (kNN accuracy)", "{:.1%}"),
+            ("knn_r2", "label value told from its 10 nearest map neighbours (kNN R^2; 1 best, 0 the mean's)",
+             "{:.3f}"),
             ("reconstruction_mse", "reconstruction error (mean squared, lower is better)", "{:.4f}"))
 CHARTS = (("trustworthiness", "neighbours kept", "{:.3f}", 0.05), ("knn_accuracy", "kNN accuracy", "{:.1%}", 0.05),
           ("final_loss", "final loss", "{:.4g}", None), ("drift", "drift", "{:.3f}", 0.05))
-BOUNDED = ("trustworthiness", "knn_accuracy")  # measures that live in [0, 1]
+# A label that holds values is measured by kNN R^2 instead of kNN accuracy: its chart takes that one's place.
+KNN_R2_CHART = ("knn_r2", "kNN R^2", "{:.3f}", 0.05)
+BOUNDED = ("trustworthiness", "knn_accuracy")  # measures that live in [0, 1] (R^2 can fall below 0)
+
+
+def knn_key(quality: Optional[Quality] = None, nights: Sequence[Night] = ()) -> str:
+    """The kNN measure a job's figures carry: "knn_r2" where its label holds values (kNN R^2 was
+    measured and no kNN accuracy), else "knn_accuracy"."""
+    r2 = (quality is not None and quality.knn_r2 is not None) or any(n.knn_r2 is not None for n in nights)
+    accuracy = (quality is not None and quality.knn_accuracy is not None) or any(
+        n.knn_accuracy is not None for n in nights)
+    return "knn_r2" if r2 and not accuracy else "knn_accuracy"
 
 
 def quality_table(quality: Optional[Quality], candidate: Optional[Night]) -> Optional[dict[str, Any]]:
@@ -390,8 +403,8 @@ def quality_table(quality: Optional[Quality], candidate: Optional[Night]) -> Opt
     if quality is None:
         return None
     pca = quality.pca
-    candidate_values = {"trustworthiness_5": candidate.trustworthiness, "knn_accuracy": candidate.knn_accuracy} \
-        if candidate is not None else {}
+    candidate_values = {"trustworthiness_5": candidate.trustworthiness, "knn_accuracy": candidate.knn_accuracy,
+                        "knn_r2": candidate.knn_r2} if candidate is not None else {}
     rows = [{"label": label, "value": _number(getattr(quality, key), form), "pca": _number(pca.get(key), form),
              "candidate": _number(candidate_values.get(key), form)}
             for key, label, form in MEASURES if getattr(quality, key) is not None or pca.get(key) is not None]
@@ -500,8 +513,10 @@ def job_view(view: JobView) -> dict[str, Any]:
     manifest = view.manifest
     recent = view.nights[-HISTORY_NIGHTS:]
     charts = []
-    if any(getattr(night, key) is not None for night in recent for key, *_ in CHARTS):
-        charts = [chart(recent, *measure) for measure in CHARTS]
+    measures = [KNN_R2_CHART if key == "knn_accuracy" and knn_key(None, recent) == "knn_r2" else (key, *rest)
+                for key, *rest in CHARTS]
+    if any(getattr(night, key) is not None for night in recent for key, *_ in measures):
+        charts = [chart(recent, *measure) for measure in measures]
     candidate = candidate_of(view)
     counted = {state: sum(1 for n in recent if n.status.value == state) for state in ("ok", "rejected", "failed",
                                                                                          "unchanged")}
@@ -535,13 +550,18 @@ def overview_row(view: JobView) -> dict[str, Any]:
             return None
         return f"{form.format(value)} ({_number(quality.pca.get(key), form) or '-'})"
 
+    # kNN accuracy, or kNN R^2 (labelled so: it is no accuracy) where the label holds values
+    knn, form, words = ("knn_r2", "{:.3f}", "R^2 ") if knn_key(
+        quality, [candidate] if candidate is not None else []) == "knn_r2" else ("knn_accuracy", "{:.1%}", "")
+    shown = beside_pca(knn, form)
+    candidate_knn = _number(getattr(candidate, knn), form) if candidate is not None else None
     return {"name": view.name, "state": view.state,
             "attempted": _when(view.status.attempted_at if view.status else None),
             "rows": _number(manifest.dataset.rows if manifest else None, "{:,}"),
-            "trust": beside_pca("trustworthiness_5", "{:.3f}"), "knn": beside_pca("knn_accuracy", "{:.1%}"),
+            "trust": beside_pca("trustworthiness_5", "{:.3f}"), "knn": shown and words + shown,
             "drift": _number(manifest.drift.median_displacement if manifest and manifest.drift else None),
             "candidate": None if candidate is None else {
-                "trust": _number(candidate.trustworthiness), "knn": _number(candidate.knn_accuracy, "{:.1%}"),
+                "trust": _number(candidate.trustworthiness), "knn": candidate_knn and words + candidate_knn,
                 "drift": _number(candidate.drift)}}
 
 

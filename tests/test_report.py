@@ -373,3 +373,50 @@ def test_50000_points_hostile_text_3d_and_continuous_labels_in_the_browser(tmp_p
     price = visit(tmp_path / "price" / "map.html", tmp_path)
     assert price.page.locator(".ramp").count() == 1 and price.page.locator("#legend button").count() == 0
     price.check()
+
+
+def test_a_label_that_holds_values_shows_its_knn_r2_wherever_accuracy_would_be(tmp_path, visit):
+    """The second new-user trial: a job whose label holds values (kNN R^2 measured, no kNN
+    accuracy) said `kNN R^2 0.929` in the summary, while the index's overview showed '–', its
+    card had no R^2 row and a kNN chart with 'no data yet', and plot.png's subtitle no R^2. A
+    real run; the index looked at in the browser; R^2 is labelled as such, never as accuracy."""
+    from reducer import plot, read_manifest
+
+    project = Project(tmp_path / "project")
+    project.copy_data("iris.csv")
+    project.job("lengths", """
+        [dataset]
+        name = "csv"
+        path = "../Data/iris.csv"
+        label = "petal_length"
+        label_type = "value"
+        [model]
+        objective = "reconstruction"
+        [training]
+        epochs = 3
+        batch_size = 16
+        """)
+    result = project.run("run", "jobs/lengths.toml")
+    assert result.returncode == 0, result.stderr
+    quality = read_manifest(project.outputs / "lengths" / "manifest.json").quality
+    assert quality.knn_accuracy is None and quality.knn_r2 is not None
+    r2, pca = f"{quality.knn_r2:.3f}", f"{quality.pca['knn_r2']:.3f}"
+    assert f"kNN R^2 {r2}" in result.stdout
+
+    page = visit(project.outputs / "index.html", project.outputs)
+    overview = page.page.locator("table.overview")
+    assert "kNN accuracy or R^2 (PCA)" in overview.locator("th").all_inner_texts()
+    assert overview.locator("tr", has_text="lengths").locator("td").nth(6).inner_text() == f"R^2 {r2} ({pca})"
+    card = page.page.locator("#job-lengths")
+    row = card.locator("tr", has_text="kNN R^2").locator("td").all_inner_texts()
+    assert row[1:] == [r2, pca] and "kNN R^2" in row[0]
+    assert "kNN accuracy" not in card.inner_text()  # nothing says accuracy of a value
+    captions = card.locator("figure.chart figcaption").all_inner_texts()
+    assert f"kNN R^2: {r2}" in captions and not any(c.startswith("kNN accuracy") for c in captions)
+    assert card.locator("figure.chart", has_text="kNN R^2").locator("svg").count() == 1
+    page.check()
+
+    words = plot.caption(150, 150, None, quality)  # plot.png's subtitle lines
+    assert any("kNN R^2" in line and f"{quality.knn_r2:.2f}" in line for line in words), words
+    history = project.run("history", "lengths")
+    assert history.returncode == 0 and f"kNN R^2 {r2}" in history.stdout, history.stdout + history.stderr
