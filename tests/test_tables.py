@@ -156,6 +156,14 @@ def test_a_label_among_the_features_is_refused_naming_both_keys(project):
     assert not (project.outputs / "wine_both" / "manifest.json").exists()
 
 
+def refused_alike(project, name, expected):
+    """check says `name: invalid: <expected>`, and run fails with the same line, no traceback."""
+    checked = project.run("check", f"jobs/{name}.toml")
+    assert checked.returncode == 1 and checked.stdout.strip() == f"{name}: invalid: {expected}", checked.stdout
+    ran = project.run("run", f"jobs/{name}.toml")
+    assert ran.returncode == 1 and expected in ran.stdout and "Traceback" not in ran.stderr, ran.stdout
+
+
 def test_a_label_that_is_the_id_is_refused_naming_both_keys(project):
     """The id names each row and the label colours the map: one column cannot be both. check
     refuses it before reading a row, run with the same line, nothing published."""
@@ -163,10 +171,7 @@ def test_a_label_that_is_the_id_is_refused_naming_both_keys(project):
     job.write_text(job.read_text().replace('label = "cultivar"', 'label = "sample_id"'))
     expected = (f"{job}: dataset.label and dataset.id both name column 'sample_id'; expected two different "
                 f"columns (the id names each row, the label colours the map and is measured)")
-    checked = project.run("check", "jobs/same.toml")
-    assert checked.returncode == 1 and checked.stdout.strip() == f"same: invalid: {expected}", checked.stdout
-    ran = project.run("run", "jobs/same.toml")
-    assert ran.returncode == 1 and expected in ran.stdout and "Traceback" not in ran.stderr, ran.stdout
+    refused_alike(project, "same", expected)
     assert not (project.outputs / "same" / "manifest.json").exists()
 
 
@@ -179,10 +184,7 @@ def test_keeping_the_label_or_the_id_again_is_refused(project):
         job.write_text(text.replace("[dataset]\n", f'[dataset]\nkeep = ["{column}"]\n'))
         expected = (f"{job}: dataset.keep names '{column}', the {key} column (dataset.{key}), which "
                     f"embedding.csv has already as its '{key}'; expected the names of other columns")
-        checked = project.run("check", "jobs/twice.toml")
-        assert checked.returncode == 1 and checked.stdout.strip() == f"twice: invalid: {expected}", checked.stdout
-        ran = project.run("run", "jobs/twice.toml")
-        assert ran.returncode == 1 and expected in ran.stdout and "Traceback" not in ran.stderr, ran.stdout
+        refused_alike(project, "twice", expected)
 
 
 def test_check_reads_a_load_only_datasets_header_and_refuses_what_run_refuses(project):
