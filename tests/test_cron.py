@@ -106,7 +106,7 @@ def start(project, *args, nice=0):
     env = {k: v for k, v in STARTING_ENVIRONMENT.items() if k != "REDUCER_PLUGINS"}
     process = subprocess.Popen([sys.executable, "-m", "reducer", *map(str, args)], cwd=project.root,
                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                               env={**env, "PYTHONUNBUFFERED": "1"},
+                               env={**env, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
                                preexec_fn=(lambda: os.nice(nice)) if nice else None)
     process.log_path = Path(log.name)
     return process

@@ -7,6 +7,7 @@ Real signals: sent to this process for the hold itself, to a real `reducer run` 
 import json
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -134,7 +135,14 @@ def signal_after(process, lines, number):
         for line in lines:
             wait_for_line(process, line)
         process.send_signal(number)
-        process.wait(timeout=120)
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            # Still running: SIGABRT makes Python's faulthandler (PYTHONFAULTHANDLER, conftest) write
+            # every thread's stack into the log, so the failure shows where it hung.
+            process.send_signal(signal.SIGABRT)
+            process.wait(timeout=30)
+            pytest.fail(f"the run had not stopped 120 s after the signal:\n{process.log_path.read_text()[-6000:]}")
     finally:
         if process.poll() is None:
             process.kill()
