@@ -379,6 +379,17 @@ def train_beside_reference(job: Job, table: Table, graph: Optional[Graph], sampl
 def train(job: Job, table: Table, graph: Optional[Graph], seconds: dict[str, float],
           after_first_chunk: Optional[Callable[[], None]] = None,
           warm_from: Optional[Path] = None) -> tuple[Any, Any, History]:
+    """_build_and_train with SIGTERM and Ctrl-C held from the model's build to the loop's end: the
+    loops stop between two compiled calls (stopping.check), never wherever Python happens to be
+    inside TensorFlow's layer, whose bare `except:` clauses turned a stop raised there into a
+    TypeError (an internal error, exit 70) or swallowed it."""
+    with stopping.held(second_at_once=True):
+        return _build_and_train(job, table, graph, seconds, after_first_chunk, warm_from)
+
+
+def _build_and_train(job: Job, table: Table, graph: Optional[Graph], seconds: dict[str, float],
+                     after_first_chunk: Optional[Callable[[], None]] = None,
+                     warm_from: Optional[Path] = None) -> tuple[Any, Any, History]:
     """Build and train the model: (encoder, decoder, history). The loop follows the objective and
     where the table is: the neighbour loop, the compiled loop over every row in memory, or the
     same loop fed chunks from disk. warm_from: the published run's version folder, whose weights
@@ -429,20 +440,15 @@ def train(job: Job, table: Table, graph: Optional[Graph], seconds: dict[str, flo
         if after_first_chunk is not None:
             after_first_chunk()
 
-    # SIGTERM and Ctrl-C stop the training loops between two compiled calls (stopping.check), not
-    # wherever Python happens to be inside TensorFlow's layer.
     if graph is not None:
         # Read a block at a time into the one array the training loop shares (a cached table's
         # rows are never all in memory twice).
         rows = neighbor_train.rows_in_memory(TableRows(table))
-        with stopping.held(second_at_once=True):
-            history = neighbor_train.train(encoder, decoder, rows, graph, job.model, job.training, progress=progress,
-                                           standardise=table.normalize in neighbor_train.UNCENTRED,
-                                           start_layout=not (warm and warm.get("from")), anchor=anchor)
+        history = neighbor_train.train(encoder, decoder, rows, graph, job.model, job.training, progress=progress,
+                                       standardise=table.normalize in neighbor_train.UNCENTRED,
+                                       start_layout=not (warm and warm.get("from")), anchor=anchor)
     else:
-        with stopping.held(second_at_once=True):
-            history = engine.train_table(autoencoder, table, job.training, storage.chunk_rows(job),
-                                         progress=progress)
+        history = engine.train_table(autoencoder, table, job.training, storage.chunk_rows(job), progress=progress)
     history = dataclasses.replace(history, warm_start=warm)
     seconds["train"] = time.time() - t
     return encoder, decoder, history
