@@ -119,6 +119,17 @@ def test_big_tables_take_a_smaller_learning_rate_and_a_deeper_encoder():
     assert [s["training"]["epochs"] for s in settings[4:]] == [40, 20]
 
 
+def test_wide_tables_take_a_learning_rate_in_proportion_to_their_columns():
+    """Issue 23, eighth session: Adam moves each weight by about the rate, so on rows whose
+    columns move together a unit's input moves by about the rate x the columns; at 0.01 three
+    separated groups of 200 rows in 80 to 500 columns collapsed onto one point each. Up to 64
+    columns (digits) the rate stays 0.01; tables above 20,000 rows keep theirs."""
+    rates = {columns: neighbor_settings(200, columns)["training"]["learning_rate"]
+             for columns in (13, 64, 128, 150, 500)}
+    assert rates == {13: 0.01, 64: 0.01, 128: 0.005, 150: 0.00427, 500: 0.00128}
+    assert neighbor_settings(30_000, 300)["training"]["learning_rate"] == 0.005
+
+
 def test_the_shipped_digits_preset_is_what_digits_gets():
     """1,797 x 64 gets the shipped neighbour preset's steps: batch 128, 80 negatives, 400 epochs
     (benchmarks/README.md, "Good maps by default (issue 14)")."""
