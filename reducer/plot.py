@@ -19,6 +19,7 @@ from typing import Any, Optional
 import numpy as np
 
 from reducer.published import Quality
+from reducer.quality import knn_k
 
 MAX_LEGEND_CLASSES = 10
 LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
@@ -154,13 +155,13 @@ def quality_words(quality: Quality) -> list[str]:
     if trust is not None:
         lines.append(f"neighbours kept (trustworthiness): {trust:.2f}, PCA "
                      f"{_number(pca.get('trustworthiness_5'), '{:.2f}')}; 1 = all kept, 0.5 = random")
-    knn = quality.knn_accuracy
+    knn, k = quality.knn_accuracy, knn_k(quality.knn)  # k: the one used, fewer than 10 on small classes
     if knn is not None:
-        lines.append(f"points whose 10 nearest map neighbours mostly share their label: {knn:.0%}, "
+        lines.append(f"points whose {k} nearest map neighbours mostly share their label: {knn:.0%}, "
                      f"PCA {_number(pca.get('knn_accuracy'), '{:.0%}')}")
-    r2 = quality.knn_r2  # a label that holds values: how well the 10 nearest map neighbours tell it
+    r2 = quality.knn_r2  # a label that holds values: how well the k nearest map neighbours tell it
     if r2 is not None:
-        lines.append(f"label values told from the 10 nearest map neighbours (kNN R^2): {r2:.2f}, "
+        lines.append(f"label values told from the {k} nearest map neighbours (kNN R^2): {r2:.2f}, "
                      f"PCA {_number(pca.get('knn_r2'), '{:.2f}')}; 1 = exactly, 0 = no better than the mean")
     return lines
 

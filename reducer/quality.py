@@ -3,7 +3,8 @@
 - trustworthiness at k=5 and k=12 (scikit-learn's arithmetic, InputRanks): 1.0 when no point's map neighbours are
   strangers in the input; it falls as the map invents neighbourhoods the data does not have.
 - kNN accuracy: how often a point's label is the majority label of its 10 nearest map
-  neighbours, in stratified 10-fold cross-validation with a fixed seed (labelled data only).
+  neighbours, in stratified 10-fold cross-validation with a fixed seed (labelled data only);
+  fewer neighbours where the classes are too small for 10 to vote right (knn_neighbours).
   For labels that are values, not classes (a measurement, a rounded value with many levels),
   a class majority means nothing: kNN R^2 instead, the coefficient of determination of a
   10-nearest-neighbour regression of the value on the map, in 10-fold cross-validation.
@@ -128,8 +129,7 @@ def knn_accuracy(coordinates: np.ndarray, labels: Any, k: int = KNN_K, folds: in
         return None, details
     codes, coordinates = codes[kept], coordinates[kept]
     splits = min(folds, int(counts[counts >= 2].max()))
-    smallest_train = len(codes) - int(np.ceil(len(codes) / splits))
-    details["k"] = min(k, smallest_train)
+    details["k"] = knn_neighbours(counts[counts >= 2], splits, k)
     classifier = KNeighborsClassifier(n_neighbors=details["k"])
     details["folds"] = splits
     with warnings.catch_warnings():
@@ -138,6 +138,20 @@ def knn_accuracy(coordinates: np.ndarray, labels: Any, k: int = KNN_K, folds: in
         scores = cross_val_score(classifier, coordinates, codes,
                                  cv=StratifiedKFold(n_splits=splits, shuffle=True, random_state=seed))
     return float(np.mean(scores)), details
+
+
+def knn_neighbours(class_rows: np.ndarray, splits: int, k: int = KNN_K) -> int:
+    """The k of kNN accuracy: at most `k`, and at most the median class's rows in a training
+    fold minus one, so that a point of a typical class can find a majority of its own among its
+    k nearest (with k = 10, three perfectly separated classes of 5 rows score 0.333: the 4 rows
+    of its own class in a training fold are outvoted by the other 6). At least 1."""
+    median_train = int(np.floor(float(np.median(class_rows)) * (splits - 1) / splits))
+    return int(max(1, min(k, median_train - 1)))
+
+
+def knn_k(knn: Optional[Dict[str, Any]]) -> int:
+    """The k a manifest's `knn` details record (KNN_K for manifests written before they did)."""
+    return int((knn or {}).get("k") or KNN_K)
 
 
 def pca(x: np.ndarray, dims: int) -> Tuple[np.ndarray, float]:

@@ -31,6 +31,7 @@ from reducer import __version__, files, gate, history, publish, published
 from reducer.errors import PublishedRecordError
 from reducer.published import Baseline, Drift, Embedding, Manifest, Night, Quality, StatusRecord
 from reducer.plot import CONTINUOUS, SINGLE, class_colours, label_numbers, marker_style, sorted_names
+from reducer.quality import knn_k
 from reducer.report_assets import asset, render, script_json
 
 log = logging.getLogger("reducer")
@@ -377,8 +378,8 @@ def _number(value: Optional[float], form: str = "{:.3f}") -> Optional[str]:
 # spans: never magnified beyond it, so 0.966 to 0.967 is a flat line, not floor to ceiling).
 MEASURES = (("trustworthiness_5", "neighbours kept (trustworthiness, 5 neighbours; 1 best, 0.5 random)", "{:.3f}"),
             ("trustworthiness_12", "neighbours kept (trustworthiness, 12 neighbours)", "{:.3f}"),
-            ("knn_accuracy", "label agrees with its 10 nearest map neighbours (kNN accuracy)", "{:.1%}"),
-            ("knn_r2", "label value told from its 10 nearest map neighbours (kNN R^2; 1 best, 0 the mean's)",
+            ("knn_accuracy", "label agrees with its {k} nearest map neighbours (kNN accuracy)", "{:.1%}"),
+            ("knn_r2", "label value told from its {k} nearest map neighbours (kNN R^2; 1 best, 0 the mean's)",
              "{:.3f}"),
             ("reconstruction_mse", "reconstruction error (mean squared, lower is better)", "{:.4f}"))
 CHARTS = (("trustworthiness", "neighbours kept", "{:.3f}", 0.05), ("knn_accuracy", "kNN accuracy", "{:.1%}", 0.05),
@@ -405,7 +406,9 @@ def quality_table(quality: Optional[Quality], candidate: Optional[Night]) -> Opt
     pca = quality.pca
     candidate_values = {"trustworthiness_5": candidate.trustworthiness, "knn_accuracy": candidate.knn_accuracy,
                         "knn_r2": candidate.knn_r2} if candidate is not None else {}
-    rows = [{"label": label, "value": _number(getattr(quality, key), form), "pca": _number(pca.get(key), form),
+    k = knn_k(quality.knn)  # the kNN measures' words say the k used: fewer than 10 on small classes
+    rows = [{"label": label.format(k=k), "value": _number(getattr(quality, key), form),
+             "pca": _number(pca.get(key), form),
              "candidate": _number(candidate_values.get(key), form)}
             for key, label, form in MEASURES if getattr(quality, key) is not None or pca.get(key) is not None]
     return {"rows": rows, "candidate": candidate is not None,

@@ -73,6 +73,37 @@ def test_knn_accuracy_leaves_out_classes_of_one_and_copes_with_tiny_classes():
     assert accuracy is None and "fewer than two classes" in details["reason"]
 
 
+def test_knn_accuracy_asks_no_more_neighbours_than_a_small_class_can_outvote():
+    """15 rows in three perfectly separated classes of 5: a training fold holds 4 rows of each, so
+    10 neighbours are mostly strangers and no point could be right (0.333 with k = 10)."""
+    centres = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]])
+    labels = np.repeat(["a", "b", "c"], 5)
+    coordinates = centres[np.repeat([0, 1, 2], 5)] + np.random.default_rng(0).normal(size=(15, 2))
+    accuracy, details = quality.knn_accuracy(coordinates, labels)
+    assert details["folds"] == 5 and details["k"] == 3 and accuracy == 1.0
+    assert quality.knn_accuracy(coordinates, labels, k=quality.KNN_K)[0] == 1.0
+    # Classes of 13 rows or more keep k = 10 (a training fold holds 11 or more of them).
+    assert quality.knn_neighbours(np.array([13, 40, 50]), 10) == 10
+    assert quality.knn_neighbours(np.array([12, 12, 50]), 10) == 9
+    assert quality.knn_neighbours(np.array([2, 2]), 2) == 1
+    assert quality.knn_k({"k": 3, "folds": 5}) == 3 and quality.knn_k(None) == quality.KNN_K
+
+
+def test_the_words_under_the_plot_and_in_the_report_say_the_k_used():
+    from reducer import plot, report
+    from reducer.published import Quality
+
+    centres = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]])
+    codes = np.repeat([0, 1, 2], 5)
+    x = centres[codes] + np.random.default_rng(0).normal(size=(15, 2))
+    measured = Quality.from_json(quality.evaluate(np.hstack([x, x]), x, np.array(["a", "b", "c"])[codes]))
+    assert measured.knn["k"] == 3 and measured.knn_accuracy == 1.0
+    assert any(line.startswith("points whose 3 nearest map neighbours mostly share their label: 100%")
+               for line in plot.quality_words(measured))
+    labels = [row["label"] for row in report.quality_table(measured, None)["rows"]]
+    assert "label agrees with its 3 nearest map neighbours (kNN accuracy)" in labels
+
+
 def test_large_data_is_sampled_with_a_fixed_seed():
     x, labels = clusters(per_cluster=60, k=5, columns=3)
     first = quality.evaluate(x, x[:, :2], labels, max_rows=100)
