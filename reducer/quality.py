@@ -29,10 +29,15 @@ SEED = published.SAMPLE_SEED  # fixed, not the job's seed: metrics of runs with 
 MAX_ROWS = 4000
 MAX_CLASSES = 10  # a numeric label with more distinct values than this is a value, not a class
 LABEL_TYPES = ("class", "value")
-# Stacked rows (issue 23): a row whose nearest other row in the map is within STACKED_DISTANCE of
-# the map's extent (its largest coordinate range) while the two differ in the table by more than
-# that share of the table's extent. A map with STACKED_SHARE of its rows so is flagged: groups of
-# distinct rows show as single dots. Measured on at most STACKED_ROWS rows (fixed seed).
+# the map's extent (its largest coordinate range). Rows are distinct when they differ in the table
+# by more than STACKED_SAME x the distance to the row's STACKED_LOCAL_K-th nearest other distinct row
+# (a scale of its own neighbourhood, which a far blob or a few extreme rows do not set) and by
+# more than STACKED_RESOLUTION x the table's extent (float32 cannot tell nearer rows apart);
+# exact duplicates are measured once: twins may share a point, and a row's twin is not the
+# neighbour it is judged by. A map with STACKED_SHARE of its distinct rows so is flagged: groups of
+# distinct rows show as single dots; so is a class (a class label, at least STACKED_GROUP_ROWS
+# distinct rows) with STACKED_GROUP_SHARE of its distinct rows so, whatever its share of the table.
+# Measured on at most STACKED_ROWS rows (fixed seed).
 # STACKED_DISTANCE holds for up to STACKED_SPARSE_ROWS measured rows; n rows more sit closer
 # together in any map (as 1 / sqrt(n) in two dimensions), so the map's distance shrinks by
 # sqrt(STACKED_SPARSE_ROWS / n): with 0.1% at 2,000 rows, ten well-drawn groups of a million-row
@@ -41,6 +46,12 @@ STACKED_DISTANCE = 1e-3
 STACKED_SPARSE_ROWS = 200
 STACKED_SHARE = 0.25
 STACKED_ROWS = 2000
+STACKED_SAME = 1e-3
+STACKED_LOCAL_K = 10
+STACKED_RESOLUTION = 1e-6
+STACKED_GROUP_SHARE = 0.5
+STACKED_GROUP_ROWS = 5
+STACKED_MAP_NEIGHBOURS = 32
 
 
 def label_type(labels: Optional[np.ndarray], declared: Optional[str] = None) -> Optional[str]:
@@ -232,44 +243,75 @@ def evaluate(x: np.ndarray, coordinates: np.ndarray, labels: Optional[np.ndarray
     return Reference(x, labels, np.shape(coordinates)[1], max_rows, seed, kind).evaluate(coordinates, reconstruction)
 
 
-def _nearest(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(index, distance) of each row's nearest other row (distance 0 for an exact duplicate)."""
-    from sklearn.neighbors import NearestNeighbors
-
-    distances, indices = NearestNeighbors(n_neighbors=2).fit(points).kneighbors(points)
-    # A duplicate may come first in place of the row itself: take the one that is not the row.
-    own = indices[:, 0] == np.arange(len(points))
-    return np.where(own, indices[:, 1], indices[:, 0]), np.where(own, distances[:, 1], distances[:, 0])
-
-
 def _extent(points: np.ndarray) -> float:
     return float(np.ptp(points, axis=0).max()) if len(points) > 1 else 0.0
 
 
-def stacking(coordinates: np.ndarray, x: np.ndarray, max_rows: int = STACKED_ROWS,
-             seed: int = SEED) -> dict[str, Any]:
-    """How much of the map sits on top of itself: {"rows", "stacked_share", "stacked_distance",
-    "median_nearest", "max_abs"}. stacked_share: the share of rows whose nearest other row in the
-    map is within stacked_distance x the map's extent (stacked_distance_for: STACKED_DISTANCE,
-    less when more rows are measured) though the two rows differ in the table (`x`, the
-    normalised rows) by more than STACKED_DISTANCE x its extent; median_nearest: the median
-    distance to the nearest other row, over the map's extent; max_abs: the largest |coordinate|.
-    On a fixed-seed sample of at most `max_rows` rows."""
+def _nearest_distinct(points: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each of the (distinct) `rows`, the map distance (`points`) to its nearest row that
+    differs from it in the table (see STACKED_SAME); inf for a row no other row differs from."""
+    from sklearn.neighbors import NearestNeighbors
+
+    count = len(rows)
+    local = NearestNeighbors(n_neighbors=min(STACKED_LOCAL_K, count - 1) + 1).fit(rows).kneighbors(rows)[0][:, -1]
+    same = np.maximum(STACKED_SAME * local, STACKED_RESOLUTION * _extent(rows))
+    candidates = min(STACKED_MAP_NEIGHBOURS, count - 1) + 1
+    in_map, order = NearestNeighbors(n_neighbors=candidates).fit(points).kneighbors(points)
+    # One neighbour column at a time: rows x candidates x columns would not fit for wide tables.
+    distinct = np.stack([np.linalg.norm(rows[order[:, j]] - rows, axis=1) > same for j in range(candidates)], axis=1)
+    distinct &= order != np.arange(count)[:, None]  # (a point's twin in the map may come before it)
+    found = distinct.any(axis=1)
+    nearest = np.where(found, in_map[np.arange(count), distinct.argmax(axis=1)], np.inf)
+    for i in np.flatnonzero(~found):  # more near-identical rows than candidates: look at every row
+        others = np.linalg.norm(rows - rows[i], axis=1) > same[i]
+        if others.any():
+            nearest[i] = float(np.linalg.norm(points[others] - points[i], axis=1).min())
+    return nearest
+
+
+def stacking(coordinates: np.ndarray, x: np.ndarray, labels: Optional[np.ndarray] = None,
+             label_kind: Optional[str] = None, max_rows: int = STACKED_ROWS, seed: int = SEED) -> dict[str, Any]:
+    """How much of the map sits on top of itself: {"rows", "distinct_rows", "stacked_share",
+    "stacked_distance", "median_nearest", "max_abs"}, and "stacked_groups" with class labels.
+
+    Exact duplicates in the table (`x`, the normalised rows) count once. stacked_share: the share
+    of the distinct rows whose nearest row that differs from it in the table (STACKED_SAME, with
+    a scale of the row's own neighbourhood) is within stacked_distance x the map's extent in the
+    map (stacked_distance_for: STACKED_DISTANCE, less when more rows are measured);
+    median_nearest: the median of that distance over the map's extent; max_abs: the largest
+    |coordinate|; stacked_groups: the classes of `labels` (when they are classes: label_type)
+    with at least STACKED_GROUP_ROWS distinct rows of which STACKED_GROUP_SHARE or more are
+    stacked, as [{"label", "rows" (distinct), "stacked_share"}], most stacked first. On a
+    fixed-seed sample of at most `max_rows` rows."""
     coordinates = np.asarray(coordinates, dtype=np.float64)
     chosen = published.sample_rows(len(coordinates), max_rows, seed)
     points, rows = coordinates[chosen], np.asarray(x, dtype=np.float64)[chosen]
-    near = stacked_distance_for(len(chosen))
-    result = {"rows": int(len(chosen)), "stacked_share": 0.0, "stacked_distance": near, "median_nearest": None,
-              "max_abs": float(np.abs(coordinates).max()) if coordinates.size else 0.0}
+    first = np.unique(rows, axis=0, return_index=True)[1] if len(rows) else np.zeros(0, dtype=int)
+    first = np.sort(first)
+    points, rows = points[first], rows[first]
+    classes = None
+    if labels is not None and label_type(labels, label_kind) == "class":
+        classes = np.asarray(labels).astype(str)[chosen][first]
+    near = stacked_distance_for(len(first))
+    result: dict[str, Any] = {
+        "rows": int(len(chosen)), "distinct_rows": int(len(first)), "stacked_share": 0.0, "stacked_distance": near,
+        "median_nearest": None, "max_abs": float(np.abs(coordinates).max()) if coordinates.size else 0.0}
+    if classes is not None:
+        result["stacked_groups"] = []
     extent = _extent(points)
-    if len(chosen) < 2 or extent <= 0:
+    if len(first) < 2 or extent <= 0:
         return result
-    neighbour, in_map = _nearest(points)
-    # The same two rows in the table: twins there may share a point in the map.
-    in_table = np.linalg.norm(rows - rows[neighbour], axis=1)
-    distinct = in_table > STACKED_DISTANCE * _extent(rows)
-    stacked = (in_map <= near * extent) & distinct
-    result.update(stacked_share=float(stacked.mean()), median_nearest=float(np.median(in_map) / extent))
+    nearest = _nearest_distinct(points, rows)
+    stacked = nearest <= near * extent
+    result["stacked_share"] = float(stacked.mean())
+    if np.isfinite(nearest).any():
+        result["median_nearest"] = float(np.median(nearest[np.isfinite(nearest)]) / extent)
+    if classes is not None:
+        names, codes, counts = np.unique(classes, return_inverse=True, return_counts=True)
+        shares = np.bincount(codes.reshape(-1), weights=stacked, minlength=len(names)) / counts
+        flagged = [{"label": str(names[c]), "rows": int(counts[c]), "stacked_share": float(shares[c])}
+                   for c in range(len(names)) if counts[c] >= STACKED_GROUP_ROWS and shares[c] >= STACKED_GROUP_SHARE]
+        result["stacked_groups"] = sorted(flagged, key=lambda g: (-g["stacked_share"], -g["rows"], g["label"]))
     return result
 
 
@@ -281,12 +323,26 @@ def stacked_distance_for(rows: int) -> float:
 
 
 def stacking_warning(section: Optional[dict[str, Any]]) -> Optional[str]:
-    """The warning a `stacking` section earns, or None: 'N% of the rows sit on top of others ...'."""
-    if not section or section.get("stacked_share", 0.0) < STACKED_SHARE:
+    """The warning a `stacking` section earns, or None: 'N% of the distinct rows sit on top of
+    others ...' when STACKED_SHARE of them do, and the classes most of whose rows do, named."""
+    if not section:
         return None
-    near = section.get("stacked_distance", STACKED_DISTANCE)
-    return (f"{section['stacked_share']:.0%} of the rows sit on top of another row in the map (within "
-            f"{near * 100:.2g}% of its extent) though they differ in the table: groups may show as single points")
+    share, groups = section.get("stacked_share", 0.0), section.get("stacked_groups") or []
+    if share < STACKED_SHARE and not groups:
+        return None
+    where = f"(within {section.get('stacked_distance', STACKED_DISTANCE) * 100:.2g}% of its extent)"
+    more = f" and {len(groups) - 3} more" if len(groups) > 3 else ""
+    if share >= STACKED_SHARE:
+        text = (f"{share:.0%} of the distinct rows sit on top of another row in the map {where} though they differ "
+                f"in the table: groups may show as single points")
+        named = ", ".join(f"'{g['label']}'" for g in groups[:3]) + more
+        return text + (f"; most rows of group{'s' if len(groups) > 1 else ''} {named} do" if groups else "")
+    named = ", ".join(f"'{g['label']}' ({g['rows']} rows, {g['stacked_share']:.0%} stacked)" for g in groups[:3]) + more
+    if len(groups) == 1:
+        return (f"group {named} may show as a single point: its distinct rows sit on top of one another in the "
+                f"map {where} though they differ in the table")
+    return (f"groups {named} may show as single points: their distinct rows sit on top of one another in the "
+            f"map {where} though they differ in the table")
 
 
 def subtitle(quality: Dict[str, Any]) -> str:

@@ -541,8 +541,9 @@ def job_view(view: JobView) -> dict[str, Any]:
 
 
 def overview_row(view: JobView) -> dict[str, Any]:
-    """The index's first table: the published map's figures, and the rejected candidate's when
-    the last attempt made one (labelled: they are not what readers get)."""
+    """The index's first table: the published map's figures and how many warnings it carries
+    (the card says them), and the rejected candidate's figures when the last attempt made one
+    (labelled: they are not what readers get)."""
     manifest = view.manifest
     quality = manifest.quality if manifest else None
     candidate = candidate_of(view)
@@ -558,7 +559,7 @@ def overview_row(view: JobView) -> dict[str, Any]:
         quality, [candidate] if candidate is not None else []) == "knn_r2" else ("knn_accuracy", "{:.1%}", "")
     shown = beside_pca(knn, form)
     candidate_knn = _number(getattr(candidate, knn), form) if candidate is not None else None
-    return {"name": view.name, "state": view.state,
+    return {"name": view.name, "state": view.state, "warnings": warnings_of(manifest),
             "attempted": _when(view.status.attempted_at if view.status else None),
             "rows": _number(manifest.dataset.rows if manifest else None, "{:,}"),
             "trust": beside_pca("trustworthiness_5", "{:.3f}"), "knn": shown and words + shown,

@@ -4,6 +4,7 @@ and in the report, and small well-separated tables through `reducer run` with th
 objective (real training): each group keeps a spread of its own and the coordinates stay small."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ def test_a_map_with_each_group_on_one_point_is_all_stacked():
     corners = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]])
     section = quality.stacking(corners[labels] + 1e-6 * np.arange(60)[:, None], x)
     assert section["stacked_share"] == 1.0 and section["median_nearest"] < 1e-3 and section["rows"] == 60
-    assert "100% of the rows sit on top of another row" in quality.stacking_warning(section)
+    assert "100% of the distinct rows sit on top of another row" in quality.stacking_warning(section)
 
 
 def test_a_map_that_keeps_the_groups_spread_is_not_stacked():
@@ -60,8 +61,116 @@ def test_duplicate_rows_on_one_point_are_not_stacked():
     """Rows that are the same in the table may share a point: only distinct rows count."""
     x = np.repeat(np.arange(20.0)[:, None] * [1.0, 2.0, 0.5], 3, axis=0)  # 20 rows, each three times
     section = quality.stacking(x[:, :2], x)
-    assert section["stacked_share"] == 0.0
+    assert section["stacked_share"] == 0.0 and section["distinct_rows"] == 20
     assert quality.stacking_warning(section) is None
+
+
+def zscored(x):
+    return (x - x.mean(axis=0)) / x.std(axis=0)
+
+
+def test_duplicated_rows_do_not_hide_groups_drawn_as_dots():
+    """Every row twice (repeated records, integer columns): each row's nearest map neighbour is its
+    twin, 0 apart in the table too; the measure looks past it to the nearest row that differs."""
+    x, labels = groups(60)
+    corners = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]])
+    twice, twice_labels = np.repeat(x, 2, axis=0), np.repeat(labels, 2)
+    dots = quality.stacking(corners[twice_labels], twice)
+    assert dots["stacked_share"] == 1.0 and dots["distinct_rows"] == 60 and dots["rows"] == 120
+    assert "100% of the distinct rows sit on top" in quality.stacking_warning(dots)
+    # A faithful map of the doubled table: the same figures as of the table itself, not 0.
+    once, doubled = quality.stacking(x[:, :2], x), quality.stacking(twice[:, :2], twice)
+    assert doubled["median_nearest"] == pytest.approx(once["median_nearest"]) and doubled["median_nearest"] > 0.002
+    assert doubled["stacked_share"] == once["stacked_share"] <= 0.05
+
+
+def far_raw(far=20000.0):
+    """90 rows in three groups within +-20 and a blob of 30 rows at +`far` in every column (the
+    trial's far20k table), with labels 0-2 and 3 for the blob."""
+    from sklearn.datasets import make_blobs
+
+    near, labels = make_blobs(n_samples=90, centers=3, n_features=5, cluster_std=1.0, center_box=(-20, 20),
+                              random_state=15)
+    blob = make_blobs(n_samples=30, centers=1, n_features=5, cluster_std=1.0, center_box=(-20, 20),
+                      random_state=16)[0] + far
+    return np.vstack([near, blob]), np.concatenate([labels, np.full(30, 3)])
+
+
+def far_table(far=20000.0):
+    """far_raw z-scored as a job's table is: the far blob sets every column's scale and the
+    table's extent."""
+    raw, labels = far_raw(far)
+    return zscored(raw), labels
+
+
+def test_a_far_blob_does_not_hide_the_near_groups_drawn_as_dots():
+    """The near groups' rows differ by far less than the table's extent (the far blob sets it), yet
+    they are distinct rows: drawn as three dots they are flagged, drawn as blobs they are not."""
+    x, labels = far_table()
+    centres = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [100.0, 100.0]])
+    rng = np.random.default_rng(2)
+    dots = quality.stacking(centres[labels] + rng.normal(scale=1e-4, size=(120, 2)), x)
+    assert dots["stacked_share"] >= 0.9 and quality.stacking_warning(dots) is not None
+    apart = np.array([[0.0, 0.0], [40.0, 0.0], [0.0, 40.0], [80.0, 80.0]])
+    blobs = quality.stacking(apart[labels] + rng.normal(scale=3.0, size=(120, 2)), x)
+    assert blobs["stacked_share"] < 0.1 and quality.stacking_warning(blobs) is None
+
+
+def test_near_identical_rows_may_share_a_point():
+    """40 rows written three times each with a 1e-6 jitter: copies on one point are not stacking."""
+    from sklearn.datasets import make_blobs
+
+    base, _ = make_blobs(n_samples=40, centers=3, n_features=5, random_state=43)
+    copies = np.repeat(base, 3, axis=0)
+    x = zscored(copies + np.random.default_rng(1).normal(scale=1e-6, size=copies.shape))
+    section = quality.stacking(zscored(copies)[:, :2], x)
+    assert section["distinct_rows"] == 120 and section["stacked_share"] == 0.0
+    assert section["median_nearest"] > 0.002 and quality.stacking_warning(section) is None
+
+
+def test_faithful_maps_of_skewed_tables_and_of_many_small_groups_are_not_flagged():
+    """A log-normal table whose dense core a map spreads out (its columns' logarithms), and 30
+    groups of 10 rows drawn by PCA, each about 1.5% of the map: neither is stacked."""
+    from sklearn.datasets import make_blobs
+    from sklearn.decomposition import PCA
+
+    raw = np.exp(1.2 * np.random.default_rng(5).normal(size=(2000, 6)))
+    skewed = quality.stacking(np.log(raw[:, :2]), zscored(raw))
+    assert skewed["stacked_share"] < 0.02 and quality.stacking_warning(skewed) is None
+    x, labels = make_blobs(n_samples=300, centers=30, n_features=6, cluster_std=0.5, center_box=(-30, 30),
+                           random_state=42)
+    x = zscored(x)
+    small = quality.stacking(PCA(2).fit_transform(x), x, np.array([f"c{v}" for v in labels]))
+    assert small["stacked_share"] < 0.1 and small["stacked_groups"] == []
+    assert quality.stacking_warning(small) is None
+
+
+def tight_group(rows=200):
+    """A group of a fifth of the rows drawn as one dot beside two groups drawn as wide blobs: too
+    few rows stacked for the table's share, all of one group's."""
+    x, labels = groups(rows, seed=31)
+    rng = np.random.default_rng(4)
+    centres = np.array([[0.0, 0.0], [40.0, 0.0], [0.0, 40.0]])
+    tight = labels == 0
+    keep = np.flatnonzero(tight)[: rows // 5]
+    chosen = np.concatenate([keep, np.flatnonzero(~tight)])
+    x, labels = x[chosen], labels[chosen]
+    points = centres[labels] + np.where(labels[:, None] == 0, 1e-3, 5.0) * rng.normal(size=(len(chosen), 2))
+    return x, labels, points
+
+
+def test_a_class_drawn_as_one_dot_is_named_though_few_rows_stack():
+    x, labels, points = tight_group()
+    names = np.array([f"g{v}" for v in labels])
+    section = quality.stacking(points, x, names)
+    assert section["stacked_share"] < quality.STACKED_SHARE
+    assert section["stacked_groups"] == [{"label": "g0", "rows": int((labels == 0).sum()), "stacked_share": 1.0}]
+    warning = quality.stacking_warning(section)
+    assert warning.startswith(f"group 'g0' ({(labels == 0).sum()} rows, 100% stacked) may show as a single point")
+    # Without a label, or with a label of values, there are no classes to name.
+    assert quality.stacking_warning(quality.stacking(points, x)) is None
+    valued = quality.stacking(points, x, labels.astype(float), label_kind="value")
+    assert "stacked_groups" not in valued and quality.stacking_warning(valued) is None
 
 
 def test_the_summary_line_carries_the_manifests_warnings():
@@ -69,7 +178,7 @@ def test_the_summary_line_carries_the_manifests_warnings():
     section = quality.stacking(np.eye(3)[labels] * 50.0, x)
     manifest = {"quality": None, "drift": None, "warnings": [quality.stacking_warning(section)]}
     line = JobResult("tiny", "ok", 1.0, 0.5, manifest=manifest).summary()
-    assert line.startswith("tiny: ok in 1.0s, final loss 0.500000; warning: 100% of the rows sit on top")
+    assert line.startswith("tiny: ok in 1.0s, final loss 0.500000; warning: 100% of the distinct rows sit on top")
 
 
 def write_groups(project, rows, seed=3, **shape):
@@ -114,5 +223,44 @@ def test_small_separated_groups_keep_their_spread_through_the_default_job(tmp_pa
     assert median_nearest >= 0.002
     assert largest <= 50
     assert manifest["map"]["stacked_share"] < quality.STACKED_SHARE and "warnings" not in manifest
+    assert manifest["map"]["stacked_groups"] == []  # nor is any group mostly stacked
+    # 5 rows a group on 15 rows: 3 neighbours vote (a training fold holds 4 of each group), not 10;
+    # the report's words say the k used.
+    knn = manifest["quality"]["knn"]
+    assert knn["k"] == (3 if rows == 15 else 10)
+    assert f"label agrees with its {knn['k']} nearest map neighbours" in (project.outputs / "index.html").read_text()
+    if rows == 15:
+        assert manifest["quality"]["knn_accuracy"] == 1.0, manifest["quality"]
     # (On 15 rows kNN accuracy may fall below PCA's: a warning of its own, not this one.)
     assert "sit on top" not in result.stdout
+
+
+def test_a_stacked_map_is_flagged_every_night_and_in_the_reports_overview(tmp_path):
+    """The trial's far table through the default job (real training): the near groups' rows differ
+    by a millionth of the far blob's offset, and any map of the z-scored table draws each group as
+    a dot. The first night's summary line names the stacked groups; the next night, unchanged,
+    still carries the published map's warning; the report's overview row marks the job."""
+    raw, labels = far_raw(far=1e6)
+    frame = pd.DataFrame(raw, columns=[f"f{i}" for i in range(5)])
+    frame.insert(0, "id", np.arange(len(raw)))
+    frame["group"] = [f"g{v}" if v < 3 else "far" for v in labels]
+    project = Project(tmp_path / "project")
+    frame.to_csv(project.root / "Data" / "far.csv", index=False)
+    project.job("far", '[dataset]\nname = "csv"\npath = "../Data/far.csv"\nid = "id"\nlabel = "group"\n')
+    first = project.run("run", "jobs/far.toml")
+    assert first.returncode == 0, first.stdout + first.stderr
+    manifest = json.loads((project.outputs / "far" / "manifest.json").read_text())
+    assert manifest["map"]["stacked_share"] >= 0.9 and manifest["map"]["distinct_rows"] == 120
+    assert {g["label"] for g in manifest["map"]["stacked_groups"]} == {"g0", "g1", "g2", "far"}
+    warning = manifest["warnings"][0]
+    assert "of the distinct rows sit on top of another row in the map" in warning and "'g0'" in warning
+    line = next(line for line in first.stdout.splitlines() if line.strip().startswith("far: ok"))
+    assert f"; warning: {warning}" in line
+    second = project.run("run", "jobs/far.toml")
+    assert second.returncode == 0, second.stdout + second.stderr
+    line = next(line for line in second.stdout.splitlines() if line.strip().startswith("far: unchanged"))
+    assert line.rstrip().split(" [")[0].endswith(f"published files untouched; warning: {warning}")
+    index = (project.outputs / "index.html").read_text()
+    overview = index[index.index('<table class="overview">'):]
+    row = overview[:overview.index("</tr>", overview.index('href="#job-far"'))]
+    assert re.search(r'<a class="badge warned" href="#job-far" title="[^"]*sit on top[^"]*">[12] warnings?</a>', row)

@@ -176,7 +176,8 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
         log.info("[%s] cold start: %s changed since the published run", job.name, cold[0])
     elif job.continuity.warm_start:
         warm_from = publish.published_version(destination.job_folder(job.name))
-    fitted = fit(job, table, sample_raw, sample_labels, seconds, warm_from, storage.declared_label_type(job, dataset))
+    label_kind = storage.declared_label_type(job, dataset)
+    fitted = fit(job, table, sample_raw, sample_labels, seconds, warm_from, label_kind)
     job, graph, reference = fitted.job, fitted.graph, fitted.reference
     encoder, decoder, history = fitted.encoder, fitted.decoder, fitted.history
     from reducer.engine import model as model_lib
@@ -210,7 +211,7 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
             quality.update(sampled=True, rows_in_table=int(table.rows))
         seconds["quality"] = time.time() - t
     # After the quality thread, as drift below: both import scikit-learn.
-    stacked = check_stacking(job.name, coordinates, table.normalised(sample_raw))
+    stacked = check_stacking(job.name, coordinates, table.normalised(sample_raw), sample_labels, label_kind)
     if compared is not None:  # after the quality thread: both import scikit-learn, which deadlocks at once
         drift = continuity.drift(sample_ids, coordinates, compared, transform,
                                  all_ids=table.ids() if len(sample) < table.rows else None)
@@ -303,11 +304,13 @@ def check_map(coordinates: np.ndarray) -> None:
         raise TrainingError("training collapsed the map: every row lands on one point; try a smaller learning_rate")
 
 
-def check_stacking(name: str, coordinates: np.ndarray, x: np.ndarray) -> dict[str, Any]:
-    """The manifest's `map` section (quality.stacking: how many distinct rows share a point,
-    the nearest-neighbour distance and the largest coordinate); logs a warning when a large
-    share of the rows sits on top of others, which check_map's one-point test does not catch."""
-    section = quality_lib.stacking(coordinates, x)
+def check_stacking(name: str, coordinates: np.ndarray, x: np.ndarray, labels: Optional[np.ndarray] = None,
+                   label_kind: Optional[str] = None) -> dict[str, Any]:
+    """The manifest's `map` section (quality.stacking: how many distinct rows share a point, which
+    classes of the label mostly do, the nearest-neighbour distance and the largest coordinate);
+    logs a warning when a large share of the rows, or most of a class, sits on top of others,
+    which check_map's one-point test does not catch. reducer.Map.fit calls it too."""
+    section = quality_lib.stacking(coordinates, x, labels, label_kind)
     warning = quality_lib.stacking_warning(section)
     if warning:
         log.warning("[%s] %s", name, warning)

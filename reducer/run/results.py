@@ -34,14 +34,13 @@ class JobResult:
 
     def _line(self) -> str:
         head = f"{self.name}: {self.status} in {self.seconds:.1f}s"
+        manifest = self.manifest or {}
         if self.status == "ok":
-            manifest = self.manifest or {}
             return (f"{head}, final loss {self.final_loss:.6f}{quality_text(manifest.get('quality'))}"
                     f"{drift_text(manifest.get('drift'))}{baseline_text(manifest.get('baseline'))}"
-                    f"{pca_warning(manifest.get('quality'))}{fallback_warning(manifest)}"
-                    f"{''.join(f'; warning: {one_line(w)}' for w in manifest.get('warnings') or [])}")
-        if self.status == "unchanged":
-            return f"{head}: {one_line(self.reason)}; published files untouched"
+                    f"{pca_warning(manifest.get('quality'))}{fallback_warning(manifest)}{own_warnings(manifest)}")
+        if self.status == "unchanged":  # the published map is still the one readers get: so are its warnings
+            return f"{head}: {one_line(self.reason)}; published files untouched{own_warnings(manifest)}"
         return f"{head}: {one_line(self.reason)}"
 
 
@@ -82,6 +81,11 @@ def fallback_warning(manifest: Optional[dict[str, Any]]) -> str:
     and the neighbour map did not fit in memory (engine/sizing.py)."""
     fallback = ((manifest or {}).get("training") or {}).get("objective_fallback")
     return f"; warning: {one_line(fallback)}" if fallback else ""
+
+
+def own_warnings(manifest: Optional[dict[str, Any]]) -> str:
+    """'; warning: ...' for each of the manifest's own `warnings` (stacked rows: pipeline.check_stacking)."""
+    return "".join(f"; warning: {one_line(w)}" for w in (manifest or {}).get("warnings") or [])
 
 
 def one_line(text: object) -> str:
