@@ -11,6 +11,7 @@ run/pipeline.fit, the training step of `reducer run`: one mechanism, not a secon
 TensorFlow is imported on the first `fit`, not on `import reducer`.
 """
 
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -35,6 +36,11 @@ WHERE = Path("reducer.Map")  # what messages about a parameter start with, where
 LABEL = "label"  # the column name the table gives `y`, when fit is given one
 
 
+class MapWarning(UserWarning):
+    """What `fit` warns of, as a job's summary line would (rows stacked on top of each other):
+    filter it by this class, or read `warnings_`."""
+
+
 class Map(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """A map of a table's rows: `fit(X[, y])`, `transform(X)`, `fit_transform(X[, y])`.
 
@@ -45,8 +51,10 @@ class Map(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     After fit: `encoder_` (the Keras model that takes raw rows, normalisation inside, as
     Models/<job>.keras), `embedding_` (the coordinates of X), `quality_` (the manifest's quality
     section as a dict, or None with quality=False), `loss_per_epoch_`, `settings_` (every
-    setting as the job's manifest records it, sizing filled in), `n_features_in_` and, for a
-    DataFrame, `feature_names_in_`. `save(path)` writes the .keras, .onnx and .json a job writes
+    setting as the job's manifest records it, sizing filled in), `map_` (the manifest's `map`
+    section: how many distinct rows sit on top of others), `warnings_` (the manifest's
+    `warnings`, each also raised as a MapWarning), `n_features_in_` and, for a DataFrame,
+    `feature_names_in_`. `save(path)` writes the .keras, .onnx and .json a job writes
     to Models/, so `reducer encode` and `reducer.Encoder` read it.
     """
 
@@ -112,6 +120,7 @@ class Map(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         from reducer import publish, published
         from reducer.engine import model as model_lib
+        from reducer.quality import stacking_warning
         from reducer.run import pipeline
 
         x = validate_data(self, X, dtype=np.float64, ensure_min_samples=2, ensure_min_features=1)
@@ -136,6 +145,11 @@ class Map(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         quality = None
         if fitted.reference is not None:
             quality = pipeline.measure_quality(fitted.job, fitted.reference.result(), coordinates, fitted.decoder)
+        # The stacked-rows guard of a job (one mechanism): its section and warning, as the manifest has them.
+        self.map_ = pipeline.check_stacking(job.name, coordinates, table.normalised(sample_raw), sample_labels)
+        self.warnings_ = [w for w in [stacking_warning(self.map_)] if w]
+        for warning in self.warnings_:
+            warnings.warn(f"reducer.Map: {warning}", MapWarning, stacklevel=2)
         self.encoder_ = encoder
         self.decoder_ = fitted.decoder
         self.embedding_ = model_lib.apply(encoder, table.raw()) if len(sample) < table.rows else coordinates

@@ -53,6 +53,26 @@ def test_fit_on_a_small_table_sizes_settings_as_a_job_does(fitted):
     assert list(fitted.get_feature_names_out()) == ["map0", "map1"]
 
 
+def test_a_map_that_stacks_groups_on_points_says_so(fitted):
+    """The trial's far table (three groups within +-20 and a blob far off in every column): the
+    near groups are drawn as dots. A job's summary line warns; so does Map, as a Python warning
+    and in `warnings_`, with the manifest's `map` section as `map_`. Iris's map: no warning."""
+    from reducer.estimator import MapWarning
+    from sklearn.datasets import make_blobs
+
+    near, labels = make_blobs(n_samples=90, centers=3, n_features=5, cluster_std=1.0, center_box=(-20, 20),
+                              random_state=15)
+    blob = make_blobs(n_samples=30, centers=1, n_features=5, cluster_std=1.0, center_box=(-20, 20),
+                      random_state=16)[0] + 1e6
+    groups = [f"g{v}" for v in labels] + ["far"] * 30
+    with pytest.warns(MapWarning, match="of the distinct rows sit on top of another row in the map") as caught:
+        mapper = reducer.Map(epochs=20, seed=1).fit(np.vstack([near, blob]), groups)
+    assert mapper.map_["stacked_share"] >= 0.9 and mapper.map_["distinct_rows"] == 120
+    assert {g["label"] for g in mapper.map_["stacked_groups"]} == {"g0", "g1", "g2", "far"}
+    assert mapper.warnings_ and str(caught[0].message) == f"reducer.Map: {mapper.warnings_[0]}"
+    assert fitted.warnings_ == [] and fitted.map_["stacked_share"] < 0.25 and fitted.map_["stacked_groups"] == []
+
+
 def test_same_seed_same_numbers():
     first = reducer.Map(objective="reconstruction", epochs=3, quality=False).fit_transform(IRIS_X.to_numpy())
     second = reducer.Map(objective="reconstruction", epochs=3, quality=False).fit_transform(IRIS_X.to_numpy())
