@@ -23,7 +23,8 @@ SMALL_HIDDEN = 64
 NEIGHBOURS = 10  # ... at most a third of their rows as graph neighbours, up to this many ...
 SMALL_EPOCHS = 300  # ... and at most this many epochs (15 rows: 300 steps, not 6,000)
 LEARNING_RATE = 0.01  # Adam's learning rate up to BIG_ROWS rows, for up to COHERENT_COLUMNS columns ...
-COHERENT_COLUMNS = 64  # ... wider tables: LEARNING_RATE x COHERENT_COLUMNS / columns (issue 23, eighth session)
+COHERENT_COLUMNS = 64  # ... wider tables: LEARNING_RATE x COHERENT_COLUMNS / columns (issue 23, eighth session),
+WIDE_LEARNING_RATE = 0.0025  # ... but not below this
 BIG_ROWS = 20_000  # ... above it (issue 22) ...
 BIG_LEARNING_RATE = 0.005  # ... this, and an encoder of BIG_HIDDEN
 BIG_HIDDEN = [96, 96, 96]
@@ -83,7 +84,12 @@ def neighbor_settings(rows: int, columns: int) -> dict[str, dict]:
       of 21 runs did (80-500 columns; groups 15-37% of the map); 500 and 2,000 rows of 150
       columns kept their groups at 0.01 too. The 189 x 500 table's trustworthiness@5 rose by
       0.03 (seeds 1-4: 0.727-0.733 against 0.692-0.709, kNN accuracy 0.545 against 0.531 mean),
-      the 300 x 300 table's held (0.952-0.953). Digits (64 columns) keeps 0.01.
+      the 300 x 300 table's held (0.952-0.953). Digits (64 columns) keeps 0.01. Not below
+      WIDE_LEARNING_RATE (0.0025, from 256 columns): 5,000 MNIST digits (784 columns) were
+      under-trained at 0.01 x 64 / 784 (trustworthiness@5 0.898 / 0.894 on seeds 1 / 2 against
+      0.925 / 0.922 at 0.01; 0.920 / 0.916 at 0.0025), while 0.005 let a group of 2,000 rows of
+      784 columns collapse (seed 2) and 0.0025 kept every group on 9 runs of 200-2,000 rows x
+      500-784 columns.
     - above BIG_ROWS rows (issue 22): learning_rate 0.005 and three hidden layers of 96
       (BIG_HIDDEN). Tens of thousands of steps at 0.02 kept the encoder jumping: on
       benchmarks/scale.py's 100,000 x 100 clusters table (ten far-apart Gaussian clusters)
@@ -142,7 +148,7 @@ def neighbor_settings(rows: int, columns: int) -> dict[str, dict]:
     hidden = ([SMALL_HIDDEN] if rows < SMALL_ROWS else list(BIG_HIDDEN) if rows > BIG_ROWS
               else list(NARROW_HIDDEN) if narrow else [96, 96])
     learning_rate = (BIG_LEARNING_RATE if rows > BIG_ROWS
-                     else float(f"{LEARNING_RATE * min(1.0, COHERENT_COLUMNS / columns):.3g}"))
+                     else float(f"{max(WIDE_LEARNING_RATE, LEARNING_RATE * min(1.0, COHERENT_COLUMNS / columns)):.3g}"))
     neighbours = int(_clamp(rows // 3, 2, NEIGHBOURS))
     return {
         "model": {"objective": "neighbors", "hidden": hidden,
