@@ -60,6 +60,8 @@ class QualityConfig:
     min_knn_accuracy: Optional[float] = None
     max_drift: Optional[float] = None  # on the drift section's median_displacement
     beat_pca: bool = False  # true: not worse than PCA on both trustworthiness and kNN accuracy
+    # On the map section's stacked_share (quality.stacking: measured with the metrics on or off).
+    max_stacked_share: Optional[float] = None
     # "continuing": max_drift holds back only maps that continue the published baseline and have a
     # drift figure; "always": new baselines too, and a map with no drift figure (gate.misses).
     drift_gate: str = "continuing"
@@ -239,6 +241,8 @@ QUALITY_KEYS = {
     "min_knn_accuracy": ((float, int), _fraction),
     "max_drift": ((float, int), lambda v: None if v >= 0 else "must be 0 or more"),
     "beat_pca": ((bool,), None),
+    # 0 would reject faithful maps too: a few rows fall close together by chance in any map.
+    "max_stacked_share": ((float, int), lambda v: None if 0 < v <= 1 else "must be more than 0 and at most 1"),
     "drift_gate": ((str,), lambda v: None if v in ("continuing", "always") else 'must be "continuing" or "always"'),
 }
 CONTINUITY_KEYS = {

@@ -30,9 +30,11 @@ def cannot_apply_to(settings: QualityConfig, labels: Optional[np.ndarray], colum
 
 
 def misses(settings: QualityConfig, quality: Optional[Dict[str, Any]], drift: Optional[Dict[str, Any]],
-           new_baseline: bool = False, published_before: bool = True) -> Optional[str]:
+           new_baseline: bool = False, published_before: bool = True,
+           stacked: Optional[Dict[str, Any]] = None) -> Optional[str]:
     """The one-line reason this map misses the job's gate (every threshold missed, with both
-    numbers), or None when it passes or the job sets no threshold.
+    numbers), or None when it passes or the job sets no threshold. `stacked`: the manifest's
+    `map` section (quality.stacking), which max_stacked_share holds to.
 
     max_drift, with drift_gate = "continuing" (the default), holds back only a map that
     continues the published baseline and has a drift figure: a new baseline (the first night,
@@ -59,6 +61,10 @@ def misses(settings: QualityConfig, quality: Optional[Dict[str, Any]], drift: Op
         elif displacement is None and always and published_before:
             found.append(f"no drift figure (no rows shared with a published map of {'these' if drift else 'any'} "
                          f"dimensions) and drift_gate = \"always\" with max_drift = {settings.max_drift}")
+    share = (stacked or {}).get("stacked_share")
+    if settings.max_stacked_share is not None and share is not None and share > settings.max_stacked_share:
+        found.append(f"{share:.1%} of the distinct rows sit on top of another row in the map, above "
+                     f"max_stacked_share = {settings.max_stacked_share}")
     if settings.beat_pca and worse_than_pca(quality):
         found.append(f"the map is worse than PCA's on both trustworthiness ({quality['trustworthiness_5']:.3f} < "
                      f"{pca['trustworthiness_5']:.3f}) and kNN accuracy ({quality['knn_accuracy']:.3f} < "

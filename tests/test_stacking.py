@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import Project
+from conftest import Project, assert_one_line
 from reducer import quality
 from reducer.run.results import JobResult
 
@@ -235,17 +235,22 @@ def test_small_separated_groups_keep_their_spread_through_the_default_job(tmp_pa
     assert "sit on top" not in result.stdout
 
 
+def write_far(project, name="far"):
+    """far_raw(1e6) as Data/<name>.csv: ids, five columns, the label `group` (g0-g2, far)."""
+    raw, labels = far_raw(far=1e6)
+    frame = pd.DataFrame(raw, columns=[f"f{i}" for i in range(5)])
+    frame.insert(0, "id", np.arange(len(raw)))
+    frame["group"] = [f"g{v}" if v < 3 else "far" for v in labels]
+    frame.to_csv(project.root / "Data" / f"{name}.csv", index=False)
+
+
 def test_a_stacked_map_is_flagged_every_night_and_in_the_reports_overview(tmp_path):
     """The trial's far table through the default job (real training): the near groups' rows differ
     by a millionth of the far blob's offset, and any map of the z-scored table draws each group as
     a dot. The first night's summary line names the stacked groups; the next night, unchanged,
     still carries the published map's warning; the report's overview row marks the job."""
-    raw, labels = far_raw(far=1e6)
-    frame = pd.DataFrame(raw, columns=[f"f{i}" for i in range(5)])
-    frame.insert(0, "id", np.arange(len(raw)))
-    frame["group"] = [f"g{v}" if v < 3 else "far" for v in labels]
     project = Project(tmp_path / "project")
-    frame.to_csv(project.root / "Data" / "far.csv", index=False)
+    write_far(project)
     project.job("far", '[dataset]\nname = "csv"\npath = "../Data/far.csv"\nid = "id"\nlabel = "group"\n')
     first = project.run("run", "jobs/far.toml")
     assert first.returncode == 0, first.stdout + first.stderr
@@ -264,3 +269,36 @@ def test_a_stacked_map_is_flagged_every_night_and_in_the_reports_overview(tmp_pa
     overview = index[index.index('<table class="overview">'):]
     row = overview[:overview.index("</tr>", overview.index('href="#job-far"'))]
     assert re.search(r'<a class="badge warned" href="#job-far" title="[^"]*sit on top[^"]*">[12] warnings?</a>', row)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("1.5", "quality.max_stacked_share must be more than 0 and at most 1, got 1.5"),
+    ("0", "quality.max_stacked_share must be more than 0 and at most 1, got 0"),
+    ('"half"', "quality.max_stacked_share"),
+    ("true", "quality.max_stacked_share")])
+def test_check_and_run_refuse_a_bad_max_stacked_share_alike(tmp_path, value, expected):
+    project = Project(tmp_path / "project")
+    write_far(project)
+    job = project.job("far", '[dataset]\nname = "csv"\npath = "../Data/far.csv"\nid = "id"\n'
+                             f'[quality]\nmax_stacked_share = {value}\n')
+    lines = [assert_one_line(project.run(command, "jobs/far.toml"), str(job), expected) for command in ("check", "run")]
+    assert lines[0].split(str(job))[1].split(" [")[0] == lines[1].split(str(job))[1].split(" [")[0]
+    assert not (project.outputs / "far" / "manifest.json").exists()
+
+
+def test_max_stacked_share_rejects_a_stacked_map(tmp_path):
+    """A cron job that wants the run to fail, not warn, on a map of dots: [quality] max_stacked_share
+    (real training; the metrics off, as the guard is not)."""
+    project = Project(tmp_path / "project")
+    write_far(project)
+    project.job("far", '[dataset]\nname = "csv"\npath = "../Data/far.csv"\nid = "id"\nlabel = "group"\n'
+                       '[quality]\nenabled = false\nmax_stacked_share = 0.5\n')
+    result = project.run("run", "jobs/far.toml")
+    line = assert_one_line(result, "far: rejected in", "of the distinct rows sit on top of another row in the map, "
+                           "above max_stacked_share = 0.5")
+    assert "Traceback" not in result.stderr and line
+    assert not (project.outputs / "far" / "manifest.json").exists()
+    status = json.loads((project.outputs / "far" / "status.json").read_text())
+    assert status["status"] == "rejected" and "above max_stacked_share = 0.5" in status["reason"]
+    rejected = list((project.outputs / "far" / "history").glob("*-rejected-manifest.json"))
+    assert len(rejected) == 1 and json.loads(rejected[0].read_text())["map"]["stacked_share"] > 0.5

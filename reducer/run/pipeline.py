@@ -239,7 +239,8 @@ def run_job(job: Job, dataset: Dataset, source: Optional[str], destination: publ
         manifest.extra["warnings"] = [w for w in warnings if w]
     shown = publish.Shown(coordinates=coordinates, labels=sample_labels, features=table.features,
                           id_column=table.id_column, label_column=table.label_column)
-    missed = gate.misses(job.quality, quality, drift, new_baseline=baseline.new, published_before=previous is not None)
+    missed = gate.misses(job.quality, quality, drift, new_baseline=baseline.new, published_before=previous is not None,
+                         stacked=stacked)
     from reducer.report import write_map_page
     if not missed:
         continuity.keep_for_later(previous, destination.job_folder(job.name), job.model.latent)
