@@ -270,6 +270,26 @@ def test_the_curve_and_the_spectral_layout_match_umaps_and_scikit_learns():
                                    atol=1e-10)
 
 
+def test_a_large_graphs_layout_is_scikit_learns_lobpcg_one(monkeypatch):
+    """Above SHIFT_INVERT_ROWS rows the eigenvectors come from LOBPCG, as scikit-learn's
+    eigen_solver="lobpcg" finds them: shift-invert's factors of some 10,000-row graphs filled
+    62 million entries (a minute of CPU, gigabytes, in a C call no signal interrupts)."""
+    import scipy.sparse
+    from sklearn.manifold import spectral_embedding as scikit_learns
+
+    from reducer.engine import init
+
+    x, _ = overlapping(rows=600)
+    graph, _, _, _ = graph_and_encoder(x)
+    adjacency = scipy.sparse.csr_matrix((graph.weights.astype(np.float64), graph.indices, graph.indptr),
+                                        shape=(graph.rows, graph.rows))
+    monkeypatch.setattr(init, "SHIFT_INVERT_ROWS", 500)
+    layout = init.spectral_embedding(adjacency, 2, 1)
+    expected = scikit_learns(adjacency, n_components=2, random_state=1, drop_first=True, eigen_solver="lobpcg")
+    np.testing.assert_allclose(layout, expected, atol=1e-3 * np.abs(expected).max())
+    np.testing.assert_array_equal(layout, init.spectral_embedding(adjacency, 2, 1))  # the same start, the same layout
+
+
 def test_the_graph_and_its_start_import_neither_scikit_learn_nor_scipy_optimize(monkeypatch):
     """The start-up path of a small neighbour job (graph, curve, spectral layout) leaves
     scikit-learn to the quality metrics, which import it beside training: half a second less
