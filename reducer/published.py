@@ -378,6 +378,9 @@ class StatusRecord(Record):
     published_at: Optional[str] = None
     manifest_sha256: Optional[str] = None
     seconds: Optional[float] = None
+    # The published map's warnings (its manifest's) when the attempt published or found it
+    # current: a cron job that reads status.json alone learns of a stacked map too.
+    warnings: list[str] = dataclasses.field(default_factory=list)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 

@@ -152,6 +152,7 @@ def test_one_bad_job_of_several_fails_alone(night):
     status = json.loads((project.outputs / "diverges" / "status.json").read_text())
     assert status["status"] == "failed" and "training diverged" in status["reason"]
     assert status["published_at"] is None and status["manifest_sha256"] is None
+    assert status["warnings"] == []  # a failed attempt carries no published map's warnings
     assert not list(project.models.glob("diverges*"))
     assert "Traceback" not in result.stderr
 

@@ -265,6 +265,9 @@ def test_a_stacked_map_is_flagged_every_night_and_in_the_reports_overview(tmp_pa
     assert second.returncode == 0, second.stdout + second.stderr
     line = next(line for line in second.stdout.splitlines() if line.strip().startswith("far: unchanged"))
     assert line.rstrip().split(" [")[0].endswith(f"published files untouched; warning: {warning}")
+    # status.json, the one file a cron job may read, carries the published map's warnings too.
+    status = json.loads((project.outputs / "far" / "status.json").read_text())
+    assert status["status"] == "unchanged" and status["warnings"] == manifest["warnings"]
     index = (project.outputs / "index.html").read_text()
     overview = index[index.index('<table class="overview">'):]
     row = overview[:overview.index("</tr>", overview.index('href="#job-far"'))]
