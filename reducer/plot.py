@@ -4,7 +4,9 @@ Made to be read by anyone, the morning after: a colour-blind-safe palette (Okabe
 colours, matplotlib's tab10 for 9 or 10 classes), the legend outside the data, markers whose
 transparency and size follow the number of points (dense regions show how many overlap), the
 label column's name on the legend or colour bar, and under the title the rows, the run's UTC
-date and the map's quality in plain words.
+date and the map's quality in plain words. A map whose distinct rows sit on top of each other
+(the manifest's stacked-rows warning) says so in one red line under the axes: its good numbers
+above must not pass for a good picture of two dots.
 
 Every text is drawn literally: matplotlib would read a label such as `$\\alpha$` as math (and
 fail the job on `$\\nosuchcmd$`), or hand it to LaTeX when a matplotlibrc sets text.usetex.
@@ -13,6 +15,7 @@ fail the job on `$\\nosuchcmd$`), or hand it to LaTeX when a matplotlibrc sets t
 from __future__ import annotations
 
 import datetime
+import textwrap
 from pathlib import Path
 from typing import Any, Optional
 
@@ -34,6 +37,8 @@ TAB20 = ("#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62
          "#17becf", "#9edae5")
 CONTINUOUS = "viridis"  # perceptually uniform, readable in grey and by colour-blind readers
 SINGLE = OKABE_ITO[0]
+WARNING_COLOUR = "#B3261E"  # a dark red no palette above draws points in
+WARNING_WIDTH = 90  # characters a line of the warning holds across the 800 pixels
 
 
 def class_colours(count: int) -> Optional[list[str]]:
@@ -72,11 +77,12 @@ def marker_style(points: int) -> tuple[float, float]:
 
 def draw(path: Path | str, title: str, coordinates: np.ndarray, labels: Optional[np.ndarray], *,
          label_name: Optional[str] = None, rows: Optional[int] = None, run_at: Optional[str] = None,
-         quality: Optional[Quality] = None) -> None:
+         quality: Optional[Quality] = None, warning: Optional[str] = None) -> None:
     """Write the plot to `path` (PNG, 800 x 700) from values: the plotted rows' coordinates and
     labels; label_name: the label column's name; rows: the table's rows (more than the plotted
     ones when they are a sample); run_at: the run's UTC time (ISO 8601); quality: the run's
-    measured quality. Nothing is read back from files or parsed from text."""
+    measured quality; warning: one line drawn in red under the axes (quality.stacking_headline of
+    the manifest's `map` section), None for none. Nothing is read back from files or parsed from text."""
     import matplotlib
 
     matplotlib.use("Agg")  # no screen at night
@@ -84,7 +90,7 @@ def draw(path: Path | str, title: str, coordinates: np.ndarray, labels: Optional
 
     lines = caption(len(coordinates), rows, run_at, quality)
     with plt.rc_context(LITERAL_TEXT):
-        figure = build_figure(plt, title, coordinates, labels, lines, label_name)
+        figure = build_figure(plt, title, coordinates, labels, lines, label_name, warning)
         try:
             figure.savefig(path, format="png")
         finally:
@@ -92,8 +98,9 @@ def draw(path: Path | str, title: str, coordinates: np.ndarray, labels: Optional
 
 
 def build_figure(plt: Any, title: str, coordinates: np.ndarray, labels: Optional[np.ndarray], lines: list[str],
-                 label_name: Optional[str] = None) -> Any:
-    """The figure itself (the tests look at its parts): `lines` are the subtitle's lines."""
+                 label_name: Optional[str] = None, warning: Optional[str] = None) -> Any:
+    """The figure itself (the tests look at its parts): `lines` are the subtitle's lines,
+    `warning` the red line under the axes (none when None)."""
     dims = coordinates.shape[1]
     figure = plt.figure(figsize=SIZE_INCHES, dpi=DPI, layout="constrained")
     axes = figure.add_subplot(projection="3d" if dims == 3 else None)
@@ -133,6 +140,10 @@ def build_figure(plt: Any, title: str, coordinates: np.ndarray, labels: Optional
     figure.suptitle(title, fontsize=13, fontweight="bold")
     if lines:
         axes.set_title("\n".join(lines), fontsize=9, color="#333333")
+    if warning:
+        # A figure-level label: the constrained layout makes room for it below the axes and the legend.
+        figure.supxlabel(textwrap.fill(warning, WARNING_WIDTH), fontsize=10, fontweight="bold",
+                         color=WARNING_COLOUR)
     return figure
 
 

@@ -134,11 +134,13 @@ def write_model(paths: dict, model: Any, check_rows: np.ndarray, info: dict, mod
 
 
 def write_plot(path: Path, title: str, shown: Shown, rows: int, manifest: Manifest) -> None:
-    """plot.png from values: the plotted rows, the table's size, the run's time and quality."""
+    """plot.png from values: the plotted rows, the table's size, the run's time and quality, and
+    the stacked-rows warning of the manifest's `map` section (the one its `warnings` carry)."""
     from reducer.plot import draw
+    from reducer.quality import stacking_headline
 
     draw(path, title, shown.coordinates, shown.labels, label_name=shown.label_column, rows=rows,
-         run_at=manifest.started_at, quality=manifest.quality)
+         run_at=manifest.started_at, quality=manifest.quality, warning=stacking_headline(manifest.extra.get("map")))
 
 
 def _copy(source: Path | str) -> Callable[[Path | str], Any]:

@@ -16,7 +16,7 @@ Metrics cost O(rows^2) memory and time, so on large data they run on a fixed-see
 """
 
 import warnings
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, TypeGuard, Union
 
 import numpy as np
 
@@ -322,14 +322,41 @@ def stacked_distance_for(rows: int) -> float:
     return STACKED_DISTANCE * min(1.0, float(np.sqrt(STACKED_SPARSE_ROWS / max(rows, 1))))
 
 
+def stacking_flagged(section: Optional[dict[str, Any]]) -> TypeGuard[dict[str, Any]]:
+    """Whether a `stacking` section earns the stacked-rows warning: STACKED_SHARE of the distinct
+    rows on top of others, or a class most of whose rows are. The manifest's warning, plot.png's
+    line and `reducer history` all ask here."""
+    if not section:
+        return False
+    return bool(section.get("stacked_share", 0.0) >= STACKED_SHARE or section.get("stacked_groups"))
+
+
+def stacking_headline(section: Optional[dict[str, Any]], label_characters: int = 20) -> Optional[str]:
+    """The stacked-rows warning in one short line for plot.png (None when there is none, as for
+    stacking_warning): 'warning: 63% of the distinct rows sit on top of others (most of group
+    'g2')'. Group names are cut to `label_characters`."""
+    if not stacking_flagged(section):
+        return None
+    share, groups = section.get("stacked_share", 0.0), section.get("stacked_groups") or []
+
+    def short(label: Any) -> str:
+        text = str(label)
+        return repr(text if len(text) <= label_characters else text[:label_characters - 3] + "...")
+
+    named = ", ".join(short(g["label"]) for g in groups[:3]) + (f" and {len(groups) - 3} more" if len(groups) > 3 else "")
+    plural = "s" if len(groups) > 1 else ""
+    if share >= STACKED_SHARE:
+        return (f"warning: {share:.0%} of the distinct rows sit on top of others"
+                + (f" (most of group{plural} {named})" if groups else "") + ": groups may show as single points")
+    return f"warning: most distinct rows of group{plural} {named} sit on top of one another"
+
+
 def stacking_warning(section: Optional[dict[str, Any]]) -> Optional[str]:
     """The warning a `stacking` section earns, or None: 'N% of the distinct rows sit on top of
     others ...' when STACKED_SHARE of them do, and the classes most of whose rows do, named."""
-    if not section:
+    if not stacking_flagged(section):
         return None
     share, groups = section.get("stacked_share", 0.0), section.get("stacked_groups") or []
-    if share < STACKED_SHARE and not groups:
-        return None
     where = f"(within {section.get('stacked_distance', STACKED_DISTANCE) * 100:.2g}% of its extent)"
     more = f" and {len(groups) - 3} more" if len(groups) > 3 else ""
     if share >= STACKED_SHARE:

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
-from reducer import plot  # noqa: E402
+from reducer import plot, quality  # noqa: E402
 from reducer.published import Quality  # noqa: E402
 
 QUALITY = {"trustworthiness_5": 0.936, "knn_accuracy": 0.861,
@@ -27,9 +27,9 @@ def clusters(classes, per_class=50, seed=0):
     return coordinates, labels
 
 
-def figure(coordinates, labels, lines=("a subtitle",), label_name="species"):
+def figure(coordinates, labels, lines=("a subtitle",), label_name="species", warning=None):
     with plt.rc_context(plot.LITERAL_TEXT):
-        built = plot.build_figure(plt, "job", coordinates, labels, list(lines), label_name)
+        built = plot.build_figure(plt, "job", coordinates, labels, list(lines), label_name, warning)
     built.canvas.draw()
     return built
 
@@ -118,9 +118,9 @@ def test_draw_takes_values_and_reads_nothing_beside_the_plot(tmp_path):
     captured = {}
     original = plot.build_figure
 
-    def spy(plt_, title, coordinates_, labels_, lines, label_name=None):
-        captured.update(lines=lines, label_name=label_name)
-        return original(plt_, title, coordinates_, labels_, lines, label_name)
+    def spy(plt_, title, coordinates_, labels_, lines, label_name=None, warning=None):
+        captured.update(lines=lines, label_name=label_name, warning=warning)
+        return original(plt_, title, coordinates_, labels_, lines, label_name, warning)
 
     plot.build_figure = spy
     try:
@@ -128,7 +128,7 @@ def test_draw_takes_values_and_reads_nothing_beside_the_plot(tmp_path):
                   run_at="2026-11-01T02:00:07Z", quality=Quality.from_json(QUALITY))
     finally:
         plot.build_figure = original
-    assert captured["label_name"] == "cultivar"
+    assert captured["label_name"] == "cultivar" and captured["warning"] is None
     assert captured["lines"][0] == "60 of 70,000 rows (a fixed-seed sample), run 2026-11-01 02:00 UTC"
     assert captured["lines"][1].startswith("neighbours kept (trustworthiness): 0.94, PCA 0.83")
     assert not hasattr(plot, "quality_from_subtitle")
@@ -164,3 +164,54 @@ def test_both_axes_have_the_same_scale(stretch):
     legend = built.legends[0].get_window_extent()
     assert legend.x0 >= box.x1  # the legend stays beside the data
     plt.close(built)
+
+
+def warning_texts(built):
+    return [t for t in built.findobj(matplotlib.text.Text) if "warning" in t.get_text()]
+
+
+def test_a_stacked_map_says_so_in_red_under_the_axes(tmp_path):
+    """A new user saw two dots under "neighbours kept 0.88, labels 100%" and nothing else: the
+    manifest's stacked-rows warning, as one short red line under the axes. The line is made from
+    the manifest's `map` section by quality.stacking_headline and handed to draw()."""
+    section = {"stacked_share": 0.63, "stacked_distance": 0.001,
+               "stacked_groups": [{"label": "g2", "rows": 20, "stacked_share": 0.9}]}
+    line = quality.stacking_headline(section)
+    assert line == ("warning: 63% of the distinct rows sit on top of others (most of group 'g2'): "
+                    "groups may show as single points")
+    built = figure(*clusters(3), lines=plot.caption(150, 150, None, Quality.from_json(QUALITY)), warning=line)
+    (text,) = warning_texts(built)
+    assert " ".join(text.get_text().split()) == line and to_hex(text.get_color()) == plot.WARNING_COLOUR.lower()
+    box, axes = text.get_window_extent(), built.axes[0].get_tightbbox()
+    assert box.y1 <= axes.y0 and box.x0 >= 0 and box.x1 <= 800  # under the axes and their labels, whole
+    assert built.axes[0].get_title().startswith("150 rows")  # the quality words stay where they were
+    plt.close(built)
+    # A long group name is cut, so the line stays short; a class-only warning has its own words.
+    named = quality.stacking_headline({"stacked_share": 0.1, "stacked_groups": [
+        {"label": "a label far too long for one short line", "rows": 40, "stacked_share": 0.97}]})
+    assert named == "warning: most distinct rows of group 'a label far too l...' sit on top of one another"
+
+
+@pytest.mark.parametrize("section", [
+    None, {}, {"stacked_share": 0.0}, {"stacked_share": 0.24, "stacked_groups": []},
+    {"stacked_share": 0.25}, {"stacked_share": 0.1, "stacked_groups": [{"label": "a", "rows": 5, "stacked_share": 0.5}]},
+    {"stacked_share": 1.0, "stacked_groups": [{"label": str(k), "rows": 9, "stacked_share": 1.0} for k in range(5)]}])
+def test_the_plot_line_comes_exactly_with_the_manifests_warning(section):
+    """One decision: plot.png's line is there exactly when the manifest's `warnings` get the stacked-rows warning."""
+    headline, warning = quality.stacking_headline(section), quality.stacking_warning(section)
+    assert (headline is None) == (warning is None) == (not quality.stacking_flagged(section))
+    assert headline is None or (headline.startswith("warning: ") and len(headline) <= 140)
+
+
+def test_a_map_without_the_warning_is_drawn_as_before(tmp_path):
+    """No warning, no line, and not one byte of plot.png changes (its bytes do not depend on the time it is drawn)."""
+    coordinates, labels = clusters(3)
+    built = figure(coordinates, labels)
+    assert warning_texts(built) == []
+    plt.close(built)
+    arguments = dict(label_name="species", rows=150, run_at="2026-11-01T02:00:00Z", quality=Quality.from_json(QUALITY))
+    plot.draw(tmp_path / "before.png", "job", coordinates, labels, **arguments)
+    plot.draw(tmp_path / "none.png", "job", coordinates, labels, warning=None, **arguments)
+    plot.draw(tmp_path / "warned.png", "job", coordinates, labels, warning="warning: stacked", **arguments)
+    assert (tmp_path / "none.png").read_bytes() == (tmp_path / "before.png").read_bytes()
+    assert (tmp_path / "warned.png").read_bytes() != (tmp_path / "before.png").read_bytes()

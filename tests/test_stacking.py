@@ -233,6 +233,19 @@ def test_small_separated_groups_keep_their_spread_through_the_default_job(tmp_pa
         assert manifest["quality"]["knn_accuracy"] == 1.0, manifest["quality"]
     # (On 15 rows kNN accuracy may fall below PCA's: a warning of its own, not this one.)
     assert "sit on top" not in result.stdout
+    assert warning_red_pixels(project.outputs / "groups" / "plot.png") == 0  # nor does plot.png say it
+
+
+def warning_red_pixels(path):
+    """How many pixels of a plot.png are plot.WARNING_COLOUR's dark red, the colour of its
+    stacked-rows line (no point of a map of up to 8 classes is drawn in it: Okabe-Ito)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgb
+
+    from reducer import plot
+
+    image = plt.imread(path)[:, :, :3]
+    return int((np.abs(image - np.array(to_rgb(plot.WARNING_COLOUR))).max(axis=2) < 0.12).sum())
 
 
 def write_far(project, name="far"):
@@ -261,6 +274,8 @@ def test_a_stacked_map_is_flagged_every_night_and_in_the_reports_overview(tmp_pa
     assert "of the distinct rows sit on top of another row in the map" in warning and "'g0'" in warning
     line = next(line for line in first.stdout.splitlines() if line.strip().startswith("far: ok"))
     assert f"; warning: {warning}" in line
+    # plot.png, the picture dashboards embed, says it too: a red line under the axes.
+    assert warning_red_pixels(project.outputs / "far" / "plot.png") > 200
     second = project.run("run", "jobs/far.toml")
     assert second.returncode == 0, second.stdout + second.stderr
     line = next(line for line in second.stdout.splitlines() if line.strip().startswith("far: unchanged"))
