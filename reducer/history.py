@@ -29,9 +29,20 @@ def knn_words(night: Night) -> str:
     return f"kNN {_number(night.knn_accuracy, 3):>5}"
 
 
+def stacked_words(night: Night) -> str:
+    """'stacked  63%': the share of the map's distinct rows on top of others ('-' where the night's
+    record does not say: an older manifest, an attempt that published nothing)."""
+    share = "-" if night.stacked_share is None else f"{night.stacked_share:.0%}"
+    return f"stacked {share:>4}"
+
+
 def line(night: Night) -> str:
+    """One night: time, status, rows, loss, quality, drift, stacked share, then the reason and
+    the night's warnings (as the summary line gives them: '; warning: ...')."""
     rows = "-" if night.rows is None else night.rows
     text = (f"{night.time or '?':<25} {night.status.value:<9} rows {rows:>7}"
             f"  loss {_number(night.final_loss, 6):>9}  trust {_number(night.trustworthiness, 3):>5}"
-            f"  {knn_words(night)}  drift {_number(night.drift, 3):>5}")
-    return text + (f"  {night.reason}" if night.reason else "")
+            f"  {knn_words(night)}  drift {_number(night.drift, 3):>5}  {stacked_words(night)}")
+    said = [night.reason] if night.reason else []
+    said += [f"warning: {' '.join(warning.split())}" for warning in night.warnings]  # one line each
+    return text + (f"  {'; '.join(said)}" if said else "")

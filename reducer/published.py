@@ -361,6 +361,20 @@ class Manifest(Record):
         return self.run.finished_at if self.run else None
 
     @property
+    def stacked_share(self) -> Optional[float]:
+        """The `map` section's stacked_share (quality.stacking), or None in a manifest written
+        before it was measured (or one whose value is not a number)."""
+        section = self.extra.get("map")
+        share = section.get("stacked_share") if isinstance(section, dict) else None
+        return float(share) if isinstance(share, (int, float)) and not isinstance(share, bool) else None
+
+    @property
+    def warnings(self) -> list[str]:
+        """The manifest's own `warnings` (stacked rows, row numbers as ids), [] where it has none."""
+        found = self.extra.get("warnings")
+        return [w for w in found if isinstance(w, str)] if isinstance(found, list) else []
+
+    @property
     def started_at(self) -> Optional[str]:
         return self.run.started_at if self.run else None
 
@@ -397,6 +411,11 @@ class Night(Record):
     knn_accuracy: Optional[float] = None
     drift: Optional[float] = None
     knn_r2: Optional[float] = None  # instead of knn_accuracy where the label holds values
+    # The manifest's map.stacked_share (quality.stacking; null before it was measured, and for an
+    # attempt that published nothing) and its `warnings` (a status record's: the published map's
+    # when the attempt found it current), so a night of stacked dots shows in the history too.
+    stacked_share: Optional[float] = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -413,11 +432,12 @@ class Night(Record):
                                                 f"{manifest.accepted.gate_missed})" if manifest.accepted else None),
                    rows=manifest.dataset.rows, final_loss=manifest.training.final_loss,
                    trustworthiness=quality.trustworthiness_5, knn_accuracy=quality.knn_accuracy,
-                   drift=manifest.drift.median_displacement if manifest.drift else None, knn_r2=quality.knn_r2)
+                   drift=manifest.drift.median_displacement if manifest.drift else None, knn_r2=quality.knn_r2,
+                   stacked_share=manifest.stacked_share, warnings=manifest.warnings)
 
     @classmethod
     def of_status(cls, record: StatusRecord) -> Night:
-        return cls(time=record.attempted_at, status=record.status, reason=record.reason)
+        return cls(time=record.attempted_at, status=record.status, reason=record.reason, warnings=list(record.warnings))
 
 
 # ---------------------------------------------------------------- reading and writing the records

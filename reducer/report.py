@@ -244,7 +244,7 @@ def warnings_of(manifest: Optional[Manifest]) -> list[str]:
     if fallback:
         found.append(" ".join(str(fallback).split()))
     # The manifest's own `warnings` (stacked rows, issue 23: pipeline.check_stacking).
-    found += [" ".join(w.split()) for w in manifest.extra.get("warnings") or [] if isinstance(w, str)]
+    found += [" ".join(w.split()) for w in manifest.warnings]
     return found
 
 

@@ -257,16 +257,26 @@ def write_far(project, name="far"):
     frame.to_csv(project.root / "Data" / f"{name}.csv", index=False)
 
 
-def test_a_stacked_map_is_flagged_every_night_and_in_the_reports_overview(tmp_path):
-    """The trial's far table through the default job (real training): the near groups' rows differ
-    by a millionth of the far blob's offset, and any map of the z-scored table draws each group as
-    a dot. The first night's summary line names the stacked groups; the next night, unchanged,
-    still carries the published map's warning; the report's overview row marks the job."""
-    project = Project(tmp_path / "project")
+@pytest.fixture(scope="module")
+def far_nights(tmp_path_factory):
+    """The trial's far table through the default job (real training), two nights: (project, the
+    first run, the second, unchanged)."""
+    project = Project(tmp_path_factory.mktemp("far") / "project")
     write_far(project)
     project.job("far", '[dataset]\nname = "csv"\npath = "../Data/far.csv"\nid = "id"\nlabel = "group"\n')
     first = project.run("run", "jobs/far.toml")
     assert first.returncode == 0, first.stdout + first.stderr
+    second = project.run("run", "jobs/far.toml")
+    assert second.returncode == 0, second.stdout + second.stderr
+    return project, first, second
+
+
+def test_a_stacked_map_is_flagged_every_night_and_in_the_reports_overview(far_nights):
+    """The near groups' rows of the far table differ by a millionth of the far blob's offset, and
+    any map of the z-scored table draws each group as a dot. The first night's summary line names
+    the stacked groups; the next night, unchanged, still carries the published map's warning; the
+    report's overview row marks the job."""
+    project, first, second = far_nights
     manifest = json.loads((project.outputs / "far" / "manifest.json").read_text())
     assert manifest["map"]["stacked_share"] >= 0.9 and manifest["map"]["distinct_rows"] == 120
     assert {g["label"] for g in manifest["map"]["stacked_groups"]} == {"g0", "g1", "g2", "far"}
@@ -276,8 +286,6 @@ def test_a_stacked_map_is_flagged_every_night_and_in_the_reports_overview(tmp_pa
     assert f"; warning: {warning}" in line
     # plot.png, the picture dashboards embed, says it too: a red line under the axes.
     assert warning_red_pixels(project.outputs / "far" / "plot.png") > 200
-    second = project.run("run", "jobs/far.toml")
-    assert second.returncode == 0, second.stdout + second.stderr
     line = next(line for line in second.stdout.splitlines() if line.strip().startswith("far: unchanged"))
     assert line.rstrip().split(" [")[0].endswith(f"published files untouched; warning: {warning}")
     # status.json, the one file a cron job may read, carries the published map's warnings too.
@@ -287,6 +295,48 @@ def test_a_stacked_map_is_flagged_every_night_and_in_the_reports_overview(tmp_pa
     overview = index[index.index('<table class="overview">'):]
     row = overview[:overview.index("</tr>", overview.index('href="#job-far"'))]
     assert re.search(r'<a class="badge warned" href="#job-far" title="[^"]*sit on top[^"]*">[12] warnings?</a>', row)
+
+
+def test_history_shows_each_nights_stacked_share_and_warning_without_tensorflow(far_nights, tmp_path):
+    """`reducer history` said "trust 0.93  kNN 0.992" for a map of dots: each night now carries the
+    manifest's map.stacked_share and its warnings, in the text lines and in --json (new keys; the
+    old ones as they were); the unchanged night repeats the published map's warnings, as its
+    summary line and status.json do. TensorFlow stays out of the command."""
+    project, _, _ = far_nights
+    manifest = json.loads((project.outputs / "far" / "manifest.json").read_text())
+    share, warnings = manifest["map"]["stacked_share"], manifest["warnings"]
+    told = project.run("history", "far", env={"PYTHONPROFILEIMPORTTIME": "1"})  # -X importtime: every import
+    assert told.returncode == 0, told.stderr
+    assert not re.search(r"\| (tensorflow|keras)(\.|$)", told.stderr, flags=re.M)
+    head, published, unchanged = told.stdout.splitlines()
+    assert head == "far:"
+    assert published.split()[1] == "ok" and f"  stacked {share:.0%}  warning: {warnings[0]}" in published
+    assert re.search(r"trust +[0-9.]+  kNN +[0-9.]+  drift +\S+  stacked +\d+%", published)
+    assert unchanged.split()[1] == "unchanged" and unchanged.endswith(f"; warning: {warnings[0]}")
+    assert "  stacked    -  " in unchanged  # no map of its own: the share is its published night's
+    nights = json.loads(project.run("history", "--json", "jobs/far.toml").stdout)["far"]
+    assert [n["status"] for n in nights] == ["ok", "unchanged"]
+    assert nights[0]["stacked_share"] == share and nights[0]["warnings"] == warnings
+    assert nights[1]["stacked_share"] is None and nights[1]["warnings"] == warnings
+    assert {"time", "status", "reason", "rows", "final_loss", "trustworthiness", "knn_accuracy", "drift"} <= set(nights[0])
+
+    # A manifest from before the guard (no `map`, no `warnings`) still prints, with '-' and [].
+    import shutil
+
+    older = tmp_path / "outputs"
+    shutil.copytree(project.outputs, older, symlinks=True)
+    (copy,) = (older / "far" / "history").glob("*-manifest.json")
+    record = json.loads(copy.read_text())
+    del record["map"], record["warnings"]
+    copy.write_text(json.dumps(record))
+    for status in (older / "far" / "history").glob("*-status.json"):
+        status.write_text(json.dumps({k: v for k, v in json.loads(status.read_text()).items() if k != "warnings"}))
+    shown = project.run("history", "--outputs", older, "far")
+    assert shown.returncode == 0, shown.stderr
+    first = shown.stdout.splitlines()[1]
+    assert first.split()[1] == "ok" and first.endswith("  stacked    -") and "warning" not in shown.stdout
+    nights = json.loads(project.run("history", "--json", "--outputs", older, "far").stdout)["far"]
+    assert [(n["stacked_share"], n["warnings"]) for n in nights] == [(None, []), (None, [])]
 
 
 @pytest.mark.parametrize("value, expected", [

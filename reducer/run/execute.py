@@ -103,8 +103,7 @@ def record_attempt(destination: publish.Destination, result: JobResult, attempte
     record = published.StatusRecord(job=result.name, status=status, reason=result.reason or None,
                                     attempted_at=attempted_at, published_at=manifest.finished_at if manifest else None,
                                     manifest_sha256=digest, seconds=round(result.seconds, 3),
-                                    warnings=[str(w) for w in manifest.extra.get("warnings") or []]
-                                    if manifest is not None and current else [])
+                                    warnings=manifest.warnings if manifest is not None and current else [])
     try:
         publish.write_status(destination, result.name, record, mode)
     except HistoryRecordError as exc:
