@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     past = commands.add_parser("history", help="one line per night for each job: status, rows, loss, quality, drift")
     past.add_argument("jobs", nargs="+", metavar="JOB",
-                      help="job files (their project's outputs/ is read), or job names (folders of the outputs folder)")
+                      help="job files (their project's outputs/ is read; one that cannot be read goes by its file's "
+                           "stem, as a run records it), or job names (folders of the outputs folder)")
     past.add_argument("--outputs", metavar="DIR",
                       help="outputs folder (default: the job file's project's outputs/, else PROJECT/outputs, "
                            "else ./outputs)")
@@ -311,8 +312,11 @@ def cmd_history(args: argparse.Namespace) -> Exit:
 
     report = {}
     for target in args.jobs:
-        name, folder = project.job_folder(target, args.outputs, args.project)
-        report[name] = history.nights(folder)
+        found = project.job_folder(target, args.outputs, args.project)
+        report[found.name] = history.nights(found.folder)
+        if found.unread is not None:  # the history is still what the user came for: said, not refused
+            print(f"warning: {found.unread.message}; showing the history of {found.name!r}, the name a run "
+                  f"records this file's failures under (its file's stem)", file=sys.stderr)
     if args.json:
         print(json.dumps({name: [night.to_json() for night in nights] for name, nights in report.items()}, indent=2))
         return Exit.OK

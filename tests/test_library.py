@@ -74,14 +74,45 @@ def test_history_and_report_take_job_files_from_any_folder(ran):
     assert run_cli("report", "--project", project.root, cwd="/").returncode == 0
 
 
+def test_history_of_a_job_file_that_does_not_parse_shows_why_last_night_failed(ran):
+    """`reducer history jobs/broken.toml` is what a user runs to see why last night failed, and it
+    answered with the parse error alone. The run recorded the failure under the file's stem, so
+    history shows that job, with one warning line naming the file's problem (exit 0: the history
+    was shown; the job's own failure is the run's exit code, and is on its line)."""
+    project, _ = ran
+    broken = project.root / "jobs" / "broken.toml"
+    past = run_cli("history", broken, cwd="/")
+    assert past.returncode == 0, past.stderr
+    head, night = past.stdout.splitlines()
+    assert head == "broken:" and night.split()[1] == "failed"
+    assert f"{broken}, line 1, column 9: invalid TOML: Expected ']'" in night  # the reason the run recorded
+    (warning,) = past.stderr.splitlines()
+    assert warning == (f"warning: {broken}, line 1, column 9: invalid TOML: Expected ']' at the end of a table "
+                       f"declaration; showing the history of 'broken', the name a run records this file's failures "
+                       f"under (its file's stem)")
+    listed = run_cli("history", "--json", "-q", "jobs/broken.toml", "jobs/alpha.toml", cwd=project.root)
+    assert listed.returncode == 0 and listed.stderr.startswith("warning: ")
+    nights = json.loads(listed.stdout)
+    assert [n["status"] for n in nights["broken"]] == ["failed"] and nights["alpha"][0]["status"] == "ok"
+
+
 def test_not_found_names_the_absolute_folder_it_looked_in(ran, tmp_path):
     project, _ = ran
     missing = run_cli("history", "nosuchjob", cwd="/")
     assert missing.returncode == 2 and missing.stderr.strip() == "reducer: no job 'nosuchjob' in /outputs"
     elsewhere = run_cli("history", "zeta", "--outputs", "out", cwd=tmp_path)
     assert elsewhere.stderr.strip() == f"reducer: no job 'zeta' in {tmp_path / 'out'}"
-    never = run_cli("history", project.root / "jobs" / "broken.toml", cwd="/")  # a job file that does not parse
-    assert never.returncode == 1 and "broken.toml" in never.stderr and "Traceback" not in never.stderr
+    # A job file that does not parse, never run: its own one line, exit 1 (a bad job file); one
+    # that does not exist and has no history: exit 2, as `run` says of it, naming where it looked.
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "never.toml").write_text("[dataset\n")
+    never = run_cli("history", tmp_path / "jobs" / "never.toml", cwd="/")
+    assert never.returncode == 1 and never.stdout == "" and "Traceback" not in never.stderr
+    assert never.stderr.strip() == (f"reducer: {tmp_path / 'jobs' / 'never.toml'}, line 1, column 9: invalid TOML: "
+                                    f"Expected ']' at the end of a table declaration")
+    gone = run_cli("history", "jobs/gone.toml", cwd=tmp_path)
+    assert gone.returncode == 2 and gone.stderr.strip() == (f"reducer: {tmp_path / 'jobs' / 'gone.toml'}: no such job "
+                                                            f"file, and no job 'gone' in {tmp_path / 'outputs'}")
     typo = run_cli("run", "jobs/irs.toml", cwd=tmp_path)
     assert typo.returncode == 2 and f"no such job file: jobs/irs.toml ({tmp_path / 'jobs' / 'irs.toml'})" in typo.stderr
     nothing = run_cli("report", cwd=tmp_path)
