@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional
 from reducer.datasets import options as dataset_options
 from reducer.datasets.dataset import BLOCK_OPTIONS
 from reducer.datasets.registry import per_feature_width
-from reducer.defaults import neighbor_settings, warm_schedule
+from reducer.defaults import EARLIER_SIZING, neighbor_settings, warm_schedule
 from reducer.errors import DataError, JobError, PluginError, ReducerError
 from reducer.tables.csv_reader import input_problem, open_regular
 
@@ -49,6 +49,9 @@ class ModelConfig:
     n_neighbors: int = 15  # neighbors only: graph neighbours per row, the row itself counted (UMAP's)
     min_dist: float = 0.1  # neighbors only: how tightly the map may pack neighbours (UMAP's)
     reconstruction_weight: float = 0.0  # neighbors only: weight of the reconstruction loss
+    # neighbors only: the encoder's first layers draw apart the bulk of columns whose spread a few
+    # far values set and squash those values (engine/model.py, HEAVY_RATIO)
+    robust_input: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ class TrainingConfig:
 
 
 # Keys that mean something only to the neighbour objective: a reconstruction job may not name them.
-NEIGHBORS_ONLY = {"model": ("n_neighbors", "min_dist", "reconstruction_weight"),
+NEIGHBORS_ONLY = {"model": ("n_neighbors", "min_dist", "reconstruction_weight", "robust_input"),
                   "training": ("negative_samples",)}
 
 
@@ -130,6 +133,10 @@ class Job:
             job = dataclasses.replace(self, model=dataclasses.replace(self.model, objective="reconstruction"))
         elif self.table_sized:
             sized = neighbor_settings(kept["rows"], kept["columns"]) if kept else neighbor_settings(rows, columns)
+            if kept:  # a setting sized by a later release: what the kept run had (its architecture)
+                for key, value in EARLIER_SIZING.items():
+                    section, name = key.split(".")
+                    sized[section][name] = value
             for key, value in (kept or {}).get("settings", {}).items():
                 section, name = key.split(".")
                 if name in sized.get(section, {}):
@@ -221,6 +228,7 @@ MODEL_KEYS = {
     "n_neighbors": ((int,), lambda v: None if v >= 2 else "must be at least 2 (it counts the row itself)"),
     "min_dist": ((float, int), lambda v: None if 0 <= v < 1 else "must be at least 0 and below 1"),
     "reconstruction_weight": ((float, int), lambda v: None if v >= 0 else "must be 0 or more"),
+    "robust_input": ((bool,), None),
 }
 TRAINING_KEYS = {
     "epochs": ((int,), _positive),

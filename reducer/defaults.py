@@ -34,6 +34,10 @@ NARROW_DEEP_ROWS = 500
 NARROW_HIDDEN = [96, 96, 96]
 NARROW_RECONSTRUCTION_WEIGHT = 10.0
 RECONSTRUCTION_WEIGHT = 20.0
+# What a setting sized only from a later release was before it: a job that keeps a published
+# run's sizing (continuity.sizing) keeps this too, so the first night after an upgrade does not
+# change the encoder's architecture (a warm start needs the same one); a new sizing brings it.
+EARLIER_SIZING = {"model.robust_input": False}
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -154,7 +158,8 @@ def neighbor_settings(rows: int, columns: int) -> dict[str, dict]:
         "model": {"objective": "neighbors", "hidden": hidden,
                   "activation": "tanh" if columns <= NARROW else "relu",
                   "latent_activation": "linear", "n_neighbors": neighbours, "min_dist": float(min_dist),
-                  "reconstruction_weight": NARROW_RECONSTRUCTION_WEIGHT if narrow else RECONSTRUCTION_WEIGHT},
+                  "reconstruction_weight": NARROW_RECONSTRUCTION_WEIGHT if narrow else RECONSTRUCTION_WEIGHT,
+                  "robust_input": True},
         "training": {"epochs": int(epochs), "batch_size": batch, "learning_rate": learning_rate,
                      "negative_samples": negatives},
     }

@@ -32,8 +32,63 @@ def resolve(config: ModelConfig, table: Table) -> ModelConfig:
                                latent_activation=config.latent_activation or config.activation)
 
 
+# The robust input (issue 23, ninth session; [model] robust_input): a column whose standard
+# deviation is more than HEAVY_RATIO x its interquartile spread (IQR / 1.349, the standard
+# deviation of a normal column) owes its spread to a few far values; or its middle half is one
+# value. Such a column's rows reach the encoder as median-centred multiples of that interquartile
+# spread, squashed by TAIL_BOUND x tanh(u / TAIL_BOUND): the bulk is drawn apart and no far value
+# swamps it. Every other column passes as it is (z-scored: centred by its mean, over its standard
+# deviation, LINEAR_BOUND: tanh is then the identity to float32's precision).
+HEAVY_RATIO = 1.5
+TAIL_BOUND = 3.0
+LINEAR_BOUND = 1000.0
+INPUT_SAMPLE = 100_000  # the statistics from at most this many rows (a fixed-seed sample)
+INPUT_LAYERS = ("input_scale", "input_squash", "input_unscale")
+
+
+def input_statistics(x: np.ndarray, seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(centre, spread, bound) per column of the rows `x` for the robust input layers."""
+    if len(x) > INPUT_SAMPLE:
+        x = x[np.sort(np.random.default_rng(seed).choice(len(x), INPUT_SAMPLE, replace=False))]
+    x = np.asarray(x, np.float64)
+    std = x.std(axis=0)
+    q25, median, q75 = np.percentile(x, [25, 50, 75], axis=0)
+    middle = (q75 - q25) / 1.349
+    heavy = (std > 0) & ((middle <= 0) | (std > HEAVY_RATIO * middle))
+    spread = np.where(heavy & (middle > 0), middle, std)
+    spread = np.where(spread > 0, spread, 1.0)
+    centre = np.where(heavy, median, x.mean(axis=0))
+    return centre, spread, np.where(heavy, TAIL_BOUND, LINEAR_BOUND)
+
+
+def has_robust_input(encoder: Any) -> bool:
+    return any(layer.name == INPUT_LAYERS[0] for layer in encoder.layers)
+
+
+def set_robust_input(encoder: Any, x: np.ndarray) -> None:
+    """Give the encoder's robust input layers the statistics of the rows `x` (a cold start)."""
+    centre, spread, bound = input_statistics(x)
+    encoder.get_layer(INPUT_LAYERS[0]).set_weights([centre, (spread * bound) ** 2, np.array(len(x))])
+    encoder.get_layer(INPUT_LAYERS[2]).set_weights([np.zeros_like(bound), bound ** -2.0, np.array(len(x))])
+    refresh_normalisation(encoder)
+
+
+def refresh_normalisation(model: Any) -> None:
+    """Keras computes a Normalization layer from the tensors it derives from its weights when it
+    is built, adapted or loaded, not when set_weights changes them: derive them again."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            refresh_normalisation(layer)
+        elif isinstance(layer, keras.layers.Normalization) and layer.weights:
+            layer.finalize_state()
+
+
 def build(columns: int, config: ModelConfig, seed: int, out_activation: str) -> Tuple[Any, Any, Any]:
-    """(encoder, decoder, autoencoder) over normalised rows; the decoder mirrors the encoder."""
+    """(encoder, decoder, autoencoder) over normalised rows; the decoder mirrors the encoder.
+    With config.robust_input, the encoder's first layers are the robust input (HEAVY_RATIO):
+    built-in Normalization and tanh layers, so the saved model still loads with no custom
+    objects, their statistics to be set by set_robust_input before training (until then the
+    identity up to the squash)."""
     widths = list(config.hidden or ())  # resolve() filled it in
     counter = iter(range(seed, seed + 10_000))
 
@@ -44,6 +99,11 @@ def build(columns: int, config: ModelConfig, seed: int, out_activation: str) -> 
 
     encoder_input = keras.Input(shape=(columns,), name="normalised_rows")
     h = encoder_input
+    if config.robust_input:
+        scale, squash, unscale = INPUT_LAYERS
+        h = keras.layers.Normalization(axis=-1, name=scale)(h)
+        h = keras.layers.Activation("tanh", name=squash)(h)
+        h = keras.layers.Normalization(axis=-1, name=unscale)(h)
     for i, width in enumerate(widths):
         h = dense(width, config.activation, f"encoder_hidden_{i + 1}")(h)
     code = dense(config.latent, config.latent_activation or config.activation, "code")(h)
@@ -107,6 +167,7 @@ def warm_start(encoder: Any, decoder: Any, previous_version: Path,
             return f"the published {model.name} has another architecture", None
     for model, weights in pairs:
         model.set_weights(weights)
+        refresh_normalisation(model)  # the robust input's statistics are the published ones
     return None, saved
 
 

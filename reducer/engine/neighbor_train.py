@@ -47,6 +47,7 @@ from reducer.config import ModelConfig, TrainingConfig
 from reducer.defaults import BIG_ROWS
 from reducer.errors import TrainingError
 from reducer.engine.tf_setup import keras, tf
+from reducer.engine import model as model_lib
 from reducer.engine.train import History
 
 if TYPE_CHECKING:
@@ -380,6 +381,10 @@ def train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_confi
     or raw columns: every input non-negative and small, ReLU units there die under the sized
     learning rate and the map collapsed to one point (breast_cancer, a 12,000 x 40 table).
 
+    An encoder with the robust input (model.build) needs no standardising: its first layers
+    centre and scale every column; on a cold start (`start_layout`) they take their statistics
+    from `x` (model.set_robust_input), on a warm one they keep the published model's.
+
     `start_layout`: first train the encoder to the graph's spectral layout (engine/init.py: a
     cold start; a warm start keeps the published weights); the History's `start` says what
     happened.
@@ -387,6 +392,10 @@ def train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_confi
 
     Raises TrainingError when the loss stops being finite.
     """
+    if model_lib.has_robust_input(encoder):
+        standardise = False
+        if start_layout:
+            model_lib.set_robust_input(encoder, x)
     if standardise:
         mean, spread = standardisation(x)
         fold_standardisation(encoder, mean, spread, into="standardised")

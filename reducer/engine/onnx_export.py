@@ -2,7 +2,8 @@
 that onnxruntime (Python, Java, C#, JavaScript, C...) runs without TensorFlow.
 
 The graph is built directly from the weights of the layers reducer itself writes (a
-`Normalization`, the `encoder` model's Dense layers, the optional linear `align` layer:
+`Normalization`, the `encoder` model's robust input (two Normalization layers around a tanh
+Activation) and Dense layers, the optional linear `align` layer:
 engine/model.py's `raw_row_encoder`), one ONNX node per operation Keras performs, in the same
 order and in float32. Keras' own `model.export(format="onnx")` and tf2onnx convert a traced
 TensorFlow graph instead: they need tf2onnx at every run, take seconds, and give a graph of
@@ -117,17 +118,22 @@ def _normalise(graph: _Graph, x: str, layer: Any) -> str:
     return graph.node("Div", [centred, graph.constant(f"{layer.name}_spread", spread)], name=f"{layer.name}_div")
 
 
-def _dense(graph: _Graph, x: str, layer: Any) -> str:
+def _activation(graph: _Graph, x: str, layer: Any) -> str:
+    """`layer`'s activation (a Dense or an Activation layer) applied to x."""
     activation = keras.activations.serialize(layer.activation)
     activation = activation if isinstance(activation, str) else getattr(layer.activation, "__name__", "?")
     if activation not in ACTIVATIONS:
         raise ExportError(f"layer {layer.name!r}: activation {activation!r} has no ONNX form here")
+    return ACTIVATIONS[activation](graph, x)
+
+
+def _dense(graph: _Graph, x: str, layer: Any) -> str:
     weights = layer.get_weights()
     kernel = graph.constant(f"{layer.name}_kernel", weights[0])
     h = graph.node("MatMul", [x, kernel], name=f"{layer.name}_matmul")
     if layer.use_bias:
         h = graph.node("Add", [h, graph.constant(f"{layer.name}_bias", weights[1])], name=f"{layer.name}_bias_add")
-    return ACTIVATIONS[activation](graph, h)
+    return _activation(graph, h, layer)
 
 
 def to_onnx(model: Any, metadata: Optional[Dict[str, Any]] = None) -> Any:
@@ -146,6 +152,8 @@ def to_onnx(model: Any, metadata: Optional[Dict[str, Any]] = None) -> Any:
             x = _normalise(graph, x, layer)
         elif isinstance(layer, keras.layers.Dense):
             x = _dense(graph, x, layer)
+        elif isinstance(layer, keras.layers.Activation):
+            x = _activation(graph, x, layer)
         else:
             raise ExportError(f"layer {layer.name!r} ({type(layer).__name__}) has no ONNX form here")
     latent = int(model.output_shape[-1])
