@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional
 from reducer.datasets import options as dataset_options
 from reducer.datasets.dataset import BLOCK_OPTIONS
 from reducer.datasets.registry import per_feature_width
-from reducer.defaults import EARLIER_SIZING, neighbor_settings, warm_schedule
+from reducer.defaults import neighbor_settings, warm_schedule
 from reducer.errors import DataError, JobError, PluginError, ReducerError
 from reducer.tables.csv_reader import input_problem, open_regular
 
@@ -133,10 +133,6 @@ class Job:
             job = dataclasses.replace(self, model=dataclasses.replace(self.model, objective="reconstruction"))
         elif self.table_sized:
             sized = neighbor_settings(kept["rows"], kept["columns"]) if kept else neighbor_settings(rows, columns)
-            if kept:  # a setting sized by a later release: what the kept run had (its architecture)
-                for key, value in EARLIER_SIZING.items():
-                    section, name = key.split(".")
-                    sized[section][name] = value
             for key, value in (kept or {}).get("settings", {}).items():
                 section, name = key.split(".")
                 if name in sized.get(section, {}):

@@ -34,10 +34,6 @@ NARROW_DEEP_ROWS = 500
 NARROW_HIDDEN = [96, 96, 96]
 NARROW_RECONSTRUCTION_WEIGHT = 10.0
 RECONSTRUCTION_WEIGHT = 20.0
-# What a setting sized only from a later release was before it: a job that keeps a published
-# run's sizing (continuity.sizing) keeps this too, so the first night after an upgrade does not
-# change the encoder's architecture (a warm start needs the same one); a new sizing brings it.
-EARLIER_SIZING = {"model.robust_input": False}
 
 
 def _clamp(value: float, low: float, high: float) -> float:

@@ -31,6 +31,7 @@ SETTINGS = {
     "learning_rate": ("training", "learning_rate"), "seed": ("training", "seed"),
     "negative_samples": ("training", "negative_samples"), "log_every": ("training", "log_every"),
     "quality": ("quality", "enabled"), "quality_max_rows": ("quality", "max_rows"),
+    "robust_input": ("model", "robust_input"),
 }
 WHERE = Path("reducer.Map")  # what messages about a parameter start with, where a job names its file
 LABEL = "label"  # the column name the table gives `y`, when fit is given one
@@ -65,7 +66,7 @@ class Map(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                  epochs: Optional[int] = None, batch_size: Optional[int] = None,
                  learning_rate: Optional[float] = None, seed: int = 1, negative_samples: Optional[int] = None,
                  normalize: Optional[str] = None, quality: bool = True, quality_max_rows: int = 4000,
-                 log_every: int = 100, name: str = "map") -> None:
+                 log_every: int = 100, name: str = "map", robust_input: Optional[bool] = None) -> None:
         self.objective = objective
         self.latent = latent
         self.hidden = hidden
@@ -75,6 +76,7 @@ class Map(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.n_neighbors = n_neighbors
         self.min_dist = min_dist
         self.reconstruction_weight = reconstruction_weight
+        self.robust_input = robust_input
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate

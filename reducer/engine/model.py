@@ -44,6 +44,7 @@ TAIL_BOUND = 3.0
 LINEAR_BOUND = 1000.0
 INPUT_SAMPLE = 100_000  # the statistics from at most this many rows (a fixed-seed sample)
 INPUT_LAYERS = ("input_scale", "input_squash", "input_unscale")
+ENCODER_NAME = "encoder"  # the inner model's name in the saved raw-row encoder
 
 
 def input_statistics(x: np.ndarray, seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -59,6 +60,11 @@ def input_statistics(x: np.ndarray, seed: int = 0) -> Tuple[np.ndarray, np.ndarr
     spread = np.where(spread > 0, spread, 1.0)
     centre = np.where(heavy, median, x.mean(axis=0))
     return centre, spread, np.where(heavy, TAIL_BOUND, LINEAR_BOUND)
+
+
+def heavy_columns(x: np.ndarray) -> np.ndarray:
+    """Which columns of the rows `x` the robust input squashes (the others it passes as they are)."""
+    return input_statistics(x)[2] == TAIL_BOUND
 
 
 def has_robust_input(encoder: Any) -> bool:
@@ -83,12 +89,14 @@ def refresh_normalisation(model: Any) -> None:
             layer.finalize_state()
 
 
-def build(columns: int, config: ModelConfig, seed: int, out_activation: str) -> Tuple[Any, Any, Any]:
+def build(columns: int, config: ModelConfig, seed: int, out_activation: str,
+          robust_input: bool = False) -> Tuple[Any, Any, Any]:
     """(encoder, decoder, autoencoder) over normalised rows; the decoder mirrors the encoder.
-    With config.robust_input, the encoder's first layers are the robust input (HEAVY_RATIO):
-    built-in Normalization and tanh layers, so the saved model still loads with no custom
-    objects, their statistics to be set by set_robust_input before training (until then the
-    identity up to the squash)."""
+    robust_input: the encoder's first layers are the robust input (HEAVY_RATIO), built-in
+    Normalization and tanh layers, so the saved model still loads with no custom objects; their
+    statistics are set by set_robust_input before training. The pipeline builds them where the
+    job allows ([model] robust_input) and the table has a heavy column, or the published
+    encoder has them (a warm start needs the same architecture)."""
     widths = list(config.hidden or ())  # resolve() filled it in
     counter = iter(range(seed, seed + 10_000))
 
@@ -99,7 +107,7 @@ def build(columns: int, config: ModelConfig, seed: int, out_activation: str) -> 
 
     encoder_input = keras.Input(shape=(columns,), name="normalised_rows")
     h = encoder_input
-    if config.robust_input:
+    if robust_input:
         scale, squash, unscale = INPUT_LAYERS
         h = keras.layers.Normalization(axis=-1, name=scale)(h)
         h = keras.layers.Activation("tanh", name=squash)(h)
@@ -107,7 +115,7 @@ def build(columns: int, config: ModelConfig, seed: int, out_activation: str) -> 
     for i, width in enumerate(widths):
         h = dense(width, config.activation, f"encoder_hidden_{i + 1}")(h)
     code = dense(config.latent, config.latent_activation or config.activation, "code")(h)
-    encoder = keras.Model(encoder_input, code, name="encoder")
+    encoder = keras.Model(encoder_input, code, name=ENCODER_NAME)
 
     decoder_input = keras.Input(shape=(config.latent,), name="code_in")
     h = decoder_input
@@ -142,33 +150,49 @@ def raw_row_encoder(encoder: Any, table: Table, name: str,
     return keras.Model(rows, code, name=name)
 
 
-def warm_start(encoder: Any, decoder: Any, previous_version: Path,
-               needs_decoder: bool = True) -> Tuple[Optional[str], Any]:
-    """Give `encoder` (and `decoder`) the weights of the published run's, when their shapes
-    match; returns (None, the published raw-row encoder as loaded), or (the one-line reason a
-    cold start was made instead, None). needs_decoder: the loss trains the decoder, so an
-    encoder beside a fresh decoder would be pulled apart."""
+def load_published(previous_version: Path, needs_decoder: bool = True) -> Tuple[Optional[str], Any, Any]:
+    """(None, the published raw-row encoder, the published decoder's weights or None), or (the
+    one-line reason a cold start is made instead, None, None). needs_decoder: the loss trains
+    the decoder, so an encoder beside a fresh decoder would be pulled apart."""
     model_path, decoder_path = previous_version / "model.keras", previous_version / "decoder.keras"
     if not model_path.is_file():
-        return f"no published model in {previous_version}", None
+        return f"no published model in {previous_version}", None, None
     if needs_decoder and not decoder_path.is_file():
-        return f"the published run kept no decoder ({previous_version.name}, from an earlier reducer)", None
+        return f"the published run kept no decoder ({previous_version.name}, from an earlier reducer)", None, None
     try:
         saved = keras.models.load_model(model_path, compile=False)
-        inner = saved.get_layer(encoder.name)
-        pairs = [(encoder, inner.get_weights())]
-        if decoder_path.is_file():
-            pairs.append((decoder, keras.models.load_model(decoder_path, compile=False).get_weights()))
+        decoder_weights = (keras.models.load_model(decoder_path, compile=False).get_weights()
+                           if decoder_path.is_file() else None)
     except Exception as exc:  # a damaged file fails in Keras, h5py or zipfile, each its own way: train cold
         first = (str(exc).splitlines() or [""])[0][:120]
-        return f"the published model cannot be read ({type(exc).__name__}: {first})", None
+        return f"the published model cannot be read ({type(exc).__name__}: {first})", None, None
+    return None, saved, decoder_weights
+
+
+def published_encoder(saved: Any, encoder_name: str) -> Optional[Any]:
+    """The inner encoder of a published raw-row encoder, or None when it has none by that name."""
+    try:
+        return saved.get_layer(encoder_name)
+    except ValueError:
+        return None
+
+
+def warm_start(encoder: Any, decoder: Any, saved: Any, decoder_weights: Any) -> Optional[str]:
+    """Give `encoder` (and `decoder`) the weights of the published ones (load_published) when
+    their shapes match; None, or the one-line reason a cold start is made instead."""
+    inner = published_encoder(saved, encoder.name)
+    if inner is None:
+        return f"the published model has no {encoder.name!r} (from an earlier reducer)"
+    pairs = [(encoder, inner.get_weights())]
+    if decoder_weights is not None:
+        pairs.append((decoder, decoder_weights))
     for model, weights in pairs:
         if [w.shape for w in model.get_weights()] != [w.shape for w in weights]:
-            return f"the published {model.name} has another architecture", None
+            return f"the published {model.name} has another architecture"
     for model, weights in pairs:
         model.set_weights(weights)
         refresh_normalisation(model)  # the robust input's statistics are the published ones
-    return None, saved
+    return None
 
 
 def published_codes(saved: Any, encoder_name: str, raw_rows: np.ndarray,

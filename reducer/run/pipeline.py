@@ -409,11 +409,20 @@ def _build_and_train(job: Job, table: Table, graph: Optional[Graph], seconds: di
     keras.utils.set_random_seed(job.training.seed)
     activation = job.model.output_activation
     assert activation is not None, "model.resolve fills in the output activation before training"
-    encoder, decoder, autoencoder = model_lib.build(len(table.features), job.model, job.training.seed, activation)
-    warm, anchor = None, None
+    published_model, why_not, decoder_weights = None, None, None
     if warm_from is not None:
         trains_decoder = job.model.objective != "neighbors" or job.model.reconstruction_weight > 0
-        why_not, published_model = model_lib.warm_start(encoder, decoder, warm_from, needs_decoder=trains_decoder)
+        why_not, published_model, decoder_weights = model_lib.load_published(warm_from, needs_decoder=trains_decoder)
+    # Read a block at a time into the one array the training loop shares (a cached table's rows
+    # are never all in memory twice).
+    rows = neighbor_train.rows_in_memory(TableRows(table)) if graph is not None else None
+    robust = job.model.robust_input and rows is not None and robust_input(job.name, table, rows, published_model)
+    encoder, decoder, autoencoder = model_lib.build(len(table.features), job.model, job.training.seed, activation,
+                                                    robust_input=robust)
+    warm, anchor = None, None
+    if warm_from is not None:
+        if why_not is None:
+            why_not = model_lib.warm_start(encoder, decoder, published_model, decoder_weights)
         if why_not is None:
             # warm_epochs is filled in from the table (Job.with_table_defaults) before any training
             _, rate, strength = defaults.warm_schedule(job.model.objective, job.training.epochs)
@@ -444,10 +453,7 @@ def _build_and_train(job: Job, table: Table, graph: Optional[Graph], seconds: di
         if after_first_chunk is not None:
             after_first_chunk()
 
-    if graph is not None:
-        # Read a block at a time into the one array the training loop shares (a cached table's
-        # rows are never all in memory twice).
-        rows = neighbor_train.rows_in_memory(TableRows(table))
+    if graph is not None and rows is not None:
         history = neighbor_train.train(encoder, decoder, rows, graph, job.model, job.training, progress=progress,
                                        standardise=table.normalize in neighbor_train.UNCENTRED,
                                        start_layout=not (warm and warm.get("from")), anchor=anchor)
@@ -456,6 +462,24 @@ def _build_and_train(job: Job, table: Table, graph: Optional[Graph], seconds: di
     history = dataclasses.replace(history, warm_start=warm)
     seconds["train"] = time.time() - t
     return encoder, decoder, history
+
+
+def robust_input(name: str, table: Table, rows: Any, published_model: Any) -> bool:
+    """Whether the encoder gets the robust input (engine/model.py, HEAVY_RATIO), the job allowing
+    it: as the published encoder has it where there is one to warm-start from, else where one of
+    the table's columns is heavy (a table with none keeps the plain encoder, the same numbers)."""
+    from reducer.engine import model as model_lib
+
+    inner = None if published_model is None else model_lib.published_encoder(published_model, model_lib.ENCODER_NAME)
+    if inner is not None:
+        return model_lib.has_robust_input(inner)
+    heavy = model_lib.heavy_columns(rows)
+    if heavy.any():
+        names = [str(column) for column, is_heavy in zip(table.features, heavy) if is_heavy]
+        log.info("[%s] robust input: %d of %d columns spread by a few far values or one value, their middle "
+                 "half drawn apart and their tails squashed: %s", name, len(names), len(heavy),
+                 ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else ""))
+    return bool(heavy.any())
 
 
 def warm_anchor(name: str, table: Table, published_model: Any, encoder_name: str, warm_from: Path,
