@@ -51,3 +51,57 @@ def test_apply_gives_predicts_numbers_exactly(rows):
         expected = model.predict(data, batch_size=128, verbose=0)
         assert got.shape == expected.shape and got.dtype == expected.dtype
         np.testing.assert_array_equal(got, expected)
+
+
+def test_the_robust_input_squashes_only_columns_spread_by_a_few_far_values():
+    """A normal column passes as it is (centred by its mean, over its standard deviation, no
+    squash); a column whose spread 1% of far rows set, and one whose middle half is one value,
+    are centred by their median, drawn apart by their interquartile spread and squashed."""
+    from reducer.engine.model import LINEAR_BOUND, TAIL_BOUND, heavy_columns, input_statistics
+
+    rng = np.random.default_rng(0)
+    normal = rng.normal(5.0, 2.0, 1000)
+    far = np.where(np.arange(1000) < 10, 1e4, rng.normal(0.0, 1.0, 1000))
+    mostly_zero = np.where(np.arange(1000) < 100, rng.uniform(1, 9, 1000), 0.0)
+    constant = np.full(1000, 3.0)
+    x = np.column_stack([normal, far, mostly_zero, constant])
+    centre, spread, bound = input_statistics(x)
+    assert list(heavy_columns(x)) == [False, True, True, False]
+    assert list(bound) == [LINEAR_BOUND, TAIL_BOUND, TAIL_BOUND, LINEAR_BOUND]
+    assert centre[0] == pytest.approx(normal.mean()) and spread[0] == pytest.approx(normal.std())
+    q25, q75 = np.percentile(far, [25, 75])
+    assert centre[1] == pytest.approx(np.median(far)) and spread[1] == pytest.approx((q75 - q25) / 1.349)
+    assert spread[1] < 1.1 < far.std() / 100  # the bulk's spread, not the far rows'
+    assert centre[2] == 0.0 and spread[2] == pytest.approx(mostly_zero.std())  # no middle spread: the sd
+    assert spread[3] == 1.0  # a constant column: nothing to divide by
+
+
+def test_a_robust_encoder_saves_loads_and_warm_starts_with_its_statistics(tmp_path):
+    """The robust input is built-in Keras layers: the saved model gives the same codes with no
+    custom objects, and an encoder given the published weights computes with the published
+    statistics (Keras derives a Normalization's tensors from its weights only when told)."""
+    import keras
+
+    from reducer.engine.model import (ENCODER_NAME, INPUT_LAYERS, apply, build, has_robust_input,
+                                      set_robust_input, warm_start)
+
+    rng = np.random.default_rng(1)
+    x = np.column_stack([rng.normal(size=400), np.where(np.arange(400) < 4, 1e3, rng.normal(size=400))])
+    x = x.astype(np.float32)
+    config = ModelConfig(hidden=(8,), activation="relu", latent_activation="linear")
+    encoder, decoder, _ = build(2, config, 1, "linear", robust_input=True)
+    plain = build(2, config, 1, "linear")[0]
+    assert has_robust_input(encoder) and not has_robust_input(plain) and encoder.name == ENCODER_NAME
+    before = apply(encoder, x)
+    set_robust_input(encoder, x)
+    codes = apply(encoder, x)
+    assert not np.allclose(codes, before)
+    squashed = keras.Model(encoder.input, encoder.get_layer(INPUT_LAYERS[-1]).output)
+    assert float(np.abs(apply(squashed, x)[:, 1]).max()) <= 3.0 + 1e-5  # the far rows: within the bound
+    encoder.save(tmp_path / "encoder.keras")
+    np.testing.assert_allclose(apply(keras.models.load_model(tmp_path / "encoder.keras"), x), codes, rtol=1e-6)
+    saved = keras.Model(encoder.input, encoder(encoder.input))  # as raw_row_encoder nests it
+    again, again_decoder, _ = build(2, config, 2, "linear", robust_input=True)
+    assert warm_start(again, again_decoder, saved, decoder.get_weights()) is None
+    np.testing.assert_allclose(apply(again, x), codes, rtol=1e-6)
+    assert warm_start(plain, again_decoder, saved, None) == "the published encoder has another architecture"

@@ -370,3 +370,50 @@ def test_max_stacked_share_rejects_a_stacked_map(tmp_path):
     assert status["status"] == "rejected" and "above max_stacked_share = 0.5" in status["reason"]
     rejected = list((project.outputs / "far" / "history").glob("*-rejected-manifest.json"))
     assert len(rejected) == 1 and json.loads(rejected[0].read_text())["map"]["stacked_share"] > 0.5
+
+
+def write_outliers(project, rows=300, far=1000.0, extra=0):
+    """`rows` rows in three separated groups (g0-g2) and three rows `far` away in every column
+    (label "far"): a column's standard deviation is then the far rows' doing."""
+    near, labels = groups(rows, seed=15)
+    rng = np.random.default_rng(16)
+    raw = np.vstack([near, rng.normal(far, 1.0, (3, 5)), rng.normal(0.0, 5.0, (extra, 5))])
+    frame = pd.DataFrame(raw, columns=[f"f{i}" for i in range(5)])
+    frame.insert(0, "id", np.arange(len(raw)))
+    frame["group"] = [f"g{v}" for v in labels] + ["far"] * 3 + ["new"] * extra
+    frame.to_csv(project.root / "Data" / "outliers.csv", index=False)
+    return frame
+
+
+def test_three_far_rows_no_longer_stack_the_groups_and_warm_nights_keep_the_robust_input(tmp_path):
+    """Three rows far out in 303 set every column's spread: with the plain encoder the near
+    groups' rows differ by a sliver of it and the default map stacked them (98% of the rows on
+    seed 2, 45% on seed 3); the robust input draws the groups apart. A second night (rows
+    added) warm-starts the same architecture with the published statistics."""
+    project = Project(tmp_path / "project")
+    frame = write_outliers(project)
+    dataset = '[dataset]\nname = "csv"\npath = "../Data/outliers.csv"\nid = "id"\nlabel = "group"\n'
+    project.job("outliers", dataset + "[training]\nseed = 2\n")
+    project.job("plain", dataset + "[model]\nrobust_input = false\n[training]\nseed = 2\n")
+    first = project.run("run", "jobs/outliers.toml", "jobs/plain.toml")
+    assert first.returncode == 0, first.stdout + first.stderr
+    log = first.stdout + first.stderr
+    assert "[outliers] robust input: 5 of 5 columns" in log and "[plain] robust input" not in log
+    robust = json.loads((project.outputs / "outliers" / "manifest.json").read_text())
+    plain = json.loads((project.outputs / "plain" / "manifest.json").read_text())
+    assert plain["map"]["stacked_share"] >= 0.5  # the plain encoder: groups drawn as dots
+    assert robust["map"]["stacked_share"] < quality.STACKED_SHARE and robust["map"]["stacked_groups"] == []
+    assert robust["quality"]["trustworthiness_5"] > plain["quality"]["trustworthiness_5"]
+    assert robust["job"]["model"]["robust_input"] is True and plain["job"]["model"]["robust_input"] is False
+    points = pd.read_csv(project.outputs / "outliers" / "embedding.csv")
+    points = points[[c for c in points.columns if c.startswith("component_")]].to_numpy()
+    extent = np.ptp(points, axis=0).max()
+    for group in ("g0", "g1", "g2"):
+        assert np.ptp(points[(frame["group"] == group).to_numpy()], axis=0).max() >= 0.05 * extent
+
+    write_outliers(project, extra=15)
+    second = project.run("run", "jobs/outliers.toml")
+    assert second.returncode == 0, second.stdout + second.stderr
+    log = second.stdout + second.stderr
+    assert "[outliers] warm start from the published run's weights" in log and "cold start" not in log
+    assert "robust input:" not in log  # the published encoder's layers and statistics, not tonight's

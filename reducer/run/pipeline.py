@@ -476,8 +476,8 @@ def robust_input(name: str, table: Table, rows: Any, published_model: Any) -> bo
     heavy = model_lib.heavy_columns(rows)
     if heavy.any():
         names = [str(column) for column, is_heavy in zip(table.features, heavy) if is_heavy]
-        log.info("[%s] robust input: %d of %d columns spread by a few far values or one value, their middle "
-                 "half drawn apart and their tails squashed: %s", name, len(names), len(heavy),
+        log.info("[%s] robust input: %d of %d columns spread by a few far values, drawn apart and squashed: %s",
+                 name, len(names), len(heavy),
                  ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else ""))
     return bool(heavy.any())
 
