@@ -44,6 +44,12 @@ map's (goal >= 2%), the median nearest-neighbour distance over the map's extent 
 largest |coordinate| (<= 50), the manifest's share of stacked rows; umap-learn's beside it.
 
     python benchmarks/quality.py --small --seeds 1 2
+
+--outliers (issue 23, ninth session): three separated groups beside a few rows far out in every
+column (OUTLIER_TABLES), the default job with the robust input and with `robust_input = false`:
+the near groups' smallest extent over the map's, the share of stacked rows, trustworthiness@5.
+
+    python benchmarks/quality.py --outliers --seeds 1 2 3
     python benchmarks/quality.py --defaults --tables narrow wide blobs4 classes32 --seeds 1 2
 
 Generated tables (issue 23, `GENERATED`): make_classification / make_blobs / make_friedman1 (a value label) of 4 to 500 columns and
@@ -278,6 +284,8 @@ SMALL_ROWS = (15, 60, 120)
 SMALL_GROUP_SPREAD = 0.02  # each group's extent, over the map's
 SMALL_NEAREST = 0.002  # the median distance to the nearest other row, over the map's extent
 SMALL_LARGEST = 50.0  # |coordinate| on a first night
+# --outliers (issue 23, ninth session): (near rows in three groups, far rows, their offset in every column).
+OUTLIER_TABLES = ((300, 3, 1000.0), (300, 3, 100.0), (150, 2, 1000.0), (2000, 20, 1000.0))
 DIGITS_FLOOR = 0.985  # digits' own goal, beside PCA's and UMAP's
 SLACK = {"trustworthiness_5": 0.005, "knn_accuracy": 0.015, "knn_r2": 0.015}
 
@@ -824,6 +832,49 @@ def run_small(args, folder):
     return lines, failures
 
 
+def outliers_csv(near, far_rows, offset, folder):
+    """A CSV of `near` rows in three separated groups (make_blobs, 5 columns, as --small's) and
+    `far_rows` rows `offset` away in every column (label "far"); (dataset table, labels)."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import make_blobs
+
+    x, y = make_blobs(n_samples=near, centers=3, n_features=5, cluster_std=1.0, center_box=(-20, 20),
+                      random_state=15)
+    far = np.random.default_rng(16).normal(offset, 1.0, (far_rows, 5))
+    frame = pd.DataFrame(np.vstack([x, far]), columns=[f"f{k + 1}" for k in range(5)])
+    frame.insert(0, "id", np.arange(len(frame)))
+    labels = np.array([f"g{c}" for c in y] + ["far"] * far_rows)
+    frame["group"] = labels
+    csv = Path(folder) / f"outliers{near}_{far_rows}_{offset:g}.csv"
+    frame.to_csv(csv, index=False)
+    return {"name": "csv", "path": str(csv), "id": "id", "label": "group"}, labels
+
+
+def run_outliers(args, folder):
+    """--outliers: the default job on three separated groups beside a few far rows, with the
+    robust input (sized) and without (`robust_input = false`), a first night each: the near
+    groups' smallest extent over the map's, the share of stacked rows, trustworthiness@5."""
+    import numpy as np
+
+    lines = []
+    for near, far_rows, offset in OUTLIER_TABLES[:1] if args.tiny else OUTLIER_TABLES:
+        dataset, labels = outliers_csv(near, far_rows, offset, folder)
+        for seed in args.seeds:
+            for robust in (True, False):
+                name = f"outliers{near}_{far_rows}_{offset:g}_s{seed}_{'robust' if robust else 'plain'}"
+                path = write_job(Path(folder) / f"{name}.toml", dataset, None if robust else {"robust_input": False},
+                                 {"seed": seed, **({"epochs": args.epochs} if args.epochs else {})})
+                print(f"[bench] outliers: {name}", file=sys.stderr, flush=True)
+                manifest, coordinates = run_file(path, Path(folder) / "runs" / name)
+                spreads, _, _ = group_figures(coordinates, labels)
+                near_spreads = [v for g, v in zip(np.unique(labels), spreads) if g != "far"]
+                lines.append(f"| {near:,} + {far_rows} at +{offset:g} | {'robust input' if robust else 'plain'} | "
+                             f"{seed} | {min(near_spreads):.1%} | {manifest['map']['stacked_share']:.1%} | "
+                             f"{manifest['quality']['trustworthiness_5']:.4f} |")
+    return lines
+
+
 def compare_defaults(args):
     import pandas  # noqa: F401  (imports are not fit time)
     import sklearn.manifold  # noqa: F401
@@ -892,6 +943,8 @@ def compare_defaults(args):
         if args.small:
             small_lines, small_failures = run_small(args, folder)
             result["small"] = {"lines": small_lines, "missed": small_failures}
+        if args.outliers:
+            result["outliers"] = run_outliers(args, folder)
 
     logger.removeHandler(captured)
     print(f"Measured {started_at.strftime('%Y-%m-%d %H:%M UTC')}; `python benchmarks/quality.py "
@@ -929,6 +982,12 @@ def compare_defaults(args):
         for line in result["small"]["lines"]:
             print(line)
         verdicts.append(f"small tables: {result['small']['missed']} default run(s) missed the figures")
+    if "outliers" in result:
+        print()
+        print("| table | encoder | seed | smallest near group's extent / map's | stacked rows | trust. k=5 |")
+        print("| --- | --- | ---: | ---: | ---: | ---: |")
+        for line in result["outliers"]:
+            print(line)
     print()
     for line in verdicts:
         print(f"- {line}")
@@ -979,6 +1038,9 @@ def main(argv=None):
                              "each group's spread, nearest-neighbour distances, the coordinates' size")
     parser.add_argument("--small-rows", type=int, nargs="+", default=list(SMALL_ROWS),
                         help="with --small: the tables' rows (default 15 60 120)")
+    parser.add_argument("--outliers", action="store_true",
+                        help="issue 23: the default job on three separated groups beside a few far rows "
+                             "(OUTLIER_TABLES), with and without the robust input")
     parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                         help="with --defaults: the default job also names this setting (model.* or training.*, "
                              "a TOML value; repeat for more), every other still sized from the table: a "
@@ -991,7 +1053,7 @@ def main(argv=None):
     if args.set and not args.defaults:
         raise SystemExit("--set: only with --defaults (it names settings in the default job of each table)")
     parse_settings(args.set)  # a malformed --set stops here, before any run
-    if args.defaults or args.time or args.large or args.small:
+    if args.defaults or args.time or args.large or args.small or args.outliers:
         if args.tiny:
             args.tables, args.seeds, args.epochs, args.skip_others = ["iris", "diabetes"], [1], 20, True
             args.time_rounds, args.large_rows, args.large_columns = 1, 2000, 10

@@ -60,7 +60,7 @@ def number(text):
 
 @pytest.mark.parametrize("name, options", [
     ("quality.py", ["--seeds", "--skip-seed-preset", "--parametric", "--tiny", "--defaults", "--tables", "--time",
-                    "--large", "--json", "--small", "--small-rows", "--set", "--skip-tsne"]),
+                    "--large", "--json", "--small", "--small-rows", "--set", "--skip-tsne", "--outliers"]),
     ("speed.py", ["--epochs", "--skip-fit", "--tiny"]),
     ("scale.py", ["--rows", "--columns", "--epochs", "--keep", "--folder", "--compare", "--tiny"]),
     ("load.py", ["--rows", "--columns", "--repeats", "--tiny"]),
@@ -94,10 +94,11 @@ def test_quality_tiny(tmp_path):
 @pytest.fixture(scope="module")
 def quality_defaults(tmp_path_factory):
     """One run of quality.py's second mode with every part of it: --defaults --time --large
-    --small --tiny (its stdout, its --json figures)."""
+    --small --outliers --tiny (its stdout, its --json figures)."""
     tmp_path = tmp_path_factory.mktemp("quality_defaults")
     figures = tmp_path / "defaults.json"
-    output = run_script("quality.py", "--defaults", "--time", "--large", "--small", "--tiny", "--json", figures,
+    output = run_script("quality.py", "--defaults", "--time", "--large", "--small", "--outliers", "--tiny", "--json",
+                        figures,
                         tmp_path=tmp_path, timeout=600).stdout
     return output, json.loads(figures.read_text())
 
@@ -114,6 +115,19 @@ def test_quality_small_tiny(quality_defaults):
     assert float(cells[5]) <= 50 and cells[8] in ("met", "MISSED"), line
     assert "small tables:" in output and "instead of their own" in output
     assert result["small"]["lines"] == [line] and result["small"]["missed"] in (0, 1)
+
+
+def test_quality_outliers_tiny(quality_defaults):
+    """--outliers --tiny: three groups beside three far rows, the default job with the robust
+    input and without, real runs: one line each (issue 23, ninth session)."""
+    output, result = quality_defaults
+    lines = [line for line in output.splitlines() if line.startswith("| 300 + 3 at +1000 |")]
+    assert [line.split("|")[2].strip() for line in lines] == ["robust input", "plain"], output
+    for line in lines:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        assert cells[2] == "1" and 0 <= float(cells[3].rstrip("%")) <= 100, line
+        assert 0 <= float(cells[4].rstrip("%")) <= 100 and 0.5 < float(cells[5]) <= 1, line
+    assert result["outliers"] == lines
 
 
 def test_quality_defaults_tiny(quality_defaults):
