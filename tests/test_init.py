@@ -140,6 +140,36 @@ def test_a_graph_in_pieces_gets_each_pieces_own_layout():
     assert np.median(nearest) > 0.002 * np.ptp(codes, axis=0).max()  # no rows stacked
 
 
+def test_far_pieces_are_brought_in_so_the_near_groups_are_not_dots():
+    """Twenty rows 1,000 away in every column beside three groups of 100 (a piece of their
+    own): placed at its true distance, the far piece made the layout so wide that the near
+    groups started as dots (0.14%, 0.14% and 0.8% of the layout's extent). Far pieces keep their
+    direction, their distance beyond 3x the pieces' median nearest distance grown by its
+    logarithm only: the near groups are seven times as wide (1.0%, 1.0%, 5.9%), still apart, and
+    the far piece still the farthest."""
+    from sklearn.datasets import make_blobs
+
+    from reducer.engine import init
+
+    near, labels = make_blobs(n_samples=300, centers=3, n_features=5, cluster_std=1.0, center_box=(-20, 20),
+                              random_state=15)
+    x = np.vstack([near, np.random.default_rng(16).normal(1000.0, 1.0, (20, 5))])
+    labels = np.concatenate([labels, np.full(20, 3)])
+    x = ((x - x.mean(axis=0)) / x.std(axis=0)).astype(np.float32)
+    graph, _, _, _ = graph_and_encoder(x)
+    layout = init.spectral_layout(graph, 2, seed=1, x=x)
+    extent = np.ptp(layout, axis=0).max()
+    centres = np.stack([layout[labels == g].mean(axis=0) for g in range(4)])
+    for g in range(3):
+        assert np.ptp(layout[labels == g], axis=0).max() > 0.008 * extent  # was 0.0014
+        assert min(np.linalg.norm(centres[g] - centres[h]) for h in range(3) if h != g) > 0.01 * extent
+    middle = centres[:3].mean(axis=0)
+    assert np.linalg.norm(centres[3] - middle) > max(np.linalg.norm(centres[g] - middle) for g in range(3))
+    # Pieces at like distances are left where they were (the rule changes nothing there).
+    placed = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    np.testing.assert_array_equal(init.bring_in_far_pieces(placed), placed)
+
+
 def test_a_large_table_starts_from_random_weights(monkeypatch):
     from reducer.engine import init
 

@@ -387,9 +387,11 @@ def write_outliers(project, rows=300, far=1000.0, extra=0):
 
 def test_three_far_rows_no_longer_stack_the_groups_and_warm_nights_keep_the_robust_input(tmp_path):
     """Three rows far out in 303 set every column's spread: with the plain encoder the near
-    groups' rows differ by a sliver of it and the default map stacked them (98% of the rows on
-    seed 2, 45% on seed 3); the robust input draws the groups apart. A second night (rows
-    added) warm-starts the same architecture with the published statistics."""
+    groups' rows differ by a sliver of it and the default map stacked them (all of them on seed
+    2); the robust input and the layout of pieces that brings far pieces in keep each group a
+    tenth of the map or more. (Trustworthiness@5 says nothing here: 0.917 for the plain map of
+    dots.) A second night (rows added) warm-starts the same architecture with the published
+    statistics."""
     project = Project(tmp_path / "project")
     frame = write_outliers(project)
     dataset = '[dataset]\nname = "csv"\npath = "../Data/outliers.csv"\nid = "id"\nlabel = "group"\n'
@@ -403,13 +405,12 @@ def test_three_far_rows_no_longer_stack_the_groups_and_warm_nights_keep_the_robu
     plain = json.loads((project.outputs / "plain" / "manifest.json").read_text())
     assert plain["map"]["stacked_share"] >= 0.5  # the plain encoder: groups drawn as dots
     assert robust["map"]["stacked_share"] < quality.STACKED_SHARE and robust["map"]["stacked_groups"] == []
-    assert robust["quality"]["trustworthiness_5"] > plain["quality"]["trustworthiness_5"]
     assert robust["job"]["model"]["robust_input"] is True and plain["job"]["model"]["robust_input"] is False
     points = pd.read_csv(project.outputs / "outliers" / "embedding.csv")
     points = points[[c for c in points.columns if c.startswith("component_")]].to_numpy()
     extent = np.ptp(points, axis=0).max()
     for group in ("g0", "g1", "g2"):
-        assert np.ptp(points[(frame["group"] == group).to_numpy()], axis=0).max() >= 0.05 * extent
+        assert np.ptp(points[(frame["group"] == group).to_numpy()], axis=0).max() >= 0.1 * extent
 
     write_outliers(project, extra=15)
     second = project.run("run", "jobs/outliers.toml")
