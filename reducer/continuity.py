@@ -78,10 +78,13 @@ def settings_changed(previous: Previous, job: Job) -> bool:
     """Whether the job trains under other [model] or [training] settings than the published
     run did (its path, dataset options or gate may have changed without that). Settings still
     None are filled from the table by the model (model.resolve) the same way both nights, and
-    log_every changes no weight."""
+    log_every changes no weight. A setting the published manifest does not record came with a
+    later reducer (robust_input): the published run trained without it, and a warm start keeps
+    what the published model is, so it changes nothing (else every job would train cold, its
+    map jumping, on the first night after an upgrade)."""
     now = json.loads(json.dumps(job.resolved(), default=str))
     before = previous.manifest.job
-    return any((before.get(section) or {}).get(key) != value
+    return any(key in (before.get(section) or {}) and before[section][key] != value
                for section in TRAINING_SECTIONS for key, value in now[section].items()
                if value is not None and key != "log_every")
 

@@ -127,6 +127,25 @@ def test_force_and_skip_unchanged_false_train_again(published, tmp_path):
     assert "[wine] aligned onto the published map: 178 shared rows, median displacement 0." in forced.stderr
 
 
+def test_a_setting_a_later_reducer_added_is_no_change_of_settings(tmp_path):
+    """A run published before robust_input existed records no such key: the job's settings are
+    the same to it (a warm night, not a cold one on every job the first night after an
+    upgrade), while a recorded setting that differs still is a change."""
+    from types import SimpleNamespace
+
+    from reducer.config import read_job
+
+    project = wine_project(tmp_path / "project")
+    job = read_job(project.root / "jobs" / "wine.toml").with_table_defaults(178, 13)
+    recorded = json.loads(json.dumps(job.resolved(), default=str))
+    assert recorded["model"]["robust_input"] is True
+    older = {**recorded, "model": {k: v for k, v in recorded["model"].items() if k != "robust_input"}}
+    assert not continuity.settings_changed(SimpleNamespace(manifest=SimpleNamespace(job=older)), job)
+    assert not continuity.settings_changed(SimpleNamespace(manifest=SimpleNamespace(job=recorded)), job)
+    other = {**recorded, "model": {**recorded["model"], "robust_input": False}}
+    assert continuity.settings_changed(SimpleNamespace(manifest=SimpleNamespace(job=other)), job)
+
+
 def test_new_settings_train_cold_and_the_log_says_why(published, tmp_path):
     """A warm start is held to last night's map: after the user changed the settings it would all
     but ignore them. New [model] / [training] settings train cold; log_every is not one."""
