@@ -105,3 +105,31 @@ def test_a_robust_encoder_saves_loads_and_warm_starts_with_its_statistics(tmp_pa
     assert warm_start(again, again_decoder, saved, decoder.get_weights()) is None
     np.testing.assert_allclose(apply(again, x), codes, rtol=1e-6)
     assert warm_start(plain, again_decoder, saved, None) == "the published encoder has another architecture"
+
+
+def test_the_robust_input_follows_the_published_encoder_and_else_the_table():
+    """Warm nights keep the published encoder's architecture (with or without the robust
+    input); with no published encoder of the same columns, the table decides."""
+    from types import SimpleNamespace
+
+    import keras
+
+    from reducer.engine.model import build
+    from reducer.run.pipeline import robust_input
+
+    rng = np.random.default_rng(2)
+    plain_rows = rng.normal(size=(300, 3)).astype(np.float32)
+    heavy_rows = plain_rows.copy()
+    heavy_rows[:3, 0] = 1e3
+    table = SimpleNamespace(features=["a", "b", "c"])
+    config = ModelConfig(hidden=(4,), activation="relu", latent_activation="linear")
+
+    def published(columns, robust):
+        encoder = build(columns, config, 1, "linear", robust_input=robust)[0]
+        rows = keras.Input(shape=(columns,))
+        return keras.Model(rows, encoder(rows))
+
+    assert robust_input("job", table, heavy_rows, None) and not robust_input("job", table, plain_rows, None)
+    assert not robust_input("job", table, heavy_rows, published(3, robust=False))
+    assert robust_input("job", table, plain_rows, published(3, robust=True))
+    assert robust_input("job", table, heavy_rows, published(4, robust=False))  # other columns: a cold start

@@ -466,12 +466,13 @@ def _build_and_train(job: Job, table: Table, graph: Optional[Graph], seconds: di
 
 def robust_input(name: str, table: Table, rows: Any, published_model: Any) -> bool:
     """Whether the encoder gets the robust input (engine/model.py, HEAVY_RATIO), the job allowing
-    it: as the published encoder has it where there is one to warm-start from, else where one of
-    the table's columns is heavy (a table with none keeps the plain encoder, the same numbers)."""
+    it: as the published encoder has it where there is one to warm-start from (same columns),
+    else where one of the table's columns is heavy (a table with none keeps the plain encoder,
+    the same numbers)."""
     from reducer.engine import model as model_lib
 
     inner = None if published_model is None else model_lib.published_encoder(published_model, model_lib.ENCODER_NAME)
-    if inner is not None:
+    if inner is not None and inner.input_shape[-1] == rows.shape[1]:
         return model_lib.has_robust_input(inner)
     heavy = model_lib.heavy_columns(rows)
     if heavy.any():
