@@ -331,6 +331,11 @@ def stacking_flagged(section: Optional[dict[str, Any]]) -> TypeGuard[dict[str, A
     return bool(section.get("stacked_share", 0.0) >= STACKED_SHARE or section.get("stacked_groups"))
 
 
+def group_list(groups: list[dict[str, Any]], name: Callable[[dict[str, Any]], str]) -> str:
+    """The first three stacked groups, each as `name` gives it, and how many more."""
+    return ", ".join(name(g) for g in groups[:3]) + (f" and {len(groups) - 3} more" if len(groups) > 3 else "")
+
+
 def stacking_headline(section: Optional[dict[str, Any]], label_characters: int = 20) -> Optional[str]:
     """The stacked-rows warning in one short line for plot.png (None when there is none, as for
     stacking_warning): 'warning: 63% of the distinct rows sit on top of others (most of group
@@ -343,7 +348,7 @@ def stacking_headline(section: Optional[dict[str, Any]], label_characters: int =
         text = str(label)
         return repr(text if len(text) <= label_characters else text[:label_characters - 3] + "...")
 
-    named = ", ".join(short(g["label"]) for g in groups[:3]) + (f" and {len(groups) - 3} more" if len(groups) > 3 else "")
+    named = group_list(groups, lambda g: short(g["label"]))
     plural = "s" if len(groups) > 1 else ""
     if share >= STACKED_SHARE:
         return (f"warning: {share:.0%} of the distinct rows sit on top of others"
@@ -358,13 +363,12 @@ def stacking_warning(section: Optional[dict[str, Any]]) -> Optional[str]:
         return None
     share, groups = section.get("stacked_share", 0.0), section.get("stacked_groups") or []
     where = f"(within {section.get('stacked_distance', STACKED_DISTANCE) * 100:.2g}% of its extent)"
-    more = f" and {len(groups) - 3} more" if len(groups) > 3 else ""
     if share >= STACKED_SHARE:
         text = (f"{share:.0%} of the distinct rows sit on top of another row in the map {where} though they differ "
                 f"in the table: groups may show as single points")
-        named = ", ".join(f"'{g['label']}'" for g in groups[:3]) + more
+        named = group_list(groups, lambda g: f"'{g['label']}'")
         return text + (f"; most rows of group{'s' if len(groups) > 1 else ''} {named} do" if groups else "")
-    named = ", ".join(f"'{g['label']}' ({g['rows']} rows, {g['stacked_share']:.0%} stacked)" for g in groups[:3]) + more
+    named = group_list(groups, lambda g: f"'{g['label']}' ({g['rows']} rows, {g['stacked_share']:.0%} stacked)")
     if len(groups) == 1:
         return (f"group {named} may show as a single point: its distinct rows sit on top of one another in the "
                 f"map {where} though they differ in the table")
