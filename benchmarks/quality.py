@@ -823,7 +823,7 @@ def run_small(args, folder):
                          f"{q['trustworthiness_5']:.3f} | {'met' if met else 'MISSED'} |")
             if umap is not None:
                 job, dataset_object, source = ready_path(path)
-                sized, table, _, _ = load_table(job, dataset_object, source)
+                sized, table, _, _, _ = load_table(job, dataset_object, source)
                 points = umap.UMAP(n_components=2, n_neighbors=min(15, rows - 1), random_state=seed).fit_transform(
                     table.normalised_rows())
                 spreads, nearest, largest = group_figures(points, labels)
