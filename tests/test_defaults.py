@@ -124,11 +124,31 @@ def test_wide_tables_take_a_learning_rate_in_proportion_to_their_columns():
     columns move together a unit's input moves by about the rate x the columns; at 0.01 three
     separated groups of 200 rows in 80 to 500 columns collapsed onto one point each. Up to 64
     columns (digits) the rate stays 0.01; tables above 20,000 rows keep theirs."""
-    rates = {columns: neighbor_settings(200, columns)["training"]["learning_rate"]
+    rates = {columns: neighbor_settings(300, columns)["training"]["learning_rate"]
              for columns in (13, 64, 128, 150, 256, 500, 784)}
     # ... not below 0.0025: 5,000 MNIST digits (784 columns) were under-trained at 0.01 x 64 / 784.
     assert rates == {13: 0.01, 64: 0.01, 128: 0.005, 150: 0.00427, 256: 0.0025, 500: 0.0025, 784: 0.0025}
     assert neighbor_settings(30_000, 300)["training"]["learning_rate"] == 0.005
+
+
+def test_few_rows_of_many_columns_take_a_smaller_rate_and_every_lowered_rate_trains_longer():
+    """Issue 23, tenth session: three separated groups in 150-200 rows of 64-80 columns still
+    collapsed a group onto one point at 0.01 x 64 / columns; from SMALL_ROWS to FEW_ROWS rows the
+    columns' rule starts at 64 x rows / 300 columns. A rate the columns lowered trains
+    0.01 / rate times the steps, at most twice (a 1,797 x 784 table was under-trained at 0.0025)."""
+    def sized(rows, columns):
+        training = neighbor_settings(rows, columns)["training"]
+        return training["learning_rate"], training["epochs"]
+
+    assert sized(200, 64) == (0.00667, math.ceil(858 * 0.01 / 0.00667))
+    assert sized(150, 70) == (0.00457, 2 * 1200)  # 0.01 / 0.00457 > 2: twice the steps
+    assert sized(200, 40) == (0.01, 858)  # 40 columns < 64 x 200 / 300: as before
+    assert sized(300, 64) == sized(1797, 64)[:1] + (600,)  # from FEW_ROWS rows, as before
+    assert sized(5000, 784) == (0.0025, 2 * 300)
+    # Sized as before: digits, tables under SMALL_ROWS rows (their epochs capped), above BIG_ROWS.
+    assert sized(1797, 64) == (0.01, 400)
+    assert sized(100, 100) == (0.0064, SMALL_EPOCHS)
+    assert sized(30_000, 300) == (0.005, math.ceil(6000 / math.ceil(30_000 / 512)))
 
 
 def test_the_shipped_digits_preset_is_what_digits_gets():
