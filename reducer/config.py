@@ -267,11 +267,12 @@ def _type_name(types: tuple[type, ...]) -> str:
 def _check_value(where: str | Path, key: str, value: object, types: tuple[type, ...],
                  check: Optional[Callable[[Any], Optional[str]]] = None) -> None:
     ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    shown = dataset_options.as_written(value)
     if not ok:
-        raise JobError(path=where, key=key, reason=f"must be {_type_name(types)}, got {value!r}")
+        raise JobError(path=where, key=key, reason=f"must be {_type_name(types)}, got {shown}")
     problem = check(value) if check else None
     if problem:
-        raise JobError(path=where, key=key, reason=f"{problem}, got {value!r}")
+        raise JobError(path=where, key=key, reason=f"{problem}, got {shown}")
 
 
 def unknown_key(where: str | Path, key: object, valid: Iterable[str], place: str = "") -> JobError:

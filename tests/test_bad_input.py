@@ -171,6 +171,8 @@ JOB_CASES = [
     (["negative_learning_rate.toml"], ["training.learning_rate must be greater than 0, got -0.01"]),
     (["epochs_text.toml"], ["training.epochs must be an integer, got 'ten'"]),
     (["header_text.toml"], ["dataset.header must be true/false, got 'yes'"]),
+    # a TOML boolean is shown as the file writes it, not as Python's True
+    (["latent_true.toml"], ["model.latent must be an integer, got true"]),
     (["missing_data_file.toml"], ["dataset.path: no such file", "no_such_file.csv"]),
     (["unknown_dataset.toml"], ["dataset.name: unknown dataset 'irls'", "known datasets: csv, iris, uci_digits"]),
 ]

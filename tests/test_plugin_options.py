@@ -84,6 +84,7 @@ def test_reducer_datasets_lists_the_options_with_defaults_and_descriptions(swiss
     ("seed = 1\nshape = \"ball\"", "dataset.shape must be one of roll, flat, got 'ball'"),
     ("seed = 1\nnoise = \"low\"", "dataset.noise must be a number, got 'low'"),
     ("seed = 1\nrows = 20.5", "dataset.rows must be an integer, got 20.5"),
+    ("seed = 1\nnoise = true", "dataset.noise must be a number, got true"),  # as TOML writes it, not True
     ("seed = 1\nshape = \"flat\"\nnoise = 1", "a flat roll takes noise up to 0.5"),  # the plugin's validate
 ])
 def test_check_refuses_what_the_declaration_refuses_in_one_line(swiss, lines, expected):

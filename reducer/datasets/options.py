@@ -61,20 +61,28 @@ def _type_words(accepted: Tuple[type, ...]) -> str:
     return " or ".join(dict.fromkeys(TYPE_WORDS.get(t, t.__name__) for t in accepted))
 
 
+def as_written(value: Any) -> str:
+    """A job file's value in an error message: true / false as TOML writes them (Python's True
+    would puzzle the file's author), anything else as Python's repr, quotes and all."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
 def value_problem(option: Option, value: Any) -> Optional[str]:
     """Why `value` is not acceptable for `option`, as the end of a sentence, or None."""
     accepted = accepted_types(option)
     if not _fits(value, accepted):
-        return f"must be {_type_words(accepted)}, got {value!r}"
+        return f"must be {_type_words(accepted)}, got {as_written(value)}"
     if isinstance(value, float) and not math.isfinite(value):
-        return f"must be a finite number, got {value!r}"
+        return f"must be a finite number, got {as_written(value)}"
     if option.choices is not None and value not in option.choices:
-        return f"must be one of {', '.join(map(str, option.choices))}, got {value!r}"
+        return f"must be one of {', '.join(map(str, option.choices))}, got {as_written(value)}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if option.min is not None and value < option.min:
-            return f"must be {_range_words(option)}, got {value!r}"
+            return f"must be {_range_words(option)}, got {as_written(value)}"
         if option.max is not None and value > option.max:
-            return f"must be {_range_words(option)}, got {value!r}"
+            return f"must be {_range_words(option)}, got {as_written(value)}"
     return None
 
 
