@@ -133,6 +133,7 @@ def test_a_growing_default_table_stays_put_and_is_sized_again_outside_the_band(n
     one, two, three = nights.manifests["grow"]
     assert first.returncode == 0, first.stderr
     assert "[grow] sized to 178 rows x 13 columns: " in first.stderr
+    assert "robust_input = true" in first.stderr  # as the job file would write it, not Python's True
     assert one["sizing"]["rows"] == 178 and one["sizing"]["kept"] is False
     assert one["sizing"]["settings"]["training.negative_samples"] == 36  # round(178 / 5)
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from reducer import __version__, continuity, defaults, files, gate, publish, published, stopping
 from reducer import quality as quality_lib
+from reducer.datasets.options import as_written
 from reducer.errors import TrainingError
 from reducer.progress import Progress, Stage
 from reducer.tables import storage
@@ -66,7 +67,9 @@ def _settings_text(job: Job, keys: Iterable[str]) -> str:
     shown = []
     for key in keys:
         value = job.setting(key)
-        shown.append(f"{key.split('.')[1]} = {list(value) if isinstance(value, tuple) else value}")
+        # as the job file would write it: [96, 96], true (not Python's (96, 96), True)
+        text = as_written(value) if isinstance(value, bool) else list(value) if isinstance(value, tuple) else value
+        shown.append(f"{key.split('.')[1]} = {text}")
     return ", ".join(shown)
 
 
