@@ -66,7 +66,7 @@ def test_the_robust_input_squashes_only_columns_spread_by_a_few_far_values():
     constant = np.full(1000, 3.0)
     x = np.column_stack([normal, far, mostly_zero, constant])
     centre, spread, bound = input_statistics(x)
-    assert list(heavy_columns(x)) == [False, True, True, False]
+    assert list(heavy_columns(input_statistics(x))) == [False, True, True, False]
     assert list(bound) == [LINEAR_BOUND, TAIL_BOUND, TAIL_BOUND, LINEAR_BOUND]
     assert centre[0] == pytest.approx(normal.mean()) and spread[0] == pytest.approx(normal.std())
     q25, q75 = np.percentile(far, [25, 75])
@@ -114,7 +114,7 @@ def test_the_robust_input_follows_the_published_encoder_and_else_the_table():
 
     import keras
 
-    from reducer.engine.model import build
+    from reducer.engine.model import build, input_statistics
     from reducer.run.pipeline import robust_input
 
     rng = np.random.default_rng(2)
@@ -129,7 +129,16 @@ def test_the_robust_input_follows_the_published_encoder_and_else_the_table():
         rows = keras.Input(shape=(columns,))
         return keras.Model(rows, encoder(rows))
 
-    assert robust_input("job", table, heavy_rows, None) and not robust_input("job", table, plain_rows, None)
-    assert not robust_input("job", table, heavy_rows, published(3, robust=False))
-    assert robust_input("job", table, plain_rows, published(3, robust=True))
-    assert robust_input("job", table, heavy_rows, published(4, robust=False))  # other columns: a cold start
+    def decided(rows, published_model):
+        return robust_input("job", table, rows, published_model)[0]
+
+    assert decided(heavy_rows, None) and not decided(plain_rows, None)
+    assert not decided(heavy_rows, published(3, robust=False))
+    assert decided(plain_rows, published(3, robust=True))
+    assert decided(heavy_rows, published(4, robust=False))  # other columns: a cold start
+    # A cold start hands on the statistics it decided by (set_robust_input need not compute
+    # them again); a warm one keeps the published encoder's and computes none.
+    statistics = robust_input("job", table, heavy_rows, None)[1]
+    assert statistics is not None
+    assert all(np.array_equal(a, b) for a, b in zip(statistics, input_statistics(heavy_rows)))
+    assert robust_input("job", table, plain_rows, published(3, robust=True))[1] is None

@@ -62,18 +62,21 @@ def input_statistics(x: np.ndarray, seed: int = 0) -> Tuple[np.ndarray, np.ndarr
     return centre, spread, np.where(heavy, TAIL_BOUND, LINEAR_BOUND)
 
 
-def heavy_columns(x: np.ndarray) -> np.ndarray:
-    """Which columns of the rows `x` the robust input squashes (the others it passes as they are)."""
-    return input_statistics(x)[2] == TAIL_BOUND
+def heavy_columns(statistics: Tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Which columns the robust input squashes (the others it passes as they are), from the rows'
+    input_statistics."""
+    return statistics[2] == TAIL_BOUND
 
 
 def has_robust_input(encoder: Any) -> bool:
     return any(layer.name == INPUT_LAYERS[0] for layer in encoder.layers)
 
 
-def set_robust_input(encoder: Any, x: np.ndarray) -> None:
-    """Give the encoder's robust input layers the statistics of the rows `x` (a cold start)."""
-    centre, spread, bound = input_statistics(x)
+def set_robust_input(encoder: Any, x: np.ndarray,
+                     statistics: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None) -> None:
+    """Give the encoder's robust input layers the statistics of the rows `x` (a cold start):
+    `statistics`, input_statistics(x) already computed, or computed here."""
+    centre, spread, bound = input_statistics(x) if statistics is None else statistics
     encoder.get_layer(INPUT_LAYERS[0]).set_weights([centre, (spread * bound) ** 2, np.array(len(x))])
     encoder.get_layer(INPUT_LAYERS[2]).set_weights([np.zeros_like(bound), bound ** -2.0, np.array(len(x))])
     refresh_normalisation(encoder)

@@ -372,7 +372,8 @@ def fold_standardisation(encoder: Any, mean: np.ndarray, spread: np.ndarray, int
 
 def train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_config: ModelConfig,
           training_config: TrainingConfig, progress: Optional[Callable[..., None]] = None,
-          standardise: bool = False, start_layout: bool = False, anchor: Optional[Anchor] = None) -> History:
+          standardise: bool = False, start_layout: bool = False, anchor: Optional[Anchor] = None,
+          input_statistics: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None) -> History:
     """Train `encoder` (and `decoder` when reconstruction counts) in place; returns a `History`
     of the mean loss per epoch, an epoch being ceil(rows / batch_size) steps.
 
@@ -383,7 +384,8 @@ def train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_confi
 
     An encoder with the robust input (model.build) needs no standardising: its first layers
     centre and scale every column; on a cold start (`start_layout`) they take their statistics
-    from `x` (model.set_robust_input), on a warm one they keep the published model's.
+    from `x` (model.set_robust_input; `input_statistics`: model.input_statistics(x) where the
+    caller has them already), on a warm one they keep the published model's.
 
     `start_layout`: first train the encoder to the graph's spectral layout (engine/init.py: a
     cold start; a warm start keeps the published weights); the History's `start` says what
@@ -395,7 +397,7 @@ def train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_confi
     if model_lib.has_robust_input(encoder):
         standardise = False
         if start_layout:
-            model_lib.set_robust_input(encoder, x)
+            model_lib.set_robust_input(encoder, x, input_statistics)
     if standardise:
         mean, spread = standardisation(x)
         fold_standardisation(encoder, mean, spread, into="standardised")

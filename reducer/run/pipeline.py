@@ -14,7 +14,7 @@ import socket
 import time
 from concurrent import futures
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
@@ -419,7 +419,8 @@ def _build_and_train(job: Job, table: Table, graph: Optional[Graph], seconds: di
     # Read a block at a time into the one array the training loop shares (a cached table's rows
     # are never all in memory twice).
     rows = neighbor_train.rows_in_memory(TableRows(table)) if graph is not None else None
-    robust = job.model.robust_input and rows is not None and robust_input(job.name, table, rows, published_model)
+    robust, statistics = (robust_input(job.name, table, rows, published_model)
+                          if job.model.robust_input and rows is not None else (False, None))
     encoder, decoder, autoencoder = model_lib.build(len(table.features), job.model, job.training.seed, activation,
                                                     robust_input=robust)
     warm, anchor = None, None
@@ -459,7 +460,8 @@ def _build_and_train(job: Job, table: Table, graph: Optional[Graph], seconds: di
     if graph is not None and rows is not None:
         history = neighbor_train.train(encoder, decoder, rows, graph, job.model, job.training, progress=progress,
                                        standardise=table.normalize in neighbor_train.UNCENTRED,
-                                       start_layout=not (warm and warm.get("from")), anchor=anchor)
+                                       start_layout=not (warm and warm.get("from")), anchor=anchor,
+                                       input_statistics=statistics)
     else:
         history = engine.train_table(autoencoder, table, job.training, storage.chunk_rows(job), progress=progress)
     history = dataclasses.replace(history, warm_start=warm)
@@ -467,23 +469,25 @@ def _build_and_train(job: Job, table: Table, graph: Optional[Graph], seconds: di
     return encoder, decoder, history
 
 
-def robust_input(name: str, table: Table, rows: Any, published_model: Any) -> bool:
+def robust_input(name: str, table: Table, rows: Any, published_model: Any) -> Tuple[bool, Optional[Any]]:
     """Whether the encoder gets the robust input (engine/model.py, HEAVY_RATIO), the job allowing
     it: as the published encoder has it where there is one to warm-start from (same columns),
     else where one of the table's columns is heavy (a table with none keeps the plain encoder,
-    the same numbers)."""
+    the same numbers); and the rows' input statistics where they were computed (the decision's,
+    so a cold start need not compute them again), else None."""
     from reducer.engine import model as model_lib
 
     inner = None if published_model is None else model_lib.published_encoder(published_model, model_lib.ENCODER_NAME)
     if inner is not None and inner.input_shape[-1] == rows.shape[1]:
-        return model_lib.has_robust_input(inner)
-    heavy = model_lib.heavy_columns(rows)
+        return model_lib.has_robust_input(inner), None
+    statistics = model_lib.input_statistics(rows)
+    heavy = model_lib.heavy_columns(statistics)
     if heavy.any():
         names = [str(column) for column, is_heavy in zip(table.features, heavy) if is_heavy]
         log.info("[%s] robust input: %d of %d columns spread by a few far values, drawn apart and squashed: %s",
                  name, len(names), len(heavy),
                  ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else ""))
-    return bool(heavy.any())
+    return bool(heavy.any()), statistics
 
 
 def warm_anchor(name: str, table: Table, published_model: Any, encoder_name: str, warm_from: Path,
