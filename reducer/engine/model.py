@@ -47,11 +47,16 @@ INPUT_LAYERS = ("input_scale", "input_squash", "input_unscale")
 ENCODER_NAME = "encoder"  # the inner model's name in the saved raw-row encoder
 
 
-def input_statistics(x: np.ndarray, seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(centre, spread, bound) per column of the rows `x` for the robust input layers."""
+def _statistics_rows(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The rows the input statistics come from: a fixed-seed sample of at most INPUT_SAMPLE, float64."""
     if len(x) > INPUT_SAMPLE:
         x = x[np.sort(np.random.default_rng(seed).choice(len(x), INPUT_SAMPLE, replace=False))]
-    x = np.asarray(x, np.float64)
+    return np.asarray(x, np.float64)
+
+
+def input_statistics(x: np.ndarray, seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(centre, spread, bound) per column of the rows `x` for the robust input layers."""
+    x = _statistics_rows(x, seed)
     std = x.std(axis=0)
     q25, median, q75 = np.percentile(x, [25, 50, 75], axis=0)
     middle = (q75 - q25) / 1.349
@@ -80,6 +85,24 @@ def set_robust_input(encoder: Any, x: np.ndarray,
     encoder.get_layer(INPUT_LAYERS[0]).set_weights([centre, (spread * bound) ** 2, np.array(len(x))])
     encoder.get_layer(INPUT_LAYERS[2]).set_weights([np.zeros_like(bound), bound ** -2.0, np.array(len(x))])
     refresh_normalisation(encoder)
+
+
+def far_valued_columns(encoder: Any, x: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(centre, reach, far) per column: far = the columns the encoder's robust input squashes
+    because a few far values set their spread (their middle half spreads, unlike a column that
+    is mostly one value, such as a pixel mostly blank or a day's rain), in the rows `x`; centre
+    and reach (spread x TAIL_BOUND) from the layers' own weights, so a warm night reads the
+    published ones. None where the encoder has no robust input or no column is far-valued.
+    neighbor_train's decoder rebuilds these columns as the encoder sees them."""
+    if not has_robust_input(encoder):
+        return None
+    centre, variance = (np.asarray(w, np.float64) for w in encoder.get_layer(INPUT_LAYERS[0]).get_weights()[:2])
+    bound = np.asarray(encoder.get_layer(INPUT_LAYERS[2]).get_weights()[1], np.float64) ** -0.5
+    q25, q75 = np.percentile(_statistics_rows(x), [25, 75], axis=0)
+    far = np.isclose(bound, TAIL_BOUND) & (q75 > q25)
+    if not far.any():
+        return None
+    return centre, np.sqrt(variance), far
 
 
 def refresh_normalisation(model: Any) -> None:
