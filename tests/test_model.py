@@ -147,8 +147,8 @@ def test_the_robust_input_follows_the_published_encoder_and_else_the_table():
 def test_far_valued_columns_come_from_the_encoders_own_layers_and_the_rows():
     """model.far_valued_columns: the columns the robust input squashes because a few far values
     set their spread, which the decoder rebuilds as the encoder sees them (issue 23, eleventh
-    session); a column squashed because it is mostly one value (a blank pixel, a dry day) is
-    rebuilt as it is. Centre and reach (spread x TAIL_BOUND) are read back from the layers, the
+    session); a column squashed because it is mostly one value (a pixel mostly blank) is rebuilt
+    as it is. Centre and reach (spread x TAIL_BOUND) are read back from the layers, the
     statistics a cold start set (a warm night reads the published ones); an encoder without
     the robust input, or with no far-valued column, gives None."""
     from reducer.engine.model import TAIL_BOUND, build, far_valued_columns, input_statistics, set_robust_input

@@ -90,7 +90,7 @@ def set_robust_input(encoder: Any, x: np.ndarray,
 def far_valued_columns(encoder: Any, x: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(centre, reach, far) per column: far = the columns the encoder's robust input squashes
     because a few far values set their spread (their middle half spreads, unlike a column that
-    is mostly one value, such as a pixel mostly blank or a day's rain), in the rows `x`; centre
+    is mostly one value, such as a pixel mostly blank), in the rows `x`; centre
     and reach (spread x TAIL_BOUND) from the layers' own weights, so a warm night reads the
     published ones. None where the encoder has no robust input or no column is far-valued.
     neighbor_train's decoder rebuilds these columns as the encoder sees them."""
