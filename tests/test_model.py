@@ -147,27 +147,31 @@ def test_the_robust_input_follows_the_published_encoder_and_else_the_table():
 def test_far_valued_columns_come_from_the_encoders_own_layers_and_the_rows():
     """model.far_valued_columns: the columns the robust input squashes because a few far values
     set their spread, which the decoder rebuilds as the encoder sees them (issue 23, eleventh
-    session); a column squashed because it is mostly one value (a pixel mostly blank) is rebuilt
-    as it is. Centre and reach (spread x TAIL_BOUND) are read back from the layers, the
+    session); a column squashed because it is mostly one value (a pixel mostly blank, or a day's
+    rain mostly dry, whose quartiles differ: twelfth session) is rebuilt as it is. Centre and reach (spread x TAIL_BOUND) are read back from the layers, the
     statistics a cold start set (a warm night reads the published ones); an encoder without
     the robust input, or with no far-valued column, gives None."""
     from reducer.engine.model import TAIL_BOUND, build, far_valued_columns, input_statistics, set_robust_input
 
     rng = np.random.default_rng(3)
-    x = rng.normal(size=(400, 4))
+    x = rng.normal(size=(400, 5))
     x[:4, 1] = 1e3  # a column whose spread four far rows set
     x[:, 3] = np.where(np.arange(400) < 40, rng.uniform(1, 9, 400), 0.0)  # mostly one value
+    # 55% dry days, the rest a long tail: the quartiles differ, yet one value holds most rows.
+    x[:, 4] = np.where(np.arange(400) < 220, 0.0, rng.exponential(1.0, 400) ** 3)
     config = ModelConfig(hidden=(4,), activation="relu", latent_activation="linear")
-    encoder = build(4, config, 1, "linear", robust_input=True)[0]
+    encoder = build(5, config, 1, "linear", robust_input=True)[0]
     set_robust_input(encoder, x)
     centre, reach, far = far_valued_columns(encoder, x)
     expected_centre, spread, bound = input_statistics(x)
-    assert list(bound == TAIL_BOUND) == [False, True, False, True] and list(far) == [False, True, False, False]
+    assert np.percentile(x[:, 4], 25) < np.percentile(x[:, 4], 75)
+    assert list(bound == TAIL_BOUND) == [False, True, False, True, True]
+    assert list(far) == [False, True, False, False, False]
     assert centre == pytest.approx(expected_centre, rel=1e-6)
     assert reach[1] == pytest.approx(spread[1] * TAIL_BOUND, rel=1e-6)
-    assert far_valued_columns(build(4, config, 1, "linear")[0], x) is None
+    assert far_valued_columns(build(5, config, 1, "linear")[0], x) is None
     mostly_blank = x.copy()
-    mostly_blank[:4, 1] = 0.0  # no far rows left: only the mostly-one-value column is squashed
-    plain = build(4, config, 1, "linear", robust_input=True)[0]
+    mostly_blank[:4, 1] = 0.0  # no far rows left: only the mostly-one-value columns are squashed
+    plain = build(5, config, 1, "linear", robust_input=True)[0]
     set_robust_input(plain, mostly_blank)
     assert far_valued_columns(plain, mostly_blank) is None

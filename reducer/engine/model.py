@@ -42,6 +42,9 @@ def resolve(config: ModelConfig, table: Table) -> ModelConfig:
 HEAVY_RATIO = 1.5
 TAIL_BOUND = 3.0
 LINEAR_BOUND = 1000.0
+# A column squashed because it is mostly one value keeps its tail in the decoder's target
+# (far_valued_columns): that tail is the rows' information, not a few rows' distance.
+MOSTLY_ONE_VALUE = 0.5
 INPUT_SAMPLE = 100_000  # the statistics from at most this many rows (a fixed-seed sample)
 INPUT_LAYERS = ("input_scale", "input_squash", "input_unscale")
 ENCODER_NAME = "encoder"  # the inner model's name in the saved raw-row encoder
@@ -89,20 +92,31 @@ def set_robust_input(encoder: Any, x: np.ndarray,
 
 def far_valued_columns(encoder: Any, x: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(centre, reach, far) per column: far = the columns the encoder's robust input squashes
-    because a few far values set their spread (their middle half spreads, unlike a column that
-    is mostly one value, such as a pixel mostly blank), in the rows `x`; centre
-    and reach (spread x TAIL_BOUND) from the layers' own weights, so a warm night reads the
-    published ones. None where the encoder has no robust input or no column is far-valued.
+    because a few far values set their spread (their middle half spreads, and no one value
+    holds half the rows, unlike a pixel mostly blank or a day's rain mostly dry), in the rows
+    `x`; centre and reach (spread x TAIL_BOUND) from the layers' own weights, so a warm night
+    reads the published ones. None where the encoder has no robust input or no column is far-valued.
     neighbor_train's decoder rebuilds these columns as the encoder sees them."""
     if not has_robust_input(encoder):
         return None
     centre, variance = (np.asarray(w, np.float64) for w in encoder.get_layer(INPUT_LAYERS[0]).get_weights()[:2])
     bound = np.asarray(encoder.get_layer(INPUT_LAYERS[2]).get_weights()[1], np.float64) ** -0.5
-    q25, q75 = np.percentile(_statistics_rows(x), [25, 75], axis=0)
+    rows = _statistics_rows(x)
+    q25, q75 = np.percentile(rows, [25, 75], axis=0)
     far = np.isclose(bound, TAIL_BOUND) & (q75 > q25)
+    for column in np.flatnonzero(far):
+        # Mostly one value (a dry day's rain, a blank pixel) though the quartiles differ: the
+        # commonest value at one end of the column.
+        far[column] = commonest_share(rows[:, column]) < MOSTLY_ONE_VALUE
     if not far.any():
         return None
     return centre, np.sqrt(variance), far
+
+
+def commonest_share(column: np.ndarray) -> float:
+    """The share of the rows that hold the column's commonest value."""
+    _, counts = np.unique(column, return_counts=True)
+    return float(counts.max()) / len(column)
 
 
 def refresh_normalisation(model: Any) -> None:
