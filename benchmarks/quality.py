@@ -246,6 +246,11 @@ GENERATED = {
     "cube4": ("cube", dict(n_samples=600, n_features=4, random_state=28)),
     "cube5": ("cube", dict(n_samples=900, n_features=5, random_state=29)),
     "cube6": ("cube", dict(n_samples=400, n_features=6, random_state=30)),
+    # Tables of repeated rows and columns mostly of one value (issue 23, twelfth session; tuned
+    # on): counts (most cells 0), answers on a 1-5 scale (rows repeat), half the rows empty.
+    "counts": ("counts", dict(n_samples=1200, n_features=12, groups=5, random_state=45)),
+    "ratings": ("ratings", dict(n_samples=2000, n_features=6, groups=3, random_state=46)),
+    "empty_half": ("empty_half", dict(n_samples=1000, n_features=6, groups=4, random_state=47)),
 }
 VALUE_LABELS = ("friedman_out", "friedman3_out", "friedman2", "swiss", "scurve", "cube4", "cube5", "cube6")  # generated tables whose label is a value (kNN R^2)
 # Real tables (issue 23, eighth session): tables that Python packages ship inside their wheels (no
@@ -312,6 +317,42 @@ def cube(n_samples, n_features, random_state):
     return x, hidden @ rng.normal(0.0, 1.0, size=4)
 
 
+def counts(n_samples, n_features, groups, random_state):
+    """Counts in `groups` groups: each group's own rate per column (most small), so most cells
+    are 0 and many rows repeat; the label the group."""
+    import numpy as np
+
+    rng = np.random.default_rng(random_state)
+    rates = rng.gamma(0.5, 2.0, size=(groups, n_features))
+    y = rng.integers(0, groups, n_samples)
+    return rng.poisson(rates[y]).astype(float), y
+
+
+def ratings(n_samples, n_features, groups, random_state):
+    """Answers on a 1-5 scale, each group leaning its own way on every question; rows repeat."""
+    import numpy as np
+
+    rng = np.random.default_rng(random_state)
+    leaning = rng.uniform(1.0, 5.0, size=(groups, n_features))
+    y = rng.integers(0, groups, n_samples)
+    return np.clip(np.rint(leaning[y] + rng.normal(0.0, 0.8, size=(n_samples, n_features))), 1, 5), y
+
+
+def empty_half(n_samples, n_features, groups, random_state):
+    """Half the rows empty (all 0, one class of their own), the rest in `groups` blobs: every
+    column mostly one value, half the table copies of one row."""
+    import numpy as np
+    from sklearn.datasets import make_blobs
+
+    filled, y = make_blobs(n_samples=n_samples - n_samples // 2, n_features=n_features, centers=groups,
+                           cluster_std=2.0, random_state=random_state)
+    x = np.vstack([filled, np.zeros((n_samples // 2, n_features))])
+    return x, np.concatenate([y, np.full(n_samples // 2, groups)])
+
+
+GENERATORS = {"cube": cube, "counts": counts, "ratings": ratings, "empty_half": empty_half}  # not scikit-learn's
+
+
 def unseen_dataset(name, folder):
     """The [dataset] table of an unseen table, its CSV written into `folder` (once)."""
     import numpy as np
@@ -340,7 +381,7 @@ def unseen_dataset(name, folder):
         table = {"name": "csv", "path": str(csv), "id": "id", "label": "label"}
     elif name in GENERATED:
         generator, arguments = GENERATED[name]
-        x, y = (cube(**arguments) if generator == "cube" else getattr(datasets, generator)(**arguments))
+        x, y = (GENERATORS[generator] if generator in GENERATORS else getattr(datasets, generator))(**arguments)
         frame = pd.DataFrame(x, columns=[f"f{k + 1}" for k in range(x.shape[1])])
         frame.insert(0, "id", np.arange(len(frame)))
         if name in VALUE_LABELS:

@@ -76,6 +76,31 @@ def test_the_robust_input_squashes_only_columns_spread_by_a_few_far_values():
     assert spread[3] == 1.0  # a constant column: nothing to divide by
 
 
+def test_a_column_mostly_of_one_value_is_scaled_by_its_standard_deviation():
+    """Half the rows 0, the rest spread around them (issue 23, twelfth session): the quartiles
+    fall either side of the 0s, a sliver apart, and an interquartile scale would squash every
+    other row to +-3; the column is scaled by its standard deviation, as one whose quartiles are
+    equal. Mostly one value at one end (57% dry days) likewise; a column of a few far values
+    keeps its interquartile scale."""
+    from reducer.engine.model import TAIL_BOUND, input_statistics, mostly_one_value
+
+    rng = np.random.default_rng(1)
+    size = np.abs(rng.normal(0.0, 1.0, 1000))
+    around = np.where(np.arange(1000) < 500, 0.0, np.where(np.arange(1000) < 750, -size, size))
+    dry = np.where(np.arange(1000) < 570, 0.0, rng.exponential(5.0, 1000))
+    far = np.where(np.arange(1000) < 10, 1e4, rng.normal(0.0, 1.0, 1000))
+    x = np.column_stack([around, dry, far])
+    q25, q75 = np.percentile(around, [25, 75])
+    assert 0 < q75 - q25 < 0.01
+    centre, spread, bound = input_statistics(x)
+    assert list(bound) == [TAIL_BOUND] * 3
+    assert spread[0] == pytest.approx(around.std()) and spread[1] == pytest.approx(dry.std())
+    q25, q75 = np.percentile(far, [25, 75])
+    assert spread[2] == pytest.approx((q75 - q25) / 1.349)
+    assert list(mostly_one_value(x, np.array([True, True, True]))) == [True, True, False]
+    assert list(mostly_one_value(x, np.array([False, True, True]))) == [False, True, False]
+
+
 def test_a_robust_encoder_saves_loads_and_warm_starts_with_its_statistics(tmp_path):
     """The robust input is built-in Keras layers: the saved model gives the same codes with no
     custom objects, and an encoder given the published weights computes with the published

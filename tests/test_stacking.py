@@ -444,3 +444,26 @@ def test_the_decoder_rebuilds_far_values_as_the_encoder_sees_them(tmp_path):
     assert max(later / earlier for earlier, later in zip(losses[5:], losses[6:])) < 3.0, losses
     assert manifest["map"]["stacked_share"] < quality.STACKED_SHARE, manifest["map"]
     assert {group["label"] for group in manifest["map"]["stacked_groups"]} <= {"far"}, manifest["map"]
+
+
+def test_half_a_table_of_copies_of_one_row_does_not_stack_the_rest(tmp_path):
+    """Half the rows empty (all 0) beside rows spread around them (issue 23, twelfth session):
+    every column's quartiles fell beside the 0s, so the robust input drew every other row to
+    +-3 in each column (a map of 2^columns dots: 76% of the distinct rows stacked), and the
+    empty rows' pushes on each other, which no encoder can draw apart, made the loss 37 where it
+    is 4. Now a column mostly of one value is scaled by its standard deviation, and a negative
+    equal to its row pushes nothing."""
+    project = Project(tmp_path / "project")
+    rng = np.random.default_rng(0)
+    spread = rng.normal(size=(500, 5))
+    rows = np.vstack([np.zeros((500, 5)), spread])
+    frame = pd.DataFrame(rows, columns=[f"c{i}" for i in range(5)])
+    frame["kind"] = ["empty"] * 500 + ["a" if v > 0 else "b" for v in spread[:, 0]]
+    frame.to_csv(project.root / "Data" / "empty.csv", index=False)
+    project.job("empty", '[dataset]\nname = "csv"\npath = "../Data/empty.csv"\nlabel = "kind"\n'
+                "[training]\nseed = 1\n")
+    result = project.run("run", "jobs/empty.toml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads((project.outputs / "empty" / "manifest.json").read_text())
+    assert manifest["training"]["loss_per_epoch"][-1] < 10.0
+    assert manifest["map"]["stacked_share"] < quality.STACKED_SHARE, manifest["map"]

@@ -187,3 +187,22 @@ def test_the_neighbour_loops_flat_adam_is_keras_adam_to_the_bit(tf_modules):
     assert all(a.tobytes() == b.tobytes() for a, b in zip(*weights))
     assert not np.allclose(weights[1][0], model_lib.build(6, config, seed=3, out_activation="linear")[0]
                            .trainable_variables[0].numpy())  # it trained
+
+
+def test_copy_numbers_name_rows_equal_in_every_column():
+    """neighbor_train.copy_numbers: rows equal in every column share a number, rows that differ
+    in one bit of one column do not; a table without two equal rows gives None (the compiled
+    step is then the same program as before it existed)."""
+    from reducer.engine.neighbor_train import copy_numbers
+
+    x = np.random.default_rng(2).normal(size=(500, 7)).astype(np.float32)
+    assert copy_numbers(x) is None
+    x[10] = x[3]
+    x[20] = x[3]
+    x[30] = x[4]
+    x[31] = x[4]
+    x[31, 6] = np.nextafter(x[4, 6], np.float32(np.inf))
+    numbers = copy_numbers(x)
+    assert numbers.dtype == np.int32 and numbers.shape == (500,)
+    assert numbers[3] == numbers[10] == numbers[20] and numbers[30] == numbers[4] != numbers[31]
+    assert len(np.unique(numbers)) == 497  # rows 10, 20 and 30 are copies

@@ -37,13 +37,16 @@ def resolve(config: ModelConfig, table: Table) -> ModelConfig:
 # deviation of a normal column) owes its spread to a few far values; or its middle half is one
 # value. Such a column's rows reach the encoder as median-centred multiples of that interquartile
 # spread, squashed by TAIL_BOUND x tanh(u / TAIL_BOUND): the bulk is drawn apart and no far value
-# swamps it. Every other column passes as it is (z-scored: centred by its mean, over its standard
+# swamps it. A column mostly of one value (MOSTLY_ONE_VALUE) is squashed in multiples of its
+# standard deviation: its quartiles fall in or beside that value, and half a table of 0s beside
+# rows spread around them drew every such row to +-3 (a map of 2^columns dots). Every other column passes as it is (z-scored: centred by its mean, over its standard
 # deviation, LINEAR_BOUND: tanh is then the identity to float32's precision).
 HEAVY_RATIO = 1.5
 TAIL_BOUND = 3.0
 LINEAR_BOUND = 1000.0
-# A column squashed because it is mostly one value keeps its tail in the decoder's target
-# (far_valued_columns): that tail is the rows' information, not a few rows' distance.
+# A column whose commonest value holds this share of the rows is "mostly one value" (a dry day's
+# rain, a blank pixel): its tail is the rows' information, not a few rows' distance, so it keeps
+# it in the decoder's target (far_valued_columns) and is scaled by its standard deviation.
 MOSTLY_ONE_VALUE = 0.5
 INPUT_SAMPLE = 100_000  # the statistics from at most this many rows (a fixed-seed sample)
 INPUT_LAYERS = ("input_scale", "input_squash", "input_unscale")
@@ -64,7 +67,9 @@ def input_statistics(x: np.ndarray, seed: int = 0) -> Tuple[np.ndarray, np.ndarr
     q25, median, q75 = np.percentile(x, [25, 50, 75], axis=0)
     middle = (q75 - q25) / 1.349
     heavy = (std > 0) & ((middle <= 0) | (std > HEAVY_RATIO * middle))
-    spread = np.where(heavy & (middle > 0), middle, std)
+    # Mostly one value: its standard deviation, not the sliver between quartiles that fall in or
+    # beside that value (half the rows 0, the rest spread: every other row would squash to +-3).
+    spread = np.where(heavy & (middle > 0) & ~mostly_one_value(x, heavy & (middle > 0)), middle, std)
     spread = np.where(spread > 0, spread, 1.0)
     centre = np.where(heavy, median, x.mean(axis=0))
     return centre, spread, np.where(heavy, TAIL_BOUND, LINEAR_BOUND)
@@ -104,10 +109,7 @@ def far_valued_columns(encoder: Any, x: np.ndarray) -> Optional[Tuple[np.ndarray
     rows = _statistics_rows(x)
     q25, q75 = np.percentile(rows, [25, 75], axis=0)
     far = np.isclose(bound, TAIL_BOUND) & (q75 > q25)
-    for column in np.flatnonzero(far):
-        # Mostly one value (a dry day's rain, a blank pixel) though the quartiles differ: the
-        # commonest value at one end of the column.
-        far[column] = commonest_share(rows[:, column]) < MOSTLY_ONE_VALUE
+    far &= ~mostly_one_value(rows, far)
     if not far.any():
         return None
     return centre, np.sqrt(variance), far
@@ -117,6 +119,15 @@ def commonest_share(column: np.ndarray) -> float:
     """The share of the rows that hold the column's commonest value."""
     _, counts = np.unique(column, return_counts=True)
     return float(counts.max()) / len(column)
+
+
+def mostly_one_value(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Per column, whether it is among `columns` (a mask) and its commonest value holds at least
+    MOSTLY_ONE_VALUE of the rows (a dry day's rain, a blank pixel), wherever that value sits."""
+    found = np.zeros(rows.shape[1], dtype=bool)
+    for column in np.flatnonzero(columns):
+        found[column] = commonest_share(rows[:, column]) >= MOSTLY_ONE_VALUE
+    return found
 
 
 def refresh_normalisation(model: Any) -> None:

@@ -11,7 +11,11 @@ choice of its row, never padded to the widest row):
   rows' W), so that the step's expected pull is sum_ij w_ij (-log q_ij) / rows; q = 1 / (1 +
   a d^2b) (UMAP's curve; a and b come from `min_dist`);
 - repulsion: -log(1 - q) from `negative_samples` random rows per row, weighted so that each
-  row feels REPULSION_PER_WEIGHT x its total edge weight of repulsion, UMAP's balance.
+  row feels REPULSION_PER_WEIGHT x its total edge weight of repulsion, UMAP's balance. In a
+  table with rows equal in every column (copy_numbers), a negative equal to the row pushes
+  nothing: the encoder cannot draw copies apart, and in a table half of one row's copies their
+  pushes on each other made the step's loss 37 where it is 4, the rest of the map a few dots
+  (issue 23, twelfth session; UMAP skips a negative at distance 0 likewise).
   Choosing rows by weight rather than weighting uniformly chosen rows gives the same expected
   loss with every row's term on one scale: a hub row of the symmetrised graph (W in the
   hundreds on 100-column tables, where a few rows are everyone's neighbour) no longer swings
@@ -225,14 +229,16 @@ def _first_above(table: Any, u: Any, low: Any, high: Any, halvings: int) -> Any:
 def _runner(encoder: Any, decoder: Any, optimizer: "FlatAdam", rows: int, batch: int, draws: int, halvings: int,
             negatives: int, a: float, b: float, reconstruction_weight: float, seed: int, mean_weight: float,
             anchor_strength: float = 0.0, encode_rows: Optional[int] = None,
-            squash: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None) -> Any:
+            squash: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None,
+            copies: Optional[np.ndarray] = None) -> Any:
     """The compiled loop `run`. encode_rows: the code buffer is filled this many rows at a time
     (default all at once). squash: model.far_valued_columns, which the decoder rebuilds as the
-    encoder sees them (see train)."""
+    encoder sees them (see train). copies: copy_numbers(x)."""
     variables = list(encoder.trainable_variables)
     if reconstruction_weight > 0:
         variables += decoder.trainable_variables
     seed = int(seed) & 0xFFFFFFFF
+    copy_of = None if copies is None else tf.constant(copies)
     offsets = tf.constant((np.arange(draws, dtype=np.float32) / draws)[None, :])  # systematic sampling
 
     def curve(d2: Any) -> Any:
@@ -272,7 +278,10 @@ def _runner(encoder: Any, decoder: Any, optimizer: "FlatAdam", rows: int, batch:
             u = curve(d2)
             # -log q = log(1 + u) pulls along edges; -log(1 - q) = log((1 + u) / u) pushes apart.
             near, far = u[:, :draws], u[:, draws:]
-            apart = tf.reduce_sum(tf.math.log((1.0 + far) / (far + REPULSION_FLOOR)), axis=1)
+            apart = tf.math.log((1.0 + far) / (far + REPULSION_FLOOR))
+            if copies is not None:  # a copy of the row (or the row itself) pushes nothing
+                apart = tf.where(tf.gather(copy_of, others) == tf.gather(copy_of, chosen)[:, None], 0.0, apart)
+            apart = tf.reduce_sum(apart, axis=1)
             loss = (pull * tf.reduce_sum(tf.math.log1p(near)) + push * tf.reduce_sum(apart)) / batch
             loss += RADIUS_WEIGHT * tf.nn.relu(tf.reduce_mean(tf.reduce_sum(tf.square(z), axis=1)) - MAP_RADIUS ** 2)
             if reconstruction_weight > 0:
@@ -319,6 +328,19 @@ def _runner(encoder: Any, decoder: Any, optimizer: "FlatAdam", rows: int, batch:
         return losses.stack()
 
     return run
+
+
+def copy_numbers(x: np.ndarray) -> Optional[np.ndarray]:
+    """Per row, a number (int32) that the rows equal to it in every column share; None where no
+    two rows are equal. A hash of each row's float32 bits, a column at a time (no copy of the
+    table; two different rows share a 64-bit hash about once in 10^7 tables of 10^6 rows)."""
+    multipliers = np.random.default_rng(0).integers(1, 2 ** 63, x.shape[1], dtype=np.uint64) | np.uint64(1)
+    hashed = np.zeros(len(x), np.uint64)
+    for column in range(x.shape[1]):
+        bits = np.ascontiguousarray(x[:, column], dtype=np.float32).view(np.uint32).astype(np.uint64)
+        hashed = hashed * np.uint64(0x9E3779B97F4A7C15) + bits * multipliers[column]
+    distinct, numbers = np.unique(hashed, return_inverse=True)
+    return None if len(distinct) == len(x) else numbers.astype(np.int32)
 
 
 ALIGNMENT = 64  # bytes: TensorFlow takes a numpy array this aligned without copying it (dlpack)
@@ -450,7 +472,8 @@ def _train(encoder: Any, decoder: Any, x: np.ndarray, graph: "Graph", model_conf
                   a, b, float(model_config.reconstruction_weight), training_config.seed, mean_weight,
                   anchor.strength if anchor is not None else 0.0,
                   encode_rows=ENCODE_ROWS if rows > BIG_ROWS else None,
-                  squash=model_lib.far_valued_columns(encoder, x) if model_config.reconstruction_weight > 0 else None)
+                  squash=model_lib.far_valued_columns(encoder, x) if model_config.reconstruction_weight > 0 else None,
+                  copies=copy_numbers(x))
     if anchor is not None:
         held = tf.constant(np.asarray(anchor.codes, np.float32))
         held_weights = tf.constant((np.asarray(anchor.weights, np.float64) / anchor.spread2()).astype(np.float32))
