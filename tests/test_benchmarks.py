@@ -363,3 +363,24 @@ def test_quality_cube_table_has_a_value_label(tmp_path):
                      re.M), output
     assert re.search(r"^- cube6: .*seed 1: trust@5 [\d.]+ vs [\d.]+ \([+-][\d.e+-]+\), kNN R\^2 ", output,
                      re.M), output
+
+
+def test_quality_tables_of_copies_and_columns_mostly_of_one_value(tmp_path):
+    """--defaults --tables empty_half (issue 23, twelfth session): 500 empty rows, a class of
+    their own, beside four blobs; the generators of counts and ratings give what they say."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import quality as bench
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    import numpy as np
+
+    x, y = bench.counts(**bench.GENERATED["counts"][1])
+    assert x.shape == (1200, 12) and np.mean(x == 0) > 0.5 and np.all(x == np.rint(x)) and set(y) == set(range(5))
+    x, y = bench.ratings(**bench.GENERATED["ratings"][1])
+    assert set(np.unique(x)) <= {1.0, 2.0, 3.0, 4.0, 5.0} and len(np.unique(x, axis=0)) == 1021  # 979 repeated
+    output = run_script("quality.py", "--defaults", "--tables", "empty_half", "--seeds", "1", "--skip-seed-preset",
+                        "--skip-others", "--epochs", "2", tmp_path=tmp_path).stdout
+    assert [row[1] for row in table_rows(output, "empty_half")] == ["PCA", "reducer default"], output
+    assert re.search(r"^- empty_half: 1000 x 6, normalised zscore; the default job sized to: .*; label a class$", output,
+                     re.M), output
