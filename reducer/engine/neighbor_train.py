@@ -334,7 +334,8 @@ def copy_numbers(x: np.ndarray) -> Optional[np.ndarray]:
     """Per row, a number (int32) that the rows equal to it in every column share; None where no
     two rows are equal. A hash of each row's float32 bits, a column at a time (no copy of the
     table; two different rows share a 64-bit hash about once in 10^7 tables of 10^6 rows)."""
-    multipliers = np.random.default_rng(0).integers(1, 2 ** 63, x.shape[1], dtype=np.uint64) | np.uint64(1)
+    multipliers = np.asarray(np.random.default_rng(0).integers(1, 2 ** 63, x.shape[1], dtype=np.uint64), np.uint64)
+    multipliers |= np.uint64(1)  # odd: no bit of a column is lost
     hashed = np.zeros(len(x), np.uint64)
     for column in range(x.shape[1]):
         bits = np.ascontiguousarray(x[:, column], dtype=np.float32).view(np.uint32).astype(np.uint64)
