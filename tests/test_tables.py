@@ -259,3 +259,21 @@ def test_built_in_sample_data_is_the_repository_data_folder():
     import reducer
 
     assert (reducer.DATA / "iris.csv").read_bytes() == (DATA / "iris.csv").read_bytes()
+
+
+@pytest.mark.parametrize("streaming", ["false", "true"], ids=["in memory", "in the cache"])
+def test_a_column_constant_in_float32_is_kept_as_constant_not_refused(project, streaming):
+    """A column of 5 + 1e-12 noise (issue 23, twelfth session) is one value in float32, the
+    precision the model sees: it is warned of as constant and kept with scale 1, like any
+    constant column; its float64 spread (1e-12) used to fail the job as a scale under 1e-7."""
+    frame = pd.read_csv(project.copy_data("wine.csv"))
+    frame["steady"] = 5.0 + 1e-12 * np.random.default_rng(0).normal(size=len(frame))
+    frame.to_csv(project.root / "Data" / "steady.csv", index=False)
+    project.job("steady", f'[dataset]\nname = "csv"\npath = "../Data/steady.csv"\nid = "sample_id"\n'
+                f'label = "cultivar"\nstreaming = {streaming}\n[training]\nepochs = 2\n')
+    result = project.run("run", "jobs/steady.toml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[steady] constant column(s) 'steady' of " in result.stderr
+    manifest = json.loads((project.outputs / "steady" / "manifest.json").read_text())
+    dataset = manifest["dataset"]
+    assert dataset["features"][-1] == "steady" and dataset["scale"][-1] == 1.0, dataset

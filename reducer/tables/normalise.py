@@ -92,6 +92,9 @@ def check_spread(features: Sequence[str], low32: np.ndarray, high32: np.ndarray,
         else:
             log.warning("%s: constant column(s) %s carry no information; kept, but they do not shape the map",
                         origin, columns)
+    # Constant in float32 yet not in float64 (5 + 1e-12 noise): constant, as the warning says,
+    # so scale 1 like any constant column, not a scale under MIN_SCALE that fails the job.
+    scale = np.where(low32 == high32, 1.0, scale)
     # The saved encoder normalises with a Keras Normalization layer (engine/model.raw_row_encoder),
     # which stores scale**2 in float32 and divides by max(scale, 1e-7): a scale beyond ~1.8e19
     # maps every row to 0, one below 1e-7 is silently clamped. Either would publish a collapsed
