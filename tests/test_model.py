@@ -80,8 +80,9 @@ def test_a_column_mostly_of_one_value_is_scaled_by_its_standard_deviation():
     """Half the rows 0, the rest spread around them (issue 23, twelfth session): the quartiles
     fall either side of the 0s, a sliver apart, and an interquartile scale would squash every
     other row to +-3; the column is scaled by its standard deviation, as one whose quartiles are
-    equal. Mostly one value at one end (57% dry days) likewise; a column of a few far values
-    keeps its interquartile scale."""
+    equal. Mostly one value at one end (57% dry days) likewise, and half the rows within 1e-9 of
+    0 (more than MOSTLY_BEYOND of the rows beyond the quartiles' reach); a column of a few far
+    values keeps its interquartile scale."""
     from reducer.engine.model import TAIL_BOUND, input_statistics, mostly_one_value
 
     rng = np.random.default_rng(1)
@@ -97,6 +98,10 @@ def test_a_column_mostly_of_one_value_is_scaled_by_its_standard_deviation():
     assert spread[0] == pytest.approx(around.std()) and spread[1] == pytest.approx(dry.std())
     q25, q75 = np.percentile(far, [25, 75])
     assert spread[2] == pytest.approx((q75 - q25) / 1.349)
+    jittered = x.copy()
+    jittered[:500, 0] = rng.normal(0.0, 1e-9, 500)  # no two values equal, yet a sliver between quartiles
+    centre, spread, bound = input_statistics(jittered)
+    assert spread[0] == pytest.approx(jittered[:, 0].std()) and bound[0] == TAIL_BOUND
     assert list(mostly_one_value(x, np.array([True, True, True]))) == [True, True, False]
     assert list(mostly_one_value(x, np.array([False, True, True]))) == [False, True, False]
 

@@ -48,6 +48,10 @@ LINEAR_BOUND = 1000.0
 # rain, a blank pixel): its tail is the rows' information, not a few rows' distance, so it keeps
 # it in the decoder's target (far_valued_columns) and is scaled by its standard deviation.
 MOSTLY_ONE_VALUE = 0.5
+# More than this share of a column's rows beyond TAIL_BOUND interquartile spreads of its median:
+# the quartiles measure a sliver, not the bulk (interquartile_scaled). A few far values put
+# 1.0-1.3% of the rows there (benchmarks/quality.py --outliers), real tables' columns at most 20%.
+MOSTLY_BEYOND = 0.25
 INPUT_SAMPLE = 100_000  # the statistics from at most this many rows (a fixed-seed sample)
 INPUT_LAYERS = ("input_scale", "input_squash", "input_unscale")
 ENCODER_NAME = "encoder"  # the inner model's name in the saved raw-row encoder
@@ -67,9 +71,7 @@ def input_statistics(x: np.ndarray, seed: int = 0) -> Tuple[np.ndarray, np.ndarr
     q25, median, q75 = np.percentile(x, [25, 50, 75], axis=0)
     middle = (q75 - q25) / 1.349
     heavy = (std > 0) & ((middle <= 0) | (std > HEAVY_RATIO * middle))
-    # Mostly one value: its standard deviation, not the sliver between quartiles that fall in or
-    # beside that value (half the rows 0, the rest spread: every other row would squash to +-3).
-    spread = np.where(heavy & (middle > 0) & ~mostly_one_value(x, heavy & (middle > 0)), middle, std)
+    spread = np.where(interquartile_scaled(x, heavy, (q25, median, q75)), middle, std)
     spread = np.where(spread > 0, spread, 1.0)
     centre = np.where(heavy, median, x.mean(axis=0))
     return centre, spread, np.where(heavy, TAIL_BOUND, LINEAR_BOUND)
@@ -107,9 +109,7 @@ def far_valued_columns(encoder: Any, x: np.ndarray) -> Optional[Tuple[np.ndarray
     centre, variance = (np.asarray(w, np.float64) for w in encoder.get_layer(INPUT_LAYERS[0]).get_weights()[:2])
     bound = np.asarray(encoder.get_layer(INPUT_LAYERS[2]).get_weights()[1], np.float64) ** -0.5
     rows = _statistics_rows(x)
-    q25, q75 = np.percentile(rows, [25, 75], axis=0)
-    far = np.isclose(bound, TAIL_BOUND) & (q75 > q25)
-    far &= ~mostly_one_value(rows, far)
+    far = interquartile_scaled(rows, np.isclose(bound, TAIL_BOUND), np.percentile(rows, [25, 50, 75], axis=0))
     if not far.any():
         return None
     return centre, np.sqrt(variance), far
@@ -119,6 +119,23 @@ def commonest_share(column: np.ndarray) -> float:
     """The share of the rows that hold the column's commonest value."""
     _, counts = np.unique(column, return_counts=True)
     return float(counts.max()) / len(column)
+
+
+def interquartile_scaled(rows: np.ndarray, columns: np.ndarray, quartiles: Any) -> np.ndarray:
+    """Per column, whether it is among `columns` (a mask) and its interquartile spread describes
+    its bulk, so that the robust input scales it by that spread: the quartiles (`quartiles`: the
+    25th, 50th and 75th percentiles of `rows`) differ, no one value holds MOSTLY_ONE_VALUE of the
+    rows, and at most MOSTLY_BEYOND of them lie beyond TAIL_BOUND such spreads of the median.
+    Otherwise the quartiles measure a sliver (half a table at 0 +- 1e-9 beside rows spread around
+    it: every other row squashed to +-3, the map a few dots) and the standard deviation scales."""
+    q25, median, q75 = quartiles
+    middle = (q75 - q25) / 1.349
+    found = np.asarray(columns, bool) & (middle > 0)
+    found &= ~mostly_one_value(rows, found)
+    for column in np.flatnonzero(found):
+        beyond = np.abs(rows[:, column] - median[column]) > TAIL_BOUND * middle[column]
+        found[column] = float(np.mean(beyond)) <= MOSTLY_BEYOND
+    return found
 
 
 def mostly_one_value(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
