@@ -37,10 +37,11 @@ def resolve(config: ModelConfig, table: Table) -> ModelConfig:
 # deviation of a normal column) owes its spread to a few far values; or its middle half is one
 # value. Such a column's rows reach the encoder as median-centred multiples of that interquartile
 # spread, squashed by TAIL_BOUND x tanh(u / TAIL_BOUND): the bulk is drawn apart and no far value
-# swamps it. A column mostly of one value (MOSTLY_ONE_VALUE) is squashed in multiples of its
-# standard deviation: its quartiles fall in or beside that value, and half a table of 0s beside
-# rows spread around them drew every such row to +-3 (a map of 2^columns dots). Every other column passes as it is (z-scored: centred by its mean, over its standard
-# deviation, LINEAR_BOUND: tanh is then the identity to float32's precision).
+# swamps it. A column whose quartiles do not describe its bulk (interquartile_scaled: mostly one
+# value, or most of its rows far beyond them) is squashed in multiples of its standard deviation:
+# half a table of 0s beside rows spread around them drew every such row to +-3 (a map of
+# 2^columns dots). Every other column passes as it is (z-scored: centred by its mean, over its
+# standard deviation, LINEAR_BOUND: tanh is then the identity to float32's precision).
 HEAVY_RATIO = 1.5
 TAIL_BOUND = 3.0
 LINEAR_BOUND = 1000.0
