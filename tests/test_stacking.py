@@ -446,17 +446,19 @@ def test_the_decoder_rebuilds_far_values_as_the_encoder_sees_them(tmp_path):
     assert {group["label"] for group in manifest["map"]["stacked_groups"]} <= {"far"}, manifest["map"]
 
 
-def test_half_a_table_of_copies_of_one_row_does_not_stack_the_rest(tmp_path):
+@pytest.mark.parametrize("jitter", [0.0, 1e-9], ids=["at 0", "at 0 +- 1e-9"])
+def test_half_a_table_of_copies_of_one_row_does_not_stack_the_rest(tmp_path, jitter):
     """Half the rows empty (all 0) beside rows spread around them (issue 23, twelfth session):
     every column's quartiles fell beside the 0s, so the robust input drew every other row to
     +-3 in each column (a map of 2^columns dots: 76% of the distinct rows stacked), and the
     empty rows' pushes on each other, which no encoder can draw apart, made the loss 37 where it
-    is 4. Now a column mostly of one value is scaled by its standard deviation, and a negative
-    equal to its row pushes nothing."""
+    is 4. Now a column mostly of one value, or most of whose rows lie far beyond its quartiles,
+    is scaled by its standard deviation, and a negative equal to its row (to a millionth of each
+    column's spread: rows at 0 +- 1e-9 are copies too) pushes nothing."""
     project = Project(tmp_path / "project")
     rng = np.random.default_rng(0)
     spread = rng.normal(size=(500, 5))
-    rows = np.vstack([np.zeros((500, 5)), spread])
+    rows = np.vstack([rng.normal(0.0, 1.0, (500, 5)) * jitter, spread])
     frame = pd.DataFrame(rows, columns=[f"c{i}" for i in range(5)])
     frame["kind"] = ["empty"] * 500 + ["a" if v > 0 else "b" for v in spread[:, 0]]
     frame.to_csv(project.root / "Data" / "empty.csv", index=False)

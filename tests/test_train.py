@@ -190,9 +190,9 @@ def test_the_neighbour_loops_flat_adam_is_keras_adam_to_the_bit(tf_modules):
 
 
 def test_copy_numbers_name_rows_equal_in_every_column():
-    """neighbor_train.copy_numbers: rows equal in every column share a number, rows that differ
-    in one bit of one column do not; a table without two equal rows gives None (the compiled
-    step is then the same program as before it existed)."""
+    """neighbor_train.copy_numbers: rows equal in every column, to a millionth of its standard
+    deviation, share a number; rows a thousandth apart in one column do not; a table without two
+    such rows gives None (the compiled step is then the same program as before it existed)."""
     from reducer.engine.neighbor_train import copy_numbers
 
     x = np.random.default_rng(2).normal(size=(500, 7)).astype(np.float32)
@@ -201,8 +201,10 @@ def test_copy_numbers_name_rows_equal_in_every_column():
     x[20] = x[3]
     x[30] = x[4]
     x[31] = x[4]
-    x[31, 6] = np.nextafter(x[4, 6], np.float32(np.inf))
+    x[31, 6] += 1e-3
+    x[40] = x[5] + np.float32(1e-9) * np.arange(7, dtype=np.float32)  # 0 +- 1e-9: a copy too
     numbers = copy_numbers(x)
     assert numbers.dtype == np.int32 and numbers.shape == (500,)
     assert numbers[3] == numbers[10] == numbers[20] and numbers[30] == numbers[4] != numbers[31]
-    assert len(np.unique(numbers)) == 497  # rows 10, 20 and 30 are copies
+    assert numbers[40] == numbers[5]
+    assert len(np.unique(numbers)) == 496  # rows 10, 20, 30 and 40 are copies

@@ -12,8 +12,8 @@ choice of its row, never padded to the widest row):
   a d^2b) (UMAP's curve; a and b come from `min_dist`);
 - repulsion: -log(1 - q) from `negative_samples` random rows per row, weighted so that each
   row feels REPULSION_PER_WEIGHT x its total edge weight of repulsion, UMAP's balance. In a
-  table with rows equal in every column (copy_numbers), a negative equal to the row pushes
-  nothing: the encoder cannot draw copies apart, and in a table half of one row's copies their
+  table with rows equal in every column (copy_numbers: to a millionth of the column's spread),
+  a negative equal to the row pushes nothing: the encoder cannot draw copies apart, and in a table half of one row's copies their
   pushes on each other made the loss 58 where it is 3.5 and trustworthiness 0.74 where it is
   0.84 (issue 23, twelfth session; UMAP skips a negative at distance 0 likewise).
   Choosing rows by weight rather than weighting uniformly chosen rows gives the same expected
@@ -330,15 +330,24 @@ def _runner(encoder: Any, decoder: Any, optimizer: "FlatAdam", rows: int, batch:
     return run
 
 
+# Rows within this share of a column's standard deviation of each other in every column are
+# copies: the encoder cannot draw them apart (float32 holds about 7 digits).
+COPY_RESOLUTION = 1e-6
+
+
 def copy_numbers(x: np.ndarray) -> Optional[np.ndarray]:
-    """Per row, a number (int32) that the rows equal to it in every column share; None where no
-    two rows are equal. A hash of each row's float32 bits, a column at a time (no copy of the
+    """Per row, a number (int32) that its copies share: the rows equal to it in every column to
+    COPY_RESOLUTION of the column's standard deviation (rows at 0 +- 1e-9 too); None where no two
+    rows are copies. A hash of each row's values on that grid, a column at a time (no copy of the
     table; two different rows share a 64-bit hash about once in 10^7 tables of 10^6 rows)."""
     multipliers = np.asarray(np.random.default_rng(0).integers(1, 2 ** 63, x.shape[1], dtype=np.uint64), np.uint64)
     multipliers |= np.uint64(1)  # odd: no bit of a column is lost
     hashed = np.zeros(len(x), np.uint64)
     for column in range(x.shape[1]):
-        bits = np.ascontiguousarray(x[:, column], dtype=np.float32).view(np.uint32).astype(np.uint64)
+        values = np.asarray(x[:, column], dtype=np.float64)
+        spread = values.std()
+        steps = np.rint((values - values.mean()) / (spread if spread > 0 else 1.0) / COPY_RESOLUTION)
+        bits = steps.astype(np.int64).view(np.uint64)
         hashed = hashed * np.uint64(0x9E3779B97F4A7C15) + bits * multipliers[column]
     distinct, numbers = np.unique(hashed, return_inverse=True)
     return None if len(distinct) == len(x) else numbers.astype(np.int32)
