@@ -13,9 +13,10 @@ choice of its row, never padded to the widest row):
 - repulsion: -log(1 - q) from `negative_samples` random rows per row, weighted so that each
   row feels REPULSION_PER_WEIGHT x its total edge weight of repulsion, UMAP's balance. In a
   table with rows equal in every column (copy_numbers: to a millionth of the column's spread),
-  a negative equal to the row pushes nothing: the encoder cannot draw copies apart, and in a table half of one row's copies their
-  pushes on each other made the loss 58 where it is 3.5 and trustworthiness 0.74 where it is
-  0.84 (issue 23, twelfth session; UMAP skips a negative at distance 0 likewise).
+  a negative equal to the row pushes nothing: the encoder cannot draw copies apart, and in a
+  table half of one row's copies their pushes on each other made the loss 58 where it is 3.5
+  and trustworthiness 0.74 where it is 0.84 (issue 23, twelfth session; UMAP skips a negative
+  at distance 0 likewise).
   Choosing rows by weight rather than weighting uniformly chosen rows gives the same expected
   loss with every row's term on one scale: a hub row of the symmetrised graph (W in the
   hundreds on 100-column tables, where a few rows are everyone's neighbour) no longer swings
